@@ -1,0 +1,91 @@
+"""Kernel-side client: ``connect()`` returns a :class:`DSPClient` for the resolved spaces."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from jupyter_dsp.client.compiling import CompiledPipeline, compile_source
+from jupyter_dsp.client.dsp_client import ConnectionInfo, DSPClient, LogChunk, Logs
+from jupyter_dsp.client.errors import ArgumentError, DSPError, NotFoundError
+from jupyter_dsp.client.models import Pipeline, PipelineVersion, ResultList, Run, Task
+from jupyter_dsp.client.params import Parameter
+
+__all__ = [
+    "ArgumentError",
+    "CompiledPipeline",
+    "ConnectionInfo",
+    "DSPClient",
+    "DSPError",
+    "LogChunk",
+    "Logs",
+    "NotFoundError",
+    "Parameter",
+    "Pipeline",
+    "PipelineVersion",
+    "ResultList",
+    "Run",
+    "Task",
+    "compile_source",
+    "connect",
+]
+
+
+def connect(
+    endpoint: str | None = None,
+    token: str | None = None,
+    *,
+    namespace: str | None = None,
+    token_file: str | None = None,
+    shared_endpoint: str | None = None,
+    settings: Any = None,
+    **kwargs: Any,
+) -> DSPClient:
+    """Connect to the project namespace's stack and the shared space.
+
+    With no arguments the connection module resolves the same settings as the server extension
+    (service-account token in a cluster, the embedded stack's runtime file on a laptop).
+    ``endpoint`` (with ``token`` or ``token_file``) connects straight to a stack instead.
+    """
+    if endpoint:
+        return DSPClient.from_endpoint(
+            endpoint,
+            token,
+            namespace=namespace if namespace is not None else "default",
+            token_file=token_file,
+            shared_endpoint=shared_endpoint,
+            **kwargs,
+        )
+    try:
+        from jupyter_dsp.connection import DSPSettings, NoStackFound, resolve
+    except ImportError:
+        return _connect_from_env(namespace)
+    try:
+        conn = resolve(settings if settings is not None else DSPSettings.load())
+    except NoStackFound as exc:
+        raise DSPError(
+            str(exc).strip().splitlines()[0] if str(exc).strip() else "No stack found.",
+            hint="Configure one (jupyter_dsp_config.py or JUPYTER_DSP_ENDPOINT) or start "
+            "JupyterLab with the jupyter-dsp extension.",
+        ) from None
+    return DSPClient.from_connection(conn)
+
+
+def _connect_from_env(namespace: str | None) -> DSPClient:
+    endpoint = os.environ.get("JUPYTER_DSP_ENDPOINT")
+    if not endpoint:
+        raise DSPError(
+            "No stack configured.",
+            hint="Set JUPYTER_DSP_ENDPOINT and JUPYTER_DSP_TOKEN_FILE, or call "
+            "connect(endpoint, token_file=...).",
+        )
+    policy = os.environ.get("JUPYTER_DSP_SHARED_POLICY", "read-write")
+    return DSPClient.from_endpoint(
+        endpoint,
+        token_file=os.environ.get("JUPYTER_DSP_TOKEN_FILE"),
+        namespace=namespace or os.environ.get("JUPYTER_DSP_NAMESPACE", "default"),
+        shared_endpoint=os.environ.get("JUPYTER_DSP_SHARED_ENDPOINT"),
+        shared=policy != "off",
+        shared_writable=policy == "read-write",
+        ca_bundle=os.environ.get("JUPYTER_DSP_CA_BUNDLE"),
+    )

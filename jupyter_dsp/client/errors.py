@@ -1,0 +1,98 @@
+"""Errors the kernel side raises: one line a user can act on, never a traceback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import urllib3.exceptions
+from kfp_server_api.exceptions import ApiException
+
+_HINTS: dict[int, str] = {
+    400: "Check the values you passed.",
+    401: "The stack refused the credentials: `%dsp connect` again or check the token file.",
+    403: "Your identity may not do this here: use your project space or ask for access.",
+    404: "Check the name or id (`%dsp list`, `%dsp runs`).",
+    409: "It already exists: choose another name.",
+    413: "The file is too large (32 MB at most).",
+}
+
+
+class DSPError(Exception):
+    """A failure reported by (or on the way to) the pipelines stack.
+
+    IPython shows it as a single line (``_render_traceback_``) instead of a traceback.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.hint}" if self.hint else self.message
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
+class NotFoundError(DSPError):
+    """The pipeline, version or run does not exist (or is not visible)."""
+
+
+class ArgumentError(DSPError):
+    """Bad input from the caller (a parameter value, a file, a name)."""
+
+    def __init__(self, message: str, *, parameter: str | None = None):
+        super().__init__(message, status=400)
+        self.parameter = parameter
+
+
+def _server_message(exc: ApiException) -> str:
+    body = exc.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if body:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            for key in ("message", "error_message"):
+                if data.get(key):
+                    return str(data[key]).strip()
+        text = str(body).strip().splitlines()
+        if text and len(text[0]) < 300:
+            return text[0]
+    return str(exc.reason or "no details").strip()
+
+
+def error_from_api(exc: ApiException, action: str, where: str) -> DSPError:
+    """Turn a ``kfp_server_api`` exception into a one-line :class:`DSPError`."""
+    status = int(exc.status or 0)
+    message = f"{action} failed on {where}: {_server_message(exc)} (HTTP {status})."
+    if status == 0:
+        return DSPError(
+            f"{action} failed: cannot reach {where} ({exc.reason}).",
+            hint="Is the stack running? Check `%dsp info`.",
+        )
+    cls = NotFoundError if status == 404 else DSPError
+    hint = _HINTS.get(status) or ("The stack failed: look at its log." if status >= 500 else None)
+    return cls(message, status=status, hint=hint)
+
+
+@contextmanager
+def api_errors(action: str, where: str) -> Iterator[None]:
+    """Translate HTTP and connection failures inside the block into :class:`DSPError`."""
+    try:
+        yield
+    except ApiException as exc:
+        raise error_from_api(exc, action, where) from None
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise DSPError(
+            f"{action} failed: cannot reach {where} ({type(reason).__name__}).",
+            hint="Is the stack running? Check `%dsp info`, or `%dsp connect` again.",
+        ) from None

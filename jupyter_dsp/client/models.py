@@ -1,0 +1,271 @@
+"""What the client returns: small records with rich HTML and plain-text renderings.
+
+Each keeps the ``kfp_server_api`` object it came from as ``raw`` for anything not exposed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from jupyter_dsp.client import render
+from jupyter_dsp.client.params import Parameter, root_parameters
+
+TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED"})
+DONE_TASK_STATES = frozenset({"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED", "CACHED"})
+
+
+def _state(value: Any) -> str:
+    return str(value or "RUNTIME_STATE_UNSPECIFIED").upper()
+
+
+@dataclass
+class PipelineVersion:
+    """One version of a pipeline; ``space`` is ``"project"`` or ``"shared"``."""
+
+    id: str
+    pipeline_id: str
+    name: str
+    space: str
+    description: str = ""
+    created_at: dt.datetime | None = None
+    spec: dict[str, Any] | None = field(default=None, repr=False)
+    pipeline: Pipeline | None = field(default=None, repr=False)
+    raw: Any = field(default=None, repr=False)
+
+    @classmethod
+    def from_api(cls, obj: Any, space: str) -> PipelineVersion:
+        return cls(
+            id=obj.pipeline_version_id or "",
+            pipeline_id=obj.pipeline_id or "",
+            name=obj.display_name or obj.name or "",
+            space=space,
+            description=obj.description or "",
+            created_at=obj.created_at,
+            spec=obj.pipeline_spec,
+            raw=obj,
+        )
+
+    @property
+    def parameters(self) -> dict[str, Parameter]:
+        return root_parameters(self.spec or {})
+
+    def _text(self) -> str:
+        owner = f"{self.pipeline.name!r} " if self.pipeline else ""
+        params = ", ".join(p.describe() for p in self.parameters.values()) or "none"
+        return (
+            f"Pipeline {owner}version {self.name!r} ({self.space})\n"
+            f"  id: {self.id}  pipeline id: {self.pipeline_id}\n"
+            f"  created: {render.when(self.created_at)}  parameters: {params}"
+        )
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self._text())
+
+    def _repr_html_(self) -> str:
+        return render.version_html(self)
+
+
+@dataclass
+class Pipeline:
+    """A pipeline in a space, with the versions fetched alongside it (newest first)."""
+
+    id: str
+    name: str
+    space: str
+    namespace: str = ""
+    description: str = ""
+    created_at: dt.datetime | None = None
+    versions: list[PipelineVersion] = field(default_factory=list)
+    raw: Any = field(default=None, repr=False)
+
+    @classmethod
+    def from_api(cls, obj: Any, space: str) -> Pipeline:
+        return cls(
+            id=obj.pipeline_id or "",
+            name=obj.display_name or obj.name or "",
+            space=space,
+            namespace=obj.namespace or "",
+            description=obj.description or "",
+            created_at=obj.created_at,
+            raw=obj,
+        )
+
+    @property
+    def latest(self) -> PipelineVersion | None:
+        return self.versions[0] if self.versions else None
+
+    def _text(self) -> str:
+        lines = [f"Pipeline {self.name!r} ({self.space})  id: {self.id}"]
+        if self.description:
+            lines.append(f"  {self.description}")
+        for v in self.versions:
+            lines.append(f"  - {v.name}  {render.when(v.created_at)}  {v.id}")
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self._text())
+
+    def _repr_html_(self) -> str:
+        return render.pipeline_html(self)
+
+
+@dataclass
+class Task:
+    """One task (node) of a run."""
+
+    id: str
+    name: str
+    state: str
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    parent_id: str = ""
+    error: str = ""
+    raw: Any = field(default=None, repr=False)
+
+    @classmethod
+    def from_api(cls, obj: Any) -> Task:
+        err = getattr(obj, "error", None)
+        return cls(
+            id=obj.task_id or "",
+            name=obj.display_name or obj.task_id or "",
+            state=_state(obj.state),
+            started_at=obj.start_time or obj.create_time,
+            finished_at=obj.end_time,
+            parent_id=obj.parent_task_id or "",
+            error=(getattr(err, "message", None) or "") if err else "",
+            raw=obj,
+        )
+
+    @property
+    def done(self) -> bool:
+        return self.state in DONE_TASK_STATES
+
+
+@dataclass
+class Run:
+    """A run in the project namespace."""
+
+    id: str
+    name: str
+    state: str
+    created_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    experiment_id: str = ""
+    pipeline_id: str = ""
+    version_id: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    tasks: list[Task] = field(default_factory=list)
+    spec: dict[str, Any] | None = field(default=None, repr=False)
+    raw: Any = field(default=None, repr=False)
+
+    @classmethod
+    def from_api(cls, obj: Any) -> Run:
+        ref = obj.pipeline_version_reference
+        details = obj.run_details
+        tasks = [Task.from_api(t) for t in (details.task_details or [])] if details else []
+        runtime = obj.runtime_config
+        err = obj.error
+        return cls(
+            id=obj.run_id or "",
+            name=obj.display_name or "",
+            state=_state(obj.state),
+            created_at=obj.created_at,
+            finished_at=obj.finished_at,
+            experiment_id=obj.experiment_id or "",
+            pipeline_id=(ref.pipeline_id if ref else "") or "",
+            version_id=(ref.pipeline_version_id if ref else "") or obj.pipeline_version_id or "",
+            parameters=dict((runtime.parameters or {}) if runtime else {}),
+            error=(err.message or "") if err else "",
+            tasks=tasks,
+            spec=obj.pipeline_spec,
+            raw=obj,
+        )
+
+    @property
+    def done(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state == "SUCCEEDED"
+
+    def elapsed(self, now: dt.datetime | None = None) -> dt.timedelta | None:
+        if self.created_at is None:
+            return None
+        end = self.finished_at if self.done and self.finished_at else None
+        end = end or now or dt.datetime.now(dt.timezone.utc)
+        start = self.created_at
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=dt.timezone.utc)
+        if end.tzinfo is None:
+            end = end.replace(tzinfo=dt.timezone.utc)
+        return max(end - start, dt.timedelta(0))
+
+    def task(self, key: str) -> Task | None:
+        """A task by id or by name."""
+        for t in self.tasks:
+            if key in (t.id, t.name):
+                return t
+        return None
+
+    def _text(self) -> str:
+        lines = [
+            f"Run {self.name!r}  {self.state}  id: {self.id}",
+            f"  created: {render.when(self.created_at)}"
+            f"  elapsed: {render.duration(self.elapsed())}",
+        ]
+        if self.parameters:
+            lines.append(f"  parameters: {self.parameters}")
+        if self.error:
+            lines.append(f"  error: {self.error}")
+        for t in self.tasks:
+            lines.append(f"  - {t.name:30} {t.state:12} {t.id}")
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self._text())
+
+    def _repr_html_(self) -> str:
+        return render.run_html(self)
+
+
+T = TypeVar("T", Pipeline, Run, PipelineVersion)
+
+
+class ResultList(Sequence[T], Generic[T]):
+    """A list of pipelines, versions or runs that renders as one table."""
+
+    def __init__(self, items: list[T], title: str = "") -> None:
+        self._items = list(items)
+        self.title = title
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._items[index]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self._items)
+
+    def __repr__(self) -> str:
+        return f"ResultList({self.title!r}, {len(self)} items)"
+
+    def by_name(self, name: str) -> T | None:
+        for item in self._items:
+            if getattr(item, "name", None) == name:
+                return item
+        return None
+
+    def _text(self) -> str:
+        return render.list_text(self.title, self._items)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self._text())
+
+    def _repr_html_(self) -> str:
+        return render.list_html(self.title, self._items)

@@ -1,0 +1,184 @@
+"""HTML and text renderings shared by the client records, the magics and the widgets.
+
+Plain HTML with inline styles only: it must look right in JupyterLab, classic Notebook and VS Code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from html import escape
+from typing import Any
+
+STATE_COLOURS: dict[str, str] = {
+    "SUCCEEDED": "#2e7d32",
+    "CACHED": "#558b2f",
+    "FAILED": "#c62828",
+    "RUNNING": "#1565c0",
+    "PENDING": "#757575",
+    "SKIPPED": "#9e9e9e",
+    "CANCELING": "#ef6c00",
+    "CANCELED": "#ef6c00",
+    "PAUSED": "#f9a825",
+}
+UNKNOWN_COLOUR = "#bdbdbd"
+_TABLE = "border-collapse:collapse;font-size:0.9em"
+_CELL = "padding:2px 8px;text-align:left;border-bottom:1px solid #ddd"
+
+
+def state_colour(state: str) -> str:
+    return STATE_COLOURS.get(state.upper(), UNKNOWN_COLOUR)
+
+
+def when(value: dt.datetime | None) -> str:
+    if value is None:
+        return "-"
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc)
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def duration(delta: dt.timedelta | None) -> str:
+    if delta is None:
+        return "-"
+    seconds = int(delta.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{delta.total_seconds():.1f}s"
+
+
+def badge(state: str) -> str:
+    colour = state_colour(state)
+    return (
+        f'<span style="background:{colour};color:white;border-radius:3px;'
+        f'padding:0 6px;font-size:0.85em">{escape(state)}</span>'
+    )
+
+
+def table(headers: list[str], rows: Iterable[list[str]]) -> str:
+    head = "".join(f'<th style="{_CELL}">{escape(h)}</th>' for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f'<td style="{_CELL}">{c}</td>' for c in row) + "</tr>" for row in rows
+    )
+    return f'<table style="{_TABLE}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def code(text: str) -> str:
+    return f"<code>{escape(text)}</code>"
+
+
+def params_html(parameters: dict[str, Any]) -> str:
+    if not parameters:
+        return "<i>none</i>"
+    return ", ".join(escape(p.describe()) for p in parameters.values())
+
+
+def compiled_html(pipeline: Any) -> str:
+    where = f" &rarr; {code(str(pipeline.path))}" if pipeline.path else ""
+    return (
+        f"<div><b>Compiled pipeline</b> {escape(pipeline.name)}{where}<br>"
+        f"tasks: {len(pipeline.task_names)} &middot; parameters: "
+        f"{params_html(pipeline.parameters)}</div>"
+    )
+
+
+def version_html(version: Any) -> str:
+    owner = escape(version.pipeline.name) + " " if version.pipeline else ""
+    return (
+        f"<div><b>Pipeline</b> {owner}<b>version</b> {escape(version.name)} "
+        f"<small>({escape(version.space)})</small><br>"
+        f"id {code(version.id)} &middot; pipeline {code(version.pipeline_id)} &middot; "
+        f"created {escape(when(version.created_at))}<br>"
+        f"parameters: {params_html(version.parameters)}</div>"
+    )
+
+
+def pipeline_html(pipeline: Any) -> str:
+    rows = [
+        [escape(v.name), code(v.id), escape(when(v.created_at)), escape(v.description)]
+        for v in pipeline.versions
+    ]
+    versions = table(["version", "id", "created", "description"], rows) if rows else ""
+    desc = f"<br>{escape(pipeline.description)}" if pipeline.description else ""
+    return (
+        f"<div><b>Pipeline</b> {escape(pipeline.name)} <small>({escape(pipeline.space)})</small> "
+        f"{code(pipeline.id)}{desc}{versions}</div>"
+    )
+
+
+def run_html(run: Any) -> str:
+    tasks = table(
+        ["task", "state", "started", "id"],
+        (
+            [escape(t.name), badge(t.state), escape(when(t.started_at)), code(t.id)]
+            for t in run.tasks
+        ),
+    )
+    params = escape(json.dumps(run.parameters)) if run.parameters else "<i>none</i>"
+    error = f'<br><span style="color:#c62828">{escape(run.error)}</span>' if run.error else ""
+    return (
+        f"<div><b>Run</b> {escape(run.name)} {badge(run.state)} {code(run.id)}<br>"
+        f"created {escape(when(run.created_at))} &middot; elapsed "
+        f"{escape(duration(run.elapsed()))} &middot; parameters {params}{error}"
+        f"{tasks if run.tasks else ''}</div>"
+    )
+
+
+def _row(item: Any) -> tuple[list[str], list[str]]:
+    kind = type(item).__name__
+    if kind == "Pipeline":
+        versions = ", ".join(v.name for v in item.versions)
+        return (
+            ["space", "pipeline", "versions", "id", "created"],
+            [
+                escape(item.space),
+                escape(item.name),
+                escape(versions),
+                code(item.id),
+                escape(when(item.created_at)),
+            ],
+        )
+    if kind == "Run":
+        return (
+            ["run", "state", "created", "elapsed", "id"],
+            [
+                escape(item.name),
+                badge(item.state),
+                escape(when(item.created_at)),
+                escape(duration(item.elapsed())),
+                code(item.id),
+            ],
+        )
+    return (
+        ["version", "id", "created", "description"],
+        [escape(item.name), code(item.id), escape(when(item.created_at)), escape(item.description)],
+    )
+
+
+def list_html(title: str, items: list[Any]) -> str:
+    heading = f"<b>{escape(title)}</b> ({len(items)})" if title else ""
+    if not items:
+        return f"<div>{heading}<br><i>nothing here</i></div>"
+    headers = _row(items[0])[0]
+    return f"<div>{heading}{table(headers, (_row(i)[1] for i in items))}</div>"
+
+
+def list_text(title: str, items: list[Any]) -> str:
+    lines = [f"{title} ({len(items)})" if title else f"{len(items)} items"]
+    for item in items:
+        kind = type(item).__name__
+        if kind == "Pipeline":
+            versions = ", ".join(v.name for v in item.versions)
+            lines.append(f"  [{item.space}] {item.name}  versions: {versions}  id: {item.id}")
+        elif kind == "Run":
+            lines.append(f"  {item.state:10} {item.name}  {when(item.created_at)}  id: {item.id}")
+        else:
+            lines.append(f"  {item.name}  {when(item.created_at)}  id: {item.id}")
+    if not items:
+        lines.append("  nothing here")
+    return "\n".join(lines)
