@@ -1,0 +1,189 @@
+"""The embedded stack out of a cluster: started and owned by the Jupyter server, announced
+to kernels through a 0600 file in Jupyter's runtime directory."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir, jupyter_runtime_dir
+
+from jupyter_dsp.connection.settings import DSPSettings
+
+RUNTIME_FILE_NAME = "jupyter-dsp-stack.json"
+log = logging.getLogger("jupyter_dsp.embedded")
+
+
+def runtime_file() -> Path:
+    return Path(jupyter_runtime_dir()) / RUNTIME_FILE_NAME
+
+
+def data_dir(settings: DSPSettings) -> Path:
+    if settings.embedded_data_dir:
+        return Path(settings.embedded_data_dir)
+    return Path(jupyter_data_dir()) / "dsp" / "stack"
+
+
+@dataclass
+class EmbeddedInfo:
+    url: str
+    token: str
+    pid: int | None
+    owner_pid: int | None
+    namespace: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "token": self.token,
+            "pid": self.pid,
+            "owner_pid": self.owner_pid,
+            "namespace": self.namespace,
+        }
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def healthy(url: str, token: str, timeout: float = 2.0) -> bool:
+    req = urllib.request.Request(url.rstrip("/") + "/apis/v2beta1/healthz")
+    req.add_header("Authorization", f"Bearer {token}")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(req, timeout=timeout) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def read_runtime_file(path: Path | None = None) -> EmbeddedInfo | None:
+    """The announced stack, or None when there is no usable announcement."""
+    path = path or runtime_file()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not data.get("url") or not data.get("token"):
+        return None
+    return EmbeddedInfo(
+        url=str(data["url"]).rstrip("/"),
+        token=str(data["token"]),
+        pid=data.get("pid"),
+        owner_pid=data.get("owner_pid"),
+        namespace=str(data.get("namespace") or "default"),
+    )
+
+
+def write_runtime_file(info: EmbeddedInfo, path: Path | None = None) -> Path:
+    """Write atomically with mode 0600 (it holds a token)."""
+    path = path or runtime_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".jupyter-dsp-", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(info.to_json(), fh)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+class EmbeddedStackManager:
+    """Start the embedded stack, or reuse one that already runs; stop it only if we own it."""
+
+    def __init__(self, settings: DSPSettings, namespace: str = "default") -> None:
+        self.settings = settings
+        self.namespace = namespace
+        self._handle: Any = None
+        self._info: EmbeddedInfo | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def owned(self) -> bool:
+        return self._handle is not None
+
+    @property
+    def info(self) -> EmbeddedInfo | None:
+        return self._info
+
+    def ensure(self) -> EmbeddedInfo:
+        """Blocking: the running stack's URL and token (starting it when needed)."""
+        with self._lock:
+            if self._info and healthy(self._info.url, self._info.token):
+                return self._info
+            reused = self._reuse()
+            if reused:
+                self._info = reused
+                return reused
+            self._info = self._start()
+            return self._info
+
+    def _reuse(self) -> EmbeddedInfo | None:
+        announced = read_runtime_file()
+        if announced and pid_alive(announced.owner_pid) and healthy(announced.url, announced.token):
+            log.info("jupyter-dsp: reusing the embedded stack at %s", announced.url)
+            return announced
+        # a stack serving our data dir, started by someone else (e.g. `jupyter-dsp stack serve`)
+        d = data_dir(self.settings)
+        try:
+            meta = json.loads((d / "stack.json").read_text(encoding="utf-8"))
+            token = (d / "token").read_text(encoding="utf-8").strip()
+        except (OSError, ValueError):
+            return None
+        url = str(meta.get("url") or "").rstrip("/")
+        pid = meta.get("pid")
+        if url and token and pid_alive(pid) and healthy(url, token):
+            info = EmbeddedInfo(url, token, pid, pid, self.namespace)
+            write_runtime_file(info)
+            log.info("jupyter-dsp: reusing the embedded stack at %s", url)
+            return info
+        return None
+
+    def _start(self) -> EmbeddedInfo:
+        from jupyter_dsp.stack import start_stack
+
+        d = data_dir(self.settings)
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handle = start_stack(d, default_namespace=self.namespace)
+        self._handle = handle
+        info = EmbeddedInfo(handle.url, handle.token, handle.pid, os.getpid(), self.namespace)
+        write_runtime_file(info)
+        log.info("jupyter-dsp: started the embedded stack at %s (data in %s)", handle.url, d)
+        return info
+
+    def stop(self) -> None:
+        """Stop the stack if this process started it; leave others' stacks alone."""
+        with self._lock:
+            handle, self._handle = self._handle, None
+            if handle is None:
+                return
+            try:
+                handle.stop()
+            finally:
+                announced = read_runtime_file()
+                if announced and announced.owner_pid == os.getpid():
+                    try:
+                        runtime_file().unlink()
+                    except OSError:
+                        pass
+                self._info = None
