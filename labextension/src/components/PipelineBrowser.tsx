@@ -1,0 +1,335 @@
+/**
+ * One space's pipelines: server-side name search, pages loaded as the user
+ * scrolls, only the visible rows rendered; each pipeline opens to its versions.
+ */
+import { caretDownIcon, caretRightIcon, deleteIcon, duplicateIcon, LabIcon, runIcon } from '@jupyterlab/ui-components';
+import * as React from 'react';
+
+import { DSPError } from '../api';
+import { formatTime, pipelineLabel } from '../format';
+import { DSPModel } from '../model';
+import { IPipeline, IPipelineVersion, SpaceName } from '../types';
+import { ErrorBox } from './ErrorBox';
+import { VirtualList } from './VirtualList';
+
+export const ROW_HEIGHT = 28;
+const PAGE_SIZE = 100;
+
+export interface IPipelineActions {
+  run: (space: SpaceName, pipeline: IPipeline, version?: IPipelineVersion) => void;
+  fork: (pipeline: IPipeline, version?: IPipelineVersion) => void;
+  remove: (space: SpaceName, pipeline: IPipeline, version?: IPipelineVersion) => void;
+}
+
+interface IVersionsState {
+  versions: IPipelineVersion[];
+  loading: boolean;
+  error: string | null;
+  nextPageToken: string;
+  total: number;
+}
+
+type Row =
+  | { kind: 'pipeline'; pipeline: IPipeline; expanded: boolean }
+  | { kind: 'version'; pipeline: IPipeline; version: IPipelineVersion }
+  | { kind: 'note'; pipeline: IPipeline; text: string; error?: boolean; more?: boolean }
+  | { kind: 'loading' };
+
+function errorText(reason: unknown): string {
+  return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
+}
+
+function IconButton(props: { icon: LabIcon; title: string; onClick: () => void; action: string }): JSX.Element {
+  return (
+    <button
+      className="jp-DSP-iconButton"
+      title={props.title}
+      aria-label={props.title}
+      data-action={props.action}
+      onClick={event => {
+        event.stopPropagation();
+        props.onClick();
+      }}
+    >
+      <props.icon.react tag="span" elementSize="small" />
+    </button>
+  );
+}
+
+export function PipelineBrowser(props: {
+  model: DSPModel;
+  space: SpaceName;
+  actions: IPipelineActions;
+  /** Changes when the user asks for a refresh. */
+  refreshKey: number;
+}): JSX.Element {
+  const { model, space, actions } = props;
+  const writable = model.canWrite(space);
+  const [query, setQuery] = React.useState('');
+  const [search, setSearch] = React.useState('');
+  const [pipelines, setPipelines] = React.useState<IPipeline[]>([]);
+  const [total, setTotal] = React.useState<number | null>(null);
+  const [nextToken, setNextToken] = React.useState('');
+  const [loading, setLoading] = React.useState(false);
+  const [error, setError] = React.useState<string | null>(null);
+  const [expanded, setExpanded] = React.useState<Record<string, IVersionsState>>({});
+  const [changes, setChanges] = React.useState(0);
+  const generation = React.useRef(0);
+  const loadingMore = React.useRef(false);
+
+  // Debounce the search box: the filter runs on the server.
+  React.useEffect(() => {
+    const timer = window.setTimeout(() => setSearch(query.trim()), 250);
+    return () => window.clearTimeout(timer);
+  }, [query]);
+
+  React.useEffect(() => {
+    const onChange = (_: DSPModel, changed: SpaceName): void => {
+      if (changed === space) {
+        setChanges(c => c + 1);
+      }
+    };
+    model.pipelinesChanged.connect(onChange);
+    return () => {
+      model.pipelinesChanged.disconnect(onChange);
+    };
+  }, [model, space]);
+
+  // First page, again whenever the space, the search or the data changes.
+  React.useEffect(() => {
+    const gen = ++generation.current;
+    setLoading(true);
+    setError(null);
+    model.client
+      .listPipelines(space, { pageSize: PAGE_SIZE, nameContains: search })
+      .then(page => {
+        if (gen !== generation.current) {
+          return;
+        }
+        const items = page.pipelines ?? [];
+        setPipelines(items);
+        setTotal(page.total_size ?? items.length);
+        setNextToken(page.next_page_token ?? '');
+        setExpanded({});
+      })
+      .catch(reason => gen === generation.current && setError(errorText(reason)))
+      .finally(() => gen === generation.current && setLoading(false));
+  }, [model, space, search, props.refreshKey, changes]);
+
+  const loadMore = React.useCallback(() => {
+    if (!nextToken || loadingMore.current || error) {
+      return;
+    }
+    loadingMore.current = true;
+    const gen = generation.current;
+    model.client
+      .listPipelines(space, { pageSize: PAGE_SIZE, pageToken: nextToken, nameContains: search })
+      .then(page => {
+        if (gen !== generation.current) {
+          return;
+        }
+        setPipelines(items => items.concat(page.pipelines ?? []));
+        setNextToken(page.next_page_token ?? '');
+      })
+      .catch(reason => gen === generation.current && setError(errorText(reason)))
+      .finally(() => (loadingMore.current = false));
+  }, [model, space, search, nextToken, error]);
+
+  const loadVersions = (pipeline: IPipeline, pageToken = ''): void => {
+    const id = pipeline.pipeline_id;
+    setExpanded(state => ({
+      ...state,
+      [id]: {
+        ...(state[id] ?? { versions: [], nextPageToken: '', total: 0 }),
+        loading: true,
+        error: null
+      }
+    }));
+    model.client
+      .listVersions(space, id, { pageToken, pageSize: 50 })
+      .then(page =>
+        setExpanded(state =>
+          state[id]
+            ? {
+                ...state,
+                [id]: {
+                  versions: (pageToken ? state[id].versions : []).concat(page.pipeline_versions ?? []),
+                  loading: false,
+                  error: null,
+                  nextPageToken: page.next_page_token ?? '',
+                  total: page.total_size ?? 0
+                }
+              }
+            : state
+        )
+      )
+      .catch(reason =>
+        setExpanded(state =>
+          state[id] ? { ...state, [id]: { ...state[id], loading: false, error: errorText(reason) } } : state
+        )
+      );
+  };
+
+  const toggle = (pipeline: IPipeline): void => {
+    if (expanded[pipeline.pipeline_id]) {
+      setExpanded(state => {
+        const next = { ...state };
+        delete next[pipeline.pipeline_id];
+        return next;
+      });
+    } else {
+      loadVersions(pipeline);
+    }
+  };
+
+  const rows = React.useMemo(() => {
+    const out: Row[] = [];
+    for (const pipeline of pipelines) {
+      const versions = expanded[pipeline.pipeline_id];
+      out.push({ kind: 'pipeline', pipeline, expanded: !!versions });
+      if (!versions) {
+        continue;
+      }
+      for (const version of versions.versions) {
+        out.push({ kind: 'version', pipeline, version });
+      }
+      if (versions.error) {
+        out.push({ kind: 'note', pipeline, text: versions.error, error: true });
+      } else if (versions.loading) {
+        out.push({ kind: 'note', pipeline, text: 'Loading versions…' });
+      } else if (versions.versions.length === 0) {
+        out.push({ kind: 'note', pipeline, text: 'No versions: upload one to run this pipeline.' });
+      } else if (versions.nextPageToken) {
+        out.push({ kind: 'note', pipeline, text: 'More versions…', more: true });
+      }
+    }
+    if (nextToken) {
+      out.push({ kind: 'loading' });
+    }
+    return out;
+  }, [pipelines, expanded, nextToken]);
+
+  const renderRow = (row: Row): React.ReactNode => {
+    switch (row.kind) {
+      case 'pipeline': {
+        const p = row.pipeline;
+        return (
+          <div
+            className="jp-DSP-row jp-DSP-pipeline"
+            data-pipeline-id={p.pipeline_id}
+            data-name={p.name ?? ''}
+            title={p.description || pipelineLabel(p)}
+            onClick={() => toggle(p)}
+          >
+            {React.createElement((row.expanded ? caretDownIcon : caretRightIcon).react, {
+              tag: 'span',
+              className: 'jp-DSP-caret'
+            })}
+            <span className="jp-DSP-row-name">{pipelineLabel(p)}</span>
+            {p.error?.message ? <span className="jp-DSP-row-error">{p.error.message}</span> : null}
+            <span className="jp-DSP-row-actions">
+              <IconButton icon={runIcon} title="Run the latest version" action="run" onClick={() => actions.run(space, p)} />
+              {space === 'shared' && model.canWrite('project') ? (
+                <IconButton icon={duplicateIcon} title="Fork into the project" action="fork" onClick={() => actions.fork(p)} />
+              ) : null}
+              {writable ? (
+                <IconButton icon={deleteIcon} title="Delete the pipeline" action="delete" onClick={() => actions.remove(space, p)} />
+              ) : null}
+            </span>
+          </div>
+        );
+      }
+      case 'version': {
+        const v = row.version;
+        return (
+          <div
+            className="jp-DSP-row jp-DSP-version"
+            data-version-id={v.pipeline_version_id}
+            title={v.description || ''}
+          >
+            <span className="jp-DSP-row-name">{pipelineLabel({ ...v, pipeline_id: v.pipeline_version_id })}</span>
+            <span className="jp-DSP-row-meta">{formatTime(v.created_at)}</span>
+            <span className="jp-DSP-row-actions">
+              <IconButton icon={runIcon} title="Run this version" action="run" onClick={() => actions.run(space, row.pipeline, v)} />
+              {space === 'shared' && model.canWrite('project') ? (
+                <IconButton
+                  icon={duplicateIcon}
+                  title="Fork this version into the project"
+                  action="fork"
+                  onClick={() => actions.fork(row.pipeline, v)}
+                />
+              ) : null}
+              {writable ? (
+                <IconButton
+                  icon={deleteIcon}
+                  title="Delete this version"
+                  action="delete"
+                  onClick={() => actions.remove(space, row.pipeline, v)}
+                />
+              ) : null}
+            </span>
+          </div>
+        );
+      }
+      case 'note':
+        return (
+          <div
+            className={`jp-DSP-row jp-DSP-version jp-DSP-note${row.error ? ' jp-DSP-row-error' : ''}`}
+            onClick={row.more ? () => loadVersions(row.pipeline, expanded[row.pipeline.pipeline_id]?.nextPageToken) : undefined}
+          >
+            {row.more ? <button className="jp-DSP-link">{row.text}</button> : row.text}
+          </div>
+        );
+      case 'loading':
+        return <div className="jp-DSP-row jp-DSP-note">Loading more pipelines…</div>;
+    }
+  };
+
+  const empty = !loading && !error && pipelines.length === 0;
+  return (
+    <div className="jp-DSP-browser" data-space={space}>
+      <div className="jp-DSP-searchbar">
+        <input
+          className="jp-mod-styled jp-DSP-input jp-DSP-search"
+          type="search"
+          placeholder={`Search ${space} pipelines by name`}
+          aria-label={`Search ${space} pipelines by name`}
+          value={query}
+          onChange={e => setQuery(e.target.value)}
+        />
+        <span className="jp-DSP-count" data-count={total ?? ''}>
+          {loading ? 'Loading…' : total !== null ? `${total} pipeline${total === 1 ? '' : 's'}` : ''}
+        </span>
+      </div>
+      {space === 'shared' && !writable ? (
+        <div className="jp-DSP-banner">Shared pipelines are read-only here: run or fork them into the project.</div>
+      ) : null}
+      {error ? <ErrorBox error={error} onRetry={() => setChanges(c => c + 1)} /> : null}
+      {empty ? (
+        <div className="jp-DSP-empty">
+          {search
+            ? `No ${space} pipeline has "${search}" in its name.`
+            : space === 'project'
+              ? 'No pipelines in this project yet. Upload a compiled pipeline (.yaml or .json) with the upload button or from the file browser’s context menu.'
+              : 'Nothing is shared yet. Pipelines uploaded with “Share with all projects” appear here.'}
+        </div>
+      ) : null}
+      <VirtualList
+        className="jp-DSP-pipelineList"
+        items={rows}
+        rowHeight={ROW_HEIGHT}
+        rowKey={(row, i) =>
+          row.kind === 'pipeline'
+            ? `p:${row.pipeline.pipeline_id}`
+            : row.kind === 'version'
+              ? `v:${row.version.pipeline_version_id}`
+              : row.kind === 'note'
+                ? `n:${row.pipeline.pipeline_id}`
+                : `l:${i}`
+        }
+        renderRow={renderRow}
+        onNearEnd={loadMore}
+      />
+    </div>
+  );
+}

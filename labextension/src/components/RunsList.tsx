@@ -1,0 +1,112 @@
+/**
+ * The project's recent runs with state badges; polls while any run is active.
+ */
+import { stopIcon } from '@jupyterlab/ui-components';
+import * as React from 'react';
+
+import { DSPError } from '../api';
+import { formatDuration, formatTime } from '../format';
+import { DSPModel } from '../model';
+import { IRun, isActive } from '../types';
+import { ErrorBox } from './ErrorBox';
+import { StateBadge } from './StateBadge';
+
+const POLL_MS = 3000;
+
+export function RunsList(props: {
+  model: DSPModel;
+  refreshKey: number;
+  onOpen: (run: IRun) => void;
+  onTerminate: (run: IRun) => Promise<void>;
+}): JSX.Element {
+  const { model } = props;
+  const [runs, setRuns] = React.useState<IRun[]>([]);
+  const [total, setTotal] = React.useState(0);
+  const [pageSize, setPageSize] = React.useState(20);
+  const [error, setError] = React.useState<string | null>(null);
+  const [loaded, setLoaded] = React.useState(false);
+  const [tick, setTick] = React.useState(0);
+
+  React.useEffect(() => {
+    const onChange = (): void => setTick(t => t + 1);
+    model.runsChanged.connect(onChange);
+    return () => {
+      model.runsChanged.disconnect(onChange);
+    };
+  }, [model]);
+
+  React.useEffect(() => {
+    let cancelled = false;
+    model.client
+      .listRuns({ pageSize })
+      .then(page => {
+        if (!cancelled) {
+          setRuns(page.runs ?? []);
+          setTotal(page.total_size ?? (page.runs ?? []).length);
+          setError(null);
+        }
+      })
+      .catch(reason => !cancelled && setError(reason instanceof DSPError ? reason.message : String(reason)))
+      .finally(() => !cancelled && setLoaded(true));
+    return () => {
+      cancelled = true;
+    };
+  }, [model, pageSize, tick, props.refreshKey]);
+
+  const anyActive = runs.some(r => isActive(r.state));
+  React.useEffect(() => {
+    if (!anyActive || error) {
+      return;
+    }
+    const timer = window.setTimeout(() => setTick(t => t + 1), POLL_MS);
+    return () => window.clearTimeout(timer);
+  }, [anyActive, error, runs]);
+
+  return (
+    <div className="jp-DSP-runs">
+      {error ? <ErrorBox error={`Cannot list runs: ${error}`} onRetry={() => setTick(t => t + 1)} /> : null}
+      {loaded && !error && runs.length === 0 ? (
+        <div className="jp-DSP-empty">No runs in this project yet. Start one with the ▶ button of a pipeline.</div>
+      ) : null}
+      <ul className="jp-DSP-runList">
+        {runs.map(run => (
+          <li
+            key={run.run_id}
+            className="jp-DSP-row jp-DSP-run"
+            data-run-id={run.run_id}
+            data-state={run.state ?? ''}
+            title="Open the run"
+            onClick={() => props.onOpen(run)}
+          >
+            <StateBadge state={run.state} />
+            <span className="jp-DSP-row-name">{run.display_name || run.run_id}</span>
+            <span className="jp-DSP-row-meta" title={formatTime(run.created_at)}>
+              {formatDuration(run.created_at, run.finished_at)}
+            </span>
+            <span className="jp-DSP-row-actions">
+              {isActive(run.state) && run.state !== 'CANCELING' ? (
+                <button
+                  className="jp-DSP-iconButton"
+                  title="Terminate the run"
+                  aria-label="Terminate the run"
+                  data-action="terminate"
+                  onClick={event => {
+                    event.stopPropagation();
+                    void props.onTerminate(run).then(() => setTick(t => t + 1));
+                  }}
+                >
+                  <stopIcon.react tag="span" elementSize="small" />
+                </button>
+              ) : null}
+            </span>
+          </li>
+        ))}
+      </ul>
+      {total > runs.length ? (
+        <button className="jp-DSP-link" onClick={() => setPageSize(s => Math.min(200, s + 20))}>
+          Show more runs ({runs.length} of {total})
+        </button>
+      ) : null}
+    </div>
+  );
+}

@@ -1,0 +1,253 @@
+/**
+ * "Run" a pipeline version: a form built from the version's root input
+ * definitions (a fitting field per type, defaults filled, required marked),
+ * validated before the run is created in the project.
+ */
+import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
+import { ReactWidget } from '@jupyterlab/ui-components';
+import * as React from 'react';
+
+import { DSPError } from '../api';
+import { pipelineLabel } from '../format';
+import { DSPModel } from '../model';
+import { IInputField, parseInput, rootArtifactInputs, rootInputs } from '../spec';
+import { IPipeline, IPipelineVersion, IRun, SpaceName } from '../types';
+
+export interface IRunFormValue {
+  displayName: string;
+  parameters: Record<string, unknown>;
+  errors: Record<string, string>;
+}
+
+const TYPE_LABEL: Record<string, string> = {
+  STRING: 'string',
+  NUMBER_INTEGER: 'integer',
+  NUMBER_DOUBLE: 'number',
+  BOOLEAN: 'boolean',
+  LIST: 'JSON list',
+  STRUCT: 'JSON object'
+};
+
+/** The form's fields and their current text; re-rendered on every change. */
+export class RunForm extends ReactWidget {
+  constructor(
+    readonly fields: IInputField[],
+    private texts: Record<string, string>,
+    private displayName: string,
+    private showErrors: boolean,
+    private readonly artifactInputs: string[],
+    private readonly versionLabel: string
+  ) {
+    super();
+    this.addClass('jp-DSP-runForm');
+  }
+
+  getValue(): IRunFormValue {
+    const parameters: Record<string, unknown> = {};
+    const errors: Record<string, string> = {};
+    for (const field of this.fields) {
+      const result = parseInput(field, this.texts[field.name] ?? '');
+      if (!result.ok) {
+        errors[field.name] = result.error;
+      } else if (!result.omit) {
+        parameters[field.name] = result.value;
+      }
+    }
+    if (!this.displayName.trim()) {
+      errors['__name__'] = 'Give the run a name';
+    }
+    return { displayName: this.displayName.trim(), parameters, errors };
+  }
+
+  get texts_(): Record<string, string> {
+    return this.texts;
+  }
+
+  get name_(): string {
+    return this.displayName;
+  }
+
+  private set(name: string, value: string): void {
+    this.texts = { ...this.texts, [name]: value };
+    this.update();
+  }
+
+  render(): JSX.Element {
+    const { errors } = this.getValue();
+    const show = (key: string): string | null => (this.showErrors || this.touched.has(key) ? errors[key] ?? null : null);
+    return (
+      <form className="jp-DSP-form" onSubmit={e => e.preventDefault()}>
+        <div className="jp-DSP-form-note">Version: {this.versionLabel}</div>
+        <label className="jp-DSP-field">
+          <span className="jp-DSP-field-label">
+            Run name <span className="jp-DSP-required">*</span>
+          </span>
+          <input
+            className="jp-mod-styled jp-DSP-input"
+            name="__name__"
+            value={this.displayName}
+            onChange={e => {
+              this.displayName = e.target.value;
+              this.touched.add('__name__');
+              this.update();
+            }}
+          />
+          {show('__name__') ? <span className="jp-DSP-field-error">{show('__name__')}</span> : null}
+        </label>
+        {this.fields.length === 0 ? (
+          <div className="jp-DSP-form-note">This pipeline takes no parameters.</div>
+        ) : null}
+        {this.fields.map(field => {
+          const error = show(field.name);
+          const value = this.texts[field.name] ?? '';
+          const onChange = (text: string): void => {
+            this.touched.add(field.name);
+            this.set(field.name, text);
+          };
+          let input: JSX.Element;
+          if (field.type === 'BOOLEAN') {
+            input = (
+              <select
+                className="jp-mod-styled jp-DSP-input"
+                name={field.name}
+                value={value}
+                onChange={e => onChange(e.target.value)}
+              >
+                {field.required && value === '' ? <option value="">Choose…</option> : null}
+                {!field.required ? <option value="">(not set)</option> : null}
+                <option value="true">true</option>
+                <option value="false">false</option>
+              </select>
+            );
+          } else if (field.type === 'LIST' || field.type === 'STRUCT') {
+            input = (
+              <textarea
+                className="jp-mod-styled jp-DSP-input"
+                name={field.name}
+                rows={3}
+                value={value}
+                placeholder={field.type === 'LIST' ? '[ ]' : '{ }'}
+                onChange={e => onChange(e.target.value)}
+              />
+            );
+          } else {
+            const numeric = field.type === 'NUMBER_INTEGER' || field.type === 'NUMBER_DOUBLE';
+            input = (
+              <input
+                className="jp-mod-styled jp-DSP-input"
+                name={field.name}
+                type="text"
+                inputMode={numeric ? (field.type === 'NUMBER_INTEGER' ? 'numeric' : 'decimal') : undefined}
+                value={value}
+                onChange={e => onChange(e.target.value)}
+              />
+            );
+          }
+          return (
+            <label className="jp-DSP-field" key={field.name} data-param={field.name}>
+              <span className="jp-DSP-field-label">
+                {field.name}
+                {field.required ? <span className="jp-DSP-required"> *</span> : null}
+                <span className="jp-DSP-field-type"> {TYPE_LABEL[field.type] ?? field.type}</span>
+              </span>
+              {input}
+              {field.description ? <span className="jp-DSP-field-help">{field.description}</span> : null}
+              {error ? <span className="jp-DSP-field-error">{error}</span> : null}
+            </label>
+          );
+        })}
+        {this.artifactInputs.length ? (
+          <div className="jp-DSP-form-note jp-DSP-warning">
+            This pipeline also takes artifact inputs ({this.artifactInputs.join(', ')}) that a run from the panel
+            cannot provide.
+          </div>
+        ) : null}
+      </form>
+    );
+  }
+
+  private touched = new Set<string>();
+}
+
+async function resolveVersion(
+  model: DSPModel,
+  space: SpaceName,
+  pipeline: IPipeline,
+  version?: IPipelineVersion
+): Promise<IPipelineVersion | null> {
+  if (version?.pipeline_spec) {
+    return version;
+  }
+  if (version) {
+    return model.client.getVersion(space, pipeline.pipeline_id, version.pipeline_version_id);
+  }
+  return model.client.latestVersion(space, pipeline.pipeline_id);
+}
+
+/**
+ * Show the run dialog for a version (the latest one when none is given) and
+ * create the run. Returns the created run, or null when cancelled or failed
+ * (failures are shown to the user).
+ */
+export async function runPipeline(
+  model: DSPModel,
+  space: SpaceName,
+  pipeline: IPipeline,
+  version?: IPipelineVersion
+): Promise<IRun | null> {
+  let full: IPipelineVersion | null;
+  try {
+    full = await resolveVersion(model, space, pipeline, version);
+  } catch (reason) {
+    await showErrorMessage('Cannot read the pipeline version', String((reason as Error).message ?? reason));
+    return null;
+  }
+  if (!full) {
+    await showErrorMessage('Nothing to run', `Pipeline "${pipelineLabel(pipeline)}" has no versions yet.`);
+    return null;
+  }
+  const fields = rootInputs(full.pipeline_spec);
+  let texts: Record<string, string> = Object.fromEntries(fields.map(f => [f.name, f.defaultText]));
+  let name = `${pipelineLabel(pipeline)} ${new Date().toISOString().slice(0, 19).replace('T', ' ')}`;
+  let showErrors = false;
+  const versionLabel = pipelineLabel({ ...full, pipeline_id: full.pipeline_version_id });
+  for (;;) {
+    const form = new RunForm(fields, texts, name, showErrors, rootArtifactInputs(full.pipeline_spec), versionLabel);
+    const result = await showDialog<IRunFormValue>({
+      title: `Run ${pipelineLabel(pipeline)}`,
+      body: form,
+      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Start run' })],
+      focusNodeSelector: 'input'
+    });
+    texts = form.texts_;
+    name = form.name_;
+    if (!result.button.accept || !result.value) {
+      return null;
+    }
+    if (Object.keys(result.value.errors).length) {
+      showErrors = true;
+      continue;
+    }
+    const run: Partial<IRun> = {
+      display_name: result.value.displayName,
+      runtime_config: { parameters: result.value.parameters }
+    };
+    if (space === 'project' || model.sharedOnProjectStack) {
+      run.pipeline_version_reference = {
+        pipeline_id: full.pipeline_id || pipeline.pipeline_id,
+        pipeline_version_id: full.pipeline_version_id
+      };
+    } else {
+      // The shared space lives on another stack: the project's stack cannot resolve its ids.
+      run.pipeline_spec = full.pipeline_spec;
+    }
+    try {
+      const created = await model.client.createRun(run);
+      model.notifyRuns();
+      return created;
+    } catch (reason) {
+      await showErrorMessage('Cannot start the run', reason instanceof DSPError ? reason.message : String(reason));
+      return null;
+    }
+  }
+}

@@ -1,0 +1,45 @@
+/** Small text helpers shared by the panel and the run view. */
+
+export function formatTime(value: string | undefined): string {
+  if (!value) {
+    return '';
+  }
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime()) || date.getTime() <= 0) {
+    return '';
+  }
+  return date.toLocaleString();
+}
+
+/** Duration between two RFC 3339 times (end defaults to now), like "1m 05s"; '' when unknown. */
+export function formatDuration(start: string | undefined, end: string | undefined, now: number = Date.now()): string {
+  if (!start) {
+    return '';
+  }
+  const from = new Date(start).getTime();
+  const endTime = end ? new Date(end).getTime() : NaN;
+  const to = Number.isFinite(endTime) && endTime > 0 ? endTime : now;
+  if (!Number.isFinite(from) || from <= 0 || to < from) {
+    return '';
+  }
+  const seconds = Math.round((to - from) / 1000);
+  if (seconds < 60) {
+    return `${seconds}s`;
+  }
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) {
+    return `${minutes}m ${String(seconds % 60).padStart(2, '0')}s`;
+  }
+  return `${Math.floor(minutes / 60)}h ${String(minutes % 60).padStart(2, '0')}m`;
+}
+
+export function stateLabel(state: string | undefined): string {
+  if (!state || state === 'RUNTIME_STATE_UNSPECIFIED') {
+    return 'Unknown';
+  }
+  return state.charAt(0) + state.slice(1).toLowerCase();
+}
+
+export function pipelineLabel(item: { display_name?: string; name?: string; pipeline_id?: string }): string {
+  return item.display_name || item.name || item.pipeline_id || '(unnamed)';
+}

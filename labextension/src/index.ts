@@ -1,0 +1,184 @@
+/**
+ * jupyter-dsp JupyterLab extension: a left side panel for namespaced Kubeflow
+ * Pipelines (shared and project pipelines, versions, runs), run views in the
+ * main area, and "Upload as pipeline" on pipeline files in the file browser.
+ */
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette, MainAreaWidget, showErrorMessage } from '@jupyterlab/apputils';
+import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
+import { LabIcon } from '@jupyterlab/ui-components';
+
+import { DSPError } from './api';
+import { deleteItem, forkPipeline } from './dialogs/actions';
+import { runPipeline } from './dialogs/runDialog';
+import { fileBlob, PIPELINE_FILE, uploadPipeline } from './dialogs/uploadDialog';
+import { DSPModel } from './model';
+import { DSPPanel } from './panel';
+import { createRunView } from './runview';
+
+const PLUGIN_ID = 'jupyter-dsp:plugin';
+
+export namespace CommandIDs {
+  export const upload = 'jupyter-dsp:upload';
+  export const uploadFile = 'jupyter-dsp:upload-file';
+  export const openRun = 'jupyter-dsp:open-run';
+  export const openPanel = 'jupyter-dsp:open-panel';
+}
+
+const PIPELINE_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">
+  <g class="jp-icon3" fill="#616161">
+    <rect x="2" y="3" width="8" height="5" rx="1"/>
+    <rect x="14" y="9.5" width="8" height="5" rx="1"/>
+    <rect x="2" y="16" width="8" height="5" rx="1"/>
+    <path d="M10 5.5h2.5a1 1 0 0 1 1 1V10h.5v1h-1.5V6.5H10zM10 18.5h3v-4.5h1v5.5H10z"/>
+  </g>
+</svg>`;
+
+export const pipelinesIcon = new LabIcon({ name: 'jupyter-dsp:pipelines', svgstr: PIPELINE_SVG });
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: 'Namespaced Kubeflow Pipelines: shared and project pipelines, runs and logs.',
+  autoStart: true,
+  optional: [IFileBrowserFactory, ICommandPalette, ILayoutRestorer],
+  activate: (
+    app: JupyterFrontEnd,
+    browserFactory: IFileBrowserFactory | null,
+    palette: ICommandPalette | null,
+    restorer: ILayoutRestorer | null
+  ) => {
+    const model = new DSPModel();
+    const runViews = new Map<string, MainAreaWidget>();
+
+    const openRun = (runId: string): void => {
+      const existing = runViews.get(runId);
+      if (existing && !existing.isDisposed) {
+        app.shell.activateById(existing.id);
+        return;
+      }
+      const view = createRunView(model, runId);
+      runViews.set(runId, view);
+      view.disposed.connect(() => runViews.delete(runId));
+      app.shell.add(view, 'main');
+      app.shell.activateById(view.id);
+    };
+
+    const panel = new DSPPanel(model, {
+      actions: {
+        run: (space, pipeline, version) => {
+          void runPipeline(model, space, pipeline, version).then(run => run && openRun(run.run_id));
+        },
+        fork: (pipeline, version) => void forkPipeline(model, pipeline, version),
+        remove: (space, pipeline, version) => void deleteItem(model, space, pipeline, version)
+      },
+      upload: () => void app.commands.execute(CommandIDs.upload),
+      openRun
+    });
+    panel.title.icon = pipelinesIcon;
+    panel.title.caption = 'Pipelines (Kubeflow)';
+    app.shell.add(panel, 'left', { rank: 650 });
+    restorer?.add(panel, 'jupyter-dsp-panel');
+
+    const openPanel = (): void => {
+      app.shell.activateById(panel.id);
+    };
+
+    app.commands.addCommand(CommandIDs.openPanel, {
+      label: 'Show Pipelines Panel',
+      execute: openPanel
+    });
+
+    app.commands.addCommand(CommandIDs.upload, {
+      label: 'Upload Pipeline…',
+      caption: 'Upload a compiled pipeline file to the project or the shared space',
+      icon: pipelinesIcon,
+      execute: async () => {
+        if (!model.info) {
+          await model.refreshInfo();
+        }
+        if (!model.info) {
+          await showErrorMessage('Pipelines are not available', model.infoError ?? 'No connection');
+          return;
+        }
+        const space = await uploadPipeline(model, null);
+        if (space) {
+          openPanel();
+        }
+      }
+    });
+
+    const selectedPipelineFile = (): string | null => {
+      const browser = browserFactory?.tracker.currentWidget;
+      if (!browser) {
+        return null;
+      }
+      const first = browser.selectedItems().next();
+      if (first.done || !first.value) {
+        return null;
+      }
+      const item = first.value;
+      if (item.type === 'directory' || !PIPELINE_FILE.test(item.path)) {
+        return null;
+      }
+      return item.path;
+    };
+
+    app.commands.addCommand(CommandIDs.uploadFile, {
+      label: 'Upload as Pipeline…',
+      caption: 'Upload this compiled pipeline to Kubeflow Pipelines',
+      icon: pipelinesIcon,
+      isVisible: () => selectedPipelineFile() !== null,
+      execute: async args => {
+        const path = (args.path as string | undefined) ?? selectedPipelineFile();
+        if (!path) {
+          return;
+        }
+        if (!model.info) {
+          await model.refreshInfo();
+        }
+        if (!model.info) {
+          await showErrorMessage('Pipelines are not available', model.infoError ?? 'No connection');
+          return;
+        }
+        let blob: Blob;
+        try {
+          const file = await app.serviceManager.contents.get(path, { type: 'file', content: true });
+          blob = fileBlob(file.content as string, file.format, file.mimetype);
+        } catch (reason) {
+          await showErrorMessage(
+            `Cannot read ${path}`,
+            reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason)
+          );
+          return;
+        }
+        const space = await uploadPipeline(model, { blob, name: path.split('/').pop() ?? path });
+        if (space) {
+          openPanel();
+        }
+      }
+    });
+
+    app.commands.addCommand(CommandIDs.openRun, {
+      label: 'Open Pipeline Run',
+      execute: args => {
+        const runId = args.runId as string | undefined;
+        if (runId) {
+          openRun(runId);
+        }
+      }
+    });
+
+    app.contextMenu.addItem({
+      command: CommandIDs.uploadFile,
+      selector: '.jp-DirListing-item[data-isdir="false"]',
+      rank: 12
+    });
+
+    if (palette) {
+      palette.addItem({ command: CommandIDs.upload, category: 'Pipelines' });
+      palette.addItem({ command: CommandIDs.openPanel, category: 'Pipelines' });
+    }
+  }
+};
+
+export default plugin;

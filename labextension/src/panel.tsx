@@ -1,0 +1,127 @@
+/**
+ * The left side panel: header, Project / Shared pipeline tabs and the
+ * project's runs.
+ */
+import { showErrorMessage } from '@jupyterlab/apputils';
+import { ReactWidget } from '@jupyterlab/ui-components';
+import * as React from 'react';
+
+import { DSPError } from './api';
+import { Header } from './components/Header';
+import { IPipelineActions, PipelineBrowser } from './components/PipelineBrowser';
+import { RunsList } from './components/RunsList';
+import { DSPModel } from './model';
+import { IRun, SpaceName } from './types';
+
+export interface IPanelCallbacks {
+  actions: IPipelineActions;
+  upload: () => void;
+  openRun: (runId: string) => void;
+}
+
+function PanelView(props: { model: DSPModel; callbacks: IPanelCallbacks }): JSX.Element {
+  const { model, callbacks } = props;
+  const [, setInfoVersion] = React.useState(0);
+  const [loading, setLoading] = React.useState(true);
+  const [tab, setTab] = React.useState<SpaceName>('project');
+  const [refreshKey, setRefreshKey] = React.useState(0);
+
+  React.useEffect(() => {
+    const onInfo = (): void => setInfoVersion(v => v + 1);
+    model.infoChanged.connect(onInfo);
+    void model.refreshInfo().finally(() => setLoading(false));
+    return () => {
+      model.infoChanged.disconnect(onInfo);
+    };
+  }, [model]);
+
+  const refresh = (): void => {
+    setLoading(true);
+    void model.refreshInfo().finally(() => {
+      setLoading(false);
+      setRefreshKey(k => k + 1);
+    });
+  };
+
+  const info = model.info;
+  const sharedVisible = model.sharedVisible;
+  const space: SpaceName = tab === 'shared' && sharedVisible ? 'shared' : 'project';
+  const terminate = async (run: IRun): Promise<void> => {
+    try {
+      await model.client.terminateRun(run.run_id);
+      model.notifyRuns();
+    } catch (reason) {
+      await showErrorMessage('Cannot terminate the run', reason instanceof DSPError ? reason.message : String(reason));
+    }
+  };
+
+  return (
+    <div className="jp-DSP-panelBody">
+      <Header model={model} loading={loading} onRefresh={refresh} onUpload={callbacks.upload} />
+      {info ? (
+        <>
+          <section className="jp-DSP-section jp-DSP-pipelinesSection">
+            <div className="jp-DSP-tabs" role="tablist">
+              <button
+                role="tab"
+                aria-selected={space === 'project'}
+                className={`jp-DSP-tab${space === 'project' ? ' jp-mod-active' : ''}`}
+                data-tab="project"
+                onClick={() => setTab('project')}
+              >
+                Project
+              </button>
+              {sharedVisible ? (
+                <button
+                  role="tab"
+                  aria-selected={space === 'shared'}
+                  className={`jp-DSP-tab${space === 'shared' ? ' jp-mod-active' : ''}`}
+                  data-tab="shared"
+                  onClick={() => setTab('shared')}
+                >
+                  Shared{model.canWrite('shared') ? '' : ' (read-only)'}
+                </button>
+              ) : null}
+            </div>
+            {info.spaces?.[space]?.healthy === false && info.spaces[space]?.error ? (
+              <div className="jp-DSP-error" role="alert">
+                {info.spaces[space]?.error}
+              </div>
+            ) : null}
+            <PipelineBrowser
+              key={space}
+              model={model}
+              space={space}
+              actions={callbacks.actions}
+              refreshKey={refreshKey}
+            />
+          </section>
+          <section className="jp-DSP-section jp-DSP-runsSection">
+            <div className="jp-DSP-section-title">Runs in {info.namespace}</div>
+            <RunsList
+              model={model}
+              refreshKey={refreshKey}
+              onOpen={run => callbacks.openRun(run.run_id)}
+              onTerminate={terminate}
+            />
+          </section>
+        </>
+      ) : null}
+    </div>
+  );
+}
+
+export class DSPPanel extends ReactWidget {
+  constructor(
+    readonly model: DSPModel,
+    private readonly callbacks: IPanelCallbacks
+  ) {
+    super();
+    this.id = 'jupyter-dsp-panel';
+    this.addClass('jp-DSP-panel');
+  }
+
+  render(): JSX.Element {
+    return <PanelView model={this.model} callbacks={this.callbacks} />;
+  }
+}

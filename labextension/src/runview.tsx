@@ -1,0 +1,373 @@
+/**
+ * A run in the main area: state, parameters, the root task graph, a table of
+ * tasks with states and durations, and the selected task's log, tailed by
+ * byte offset while the task runs.
+ */
+import { MainAreaWidget } from '@jupyterlab/apputils';
+import { ReactWidget, runningIcon, stopIcon } from '@jupyterlab/ui-components';
+import * as React from 'react';
+
+import { DSPError } from './api';
+import { ErrorBox } from './components/ErrorBox';
+import { StateBadge } from './components/StateBadge';
+import { formatDuration, formatTime } from './format';
+import { DSPModel } from './model';
+import { IDagNode, layoutDag } from './spec';
+import { IRun, ITaskDetail, isActive } from './types';
+
+const RUN_POLL_MS = 2000;
+const LOG_POLL_MS = 1500;
+const NODE_W = 170;
+const NODE_H = 34;
+const GAP_X = 24;
+const GAP_Y = 40;
+
+function errorText(reason: unknown): string {
+  return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
+}
+
+/** The task details that belong to a root DAG node (by task name). */
+export function tasksFor(node: IDagNode, tasks: ITaskDetail[]): ITaskDetail[] {
+  return tasks.filter(t => t.display_name === node.key || t.display_name === node.label);
+}
+
+function DagView(props: {
+  nodes: IDagNode[];
+  tasks: ITaskDetail[];
+  selected: string | null;
+  onSelect: (task: ITaskDetail) => void;
+}): JSX.Element {
+  const { nodes } = props;
+  if (nodes.length === 0) {
+    return <div className="jp-DSP-empty">The pipeline spec has no root tasks to draw.</div>;
+  }
+  const layers = Math.max(...nodes.map(n => n.layer)) + 1;
+  const widest = Math.max(...nodes.map(n => n.index)) + 1;
+  const width = widest * (NODE_W + GAP_X) + GAP_X;
+  const height = layers * (NODE_H + GAP_Y) + GAP_Y / 2;
+  const pos = new Map(nodes.map(n => [n.key, { x: GAP_X + n.index * (NODE_W + GAP_X), y: GAP_Y / 2 + n.layer * (NODE_H + GAP_Y) }]));
+  return (
+    <svg className="jp-DSP-dag" width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="img">
+      {nodes.flatMap(n =>
+        n.dependsOn.map(dep => {
+          const from = pos.get(dep)!;
+          const to = pos.get(n.key)!;
+          const x1 = from.x + NODE_W / 2;
+          const y1 = from.y + NODE_H;
+          const x2 = to.x + NODE_W / 2;
+          const y2 = to.y;
+          const mid = (y1 + y2) / 2;
+          return (
+            <path
+              key={`${dep}->${n.key}`}
+              className="jp-DSP-dag-edge"
+              d={`M${x1},${y1} C${x1},${mid} ${x2},${mid} ${x2},${y2}`}
+            />
+          );
+        })
+      )}
+      {nodes.map(n => {
+        const p = pos.get(n.key)!;
+        const matching = tasksFor(n, props.tasks);
+        const task = matching[matching.length - 1];
+        const state = task?.state ?? 'PENDING';
+        const selected = !!task && task.task_id === props.selected;
+        const label = n.label.length > 22 ? n.label.slice(0, 21) + '…' : n.label;
+        return (
+          <g
+            key={n.key}
+            className={`jp-DSP-dag-node jp-DSP-state-${state.toLowerCase()}${selected ? ' jp-mod-selected' : ''}`}
+            data-task={n.key}
+            data-state={task?.state ?? ''}
+            transform={`translate(${p.x},${p.y})`}
+            onClick={() => task && props.onSelect(task)}
+          >
+            <title>
+              {n.label}: {task?.state ?? 'not started'}
+            </title>
+            <rect width={NODE_W} height={NODE_H} rx={6} />
+            <text x={10} y={NODE_H / 2 + 4}>
+              {label}
+            </text>
+          </g>
+        );
+      })}
+    </svg>
+  );
+}
+
+function LogView(props: { model: DSPModel; runId: string; task: ITaskDetail }): JSX.Element {
+  const { model, runId, task } = props;
+  const [text, setText] = React.useState('');
+  const [complete, setComplete] = React.useState(false);
+  const [error, setError] = React.useState<string | null>(null);
+  const [retry, setRetry] = React.useState(0);
+  const pre = React.useRef<HTMLPreElement>(null);
+
+  React.useEffect(() => {
+    let offset = 0;
+    let stopped = false;
+    let timer = 0;
+    const decoder = new TextDecoder('utf-8');
+    setText('');
+    setComplete(false);
+    setError(null);
+    const poll = async (): Promise<void> => {
+      try {
+        const chunk = await model.client.readLog(runId, task.task_id, offset);
+        if (stopped) {
+          return;
+        }
+        offset = chunk.nextOffset;
+        const piece = decoder.decode(chunk.bytes, { stream: !chunk.complete });
+        if (piece) {
+          setText(t => t + piece);
+        }
+        if (chunk.complete) {
+          setComplete(true);
+          return;
+        }
+        timer = window.setTimeout(poll, LOG_POLL_MS);
+      } catch (reason) {
+        if (!stopped) {
+          setError(errorText(reason));
+        }
+      }
+    };
+    void poll();
+    return () => {
+      stopped = true;
+      window.clearTimeout(timer);
+    };
+  }, [model, runId, task.task_id, retry]);
+
+  React.useEffect(() => {
+    const node = pre.current;
+    if (node && node.scrollHeight - node.scrollTop - node.clientHeight < 80) {
+      node.scrollTop = node.scrollHeight;
+    }
+  }, [text]);
+
+  return (
+    <div className="jp-DSP-log" data-task-id={task.task_id} data-complete={String(complete)}>
+      <div className="jp-DSP-log-title">
+        Log of {task.display_name || task.task_id} {complete ? '' : <span className="jp-DSP-tailing">(following…)</span>}
+      </div>
+      {error ? <ErrorBox error={`Cannot read the log: ${error}`} onRetry={() => setRetry(r => r + 1)} /> : null}
+      <pre ref={pre} className="jp-DSP-log-text">
+        {text || (complete ? '(this task wrote no log)' : 'Waiting for output…')}
+      </pre>
+    </div>
+  );
+}
+
+function RunDetail(props: { model: DSPModel; runId: string; onTitle: (title: string) => void }): JSX.Element {
+  const { model, runId } = props;
+  const [run, setRun] = React.useState<IRun | null>(null);
+  const [spec, setSpec] = React.useState<Record<string, any> | null>(null);
+  const [specError, setSpecError] = React.useState<string | null>(null);
+  const [error, setError] = React.useState<string | null>(null);
+  const [tick, setTick] = React.useState(0);
+  const [selected, setSelected] = React.useState<string | null>(null);
+  const [, setNow] = React.useState(Date.now());
+
+  React.useEffect(() => {
+    let cancelled = false;
+    model.client
+      .getRun(runId)
+      .then(r => {
+        if (!cancelled) {
+          setRun(r);
+          setError(null);
+          props.onTitle(r.display_name || r.run_id);
+        }
+      })
+      .catch(reason => !cancelled && setError(errorText(reason)));
+    return () => {
+      cancelled = true;
+    };
+  }, [model, runId, tick]);
+
+  const active = !run || isActive(run.state);
+  React.useEffect(() => {
+    if (!active || error) {
+      return;
+    }
+    const timer = window.setTimeout(() => {
+      setNow(Date.now());
+      setTick(t => t + 1);
+    }, RUN_POLL_MS);
+    return () => window.clearTimeout(timer);
+  }, [active, error, run]);
+
+  // The spec: in the run, else from the version it references (project first, then shared).
+  const ref = run?.pipeline_version_reference;
+  React.useEffect(() => {
+    if (!run || spec) {
+      return;
+    }
+    if (run.pipeline_spec && Object.keys(run.pipeline_spec).length) {
+      setSpec(run.pipeline_spec);
+      return;
+    }
+    if (!ref?.pipeline_id || !ref.pipeline_version_id) {
+      setSpecError('The run carries no pipeline spec and no version reference.');
+      return;
+    }
+    const load = async (): Promise<void> => {
+      try {
+        setSpec((await model.client.getVersion('project', ref.pipeline_id!, ref.pipeline_version_id!)).pipeline_spec ?? {});
+      } catch (first) {
+        if (!model.sharedVisible) {
+          throw first;
+        }
+        setSpec((await model.client.getVersion('shared', ref.pipeline_id!, ref.pipeline_version_id!)).pipeline_spec ?? {});
+      }
+    };
+    load().catch(reason => setSpecError(errorText(reason)));
+  }, [run?.run_id, ref?.pipeline_id, ref?.pipeline_version_id]);
+
+  const nodes = React.useMemo(() => layoutDag(spec ?? undefined), [spec]);
+  const tasks = run?.run_details?.task_details ?? [];
+  const selectedTask = tasks.find(t => t.task_id === selected) ?? null;
+
+  if (error && !run) {
+    return (
+      <div className="jp-DSP-runView">
+        <ErrorBox error={`Cannot load run ${runId}: ${error}`} onRetry={() => setTick(t => t + 1)} />
+      </div>
+    );
+  }
+  if (!run) {
+    return <div className="jp-DSP-runView jp-DSP-empty">Loading run…</div>;
+  }
+  const params = Object.entries(run.runtime_config?.parameters ?? {});
+  const terminate = (): void => {
+    model.client
+      .terminateRun(run.run_id)
+      .then(() => {
+        model.notifyRuns();
+        setTick(t => t + 1);
+      })
+      .catch(reason => setError(errorText(reason)));
+  };
+  return (
+    <div className="jp-DSP-runView" data-run-id={run.run_id} data-state={run.state ?? ''}>
+      <div className="jp-DSP-runHeader">
+        <h2 className="jp-DSP-runTitle">{run.display_name || run.run_id}</h2>
+        <StateBadge state={run.state} />
+        <span className="jp-DSP-row-meta">
+          started {formatTime(run.created_at)} · {formatDuration(run.created_at, run.finished_at)}
+        </span>
+        {isActive(run.state) && run.state !== 'CANCELING' ? (
+          <button className="jp-mod-styled jp-mod-warn jp-DSP-button" data-action="terminate" onClick={terminate}>
+            <stopIcon.react tag="span" elementSize="small" /> Terminate
+          </button>
+        ) : null}
+      </div>
+      {error ? <ErrorBox error={error} /> : null}
+      {run.error?.message ? <div className="jp-DSP-error">{run.error.message}</div> : null}
+      <div className="jp-DSP-runGrid">
+        <div className="jp-DSP-runSide">
+          <h3>Parameters</h3>
+          {params.length ? (
+            <table className="jp-DSP-table jp-DSP-params">
+              <tbody>
+                {params.map(([k, v]) => (
+                  <tr key={k}>
+                    <th>{k}</th>
+                    <td>{typeof v === 'string' ? v : JSON.stringify(v)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          ) : (
+            <div className="jp-DSP-empty">No parameters.</div>
+          )}
+          <h3>Tasks</h3>
+          {tasks.length === 0 ? (
+            <div className="jp-DSP-empty">
+              {isActive(run.state) ? 'No task has started yet.' : 'This run reported no tasks.'}
+            </div>
+          ) : (
+            <table className="jp-DSP-table jp-DSP-tasks">
+              <thead>
+                <tr>
+                  <th>Task</th>
+                  <th>State</th>
+                  <th>Duration</th>
+                  <th />
+                </tr>
+              </thead>
+              <tbody>
+                {tasks.map(task => (
+                  <tr
+                    key={task.task_id}
+                    data-task-id={task.task_id}
+                    className={task.task_id === selected ? 'jp-mod-selected' : ''}
+                  >
+                    <td title={task.error?.message ?? ''}>{task.display_name || task.task_id}</td>
+                    <td>
+                      <StateBadge state={task.state} />
+                    </td>
+                    <td>{formatDuration(task.start_time ?? task.create_time, task.end_time)}</td>
+                    <td>
+                      <button className="jp-DSP-link" data-action="log" onClick={() => setSelected(task.task_id)}>
+                        Log
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </div>
+        <div className="jp-DSP-runMain">
+          <h3>Graph</h3>
+          {specError ? <ErrorBox error={`Cannot draw the graph: ${specError}`} /> : null}
+          {spec ? (
+            <div className="jp-DSP-dagScroll">
+              <DagView nodes={nodes} tasks={tasks} selected={selected} onSelect={t => setSelected(t.task_id)} />
+            </div>
+          ) : null}
+          {selectedTask ? (
+            <LogView model={model} runId={run.run_id} task={selectedTask} />
+          ) : (
+            <div className="jp-DSP-empty">Choose a task (in the graph or the table) to read its log.</div>
+          )}
+        </div>
+      </div>
+    </div>
+  );
+}
+
+class RunDetailWidget extends ReactWidget {
+  constructor(
+    private readonly model: DSPModel,
+    readonly runId: string,
+    private readonly onTitle: (title: string) => void
+  ) {
+    super();
+    this.addClass('jp-DSP-runWidget');
+  }
+
+  render(): JSX.Element {
+    return <RunDetail model={this.model} runId={this.runId} onTitle={this.onTitle} />;
+  }
+}
+
+/** A main-area widget for a run; the caller adds it to the shell. */
+export function createRunView(model: DSPModel, runId: string): MainAreaWidget<RunDetailWidget> {
+  let widget: MainAreaWidget<RunDetailWidget> | null = null;
+  const content = new RunDetailWidget(model, runId, title => {
+    if (widget && widget.title.label !== `Run: ${title}`) {
+      widget.title.label = `Run: ${title}`;
+    }
+  });
+  widget = new MainAreaWidget({ content });
+  widget.id = `jupyter-dsp-run-${runId}`;
+  widget.title.label = `Run ${runId.slice(0, 8)}`;
+  widget.title.icon = runningIcon;
+  widget.title.closable = true;
+  return widget;
+}

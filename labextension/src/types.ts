@@ -1,0 +1,141 @@
+/**
+ * Shapes of the server extension's `dsp/info` answer and of the KFP v2beta1
+ * REST objects the panel reads (proto field names, empty fields omitted).
+ */
+
+export type SpaceName = 'project' | 'shared';
+
+export type SharedPolicy = 'read-write' | 'read-only' | 'off';
+
+export interface ISpaceInfo {
+  endpoint_host: string;
+  namespace: string;
+  multi_user: boolean;
+  writable: boolean;
+  healthy: boolean;
+  error: string | null;
+}
+
+export interface IInfo {
+  namespace: string;
+  mode: string;
+  identity: string;
+  policy: SharedPolicy;
+  healthy: boolean;
+  error: string | null;
+  hint: string | null;
+  spaces: {
+    project: ISpaceInfo | null;
+    shared: ISpaceInfo | null;
+  };
+}
+
+export interface IRpcStatus {
+  code?: number;
+  message?: string;
+}
+
+export interface IPipeline {
+  pipeline_id: string;
+  display_name?: string;
+  name?: string;
+  description?: string;
+  created_at?: string;
+  namespace?: string;
+  error?: IRpcStatus;
+}
+
+export interface IPipelineVersion {
+  pipeline_id: string;
+  pipeline_version_id: string;
+  display_name?: string;
+  name?: string;
+  description?: string;
+  created_at?: string;
+  pipeline_spec?: Record<string, any>;
+  error?: IRpcStatus;
+}
+
+export interface IListPipelinesResponse {
+  pipelines?: IPipeline[];
+  total_size?: number;
+  next_page_token?: string;
+}
+
+export interface IListVersionsResponse {
+  pipeline_versions?: IPipelineVersion[];
+  total_size?: number;
+  next_page_token?: string;
+}
+
+export type RuntimeState =
+  | 'RUNTIME_STATE_UNSPECIFIED'
+  | 'PENDING'
+  | 'RUNNING'
+  | 'SUCCEEDED'
+  | 'SKIPPED'
+  | 'FAILED'
+  | 'CANCELING'
+  | 'CANCELED'
+  | 'PAUSED';
+
+export interface ITaskDetail {
+  run_id?: string;
+  task_id: string;
+  display_name?: string;
+  create_time?: string;
+  start_time?: string;
+  end_time?: string;
+  state?: RuntimeState;
+  error?: IRpcStatus;
+  parent_task_id?: string;
+  child_tasks?: { task_id?: string; pod_name?: string }[];
+}
+
+export interface IRun {
+  run_id: string;
+  experiment_id?: string;
+  display_name?: string;
+  description?: string;
+  pipeline_spec?: Record<string, any>;
+  pipeline_version_reference?: {
+    pipeline_id?: string;
+    pipeline_version_id?: string;
+  };
+  runtime_config?: {
+    parameters?: Record<string, unknown>;
+    pipeline_root?: string;
+  };
+  created_at?: string;
+  scheduled_at?: string;
+  finished_at?: string;
+  state?: RuntimeState;
+  error?: IRpcStatus;
+  run_details?: { task_details?: ITaskDetail[] };
+}
+
+export interface IListRunsResponse {
+  runs?: IRun[];
+  total_size?: number;
+  next_page_token?: string;
+}
+
+/** One chunk of a task's log, as the `dsp/logs` endpoint returns it. */
+export interface ILogChunk {
+  /** Raw bytes: a chunk may end inside a UTF-8 character, so decode with a streaming decoder. */
+  bytes: Uint8Array;
+  nextOffset: number;
+  complete: boolean;
+}
+
+/** States after which a run or task will not change any more. */
+export const FINAL_STATES: ReadonlySet<string> = new Set([
+  'SUCCEEDED',
+  'SKIPPED',
+  'FAILED',
+  'CANCELED'
+]);
+
+export function isActive(state: string | undefined): boolean {
+  return !FINAL_STATES.has(state ?? '');
+}
