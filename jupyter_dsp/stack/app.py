@@ -1,0 +1,25 @@
+"""The tornado application of the embedded stack: every route, in one list."""
+
+from __future__ import annotations
+
+from tornado import web
+
+from jupyter_dsp.stack.context import StackContext
+from jupyter_dsp.stack.handlers.base import NotFoundHandler
+from jupyter_dsp.stack.handlers.experiments import experiment_routes
+from jupyter_dsp.stack.handlers.pipelines import pipeline_routes
+from jupyter_dsp.stack.handlers.runs import run_routes
+from jupyter_dsp.stack.handlers.upload import upload_routes
+
+MAX_JSON_BODY = 40 * 1024 * 1024
+
+
+def make_app(ctx: StackContext) -> web.Application:
+    routes = [*upload_routes(), *pipeline_routes(), *experiment_routes(), *run_routes(ctx)]
+    handlers = [(pattern, handler, {"ctx": ctx}) for pattern, handler in routes]
+    return web.Application(
+        handlers,  # type: ignore[arg-type]
+        default_handler_class=NotFoundHandler,
+        default_handler_args={"ctx": ctx},
+        compress_response=False,
+    )

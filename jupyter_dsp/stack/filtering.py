@@ -1,0 +1,194 @@
+"""The ``filter`` parameter of KFP list calls: parsed into SQL predicates.
+
+The filter is the proto JSON of ``kfp.api.v2beta1.Filter``::
+
+    {"predicates": [{"key": "display_name", "operation": "EQUALS", "string_value": "x"}]}
+
+Field names may be snake_case or lowerCamelCase (proto JSON accepts both), operations a name
+or a number, int64 values a number or a string, timestamps RFC 3339. All predicates are AND-ed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from jupyter_dsp.stack.errors import invalid_argument
+
+OPERATIONS: dict[int, str] = {
+    1: "EQUALS",
+    2: "NOT_EQUALS",
+    3: "GREATER_THAN",
+    5: "GREATER_THAN_EQUALS",
+    6: "LESS_THAN",
+    7: "LESS_THAN_EQUALS",
+    8: "IN",
+    9: "IS_SUBSTRING",
+}
+_SQL_OPERATOR = {
+    "EQUALS": "=",
+    "NOT_EQUALS": "!=",
+    "GREATER_THAN": ">",
+    "GREATER_THAN_EQUALS": ">=",
+    "LESS_THAN": "<",
+    "LESS_THAN_EQUALS": "<=",
+}
+_SCALAR_FIELDS = ("int_value", "long_value", "string_value", "timestamp_value")
+_LIST_FIELDS = ("int_values", "long_values", "string_values")
+_CAMEL = {
+    "intValue": "int_value",
+    "longValue": "long_value",
+    "stringValue": "string_value",
+    "timestampValue": "timestamp_value",
+    "intValues": "int_values",
+    "longValues": "long_values",
+    "stringValues": "string_values",
+}
+_PREDICATE_FIELDS = {"key", "operation", *_SCALAR_FIELDS, *_LIST_FIELDS}
+
+
+@dataclass(frozen=True)
+class Column:
+    """A filterable / sortable field: its SQL column and its kind ("string" or "int")."""
+
+    column: str
+    kind: str = "string"
+
+
+@dataclass(frozen=True)
+class Predicate:
+    column: str
+    operation: str
+    value: Any  # a scalar, or a tuple for IN
+
+    def to_sql(self) -> tuple[str, list[Any]]:
+        if self.operation == "IN":
+            if not self.value:
+                return "0", []
+            marks = ", ".join("?" for _ in self.value)
+            return f"{self.column} IN ({marks})", list(self.value)
+        if self.operation == "IS_SUBSTRING":
+            return f"instr({self.column}, ?) > 0", [self.value]
+        return f"{self.column} {_SQL_OPERATOR[self.operation]} ?", [self.value]
+
+    def to_json(self) -> list[Any]:
+        value = list(self.value) if isinstance(self.value, tuple) else self.value
+        return [self.column, self.operation, value]
+
+    @classmethod
+    def from_json(cls, data: Any) -> Predicate:
+        column, operation, value = data
+        if operation not in _SQL_OPERATOR and operation not in ("IN", "IS_SUBSTRING"):
+            raise ValueError(f"unknown operation {operation!r}")
+        if isinstance(value, list):
+            value = tuple(value)
+        return cls(str(column), str(operation), value)
+
+
+def parse_filter(raw: str | None, fields: dict[str, Column]) -> list[Predicate]:
+    """Parse a filter string; raises a 400 :class:`ApiError` saying what is wrong."""
+    if raw is None or raw.strip() == "":
+        return []
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise invalid_argument(f"Invalid filter: not valid JSON ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise invalid_argument("Invalid filter: expected a JSON object with 'predicates'")
+    unknown = set(data) - {"predicates"}
+    if unknown:
+        raise invalid_argument(f"Invalid filter: unknown field {sorted(unknown)[0]!r}")
+    predicates = data.get("predicates") or []
+    if not isinstance(predicates, list):
+        raise invalid_argument("Invalid filter: 'predicates' must be a list")
+    return [_parse_predicate(p, fields) for p in predicates]
+
+
+def _parse_operation(raw: Any) -> str:
+    if isinstance(raw, bool):
+        raw = None
+    if isinstance(raw, int) and raw in OPERATIONS:
+        return OPERATIONS[raw]
+    if isinstance(raw, str) and raw in OPERATIONS.values():
+        return raw
+    if isinstance(raw, str) and raw.isdigit() and int(raw) in OPERATIONS:
+        return OPERATIONS[int(raw)]
+    raise invalid_argument(f"Invalid filter: unknown or missing operation {raw!r}")
+
+
+def _parse_predicate(raw: Any, fields: dict[str, Column]) -> Predicate:
+    if not isinstance(raw, dict):
+        raise invalid_argument("Invalid filter: each predicate must be a JSON object")
+    pred = {_CAMEL.get(k, k): v for k, v in raw.items()}
+    unknown = set(pred) - _PREDICATE_FIELDS
+    if unknown:
+        raise invalid_argument(f"Invalid filter: unknown predicate field {sorted(unknown)[0]!r}")
+    key = pred.get("key")
+    if not isinstance(key, str) or not key:
+        raise invalid_argument("Invalid filter: a predicate has no key")
+    if key not in fields:
+        allowed = ", ".join(sorted(fields))
+        raise invalid_argument(f"Invalid filter: cannot filter on {key!r} (allowed: {allowed})")
+    column = fields[key]
+    operation = _parse_operation(pred.get("operation"))
+    given = [f for f in (*_SCALAR_FIELDS, *_LIST_FIELDS) if f in pred]
+    if len(given) != 1:
+        raise invalid_argument(f"Invalid filter: predicate on {key!r} needs exactly one value")
+    field = given[0]
+    if operation == "IN":
+        if field not in _LIST_FIELDS:
+            raise invalid_argument(
+                "Invalid filter: IN needs int_values, long_values or string_values"
+            )
+        values = pred[field].get("values", []) if isinstance(pred[field], dict) else None
+        if not isinstance(values, list):
+            raise invalid_argument(f"Invalid filter: {field} must be {{'values': [...]}}")
+        return Predicate(column.column, operation, tuple(_coerce(v, field, column) for v in values))
+    if field in _LIST_FIELDS:
+        raise invalid_argument(f"Invalid filter: {field} is only valid with IN")
+    value = _coerce(pred[field], field, column)
+    if operation == "IS_SUBSTRING":
+        if column.kind != "string":
+            raise invalid_argument(
+                f"Invalid filter: IS_SUBSTRING needs a string field, not {key!r}"
+            )
+        value = str(value)
+    return Predicate(column.column, operation, value)
+
+
+def _coerce(value: Any, field: str, column: Column) -> Any:
+    if field.startswith("string"):
+        if not isinstance(value, str):
+            raise invalid_argument(f"Invalid filter: {field} must be a string")
+        return value
+    if field == "timestamp_value":
+        return parse_timestamp(value)
+    if isinstance(value, bool):
+        raise invalid_argument(f"Invalid filter: {field} must be an integer")
+    try:
+        number = int(value) if isinstance(value, (int, str)) else None
+    except ValueError:
+        number = None
+    if number is None:
+        raise invalid_argument(f"Invalid filter: {field} must be an integer")
+    return number
+
+
+def parse_timestamp(value: Any) -> int:
+    """RFC 3339 (or {"seconds": N}) to seconds since the epoch."""
+    if isinstance(value, dict) and "seconds" in value:
+        try:
+            return int(value["seconds"])
+        except (TypeError, ValueError):
+            pass
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=timezone.utc)
+            return int(moment.timestamp())
+        except ValueError:
+            pass
+    raise invalid_argument(f"Invalid filter: {value!r} is not an RFC 3339 timestamp")

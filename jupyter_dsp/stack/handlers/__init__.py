@@ -1,0 +1,1 @@
+"""Tornado handlers of the embedded stack (thin: the logic is in the services)."""

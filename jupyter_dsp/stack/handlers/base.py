@@ -1,0 +1,134 @@
+"""The base tornado handler: bearer auth, KFP error bodies, JSON in and out.
+
+Handlers stay thin: parse the request, ``await self.ctx.call(service_method, ...)`` and
+write the result. Any :class:`ApiError` raised on the way becomes KFP's error JSON with its
+status; anything unexpected becomes a 500 with a generic message (details go to the log).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from tornado import web
+
+from jupyter_dsp.stack.auth import Principal
+from jupyter_dsp.stack.context import StackContext
+from jupyter_dsp.stack.errors import (
+    GRPC_INTERNAL,
+    ApiError,
+    invalid_argument,
+    not_found,
+    unauthenticated,
+)
+
+log = logging.getLogger("jupyter_dsp.stack")
+
+_GRPC_FOR_HTTP = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 409: 6, 413: 8, 501: 12}
+
+
+class ApiHandler(web.RequestHandler):
+    """Base of every stack endpoint."""
+
+    upload_error_shape = False  # the multipart upload endpoints answer another error body
+
+    def initialize(self, ctx: StackContext) -> None:
+        self.ctx = ctx
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+
+    def check_xsrf_cookie(self) -> None:  # bearer tokens, no cookies
+        return
+
+    # -- auth ------------------------------------------------------------------------------
+
+    async def principal(self) -> Principal:
+        header = self.request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise unauthenticated("Missing bearer token (Authorization: Bearer <token>)")
+        who = await self.ctx.call(self.ctx.authenticate, token.strip())
+        if who is None:
+            raise unauthenticated("Unknown or revoked token")
+        return who
+
+    # -- input -----------------------------------------------------------------------------
+
+    def query(self, name: str) -> str | None:
+        value = self.get_query_argument(name, None)
+        return value
+
+    def query_bool(self, name: str) -> bool:
+        raw = (self.get_query_argument(name, "") or "").strip().lower()
+        if raw in ("", "false", "0"):
+            return False
+        if raw in ("true", "1"):
+            return True
+        raise invalid_argument(f"{name} must be true or false, not {raw!r}")
+
+    def json_body(self, allowed: set[str] | frozenset[str]) -> dict[str, Any]:
+        if not self.request.body:
+            return {}
+        try:
+            body = json.loads(self.request.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise invalid_argument(f"The request body is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise invalid_argument("The request body must be a JSON object")
+        check_fields(body, allowed, "request body")
+        return body
+
+    # -- output ----------------------------------------------------------------------------
+
+    def write_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(data, separators=(",", ":")))
+
+    def write_api_error(self, error: ApiError) -> None:
+        self.clear()
+        self.set_default_headers()
+        self.set_status(error.http_status)
+        body = error.to_upload_error() if self.upload_error_shape else error.to_status()
+        self.finish(json.dumps(body))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, ApiError):
+            self.write_api_error(exc)
+            return
+        if isinstance(exc, web.HTTPError):
+            message = exc.log_message or self._reason
+            if exc.args and "%" in str(exc.log_message or ""):
+                message = self._reason
+            code = _GRPC_FOR_HTTP.get(status_code, 2)
+            self.write_api_error(ApiError(code, str(message), http_status=status_code))
+            return
+        self.write_api_error(ApiError(GRPC_INTERNAL, "Internal error in the embedded stack"))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, ApiError):
+            log.info(
+                "%s %s -> %s %s",
+                self.request.method,
+                self.request.path,
+                value.http_status,
+                value.message,
+            )
+            return
+        super().log_exception(typ, value, tb)
+
+
+def check_fields(body: dict[str, Any], allowed: set[str] | frozenset[str], where: str) -> None:
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise invalid_argument(f"Unknown field {unknown[0]!r} in the {where}")
+
+
+class NotFoundHandler(ApiHandler):
+    """Unknown paths: a KFP 404, not tornado's HTML page."""
+
+    def prepare(self) -> None:
+        raise not_found(f"Not Found: {self.request.method} {self.request.path}")

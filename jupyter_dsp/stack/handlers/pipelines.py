@@ -1,0 +1,173 @@
+"""Pipeline and pipeline-version endpoints (JSON ones; uploads are in handlers/upload.py)."""
+
+from __future__ import annotations
+
+from jupyter_dsp.stack.errors import invalid_argument
+from jupyter_dsp.stack.handlers.base import ApiHandler, check_fields
+from jupyter_dsp.stack.package_fetch import fetch_package
+from jupyter_dsp.stack.pipeline_service import ListParams
+
+PREFIX = r"/apis/v2beta1"
+ID = r"([^/:]+)"
+
+PIPELINE_FIELDS = frozenset(
+    {
+        "pipeline_id",
+        "display_name",
+        "name",
+        "description",
+        "created_at",
+        "namespace",
+        "error",
+        "tags",
+    }
+)
+VERSION_FIELDS = frozenset(
+    {
+        "pipeline_id",
+        "pipeline_version_id",
+        "display_name",
+        "name",
+        "description",
+        "created_at",
+        "package_url",
+        "code_source_url",
+        "pipeline_spec",
+        "error",
+        "tags",
+    }
+)
+
+
+class ListingMixin(ApiHandler):
+    def list_params(self) -> ListParams:
+        return ListParams(
+            page_token=self.query("page_token"),
+            page_size=self.query("page_size"),
+            sort_by=self.query("sort_by"),
+            filter=self.query("filter"),
+        )
+
+
+class HealthzHandler(ApiHandler):
+    async def get(self) -> None:
+        self.write_json({"multi_user": self.ctx.config.multi_user, "pipeline_store": "database"})
+
+
+class PipelinesHandler(ListingMixin):
+    async def get(self) -> None:
+        who = await self.principal()
+        svc = self.ctx.pipelines
+        result = await self.ctx.call(
+            svc.list_pipelines, who, self.query("namespace"), self.list_params()
+        )
+        self.write_json(result)
+
+    async def post(self) -> None:
+        who = await self.principal()
+        body = self.json_body(PIPELINE_FIELDS)
+        result = await self.ctx.call(self.ctx.pipelines.create_pipeline, who, body)
+        self.write_json(result)
+
+
+class CreatePipelineAndVersionHandler(ApiHandler):
+    async def post(self) -> None:
+        who = await self.principal()
+        body = self.json_body(frozenset({"pipeline", "pipeline_version"}))
+        pipeline = body.get("pipeline") or {}
+        version = body.get("pipeline_version") or {}
+        if not isinstance(pipeline, dict) or not isinstance(version, dict):
+            raise invalid_argument("pipeline and pipeline_version must be objects")
+        check_fields(pipeline, PIPELINE_FIELDS, "pipeline")
+        check_fields(version, VERSION_FIELDS, "pipeline_version")
+        svc = self.ctx.pipelines
+        await self.ctx.call(svc.check_can_create, who, pipeline.get("namespace"))
+        spec = await self.ctx.call(fetch_package, version.get("package_url"))
+        result = await self.ctx.call(svc.create_pipeline_and_version, who, pipeline, version, spec)
+        self.write_json(result)
+
+
+class PipelineByNameHandler(ApiHandler):
+    async def get(self, name: str) -> None:
+        who = await self.principal()
+        svc = self.ctx.pipelines
+        result = await self.ctx.call(svc.get_pipeline_by_name, who, name, self.query("namespace"))
+        self.write_json(result)
+
+
+class PipelineHandler(ApiHandler):
+    async def get(self, pipeline_id: str) -> None:
+        who = await self.principal()
+        self.write_json(await self.ctx.call(self.ctx.pipelines.get_pipeline, who, pipeline_id))
+
+    async def delete(self, pipeline_id: str) -> None:
+        who = await self.principal()
+        cascade = self.query_bool("cascade")
+        await self.ctx.call(self.ctx.pipelines.delete_pipeline, who, pipeline_id, cascade)
+        self.write_json({})
+
+    async def patch(self, pipeline_id: str) -> None:
+        who = await self.principal()
+        body = self.json_body(PIPELINE_FIELDS)
+        if body.get("pipeline_id") not in (None, "", pipeline_id):
+            raise invalid_argument("pipeline_id in the body does not match the path")
+        changes = {k: v for k, v in body.items() if k in ("display_name", "description", "tags")}
+        result = await self.ctx.call(self.ctx.pipelines.update_pipeline, who, pipeline_id, changes)
+        self.write_json(result)
+
+
+class VersionsHandler(ListingMixin):
+    async def get(self, pipeline_id: str) -> None:
+        who = await self.principal()
+        svc = self.ctx.pipelines
+        result = await self.ctx.call(svc.list_versions, who, pipeline_id, self.list_params())
+        self.write_json(result)
+
+    async def post(self, pipeline_id: str) -> None:
+        who = await self.principal()
+        body = self.json_body(VERSION_FIELDS)
+        if body.get("pipeline_id") not in (None, "", pipeline_id):
+            raise invalid_argument("pipeline_id in the body does not match the path")
+        svc = self.ctx.pipelines
+        await self.ctx.call(svc.check_can_add_version, who, pipeline_id)
+        package_url = body.get("package_url")
+        spec = await self.ctx.call(fetch_package, package_url)
+        url = package_url.get("pipeline_url", "") if isinstance(package_url, dict) else ""
+        result = await self.ctx.call(
+            svc.upload_version,
+            who,
+            spec,
+            pipeline_id=pipeline_id,
+            filename=url.rsplit("/", 1)[-1],
+            name=body.get("name") or "",
+            display_name=body.get("display_name") or "",
+            description=body.get("description") or "",
+            tags=body.get("tags"),
+            package_url=url,
+            code_source_url=body.get("code_source_url") or "",
+        )
+        self.write_json(result)
+
+
+class VersionHandler(ApiHandler):
+    async def get(self, pipeline_id: str, version_id: str) -> None:
+        who = await self.principal()
+        svc = self.ctx.pipelines
+        self.write_json(await self.ctx.call(svc.get_version, who, pipeline_id, version_id))
+
+    async def delete(self, pipeline_id: str, version_id: str) -> None:
+        who = await self.principal()
+        await self.ctx.call(self.ctx.pipelines.delete_version, who, pipeline_id, version_id)
+        self.write_json({})
+
+
+def pipeline_routes() -> list[tuple[str, type[ApiHandler]]]:
+    return [
+        (rf"{PREFIX}/healthz", HealthzHandler),
+        (rf"{PREFIX}/pipelines", PipelinesHandler),
+        (rf"{PREFIX}/pipelines/create", CreatePipelineAndVersionHandler),
+        (rf"{PREFIX}/pipelines/names/([^/]+)", PipelineByNameHandler),
+        (rf"{PREFIX}/pipelines/{ID}", PipelineHandler),
+        (rf"{PREFIX}/pipelines/{ID}/versions", VersionsHandler),
+        (rf"{PREFIX}/pipelines/{ID}/versions/{ID}", VersionHandler),
+    ]

@@ -1,0 +1,41 @@
+"""Downloading ``package_url.pipeline_url`` for the JSON create endpoints, as KFP does.
+
+Only http and https URLs are fetched (never local files); the download is limited to the
+same 32 MB as uploads and then validated like an upload.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from typing import Any
+from urllib.parse import urlparse
+
+from jupyter_dsp.stack.errors import invalid_argument, too_large
+from jupyter_dsp.stack.pipelinespec import MAX_PACKAGE_BYTES, ParsedSpec, parse_upload
+
+FETCH_TIMEOUT_S = 30
+
+
+def fetch_package(package_url: Any) -> ParsedSpec:
+    if not isinstance(package_url, dict) or not package_url.get("pipeline_url"):
+        raise invalid_argument("package_url.pipeline_url is required")
+    unknown = set(package_url) - {"pipeline_url"}
+    if unknown:
+        raise invalid_argument(f"Unknown field {sorted(unknown)[0]!r} in package_url")
+    url = str(package_url["pipeline_url"])
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise invalid_argument(f"invalid pipeline spec URL: {url} (http or https only)")
+    try:
+        with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_S) as response:  # noqa: S310
+            data = response.read(MAX_PACKAGE_BYTES + 1)
+    except urllib.error.HTTPError as exc:
+        raise invalid_argument(
+            f"error fetching pipeline spec from {url} - request returned {exc.code}"
+        ) from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise invalid_argument(f"error downloading the pipeline spec from {url}: {exc}") from None
+    if len(data) > MAX_PACKAGE_BYTES:
+        raise too_large(f"The pipeline at {url} is larger than {MAX_PACKAGE_BYTES} bytes")
+    return parse_upload(parsed.path.rsplit("/", 1)[-1] or "pipeline.yaml", data)

@@ -1,0 +1,260 @@
+"""Pipelines and pipeline versions in SQLite (no authorization here: see pipeline_service)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from jupyter_dsp.stack.db import write_transaction
+from jupyter_dsp.stack.errors import already_exists, failed_precondition, not_found
+from jupyter_dsp.stack.filtering import Column
+from jupyter_dsp.stack.listing import Listable, ListQuery, Page, run_list
+from jupyter_dsp.stack.pipelinespec import ParsedSpec
+
+PIPELINES = Listable(
+    "pipelines",
+    {
+        "pipeline_id": Column("pipeline_id"),
+        "name": Column("name"),
+        "display_name": Column("display_name"),
+        "created_at": Column("created_at", "int"),
+        "description": Column("description"),
+        "namespace": Column("namespace"),
+    },
+)
+VERSIONS = Listable(
+    "pipeline_versions",
+    {
+        "pipeline_version_id": Column("pipeline_version_id"),
+        "name": Column("name"),
+        "display_name": Column("display_name"),
+        "created_at": Column("created_at", "int"),
+        "description": Column("description"),
+    },
+)
+_VERSION_LIST_COLUMNS = (
+    "seq, pipeline_version_id, pipeline_id, name, display_name, description, tags,"
+    " created_at, package_url, code_source_url, spec_json"
+)
+
+
+@dataclass
+class NewPipeline:
+    namespace: str
+    name: str
+    display_name: str = ""
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class NewVersion:
+    name: str
+    spec: ParsedSpec
+    display_name: str = ""
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    package_url: str = ""
+    code_source_url: str = ""
+
+
+def _is_unique_violation(exc: sqlite3.IntegrityError) -> bool:
+    return "UNIQUE" in str(exc)
+
+
+class PipelineStore:
+    def __init__(self, conn: Callable[[], sqlite3.Connection]) -> None:
+        self._conn = conn
+
+    # -- pipelines -------------------------------------------------------------------------
+
+    def _insert_pipeline(self, conn: sqlite3.Connection, new: NewPipeline) -> str:
+        pipeline_id = str(uuid.uuid4())
+        try:
+            conn.execute(
+                "INSERT INTO pipelines (pipeline_id, namespace, name, display_name, description,"
+                " tags, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    pipeline_id,
+                    new.namespace,
+                    new.name,
+                    new.display_name or new.name,
+                    new.description,
+                    json.dumps(new.tags, sort_keys=True),
+                    int(time.time()),
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            if _is_unique_violation(exc):
+                where = f"namespace {new.namespace!r}" if new.namespace else "the shared space"
+                raise already_exists(
+                    f"Failed to create a new pipeline. The name {new.name!r} already exists"
+                    f" in {where}. Please specify a new name"
+                ) from None
+            raise
+        return pipeline_id
+
+    def _insert_version(self, conn: sqlite3.Connection, pipeline_id: str, new: NewVersion) -> str:
+        version_id = str(uuid.uuid4())
+        try:
+            conn.execute(
+                "INSERT INTO pipeline_versions (pipeline_version_id, pipeline_id, name,"
+                " display_name, description, tags, created_at, package_url, code_source_url,"
+                " spec_yaml, spec_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    version_id,
+                    pipeline_id,
+                    new.name,
+                    new.display_name or new.name,
+                    new.description,
+                    json.dumps(new.tags, sort_keys=True),
+                    int(time.time()),
+                    new.package_url,
+                    new.code_source_url,
+                    new.spec.text,
+                    new.spec.api_spec_json,
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            if _is_unique_violation(exc):
+                raise already_exists(
+                    f"Failed to create a new pipeline version. The name {new.name!r} already"
+                    " exists in this pipeline. Please specify a new name"
+                ) from None
+            raise
+        return version_id
+
+    def create_pipeline(self, new: NewPipeline) -> sqlite3.Row:
+        conn = self._conn()
+        with write_transaction(conn):
+            pipeline_id = self._insert_pipeline(conn, new)
+        return self.get_pipeline(pipeline_id)
+
+    def create_pipeline_and_version(
+        self, pipeline: NewPipeline, version: NewVersion
+    ) -> tuple[sqlite3.Row, sqlite3.Row]:
+        conn = self._conn()
+        with write_transaction(conn):
+            pipeline_id = self._insert_pipeline(conn, pipeline)
+            version_id = self._insert_version(conn, pipeline_id, version)
+        return self.get_pipeline(pipeline_id), self.get_version(version_id)
+
+    def get_pipeline(self, pipeline_id: str) -> sqlite3.Row:
+        row = (
+            self._conn()
+            .execute("SELECT * FROM pipelines WHERE pipeline_id = ?", (pipeline_id,))
+            .fetchone()
+        )
+        if row is None:
+            raise not_found(f"Pipeline {pipeline_id} not found")
+        return row
+
+    def get_pipeline_by_name(self, namespace: str, name: str) -> sqlite3.Row:
+        row = (
+            self._conn()
+            .execute("SELECT * FROM pipelines WHERE namespace = ? AND name = ?", (namespace, name))
+            .fetchone()
+        )
+        if row is None:
+            where = f"namespace {namespace!r}" if namespace else "the shared space"
+            raise not_found(f"Pipeline with name {name!r} not found in {where}")
+        return row
+
+    def list_pipelines(self, namespace: str, query: ListQuery) -> Page:
+        return run_list(self._conn(), "pipelines", [("namespace", namespace)], query)
+
+    def update_pipeline(self, pipeline_id: str, changes: dict[str, Any]) -> sqlite3.Row:
+        allowed = {"display_name", "description", "tags"}
+        sets = {k: v for k, v in changes.items() if k in allowed}
+        conn = self._conn()
+        with write_transaction(conn):
+            self.get_pipeline(pipeline_id)
+            if sets:
+                values = [
+                    json.dumps(v, sort_keys=True) if k == "tags" else v for k, v in sets.items()
+                ]
+                assignments = ", ".join(f"{k} = ?" for k in sets)
+                conn.execute(
+                    f"UPDATE pipelines SET {assignments} WHERE pipeline_id = ?",
+                    [*values, pipeline_id],
+                )
+        return self.get_pipeline(pipeline_id)
+
+    def delete_pipeline(self, pipeline_id: str, cascade: bool) -> None:
+        conn = self._conn()
+        with write_transaction(conn):
+            self.get_pipeline(pipeline_id)
+            count = conn.execute(
+                "SELECT COUNT(*) FROM pipeline_versions WHERE pipeline_id = ?", (pipeline_id,)
+            ).fetchone()[0]
+            if count and not cascade:
+                raise failed_precondition(
+                    f"Failed to delete pipeline {pipeline_id}: it has {count} pipeline"
+                    " version(s). Delete them first or set cascade=true"
+                )
+            conn.execute("DELETE FROM pipeline_versions WHERE pipeline_id = ?", (pipeline_id,))
+            conn.execute("DELETE FROM pipelines WHERE pipeline_id = ?", (pipeline_id,))
+
+    # -- versions --------------------------------------------------------------------------
+
+    def create_version(self, pipeline_id: str, new: NewVersion) -> sqlite3.Row:
+        conn = self._conn()
+        with write_transaction(conn):
+            self.get_pipeline(pipeline_id)
+            version_id = self._insert_version(conn, pipeline_id, new)
+        return self.get_version(version_id)
+
+    def get_version(self, version_id: str, pipeline_id: str | None = None) -> sqlite3.Row:
+        row = (
+            self._conn()
+            .execute("SELECT * FROM pipeline_versions WHERE pipeline_version_id = ?", (version_id,))
+            .fetchone()
+        )
+        if row is None or (pipeline_id is not None and row["pipeline_id"] != pipeline_id):
+            raise not_found(f"Pipeline version {version_id} not found")
+        return row
+
+    def latest_version(self, pipeline_id: str) -> sqlite3.Row | None:
+        return (
+            self._conn()
+            .execute(
+                "SELECT * FROM pipeline_versions WHERE pipeline_id = ?"
+                " ORDER BY created_at DESC, seq DESC LIMIT 1",
+                (pipeline_id,),
+            )
+            .fetchone()
+        )
+
+    def list_versions(self, pipeline_id: str, query: ListQuery) -> Page:
+        return run_list(
+            self._conn(),
+            "pipeline_versions",
+            [("pipeline_id", pipeline_id)],
+            query,
+            _VERSION_LIST_COLUMNS,
+        )
+
+    def delete_version(self, pipeline_id: str, version_id: str) -> None:
+        conn = self._conn()
+        with write_transaction(conn):
+            self.get_version(version_id, pipeline_id)
+            conn.execute(
+                "DELETE FROM pipeline_versions WHERE pipeline_version_id = ?", (version_id,)
+            )
+
+    # -- bulk load (benchmarks) -------------------------------------------------------------
+
+    def bulk_insert_pipelines(self, rows: list[tuple[str, str, str, str, int]]) -> None:
+        """Insert ``(pipeline_id, namespace, name, display_name, created_at)`` rows at once."""
+        conn = self._conn()
+        with write_transaction(conn):
+            conn.executemany(
+                "INSERT INTO pipelines (pipeline_id, namespace, name, display_name, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )

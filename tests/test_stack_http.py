@@ -1,0 +1,104 @@
+"""Raw HTTP against the embedded stack: status codes, KFP error bodies, auth, modes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import requests
+
+VALID = Path(__file__).resolve().parents[2] / "shared/reference/kfp-compiled-pipelines/valid"
+API = "/apis/v2beta1"
+
+
+def call(stack, method, path, token=None, **kwargs):
+    headers = kwargs.pop("headers", {})
+    if token is not False:
+        headers["Authorization"] = f"Bearer {token or stack.token}"
+    return requests.request(method, stack.url + API + path, headers=headers, timeout=30, **kwargs)
+
+
+def upload(stack, name, token=None, namespace=None, path="hello_world.yaml"):
+    params = {"name": name}
+    if namespace is not None:
+        params["namespace"] = namespace
+    with open(VALID / path, "rb") as handle:
+        return call(
+            stack,
+            "POST",
+            "/pipelines/upload",
+            token,
+            params=params,
+            files={"uploadfile": (path, handle)},
+        )
+
+
+def assert_kfp_error(response, status):
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"code", "message", "details"}
+    assert body["message"]
+    return body
+
+
+def test_healthz_needs_no_token(stack):
+    response = call(stack, "GET", "/healthz", token=False)
+    assert response.status_code == 200
+    assert response.json()["multi_user"] is True
+
+
+@pytest.mark.parametrize("header", [None, "Bearer ", "Bearer nope", "Basic abc"])
+def test_missing_or_unknown_token_is_401(stack, header):
+    headers = {} if header is None else {"Authorization": header}
+    response = call(stack, "GET", "/pipelines", token=False, headers=headers)
+    assert assert_kfp_error(response, 401)["code"] == 16
+
+
+def test_unknown_pipeline_is_404(stack):
+    assert_kfp_error(call(stack, "GET", "/pipelines/does-not-exist"), 404)
+
+
+def test_negative_page_size_is_400(stack):
+    body = assert_kfp_error(call(stack, "GET", "/pipelines", params={"page_size": -1}), 400)
+    assert body["code"] == 3
+
+
+def test_same_name_twice_is_409_in_upload_error_shape(stack, unique_name):
+    name = unique_name("dup")
+    assert upload(stack, name).status_code == 200
+    second = upload(stack, name)
+    assert second.status_code == 409
+    assert set(second.json()) == {"error_message", "error_details"}
+
+
+def test_runs_answer_501_until_the_runs_part(stack):
+    assert_kfp_error(call(stack, "GET", "/runs"), 501)
+
+
+def test_unknown_path_is_kfp_404(stack):
+    assert_kfp_error(call(stack, "GET", "/nothing-here"), 404)
+
+
+def test_view_only_token_cannot_upload_to_its_namespace(stack_factory, unique_name):
+    h = stack_factory(tokens={"viewer": ({"team-a": "view"}, "none")})
+    response = upload(h, unique_name("p"), token=h.tokens["viewer"], namespace="team-a")
+    assert response.status_code == 403
+    assert set(response.json()) == {"error_message", "error_details"}
+
+
+def test_single_user_mode_ignores_namespaces(stack_factory, unique_name):
+    h = stack_factory(single_user=True, in_process=True)
+    assert call(h, "GET", "/healthz", token=False).json()["multi_user"] is False
+    created = upload(h, unique_name("p"), namespace="team-x")
+    assert created.status_code == 200, created.text
+    assert "namespace" not in created.json()
+    listed = call(h, "GET", "/pipelines", params={"namespace": "anything"}).json()
+    assert [p["pipeline_id"] for p in listed["pipelines"]] == [created.json()["pipeline_id"]]
+
+
+def test_stack_json_has_no_token(stack):
+    state = json.loads((stack.data_dir / "stack.json").read_text())
+    assert state["url"] == stack.url
+    assert stack.token not in json.dumps(state)
+    assert (stack.data_dir / "token").stat().st_mode & 0o077 == 0
