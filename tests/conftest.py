@@ -4,4 +4,4 @@
 modules here are registered by their bare module name.
 """
 
-pytest_plugins = ["fixtures_stack"]
+pytest_plugins = ["fixtures_stack", "kernel_shell"]

@@ -606,6 +606,22 @@ class DSPClient:
             run.spec = spec if spec is not None else (picked.spec if picked else None)
         return self.wait(run.id, timeout=timeout) if wait else run
 
+    def run_spec(self, run: Run) -> dict[str, Any] | None:
+        """The pipeline spec a run executes (inline, or its pipeline version's); None if unknown."""
+        if run.spec:
+            return run.spec
+        if not (run.pipeline_id and run.version_id):
+            return None
+        try:
+            with api_errors("Reading the run's pipeline version", self._where(PROJECT)):
+                raw = self.kfp.pipelines.pipeline_service_get_pipeline_version(
+                    pipeline_id=run.pipeline_id, pipeline_version_id=run.version_id
+                )
+        except DSPError:
+            return None
+        run.spec = raw.pipeline_spec
+        return run.spec
+
     def runs(self, limit: int = 20, state: str | None = None) -> ResultList[Run]:
         """The project's runs, newest first (optionally only those in ``state``)."""
         if limit < 1:
