@@ -63,11 +63,13 @@ def connect(
     try:
         conn = resolve(settings if settings is not None else DSPSettings.load())
     except NoStackFound as exc:
-        raise DSPError(
-            str(exc).strip().splitlines()[0] if str(exc).strip() else "No stack found.",
-            hint="Configure one (jupyter_dsp_config.py or JUPYTER_DSP_ENDPOINT) or start "
-            "JupyterLab with the jupyter-dsp extension.",
-        ) from None
+        tried = "; ".join(getattr(exc, "tried", []) or [])
+        hint = getattr(exc, "hint", "") or (
+            "Configure one (jupyter_dsp_config.py or JUPYTER_DSP_ENDPOINT) or start "
+            "JupyterLab with the jupyter-dsp extension."
+        )
+        message = f"No pipeline stack found (tried: {tried})." if tried else "No stack found."
+        raise DSPError(message, hint=hint) from None
     return DSPClient.from_connection(conn)
 
 
