@@ -3,43 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-import requests
-
-VALID = Path(__file__).resolve().parents[2] / "shared/reference/kfp-compiled-pipelines/valid"
-API = "/apis/v2beta1"
-
-
-def call(stack, method, path, token=None, **kwargs):
-    headers = kwargs.pop("headers", {})
-    if token is not False:
-        headers["Authorization"] = f"Bearer {token or stack.token}"
-    return requests.request(method, stack.url + API + path, headers=headers, timeout=30, **kwargs)
-
-
-def upload(stack, name, token=None, namespace=None, path="hello_world.yaml"):
-    params = {"name": name}
-    if namespace is not None:
-        params["namespace"] = namespace
-    with open(VALID / path, "rb") as handle:
-        return call(
-            stack,
-            "POST",
-            "/pipelines/upload",
-            token,
-            params=params,
-            files={"uploadfile": (path, handle)},
-        )
-
-
-def assert_kfp_error(response, status):
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"code", "message", "details"}
-    assert body["message"]
-    return body
+from stack_http import assert_kfp_error, call, upload
 
 
 def test_healthz_needs_no_token(stack):

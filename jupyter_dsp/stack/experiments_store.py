@@ -43,7 +43,7 @@ class ExperimentStore:
         except sqlite3.IntegrityError as exc:
             if "UNIQUE" in str(exc):
                 raise already_exists(
-                    f"Failed to create a new experiment. The name {display_name!r} already exists."
+                    f"Failed to create a new experiment. The name {display_name} already exists."
                     " Please specify a new name"
                 ) from None
             raise

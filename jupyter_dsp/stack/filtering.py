@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import unquote
 
 from jupyter_dsp.stack.errors import invalid_argument
 
@@ -91,6 +92,10 @@ def parse_filter(raw: str | None, fields: dict[str, Column]) -> list[Predicate]:
     """Parse a filter string; raises a 400 :class:`ApiError` saying what is wrong."""
     if raw is None or raw.strip() == "":
         return []
+    raw = raw.strip()
+    if not raw.startswith("{"):
+        # KFP URL-decodes the (already decoded) parameter once more
+        raw = unquote(raw)
     try:
         data = json.loads(raw)
     except ValueError as exc:

@@ -77,7 +77,7 @@ def parse_page_size(raw: str | None) -> int:
     except ValueError:
         raise invalid_argument(f"Invalid page_size {raw!r}: not an integer") from None
     if size < 0:
-        raise invalid_argument(f"Invalid page_size {size}: must not be negative")
+        raise invalid_argument(f"The page size should be greater than 0. Got {size}")
     if size == 0:
         return DEFAULT_PAGE_SIZE
     return min(size, MAX_PAGE_SIZE)
@@ -86,16 +86,19 @@ def parse_page_size(raw: str | None) -> int:
 def parse_sort_by(raw: str | None, listable: Listable) -> tuple[str, bool]:
     if raw is None or raw.strip() == "":
         return listable.default_sort, False
-    parts = raw.split()
-    if len(parts) > 2 or (len(parts) == 2 and parts[1].lower() not in ("asc", "desc")):
+    parts = raw.lower().split()
+    if len(parts) > 2 or (len(parts) == 2 and parts[1] not in ("asc", "desc")):
         raise invalid_argument(
-            f"Invalid sort_by {raw!r}: expected 'field', 'field asc' or 'field desc'"
+            f"Received invalid sort by format {raw!r}. Supported format:"
+            ' "field_name", "field_name desc", or "field_name asc"'
         )
     key = parts[0]
     if key not in listable.fields:
         allowed = ", ".join(sorted(listable.fields))
-        raise invalid_argument(f"Invalid sort_by {raw!r}: cannot sort on {key!r} ({allowed})")
-    return key, len(parts) == 2 and parts[1].lower() == "desc"
+        raise invalid_argument(
+            f"Invalid sorting field: {key!r} on {listable.kind} (supported: {allowed})"
+        )
+    return key, len(parts) == 2 and parts[1] == "desc"
 
 
 def parse_list_request(
@@ -107,11 +110,22 @@ def parse_list_request(
     filter: str | None,  # noqa: A002 - the KFP parameter name
 ) -> ListQuery:
     size = parse_page_size(page_size)
-    if page_token:
-        return _decode_token(page_token, listable, size)
-    key, desc = parse_sort_by(sort_by, listable)
-    predicates = parse_filter(filter, listable.fields)
-    return ListQuery(listable.kind, size, key, listable.fields[key].column, desc, predicates)
+    if not page_token:
+        key, desc = parse_sort_by(sort_by, listable)
+        predicates = parse_filter(filter, listable.fields)
+        return ListQuery(listable.kind, size, key, listable.fields[key].column, desc, predicates)
+    query = _decode_token(page_token, listable, size)
+    if (sort_by or "").strip() or (filter or "").strip():
+        # as KFP: criteria sent along with a token must be the token's own
+        key, desc = parse_sort_by(sort_by, listable)
+        predicates = parse_filter(filter, listable.fields)
+        if (key, desc, predicates) != (query.sort_key, query.desc, query.predicates):
+            raise invalid_argument(
+                "page token does not match the supplied sort by and/or filtering criteria."
+                " Either specify the same criteria or leave the latter empty if page token"
+                " is specified"
+            )
+    return query
 
 
 def _decode_token(token: str, listable: Listable, size: int) -> ListQuery:

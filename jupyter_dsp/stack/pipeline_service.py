@@ -177,10 +177,28 @@ class PipelineService:
         return pipeline_json(row)
 
     def update_pipeline(self, who: Principal, pipeline_id: str, changes: dict[str, Any]) -> dict:
+        """PATCH: as KFP, only ``display_name`` (when non-empty) and ``tags`` change."""
         self._writable_pipeline(who, pipeline_id)
-        if "tags" in changes:
-            changes = {**changes, "tags": check_tags(changes["tags"])}
-        return pipeline_json(self.store.update_pipeline(pipeline_id, changes))
+        tags = check_tags(changes["tags"]) if changes.get("tags") is not None else None
+        display_name = self._check_display_name(changes.get("display_name"))
+        return pipeline_json(self.store.update_pipeline(pipeline_id, display_name, tags))
+
+    def update_version(
+        self, who: Principal, pipeline_id: str, version_id: str, changes: dict[str, Any]
+    ) -> dict:
+        self._writable_pipeline(who, pipeline_id)
+        tags = check_tags(changes["tags"]) if changes.get("tags") is not None else None
+        display_name = self._check_display_name(changes.get("display_name"))
+        row = self.store.update_version(pipeline_id, version_id, display_name, tags)
+        return version_json(row)
+
+    @staticmethod
+    def _check_display_name(value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise invalid_argument("display_name must be a string")
+        return value
 
     def delete_pipeline(self, who: Principal, pipeline_id: str, cascade: bool) -> None:
         self._writable_pipeline(who, pipeline_id)

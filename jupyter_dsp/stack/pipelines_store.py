@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jupyter_dsp.stack.db import write_transaction
-from jupyter_dsp.stack.errors import already_exists, failed_precondition, not_found
+from jupyter_dsp.stack.errors import already_exists, invalid_argument, not_found
 from jupyter_dsp.stack.filtering import Column
 from jupyter_dsp.stack.listing import Listable, ListQuery, Page, run_list
 from jupyter_dsp.stack.pipelinespec import ParsedSpec
@@ -93,7 +93,7 @@ class PipelineStore:
             if _is_unique_violation(exc):
                 where = f"namespace {new.namespace!r}" if new.namespace else "the shared space"
                 raise already_exists(
-                    f"Failed to create a new pipeline. The name {new.name!r} already exists"
+                    f"Failed to create a new pipeline. The name {new.name} already exists"
                     f" in {where}. Please specify a new name"
                 ) from None
             raise
@@ -123,8 +123,8 @@ class PipelineStore:
         except sqlite3.IntegrityError as exc:
             if _is_unique_violation(exc):
                 raise already_exists(
-                    f"Failed to create a new pipeline version. The name {new.name!r} already"
-                    " exists in this pipeline. Please specify a new name"
+                    f"Failed to create a new pipeline version. The name {new.name} already"
+                    " exist. Specify a new name"
                 ) from None
             raise
         return version_id
@@ -161,41 +161,67 @@ class PipelineStore:
             .fetchone()
         )
         if row is None:
-            where = f"namespace {namespace!r}" if namespace else "the shared space"
-            raise not_found(f"Pipeline with name {name!r} not found in {where}")
+            raise not_found(f"Namespace/Pipeline {namespace or '-'}/{name} not found")
         return row
 
     def list_pipelines(self, namespace: str, query: ListQuery) -> Page:
         return run_list(self._conn(), "pipelines", [("namespace", namespace)], query)
 
-    def update_pipeline(self, pipeline_id: str, changes: dict[str, Any]) -> sqlite3.Row:
-        allowed = {"display_name", "description", "tags"}
-        sets = {k: v for k, v in changes.items() if k in allowed}
+    @staticmethod
+    def _update(
+        conn: sqlite3.Connection,
+        table: str,
+        key: str,
+        value: str,
+        display_name: str | None,
+        tags: dict[str, str] | None,
+    ) -> None:
+        sets: list[str] = []
+        params: list[Any] = []
+        if display_name:
+            sets.append("display_name = ?")
+            params.append(display_name)
+        if tags is not None:
+            sets.append("tags = ?")
+            params.append(json.dumps(tags, sort_keys=True))
+        if sets:
+            conn.execute(f"UPDATE {table} SET {', '.join(sets)} WHERE {key} = ?", [*params, value])
+
+    def update_pipeline(
+        self, pipeline_id: str, display_name: str | None, tags: dict[str, str] | None
+    ) -> sqlite3.Row:
+        """KFP's mutable fields: a non-empty display_name, and tags when given."""
         conn = self._conn()
         with write_transaction(conn):
             self.get_pipeline(pipeline_id)
-            if sets:
-                values = [
-                    json.dumps(v, sort_keys=True) if k == "tags" else v for k, v in sets.items()
-                ]
-                assignments = ", ".join(f"{k} = ?" for k in sets)
-                conn.execute(
-                    f"UPDATE pipelines SET {assignments} WHERE pipeline_id = ?",
-                    [*values, pipeline_id],
-                )
+            self._update(conn, "pipelines", "pipeline_id", pipeline_id, display_name, tags)
         return self.get_pipeline(pipeline_id)
+
+    def update_version(
+        self,
+        pipeline_id: str,
+        version_id: str,
+        display_name: str | None,
+        tags: dict[str, str] | None,
+    ) -> sqlite3.Row:
+        conn = self._conn()
+        with write_transaction(conn):
+            self.get_version(version_id, pipeline_id)
+            self._update(
+                conn, "pipeline_versions", "pipeline_version_id", version_id, display_name, tags
+            )
+        return self.get_version(version_id)
 
     def delete_pipeline(self, pipeline_id: str, cascade: bool) -> None:
         conn = self._conn()
         with write_transaction(conn):
             self.get_pipeline(pipeline_id)
-            count = conn.execute(
-                "SELECT COUNT(*) FROM pipeline_versions WHERE pipeline_id = ?", (pipeline_id,)
-            ).fetchone()[0]
-            if count and not cascade:
-                raise failed_precondition(
-                    f"Failed to delete pipeline {pipeline_id}: it has {count} pipeline"
-                    " version(s). Delete them first or set cascade=true"
+            latest = self.latest_version(pipeline_id)
+            if latest is not None and not cascade:
+                raise invalid_argument(
+                    f"Failed to delete pipeline with id {pipeline_id} as it has existing pipeline"
+                    f" versions (e.g. {latest['pipeline_version_id']})."
+                    " Set cascade=true to delete all versions"
                 )
             conn.execute("DELETE FROM pipeline_versions WHERE pipeline_id = ?", (pipeline_id,))
             conn.execute("DELETE FROM pipelines WHERE pipeline_id = ?", (pipeline_id,))
@@ -216,7 +242,7 @@ class PipelineStore:
             .fetchone()
         )
         if row is None or (pipeline_id is not None and row["pipeline_id"] != pipeline_id):
-            raise not_found(f"Pipeline version {version_id} not found")
+            raise not_found(f"PipelineVersion {version_id} not found")
         return row
 
     def latest_version(self, pipeline_id: str) -> sqlite3.Row | None:

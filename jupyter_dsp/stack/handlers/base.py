@@ -25,6 +25,8 @@ from jupyter_dsp.stack.errors import (
 
 log = logging.getLogger("jupyter_dsp.stack")
 
+Schema = dict[str, type | tuple[type, ...]]  # field name -> expected JSON type
+
 _GRPC_FOR_HTTP = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 409: 6, 413: 8, 501: 12}
 
 
@@ -69,7 +71,7 @@ class ApiHandler(web.RequestHandler):
             return True
         raise invalid_argument(f"{name} must be true or false, not {raw!r}")
 
-    def json_body(self, allowed: set[str] | frozenset[str]) -> dict[str, Any]:
+    def json_body(self, schema: Schema) -> dict[str, Any]:
         if not self.request.body:
             return {}
         try:
@@ -78,7 +80,7 @@ class ApiHandler(web.RequestHandler):
             raise invalid_argument(f"The request body is not valid JSON: {exc}") from None
         if not isinstance(body, dict):
             raise invalid_argument("The request body must be a JSON object")
-        check_fields(body, allowed, "request body")
+        check_fields(body, schema, "request body")
         return body
 
     # -- output ----------------------------------------------------------------------------
@@ -121,10 +123,19 @@ class ApiHandler(web.RequestHandler):
         super().log_exception(typ, value, tb)
 
 
-def check_fields(body: dict[str, Any], allowed: set[str] | frozenset[str], where: str) -> None:
-    unknown = sorted(set(body) - set(allowed))
+def check_fields(
+    body: dict[str, Any], schema: dict[str, type | tuple[type, ...]], where: str
+) -> None:
+    """Unknown fields and wrongly typed ones are a 400, as with protojson."""
+    unknown = sorted(set(body) - set(schema))
     if unknown:
         raise invalid_argument(f"Unknown field {unknown[0]!r} in the {where}")
+    for name, value in body.items():
+        expected = schema[name]
+        if value is not None and (
+            not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool)
+        ):
+            raise invalid_argument(f"Field {name!r} in the {where} has the wrong type")
 
 
 class NotFoundHandler(ApiHandler):

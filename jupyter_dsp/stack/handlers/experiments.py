@@ -8,17 +8,15 @@ from jupyter_dsp.stack.handlers.pipelines import ListingMixin
 PREFIX = r"/apis/v2beta1"
 ID = r"([^/:]+)"
 
-EXPERIMENT_FIELDS = frozenset(
-    {
-        "experiment_id",
-        "display_name",
-        "description",
-        "created_at",
-        "namespace",
-        "storage_state",
-        "last_run_created_at",
-    }
-)
+EXPERIMENT_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "experiment_id": str,
+    "display_name": str,
+    "description": str,
+    "created_at": str,
+    "namespace": str,
+    "storage_state": str,
+    "last_run_created_at": str,
+}
 
 
 class ExperimentsHandler(ListingMixin):

@@ -10,33 +10,29 @@ from jupyter_dsp.stack.pipeline_service import ListParams
 PREFIX = r"/apis/v2beta1"
 ID = r"([^/:]+)"
 
-PIPELINE_FIELDS = frozenset(
-    {
-        "pipeline_id",
-        "display_name",
-        "name",
-        "description",
-        "created_at",
-        "namespace",
-        "error",
-        "tags",
-    }
-)
-VERSION_FIELDS = frozenset(
-    {
-        "pipeline_id",
-        "pipeline_version_id",
-        "display_name",
-        "name",
-        "description",
-        "created_at",
-        "package_url",
-        "code_source_url",
-        "pipeline_spec",
-        "error",
-        "tags",
-    }
-)
+PIPELINE_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "pipeline_id": str,
+    "display_name": str,
+    "name": str,
+    "description": str,
+    "created_at": str,
+    "namespace": str,
+    "error": dict,
+    "tags": dict,
+}
+VERSION_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "pipeline_id": str,
+    "pipeline_version_id": str,
+    "display_name": str,
+    "name": str,
+    "description": str,
+    "created_at": str,
+    "package_url": dict,
+    "code_source_url": str,
+    "pipeline_spec": dict,
+    "error": dict,
+    "tags": dict,
+}
 
 
 class ListingMixin(ApiHandler):
@@ -73,11 +69,9 @@ class PipelinesHandler(ListingMixin):
 class CreatePipelineAndVersionHandler(ApiHandler):
     async def post(self) -> None:
         who = await self.principal()
-        body = self.json_body(frozenset({"pipeline", "pipeline_version"}))
+        body = self.json_body({"pipeline": dict, "pipeline_version": dict})
         pipeline = body.get("pipeline") or {}
         version = body.get("pipeline_version") or {}
-        if not isinstance(pipeline, dict) or not isinstance(version, dict):
-            raise invalid_argument("pipeline and pipeline_version must be objects")
         check_fields(pipeline, PIPELINE_FIELDS, "pipeline")
         check_fields(version, VERSION_FIELDS, "pipeline_version")
         svc = self.ctx.pipelines
@@ -111,8 +105,7 @@ class PipelineHandler(ApiHandler):
         body = self.json_body(PIPELINE_FIELDS)
         if body.get("pipeline_id") not in (None, "", pipeline_id):
             raise invalid_argument("pipeline_id in the body does not match the path")
-        changes = {k: v for k, v in body.items() if k in ("display_name", "description", "tags")}
-        result = await self.ctx.call(self.ctx.pipelines.update_pipeline, who, pipeline_id, changes)
+        result = await self.ctx.call(self.ctx.pipelines.update_pipeline, who, pipeline_id, body)
         self.write_json(result)
 
 
@@ -159,6 +152,17 @@ class VersionHandler(ApiHandler):
         who = await self.principal()
         await self.ctx.call(self.ctx.pipelines.delete_version, who, pipeline_id, version_id)
         self.write_json({})
+
+    async def patch(self, pipeline_id: str, version_id: str) -> None:
+        who = await self.principal()
+        body = self.json_body(VERSION_FIELDS)
+        if body.get("pipeline_id") not in (None, "", pipeline_id) or body.get(
+            "pipeline_version_id"
+        ) not in (None, "", version_id):
+            raise invalid_argument("ids in the body do not match the path")
+        svc = self.ctx.pipelines
+        result = await self.ctx.call(svc.update_version, who, pipeline_id, version_id, body)
+        self.write_json(result)
 
 
 def pipeline_routes() -> list[tuple[str, type[ApiHandler]]]:
