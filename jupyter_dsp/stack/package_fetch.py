@@ -38,4 +38,7 @@ def fetch_package(package_url: Any) -> ParsedSpec:
         raise invalid_argument(f"error downloading the pipeline spec from {url}: {exc}") from None
     if len(data) > MAX_PACKAGE_BYTES:
         raise too_large(f"The pipeline at {url} is larger than {MAX_PACKAGE_BYTES} bytes")
-    return parse_upload(parsed.path.rsplit("/", 1)[-1] or "pipeline.yaml", data)
+    filename = parsed.path.rsplit("/", 1)[-1]
+    if not filename.lower().endswith((".yaml", ".yml", ".json", ".zip", ".gz", ".tgz")):
+        filename = "pipeline.yaml"  # a URL without extension: read the content as YAML
+    return parse_upload(filename, data)
