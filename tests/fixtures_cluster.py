@@ -42,13 +42,15 @@ class ServiceAccountDir:
     """Like the projected volume kubelet mounts: files are symlinks into ``..data``,
     which is swapped atomically on rotation."""
 
-    def __init__(self, root: Path, namespace: str, name: str = "nb") -> None:
+    def __init__(
+        self, root: Path, namespace: str, name: str = "nb", token: str | None = None
+    ) -> None:
         self.root = root
         self.namespace = namespace
         self.subject = f"system:serviceaccount:{namespace}:{name}"
         self.serial = 0
         root.mkdir(parents=True, exist_ok=True)
-        self._publish({"namespace": namespace, "token": make_jwt(self.subject)})
+        self._publish({"namespace": namespace, "token": token or make_jwt(self.subject)})
         for name_ in ("namespace", "token"):
             os.symlink(os.path.join("..data", name_), root / name_)
 
@@ -56,9 +58,10 @@ class ServiceAccountDir:
     def token(self) -> str:
         return (self.root / "token").read_text().strip()
 
-    def rotate(self) -> str:
+    def rotate(self, token: str | None = None) -> str:
+        """Swap in a new token (a fresh JWT unless one is given), as kubelet does."""
         self.serial += 1
-        token = make_jwt(self.subject, self.serial)
+        token = token or make_jwt(self.subject, self.serial)
         self._publish({"namespace": self.namespace, "token": token})
         return token
 

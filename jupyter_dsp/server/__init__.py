@@ -1,0 +1,1 @@
+"""The jupyter-dsp Jupyter server extension (see :mod:`jupyter_dsp.server.extension`)."""

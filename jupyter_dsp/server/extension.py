@@ -1,0 +1,55 @@
+"""The Jupyter server extension: ``dsp/info``, ``dsp/logs/...`` and the ``dsp/api/...`` proxy."""
+
+from __future__ import annotations
+
+import atexit
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+
+from jupyter_dsp.connection import DSPSettings
+from jupyter_dsp.server.handlers import (
+    InfoHandler,
+    LogsHandler,
+    ProxyHandler,
+    UnknownSpaceHandler,
+)
+from jupyter_dsp.server.state import DSPState
+
+
+class DSPExtension(ExtensionApp):
+    """Connects Jupyter to the project namespace's Kubeflow Pipelines stack."""
+
+    name = "jupyter_dsp"
+    load_other_extensions = True
+    classes = [DSPSettings]
+
+    state: DSPState | None = None
+
+    def initialize_settings(self) -> None:
+        # the server's own config (c.DSPSettings in jupyter_server_config) is merged over the
+        # jupyter_dsp_config files; JUPYTER_DSP_* variables win over both
+        parent_config: Any = self.serverapp.config if self.serverapp is not None else self.config
+        settings = DSPSettings.load(parent_config)
+        self.state = DSPState(settings, self.log)
+        self.settings["jupyter_dsp_state"] = self.state
+        atexit.register(self._stop_owned_stack)
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(
+            [
+                (r"dsp/info", InfoHandler),
+                (r"dsp/logs/([^/]+)/([^/]+)", LogsHandler),
+                (r"dsp/api/(?P<space>project|shared)/(?P<path>.*)", ProxyHandler),
+                (r"dsp/api/(?P<space>[^/]*)(?:/.*)?", UnknownSpaceHandler),
+            ]
+        )
+
+    async def stop_extension(self) -> None:
+        if self.state is not None:
+            await self.state.stop()
+
+    def _stop_owned_stack(self) -> None:
+        """Last resort at interpreter exit: never leave an owned stack running."""
+        if self.state is not None and self.state.embedded is not None:
+            self.state.embedded.stop()

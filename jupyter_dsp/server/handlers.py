@@ -1,0 +1,343 @@
+"""Tornado handlers: thin layers over proxy.py, info.py and logs.py.
+
+Every handler is behind Jupyter's authentication and authorization (resource ``dsp``);
+XSRF is checked by Jupyter for cookie-authenticated (browser) writes. Authentication and
+authorization are checked in ``prepare`` too, before a streamed body is read.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import httputil, web
+from tornado.iostream import StreamClosedError
+
+from jupyter_dsp.connection.explain import denied_message
+from jupyter_dsp.connection.model import Connection, DSPConnectionError, Space
+from jupyter_dsp.server import routes
+from jupyter_dsp.server.errors import ProxyError, kfp_error_body, upstream_message
+from jupyter_dsp.server.info import build_info
+from jupyter_dsp.server.logs import read_log
+from jupyter_dsp.server.proxy import ProxyExchange
+from jupyter_dsp.server.state import DSPState
+from jupyter_dsp.server.upstream import ResponseSink
+
+AUTH_RESOURCE = "dsp"
+# the most an upload may carry through the proxy (the stack takes files up to 32 MB)
+MAX_BODY = 48 * 1024 * 1024
+BUFFER_BEFORE_FLUSH = 64 * 1024
+# response headers passed back to the caller; Set-Cookie, WWW-Authenticate, Server... are not
+FORWARD_RESPONSE_HEADERS = (
+    "Content-Disposition",
+    "X-Log-Next-Offset",
+    "X-Log-Complete",
+    "ETag",
+    "Last-Modified",
+)
+SAFE_CONTENT_TYPES = (
+    "application/json",
+    "text/plain",
+    "application/octet-stream",
+    "application/x-yaml",
+    "application/yaml",
+    "text/yaml",
+    "application/zip",
+    "application/gzip",
+)
+
+
+def safe_content_type(value: str | None) -> str:
+    """Never let the stack serve HTML or script from Jupyter's origin."""
+    if not value:
+        return "application/octet-stream"
+    base = value.split(";")[0].strip().lower()
+    return value if base in SAFE_CONTENT_TYPES else "text/plain; charset=utf-8"
+
+
+class DSPHandler(APIHandler):
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def dsp(self) -> DSPState:
+        return self.settings["jupyter_dsp_state"]
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        if self._finished:
+            return
+        if not self.current_user:
+            raise web.HTTPError(403, "authentication required")
+        action = HTTP_METHOD_TO_AUTH_ACTION.get((self.request.method or "").upper())
+        if action is None:
+            raise web.HTTPError(405)
+        allowed = await ensure_async(
+            self.authorizer.is_authorized(self, self.current_user, action, AUTH_RESOURCE)
+        )
+        if not allowed:
+            raise web.HTTPError(403, f"not authorized to {action} {AUTH_RESOURCE}")
+        self.set_header("Cache-Control", "no-store")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Errors in the KFP API's JSON shape, never a traceback."""
+        message = httputil.responses.get(status_code, "error")
+        exc_info = kwargs.get("exc_info")
+        if exc_info and isinstance(exc_info[1], web.HTTPError) and exc_info[1].log_message:
+            message = (
+                exc_info[1].log_message % exc_info[1].args
+                if exc_info[1].args
+                else (exc_info[1].log_message)
+            )
+        elif exc_info and not isinstance(exc_info[1], web.HTTPError):
+            message = "internal error in the jupyter-dsp server extension (see the server log)"
+        self.set_header("Content-Type", "application/json")
+        self.finish(kfp_error_body(status_code, message))
+
+    def send_kfp_error(self, status: int, message: str, *, upload: bool = False) -> None:
+        self.clear_header("Content-Disposition")
+        self.set_status(status)
+        self.finish(kfp_error_body(status, message, upload=upload))
+
+    async def connection_or_error(self) -> Connection | None:
+        try:
+            return await self.dsp.connection()
+        except (DSPConnectionError, ValueError, OSError, RuntimeError) as exc:
+            self.send_kfp_error(503, str(exc))
+            return None
+
+
+class _HandlerSink(ResponseSink):
+    """Writes the stack's answer to the caller; error answers are buffered so 401/403 can
+    be explained and the token scrubbed."""
+
+    def __init__(
+        self, handler: ProxyHandler, conn: Connection, space: Space, route: routes.Route
+    ) -> None:
+        self.h = handler
+        self.conn = conn
+        self.space = space
+        self.route = route
+        self.code = 0
+        self.content_type = "application/json"
+        self.pending = 0
+        self.error_parts: list[bytes] | None = None
+        self.flushed = False
+
+    async def start(self, code: int, reason: str, headers: httputil.HTTPHeaders) -> None:
+        self.code = code
+        self.h.set_status(code, reason if code not in httputil.responses else None)
+        for name in FORWARD_RESPONSE_HEADERS:
+            if name in headers:
+                self.h.set_header(name, headers[name])
+        self.content_type = safe_content_type(headers.get("Content-Type"))
+        self.h.set_header("Content-Type", self.content_type)
+        if code >= 400:
+            self.error_parts = []
+
+    async def data(self, chunk: bytes) -> None:
+        if self.error_parts is not None:
+            if sum(map(len, self.error_parts)) < 1024 * 1024:
+                self.error_parts.append(chunk)
+            return
+        self.h.write(self._scrub(chunk))
+        self.pending += len(chunk)
+        if self.pending >= BUFFER_BEFORE_FLUSH:
+            self.pending = 0
+            self.flushed = True
+            await self.h.flush()
+
+    async def end(self) -> None:
+        if self.error_parts is not None:
+            body = b"".join(self.error_parts)
+            if self.code in (401, 403):
+                message = denied_message(
+                    self.conn,
+                    self.space,
+                    self.code,
+                    self.h.request.method or "GET",
+                    self.route.upstream_path(),
+                    upstream_message(body),
+                )
+                body = kfp_error_body(self.code, message, upload=self.route.upload)
+                self.h.set_header("Content-Type", "application/json")
+            self.h.write(self._scrub(body))
+        self.h.finish(set_content_type=self.content_type)
+
+    def _scrub(self, data: bytes) -> bytes:
+        token = self.space.token()
+        if token and token.encode() in data:
+            data = data.replace(token.encode(), b"[redacted]")
+        return data
+
+
+@web.stream_request_body
+class ProxyHandler(DSPHandler):
+    """``dsp/api/{space}/apis/v2beta1/...`` to the space's stack."""
+
+    exchange: ProxyExchange | None = None
+    failed: ProxyError | None = None
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        if self._finished:
+            return
+        self.request.connection.set_max_body_size(MAX_BODY)  # type: ignore[union-attr]
+        space_name = self.path_kwargs["space"]
+        # the raw (still percent-encoded) path: tornado's path_kwargs are already decoded
+        prefix = url_path_join(self.base_url, f"dsp/api/{space_name}/")
+        if not self.request.path.startswith(prefix):
+            self.send_kfp_error(404, "not a KFP API path")
+            return
+        raw_path = self.request.path[len(prefix) :]
+        upload = raw_path.rstrip("/").endswith(("pipelines/upload", "pipelines/upload_version"))
+        conn = await self.connection_or_error()
+        if conn is None:
+            return
+        space = conn.space(space_name)
+        if space is None:
+            why = "off" if conn.policy == "off" else "not available for this stack"
+            self.send_kfp_error(404, f"the {space_name} space is {why}", upload=upload)
+            return
+        query = [
+            (key, value.decode("utf-8", "replace"))
+            for key, values in self.request.query_arguments.items()
+            for value in values
+        ]
+        method = (self.request.method or "").upper()
+        try:
+            route = routes.match(
+                space.name, space.namespace, space.writable, conn.policy, method, raw_path, query
+            )
+            exchange = ProxyExchange(
+                self.dsp.pool,
+                self.dsp.target(space),
+                conn,
+                space,
+                route,
+                method,
+                self.request.headers,
+                self.dsp.settings.request_timeout,
+            )
+            await exchange.begin()
+        except ProxyError as exc:
+            self._fail(exc, conn, upload)
+            return
+        self.exchange = exchange
+        self.conn, self.space, self.route = conn, space, route
+
+    def _fail(self, exc: ProxyError, conn: Connection, upload: bool) -> None:
+        if exc.status == 502 and conn.mode == "embedded":
+            self.dsp.invalidate()
+        self.send_kfp_error(exc.status, exc.message, upload=upload)
+
+    async def data_received(self, chunk: bytes) -> None:
+        if self.exchange is None or self.failed is not None:
+            return
+        try:
+            await self.exchange.feed(chunk)
+        except ProxyError as exc:
+            self.failed = exc
+
+    async def _respond(self) -> None:
+        if self._finished or self.exchange is None:
+            return
+        upload = self.route.upload
+        if self.failed is not None:
+            self._fail(self.failed, self.conn, upload)
+            return
+        sink = _HandlerSink(self, self.conn, self.space, self.route)
+        try:
+            await self.exchange.respond(sink)
+        except ProxyError as exc:
+            if sink.code == 0:
+                self._fail(exc, self.conn, upload)
+            else:  # the answer had started: all we can do is cut it
+                self.log.warning("jupyter-dsp: upstream failed mid-response: %s", exc.message)
+                self.request.connection.close()  # type: ignore[union-attr]
+        except StreamClosedError:
+            pass  # the caller went away
+
+    @web.authenticated
+    @authorized
+    async def get(self, space: str, path: str) -> None:
+        await self._respond()
+
+    @web.authenticated
+    @authorized
+    async def post(self, space: str, path: str) -> None:
+        await self._respond()
+
+    @web.authenticated
+    @authorized
+    async def patch(self, space: str, path: str) -> None:
+        await self._respond()
+
+    @web.authenticated
+    @authorized
+    async def delete(self, space: str, path: str) -> None:
+        await self._respond()
+
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+
+
+class InfoHandler(DSPHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        info = await build_info(self.dsp)
+        self.finish(json.dumps(info))
+
+
+class LogsHandler(DSPHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str, task_id: str) -> None:
+        if not routes.ID.match(run_id) or not routes.ID.match(task_id):
+            self.send_kfp_error(404, "unknown run or task")
+            return
+        try:
+            offset = int(self.get_query_argument("offset", "0"))
+        except ValueError:
+            offset = -1
+        if offset < 0:
+            self.send_kfp_error(400, "offset must be a non-negative integer")
+            return
+        conn = await self.connection_or_error()
+        if conn is None:
+            return
+        try:
+            piece = await read_log(self.dsp, conn, run_id, task_id, offset)
+        except ProxyError as exc:
+            self.send_kfp_error(exc.status, exc.message)
+            return
+        self.set_status(piece.status)
+        if piece.next_offset is not None:
+            self.set_header("X-Log-Next-Offset", piece.next_offset)
+        if piece.complete is not None:
+            self.set_header("X-Log-Complete", piece.complete)
+        body = piece.body
+        token = conn.project.token()
+        if token and token.encode() in body:
+            body = body.replace(token.encode(), b"[redacted]")
+        if piece.status in (401, 403):
+            message = denied_message(
+                conn, conn.project, piece.status, "GET", "apis/v2beta1/runs", upstream_message(body)
+            )
+            self.finish(kfp_error_body(piece.status, message))
+            return
+        self.finish(body, set_content_type=safe_content_type(piece.content_type))
+
+
+class UnknownSpaceHandler(DSPHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, space: str) -> None:
+        self.send_kfp_error(404, "unknown space: use dsp/api/project or dsp/api/shared")
+
+    post = patch = delete = get

@@ -1,0 +1,211 @@
+"""One proxied request: header filtering, namespace pinning of bodies, ownership checks
+for writes, and the upstream exchange. No tornado handler here; see handlers.py."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tornado import httputil
+
+from jupyter_dsp.connection.explain import tls_message
+from jupyter_dsp.connection.model import Connection, Space
+from jupyter_dsp.server.errors import ProxyError
+from jupyter_dsp.server.routes import ID, Route, check_namespace
+from jupyter_dsp.server.upstream import (
+    BufferSink,
+    ResponseSink,
+    Target,
+    UpstreamError,
+    UpstreamPool,
+    UpstreamRequest,
+)
+
+# request headers a caller may pass on; everything else (Authorization, Cookie, X-XSRFToken,
+# kubeflow-userid, hop-by-hop, X-Forwarded-*) is dropped
+FORWARD_REQUEST_HEADERS = ("Content-Type", "Accept", "Accept-Language", "Content-Length")
+JSON_BODY_LIMIT = 32 * 1024 * 1024
+TERMINAL = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED"}
+
+
+def upstream_headers(incoming: httputil.HTTPHeaders, token: str | None) -> httputil.HTTPHeaders:
+    out = httputil.HTTPHeaders()
+    for name in FORWARD_REQUEST_HEADERS:
+        value = incoming.get(name)
+        if value is not None:
+            out[name] = value
+    if token:
+        out["Authorization"] = f"Bearer {token}"
+    return out
+
+
+class ProxyExchange:
+    """Carries one request from the caller to the space's stack and the answer back."""
+
+    def __init__(
+        self,
+        pool: UpstreamPool,
+        target: Target,
+        conn: Connection,
+        space: Space,
+        route: Route,
+        method: str,
+        incoming: httputil.HTTPHeaders,
+        request_timeout: float,
+    ) -> None:
+        self.pool = pool
+        self.target = target
+        self.conn = conn
+        self.space = space
+        self.route = route
+        self.method = method
+        self.incoming = incoming
+        self.timeout = request_timeout
+        self._buf = bytearray()
+        self._upload: UpstreamRequest | None = None
+
+    # ---- before the body ----------------------------------------------------------
+    async def begin(self) -> None:
+        """Checks that need the stack (who owns the pipeline written to), then for a
+        streamed body opens the upstream request so chunks flow through as they arrive."""
+        pipeline_id = self.route.pipeline_id
+        if self.route.kind == "pipelines.upload_version":
+            pipeline_id = dict(self.route.query).get("pipelineid") or None
+            if not pipeline_id or not ID.match(pipeline_id):
+                raise ProxyError(400, "pipelineid (a pipeline id) is required to upload a version")
+        if pipeline_id:
+            await self.check_pipeline_write(pipeline_id)
+        if self.route.body == "stream":
+            headers = upstream_headers(self.incoming, self.space.token())
+            self._upload = await self._guard(
+                self.pool.open(self.target, self.method, self.route.upstream_target(), headers)
+            )
+
+    async def check_pipeline_write(self, pipeline_id: str) -> None:
+        """Writing a pipeline (or its versions) needs the pipeline to be in this space."""
+        if not self.space.multi_user:
+            return  # single-user stacks have no namespaces
+        data = await self.lookup(f"/apis/v2beta1/pipelines/{pipeline_id}")
+        if data is None:
+            return  # unknown pipeline: let the stack answer 404
+        owner = str(data.get("namespace") or "")
+        if self.space.name == "project":
+            if owner == "":
+                if self.conn.policy != "read-write":
+                    raise ProxyError(
+                        403,
+                        f"pipeline {pipeline_id} is shared and the shared space is "
+                        f"{self.conn.policy}: it cannot be changed from here",
+                    )
+                return
+            check_namespace(owner, "project", self.space.namespace)
+        elif owner != "":
+            raise ProxyError(
+                403,
+                f"pipeline {pipeline_id} belongs to namespace {owner!r}, not to the shared space",
+            )
+
+    async def lookup(self, path: str) -> dict[str, Any] | None:
+        sink = BufferSink(limit=8 * 1024 * 1024)
+        headers = upstream_headers(httputil.HTTPHeaders(), self.space.token())
+        await self._guard(
+            self.pool.fetch(self.target, "GET", path, headers, None, sink, self.timeout)
+        )
+        if sink.code == 404:
+            return None
+        if sink.code != 200:
+            return None  # the real request will get the same refusal, with its explanation
+        try:
+            data = json.loads(sink.body)
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    # ---- the body -----------------------------------------------------------------
+    async def feed(self, chunk: bytes) -> None:
+        if self._upload is not None:
+            await self._upload.write(chunk)
+            return
+        if self.route.body == "none":
+            return  # a body on GET/DELETE is not forwarded
+        self._buf += chunk
+        if len(self._buf) > JSON_BODY_LIMIT:
+            raise ProxyError(413, f"request body larger than {JSON_BODY_LIMIT} bytes")
+
+    # ---- the exchange -------------------------------------------------------------
+    async def respond(self, sink: ResponseSink) -> None:
+        if self._upload is not None:
+            await self._guard(self._upload.finish_and_read(sink, self.timeout))
+            return
+        body: bytes | None = None
+        if self.route.body == "json":
+            body = await self.pinned_body()
+        headers = upstream_headers(self.incoming, self.space.token())
+        if body is not None:
+            headers.setdefault("Content-Type", "application/json")
+        await self._guard(
+            self.pool.fetch(
+                self.target,
+                self.method,
+                self.route.upstream_target(),
+                headers,
+                body,
+                sink,
+                self.timeout,
+            )
+        )
+
+    async def pinned_body(self) -> bytes:
+        raw = bytes(self._buf)
+        if not self.route.pin_body and self.route.kind != "runs.create":
+            return raw
+        try:
+            data = json.loads(raw or b"{}")
+        except ValueError:
+            raise ProxyError(400, "request body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise ProxyError(400, "request body must be a JSON object")
+        if self.route.pin_body == "namespace":
+            self._pin(data)
+        elif self.route.pin_body == "pipeline":
+            pipeline = data.get("pipeline")
+            if not isinstance(pipeline, dict):
+                raise ProxyError(400, "body.pipeline must be an object")
+            self._pin(pipeline)
+        if self.route.kind == "runs.create":
+            await self._check_run_experiment(data)
+        return json.dumps(data).encode("utf-8")
+
+    def _pin(self, obj: dict[str, Any]) -> None:
+        value = obj.get("namespace")
+        if value is not None and not isinstance(value, str):
+            raise ProxyError(400, "namespace must be a string")
+        check_namespace(value, self.space.name, self.space.namespace)
+        if self.space.namespace:
+            obj["namespace"] = self.space.namespace
+        else:
+            obj.pop("namespace", None)
+
+    async def _check_run_experiment(self, run: dict[str, Any]) -> None:
+        """A run lives in its experiment's namespace: that must be the project's."""
+        if not self.space.multi_user:
+            return
+        experiment_id = run.get("experiment_id") or dict(self.route.query).get("experiment_id")
+        if not experiment_id or not isinstance(experiment_id, str):
+            return
+        if not ID.match(experiment_id):
+            raise ProxyError(400, "experiment_id is not a valid id")
+        data = await self.lookup(f"/apis/v2beta1/experiments/{experiment_id}")
+        if data is None:
+            return
+        check_namespace(str(data.get("namespace") or ""), "project", self.space.namespace)
+
+    async def _guard(self, awaitable: Any) -> Any:
+        """Upstream failures become the proxy's own 502/504 with a message to act on."""
+        try:
+            return await awaitable
+        except UpstreamError as exc:
+            message = str(exc)
+            if exc.tls:
+                message = tls_message(self.space, message)
+            raise ProxyError(exc.status, message) from None

@@ -1,0 +1,369 @@
+"""A small HTTP/1.1 client for the proxy: keep-alive connection pool, streaming both ways.
+
+tornado's ``SimpleAsyncHTTPClient`` opens a new connection per request; this keeps idle
+connections per (scheme, host, port, TLS context) and reuses them. Requests without a body,
+or with a small buffered one, are retried once on a fresh connection when a pooled one turns
+out to be closed before any response byte arrived. Streamed uploads use a fresh connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from tornado import httputil
+from tornado.http1connection import HTTP1Connection, HTTP1ConnectionParameters
+from tornado.iostream import IOStream, StreamClosedError
+from tornado.tcpclient import TCPClient
+
+CHUNK = 64 * 1024
+
+
+class UpstreamError(Exception):
+    """The upstream could not be reached (502) or was too slow (504)."""
+
+    def __init__(self, status: int, message: str, *, tls: bool = False) -> None:
+        self.status = status
+        self.tls = tls
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Target:
+    scheme: str
+    host: str
+    port: int
+    prefix: str  # path prefix of the endpoint, "" or "/something"
+    ssl_ctx: ssl.SSLContext | None
+
+    @classmethod
+    def from_endpoint(cls, endpoint: str, ssl_ctx: ssl.SSLContext | None) -> Target:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) endpoint: {endpoint!r}")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return cls(parts.scheme, parts.hostname, port, parts.path.rstrip("/"), ssl_ctx)
+
+    @property
+    def host_header(self) -> str:
+        default = 443 if self.scheme == "https" else 80
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == default else f"{host}:{self.port}"
+
+    def key(self) -> tuple[str, str, int, int]:
+        return (self.scheme, self.host, self.port, id(self.ssl_ctx))
+
+
+class ResponseSink:
+    """Receives the upstream response. Subclasses forward it (proxy) or buffer it."""
+
+    async def start(self, code: int, reason: str, headers: httputil.HTTPHeaders) -> None:
+        raise NotImplementedError
+
+    async def data(self, chunk: bytes) -> None:
+        raise NotImplementedError
+
+    async def end(self) -> None:
+        return None
+
+
+class BufferSink(ResponseSink):
+    def __init__(self, limit: int = 4 * 1024 * 1024) -> None:
+        self.code = 0
+        self.headers = httputil.HTTPHeaders()
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.limit = limit
+
+    async def start(self, code: int, reason: str, headers: httputil.HTTPHeaders) -> None:
+        self.code, self.headers = code, headers
+
+    async def data(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise UpstreamError(502, "upstream response too large")
+        self.parts.append(chunk)
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.parts)
+
+
+class _Delegate(httputil.HTTPMessageDelegate):
+    def __init__(self, sink: ResponseSink) -> None:
+        self.sink = sink
+        self.headers_seen = asyncio.get_running_loop().create_future()
+        self.keep_alive = False
+        self.error: BaseException | None = None
+
+    async def headers_received(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> None:
+        assert isinstance(start_line, httputil.ResponseStartLine)
+        if start_line.code < 200:  # 1xx: wait for the real response
+            return
+        conn = headers.get("Connection", "").lower()
+        self.keep_alive = (
+            start_line.version == "HTTP/1.1"
+            and conn != "close"
+            and (
+                "Content-Length" in headers
+                or "chunked" in headers.get("Transfer-Encoding", "").lower()
+                or start_line.code in (204, 304)
+            )
+        )
+        if not self.headers_seen.done():
+            self.headers_seen.set_result(None)
+        try:
+            await self.sink.start(start_line.code, start_line.reason, headers)
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+    async def data_received(self, chunk: bytes) -> None:
+        try:
+            await self.sink.data(chunk)
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+    def finish(self) -> None:
+        pass
+
+    def on_connection_close(self) -> None:
+        if not self.headers_seen.done():
+            self.headers_seen.set_exception(StreamClosedError())
+
+
+class UpstreamRequest:
+    """An open request whose body is written piece by piece (streamed uploads)."""
+
+    def __init__(self, pool: UpstreamPool, target: Target, stream: IOStream) -> None:
+        self.pool = pool
+        self.target = target
+        self.stream = stream
+        self.conn = HTTP1Connection(stream, True, pool.params)
+        self.write_failed = False
+
+    async def write(self, chunk: bytes) -> None:
+        if self.write_failed:
+            return  # keep draining the caller; the response (or 502) comes at the end
+        try:
+            await self.conn.write(chunk)
+        except StreamClosedError:
+            self.write_failed = True
+
+    async def finish_and_read(self, sink: ResponseSink, header_timeout: float) -> None:
+        if not self.write_failed:
+            try:
+                self.conn.finish()
+            except (StreamClosedError, httputil.HTTPOutputError):
+                self.write_failed = True
+        await self.pool._read(self.conn, self.stream, self.target, sink, header_timeout, False)
+
+
+class UpstreamPool:
+    def __init__(
+        self,
+        *,
+        connect_timeout: float = 10.0,
+        max_idle_per_target: int = 16,
+        idle_ttl: float = 20.0,
+    ) -> None:
+        self.connect_timeout = connect_timeout
+        self.max_idle = max_idle_per_target
+        self.idle_ttl = idle_ttl
+        self._idle: dict[tuple[str, str, int, int], list[tuple[float, IOStream]]] = {}
+        self._tcp = TCPClient()
+        self.params = HTTP1ConnectionParameters(
+            no_keep_alive=False, chunk_size=CHUNK, max_body_size=1 << 40, decompress=False
+        )
+        self.opened = 0  # connections opened (for tests and the benchmark)
+
+    # ---- connections -------------------------------------------------------------
+    async def _connect(self, target: Target) -> IOStream:
+        try:
+            stream = await asyncio.wait_for(
+                self._tcp.connect(
+                    target.host,
+                    target.port,
+                    ssl_options=target.ssl_ctx,
+                    max_buffer_size=4 * CHUNK,
+                ),
+                timeout=self.connect_timeout,
+            )
+        except asyncio.TimeoutError:
+            raise UpstreamError(
+                504, f"connecting to {target.host_header} timed out after {self.connect_timeout}s"
+            ) from None
+        except ssl.SSLError as exc:
+            raise UpstreamError(502, exc.reason or str(exc), tls=True) from None
+        except (OSError, StreamClosedError) as exc:
+            cause = exc.real_error if isinstance(exc, StreamClosedError) else exc
+            if isinstance(cause, ssl.SSLError):
+                raise UpstreamError(502, cause.reason or str(cause), tls=True) from None
+            raise UpstreamError(
+                502, f"cannot reach {target.host_header}: {cause or 'connection closed'}"
+            ) from None
+        stream.set_nodelay(True)
+        self.opened += 1
+        return stream
+
+    def _take_idle(self, target: Target) -> IOStream | None:
+        idle = self._idle.get(target.key())
+        now = time.monotonic()
+        while idle:
+            since, stream = idle.pop()
+            if not stream.closed() and now - since < self.idle_ttl:
+                return stream
+            stream.close()
+        return None
+
+    def _release(self, target: Target, stream: IOStream) -> None:
+        if stream.closed():
+            return
+        idle = self._idle.setdefault(target.key(), [])
+        if len(idle) >= self.max_idle:
+            stream.close()
+            return
+        idle.append((time.monotonic(), stream))
+
+    def close(self) -> None:
+        for idle in self._idle.values():
+            for _, stream in idle:
+                stream.close()
+        self._idle.clear()
+        self._tcp.close()
+
+    # ---- requests ----------------------------------------------------------------
+    def _start_line(self, target: Target, method: str, path: str) -> httputil.RequestStartLine:
+        return httputil.RequestStartLine(method, target.prefix + path, "HTTP/1.1")
+
+    def _headers(self, target: Target, headers: httputil.HTTPHeaders) -> httputil.HTTPHeaders:
+        out = httputil.HTTPHeaders()
+        for k, v in headers.get_all():
+            out.add(k, v)
+        out["Host"] = target.host_header
+        return out
+
+    async def fetch(
+        self,
+        target: Target,
+        method: str,
+        path: str,
+        headers: httputil.HTTPHeaders,
+        body: bytes | None,
+        sink: ResponseSink,
+        header_timeout: float,
+    ) -> None:
+        """A request with no body or a buffered one; one retry on a stale pooled connection."""
+        hdrs = self._headers(target, headers)
+        if body is not None:
+            hdrs["Content-Length"] = str(len(body))
+        elif method in ("POST", "PUT", "PATCH"):
+            hdrs["Content-Length"] = "0"
+        for attempt in (0, 1):
+            stream = self._take_idle(target) if attempt == 0 else None
+            reused = stream is not None
+            if stream is None:
+                stream = await self._connect(target)
+            conn = HTTP1Connection(stream, True, self.params)
+            try:
+                await conn.write_headers(self._start_line(target, method, path), hdrs)
+                if body:
+                    await conn.write(body)
+                conn.finish()
+            except (StreamClosedError, httputil.HTTPOutputError):
+                stream.close()
+                if reused:
+                    continue
+                raise UpstreamError(502, f"{target.host_header} closed the connection") from None
+            try:
+                await self._read(conn, stream, target, sink, header_timeout, reused)
+                return
+            except _StaleConnection:
+                continue
+        raise UpstreamError(502, f"{target.host_header} closed the connection")
+
+    async def open(
+        self, target: Target, method: str, path: str, headers: httputil.HTTPHeaders
+    ) -> UpstreamRequest:
+        """Start a request whose body follows in pieces (a fresh connection)."""
+        stream = await self._connect(target)
+        req = UpstreamRequest(self, target, stream)
+        hdrs = self._headers(target, headers)
+        try:
+            await req.conn.write_headers(self._start_line(target, method, path), hdrs)
+        except StreamClosedError:
+            req.write_failed = True
+        return req
+
+    async def _read(
+        self,
+        conn: HTTP1Connection,
+        stream: IOStream,
+        target: Target,
+        sink: ResponseSink,
+        header_timeout: float,
+        reused: bool,
+    ) -> None:
+        delegate = _Delegate(sink)
+        reading = asyncio.ensure_future(conn.read_response(delegate))
+        seen = delegate.headers_seen
+        done, _ = await asyncio.wait(
+            {seen, reading}, timeout=header_timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if not done:
+            stream.close()
+            reading.cancel()
+            await _quiet(reading)
+            raise UpstreamError(
+                504, f"{target.host_header} did not answer within {header_timeout:g}s"
+            )
+        if not seen.done() or seen.exception() is not None:
+            # the connection ended before a response started
+            stream.close()
+            await _quiet(reading)
+            if reused:
+                raise _StaleConnection()
+            raise UpstreamError(
+                502, f"{target.host_header} closed the connection without answering"
+            )
+        try:
+            open_after = await reading
+        except StreamClosedError:
+            open_after = False
+            stream.close()
+            if delegate.error is None:
+                raise UpstreamError(
+                    502, f"{target.host_header} closed the connection mid-response"
+                ) from None
+        if delegate.error is not None:
+            stream.close()
+            raise delegate.error
+        await sink.end()
+        if open_after and delegate.keep_alive and not stream.closed():
+            self._release(target, stream)
+        else:
+            stream.close()
+
+
+class _StaleConnection(Exception):
+    pass
+
+
+async def _quiet(fut: Awaitable[Any]) -> None:
+    try:
+        await fut
+    except BaseException:  # noqa: BLE001 - the caller reports its own error
+        pass
+
+
+SinkFactory = Callable[[], ResponseSink]
