@@ -14,6 +14,10 @@ import yaml
 from jupyter_dsp.client.errors import ArgumentError
 from jupyter_dsp.client.params import Parameter, root_parameters
 
+# libyaml when present: pure-Python YAML costs more than the HTTP round trips of an upload.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
 PY_SUFFIXES = (".py",)
 IR_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -35,6 +39,7 @@ class CompiledPipeline:
     platform_spec: dict[str, Any] | None = None
     source: str = ""
     path: Path | None = field(default=None, compare=False)
+    text: str | None = field(default=None, repr=False, compare=False)  # as read, if from a file
 
     @property
     def name(self) -> str:
@@ -53,8 +58,10 @@ class CompiledPipeline:
         return list(((self.spec.get("root") or {}).get("dag") or {}).get("tasks") or {})
 
     def to_yaml(self) -> str:
+        if self.text is not None:
+            return self.text
         docs = [self.spec] + ([self.platform_spec] if self.platform_spec else [])
-        return yaml.safe_dump_all(docs, sort_keys=True)
+        return yaml.dump_all(docs, Dumper=_DUMPER, sort_keys=True)
 
     def write(self, path: str | os.PathLike[str]) -> Path:
         target = Path(path).expanduser()
@@ -115,12 +122,14 @@ def load_ir(path: str | os.PathLike[str]) -> CompiledPipeline:
     if not file.is_file():
         raise ArgumentError(f"No such file: {str(file)!r}.")
     try:
-        docs = list(yaml.safe_load_all(file.read_text(encoding="utf-8")))
+        text = file.read_text(encoding="utf-8")
+        docs = list(yaml.load_all(text, Loader=_LOADER))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ArgumentError(f"{file} is not valid YAML: {first}.") from None
     result = _from_documents(docs, str(file))
     result.path = file
+    result.text = text
     return result
 
 

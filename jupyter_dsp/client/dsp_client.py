@@ -432,8 +432,7 @@ class DSPClient:
         uploads = self.kfp_client(space).pipeline_uploads
         where = self._where(space)
         with tempfile.TemporaryDirectory(prefix="dsp-upload-") as tmp:
-            package = Path(tmp) / f"{_SAFE_FILE.sub('_', name)[:80] or 'pipeline'}.yaml"
-            compiled.write(package)
+            package = _package_file(compiled, Path(tmp), name)
             if existing:
                 pipeline = Pipeline.from_api(existing[0], space)
                 version_name = version or _version_stamp(name)
@@ -773,6 +772,16 @@ def _run_spec(compiled: CompiledPipeline) -> dict[str, Any]:
     if compiled.platform_spec:
         return {"pipeline_spec": compiled.spec, "platform_spec": compiled.platform_spec}
     return compiled.spec
+
+
+def _package_file(compiled: CompiledPipeline, tmp: Path, name: str) -> Path:
+    """The file to upload: the user's own IR file when it was read as is, else a fresh copy."""
+    path = compiled.path
+    if path is not None and compiled.text is not None and path.suffix.lower() in IR_SUFFIXES:
+        return path
+    package = tmp / f"{_SAFE_FILE.sub('_', name)[:80] or 'pipeline'}.yaml"
+    package.write_text(compiled.to_yaml(), encoding="utf-8")
+    return package
 
 
 def _version_stamp(name: str) -> str:
