@@ -1,28 +1,16 @@
-"""Fixtures and helpers for the server-extension tests.
+"""Fixtures for the server-extension tests.
 
-- ``dsp_server``: a factory that configures pytest-jupyter's server (``jp_server_config``)
-  with the jupyter_dsp extension and DSPSettings, before the server starts;
-- ``raw_request``: exact bytes on the wire (no client-side normalisation of ``..`` or ``%2e``);
-- ``RecordingUpstream``: a loopback HTTP server that records what the proxy sends it, can stall
-  (for 504) and answers like the KFP API (healthz).
+- ``dsp_config``/``jp_server_config``: pytest-jupyter's server with the jupyter_dsp extension
+  and DSPSettings that a test's own fixtures fill in before the server starts;
+- ``recording_upstream``: see server_helpers.RecordingUpstream.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import socket
-import threading
-from pathlib import Path
 from typing import Any
 
 import pytest
-import tornado.httpserver
-import tornado.netutil
-import tornado.web
-
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
-HELLO = REFERENCE / "kfp-compiled-pipelines" / "valid" / "hello_world.yaml"
+from server_helpers import RecordingUpstream
 
 
 @pytest.fixture
@@ -54,116 +42,6 @@ def jupyter_token(jp_serverapp) -> str:
 def server_url(jp_fetch, jp_http_port, jp_base_url) -> str:
     """``http://127.0.0.1:PORT{base_url}`` of the running test server (listening)."""
     return f"http://127.0.0.1:{jp_http_port}{jp_base_url}"
-
-
-async def raw_request(
-    port: int, method: str, target: str, headers: dict[str, str] | None = None, body: bytes = b""
-) -> tuple[int, dict[str, str], bytes]:
-    """Send exactly ``METHOD target HTTP/1.1``; returns (status, headers, body)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    lines = [f"{method} {target} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
-    for k, v in (headers or {}).items():
-        lines.append(f"{k}: {v}")
-    if body or method in ("POST", "PATCH", "PUT"):
-        lines.append(f"Content-Length: {len(body)}")
-    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-    await writer.drain()
-    data = await reader.read()
-    writer.close()
-    head, _, rest = data.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode("latin1").split("\r\n")
-    hdrs: dict[str, str] = {}
-    for line in header_lines:
-        k, _, v = line.partition(":")
-        hdrs[k.strip().lower()] = v.strip()
-    if hdrs.get("transfer-encoding") == "chunked":
-        rest = _dechunk(rest)
-    return int(status_line.split()[1]), hdrs, rest
-
-
-def _dechunk(data: bytes) -> bytes:
-    out = b""
-    while data:
-        size_line, _, data = data.partition(b"\r\n")
-        size = int(size_line.split(b";")[0], 16)
-        if size == 0:
-            break
-        out += data[:size]
-        data = data[size + 2 :]
-    return out
-
-
-class _Record(tornado.web.RequestHandler):
-    def initialize(self, up: RecordingUpstream) -> None:
-        self.up = up
-
-    async def _any(self, path: str) -> None:
-        self.up.seen.append(
-            {
-                "method": self.request.method,
-                "uri": self.request.uri,
-                "headers": dict(self.request.headers.get_all()),
-                "body": self.request.body.decode("utf-8", "replace"),
-            }
-        )
-        if path == "apis/v2beta1/healthz":
-            self.finish({"multi_user": self.up.multi_user})
-            return
-        if self.up.stall:
-            await asyncio.sleep(self.up.stall)
-        self.set_status(self.up.status)
-        for k, v in self.up.reply_headers.items():
-            self.set_header(k, v)
-        self.set_header("Content-Type", self.up.content_type)
-        self.finish(self.up.body)
-
-    get = post = patch = delete = _any
-
-
-class RecordingUpstream:
-    """A loopback stand-in for a stack, to observe what the proxy forwards."""
-
-    def __init__(self) -> None:
-        self.seen: list[dict[str, Any]] = []
-        self.multi_user = True
-        self.stall = 0.0
-        self.status = 200
-        self.body: bytes = json.dumps({"pipelines": [], "total_size": 0}).encode()
-        self.content_type = "application/json"
-        self.reply_headers: dict[str, str] = {}
-        self.url = ""
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> RecordingUpstream:
-        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1", family=socket.AF_INET)
-        self.url = f"http://127.0.0.1:{sockets[0].getsockname()[1]}"
-        ready = threading.Event()
-        app = tornado.web.Application([(r"/(.*)", _Record, {"up": self})])
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            self._loop = loop
-            server = tornado.httpserver.HTTPServer(app)
-            server.add_sockets(sockets)
-            loop.call_soon(ready.set)
-            loop.run_forever()
-            server.stop()
-            for task in asyncio.all_tasks(loop):
-                task.cancel()
-            loop.run_until_complete(asyncio.sleep(0))
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="recording-upstream", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        if self._loop and self._thread:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import kfp
 import pytest
-from fixtures_server import HELLO
+from server_helpers import HELLO
 from tornado.httpclient import HTTPClientError
 
 pytest_plugins = ("pytest_jupyter.jupyter_server", "fixtures_cluster", "fixtures_server")
