@@ -152,3 +152,37 @@ def test_stack_errors_show_as_one_line(shell, capsys):
     text = out.out + out.err
     assert "DSPError:" in text and "cannot reach" in text
     assert "Traceback" not in text
+
+
+def test_results_render_as_html_and_plain_text(shell, unique_name):
+    name = unique_name("render")
+    define(shell, name)
+    version = shell.run_line_magic("dsp", "upload pipeline")
+    listed = shell.run_line_magic("dsp", "list --project")
+    for obj, needle in ((version, name), (listed, name)):
+        formatted, _ = shell.display_formatter.format(obj)
+        assert needle in formatted["text/plain"]
+        assert "<" in formatted["text/html"] and needle in formatted["text/html"]
+        assert "object at 0x" not in formatted["text/plain"]
+
+
+def test_compile_saves_the_spec_of_a_pipeline_on_the_stack(shell, tmp_path, unique_name):
+    name = unique_name("saved")
+    define(shell, name)
+    shell.user_ns["v"] = shell.run_line_magic("dsp", "upload pipeline")
+    by_name = shell.run_line_magic("dsp", f"compile {name} -o saved.yaml")
+    assert by_name.name == name and (tmp_path / "saved.yaml").is_file()
+    by_object = shell.run_line_magic("dsp", "compile v")
+    assert by_object.spec["root"] == by_name.spec["root"]
+
+
+def test_browse_returns_the_browser_widget(shell, unique_name):
+    from jupyter_dsp.widgets import PipelineBrowser
+
+    name = unique_name("browse")
+    define(shell, name)
+    shell.run_line_magic("dsp", "upload pipeline")
+    browser = shell.run_line_magic("dsp", "browse")
+    assert isinstance(browser, PipelineBrowser)
+    assert name in browser.names("project")
+    assert "pipeline" in [value for _, value in browser.upload_source.options]

@@ -563,6 +563,17 @@ class DSPClient:
             "a pipeline name or id, or a Pipeline/PipelineVersion."
         )
 
+    def fetch_spec(
+        self, target: Any, *, space: str | None = None, version: str | None = None
+    ) -> CompiledPipeline:
+        """The IR of anything runnable; for a pipeline on the stack, its (newest) version's."""
+        title, spec, picked = self.resolve_target(target, space=space, version=version)
+        if picked is not None:
+            spec = picked.spec or self._version_spec(picked)
+        if not spec:
+            raise NotFoundError(f"Pipeline {title!r} has no pipeline spec.", status=404)
+        return from_spec_dict(spec, title)
+
     def _version_spec(self, version: PipelineVersion) -> dict[str, Any] | None:
         with api_errors("Reading the pipeline version", self._where(version.space)):
             raw = self.kfp_client(version.space).pipelines.pipeline_service_get_pipeline_version(

@@ -113,7 +113,7 @@ class DSPMagic(Magics):
         ):
             return obj
         path, _ = _split(text)
-        if path.lower().endswith(PY_SUFFIXES + IR_SUFFIXES):
+        if _is_file(text):
             if not os.path.isfile(os.path.expanduser(path)):
                 raise UsageError(f"No such file: {path!r} (paths are relative to {os.getcwd()}).")
             return text
@@ -158,23 +158,13 @@ class DSPMagic(Magics):
 
     def _cmd_compile(self, args: argparse.Namespace) -> Any:
         target = self._pipeline(args.pipeline)
-        if isinstance(target, str) and not _split(target)[0].lower().endswith(
-            PY_SUFFIXES + IR_SUFFIXES
-        ):
-            version = self.client.find_pipeline(target).latest
-            if version is None or not version.spec:
-                raise UsageError(f"Pipeline {target!r} has no version to compile.")
-            from jupyter_dsp.client.compiling import from_spec_dict
-
-            compiled = from_spec_dict(version.spec, f"stack {target}")
-            if args.output:
-                compiled.write(args.output)
-            return compiled
-        if isinstance(target, Pipeline | PipelineVersion):
-            raise UsageError(
-                "That is already on the stack; `%dsp compile NAME -o f.yaml` saves it."
-            )
-        return self.client.compile(target, args.output)
+        if is_pipeline_function(target) or (isinstance(target, str) and _is_file(target)):
+            return self.client.compile(target, args.output)
+        # a pipeline on the stack (name, id, or a Pipeline/PipelineVersion): save its spec
+        compiled = self.client.fetch_spec(target)
+        if args.output:
+            compiled.write(args.output)
+        return compiled
 
     def _cmd_upload(self, args: argparse.Namespace) -> Any:
         target = self._pipeline(args.pipeline, allow_stack=False)
@@ -259,6 +249,10 @@ class DSPMagic(Magics):
                 last = line
 
         return self.client.wait(run.id, timeout=self.wait_timeout, on_update=show)
+
+
+def _is_file(text: str) -> bool:
+    return _split(text)[0].lower().endswith(PY_SUFFIXES + IR_SUFFIXES)
 
 
 def _has_widget_frontend(shell: Any) -> bool:
