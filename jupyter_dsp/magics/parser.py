@@ -41,6 +41,10 @@ a variable holding a run. Each command returns its result (pipeline version, run
 """
 
 
+_PIPELINE_HELP = "notebook pipeline function, .py/.yaml file, or a pipeline name/id on the stack"
+_RUN_HELP = "run id, or a variable holding a run"
+
+
 class HelpShown(Exception):
     """``--help`` printed the help text; nothing more to do."""
 
@@ -121,11 +125,13 @@ def build_parser() -> MagicArgumentParser:
     p.add_argument("--no-shared", action="store_true", help="turn the shared space off")
 
     p = add("compile", "Compile a pipeline function or .py file (or check a .yaml) to IR YAML.")
-    p.add_argument("pipeline", metavar="PIPELINE")
+    p.add_argument("pipeline", metavar="PIPELINE", help=_PIPELINE_HELP)
     p.add_argument("-o", "--output", metavar="FILE", help="write the YAML here")
 
     p = add("upload", "Upload privately to the project (or --shared); a known name gets a version.")
-    p.add_argument("pipeline", metavar="PIPELINE_OR_FILE")
+    p.add_argument(
+        "pipeline", metavar="PIPELINE_OR_FILE", help="pipeline function, .py or .yaml file"
+    )
     p.add_argument("--shared", action="store_true", help="upload to the shared space")
     p.add_argument("--name", help="pipeline name (default: the pipeline's own name)")
     p.add_argument("--version", help="version name (default: name and a UTC timestamp)")
@@ -135,16 +141,16 @@ def build_parser() -> MagicArgumentParser:
     _space_options(p, all_option=True)
 
     p = add("versions", "List the versions of a pipeline (project first, then shared).")
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help="pipeline name or id")
     _space_options(p)
 
     p = add("fork", "Copy a shared pipeline's version into the project as a private pipeline.")
-    p.add_argument("name", metavar="SHARED_NAME")
+    p.add_argument("name", metavar="SHARED_NAME", help="shared pipeline name or id")
     p.add_argument("--as", dest="as_name", metavar="NAME", help="name in the project")
     p.add_argument("--version", help="shared version to copy (default: the newest)")
 
     p = add("run", "Run a pipeline in the project namespace; -p values are type-checked.")
-    p.add_argument("pipeline", metavar="PIPELINE")
+    p.add_argument("pipeline", metavar="PIPELINE", help=_PIPELINE_HELP)
     p.add_argument(
         "-p",
         "--param",
@@ -173,15 +179,15 @@ def build_parser() -> MagicArgumentParser:
         ("terminate", "Terminate a run."),
         ("retry", "Retry a failed run."),
     ):
-        add(name, text).add_argument("run_id", metavar="RUN_ID")
+        add(name, text).add_argument("run_id", metavar="RUN_ID", help=_RUN_HELP)
 
     p = add("wait", "Wait until a run ends.")
-    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("run_id", metavar="RUN_ID", help=_RUN_HELP)
     p.add_argument("--timeout", type=_seconds, help="seconds to wait at most")
 
     p = add("logs", "Print the log of a task (by name or id), or of every task of the run.")
-    p.add_argument("run_id", metavar="RUN_ID")
-    p.add_argument("task", metavar="TASK", nargs="?")
+    p.add_argument("run_id", metavar="RUN_ID", help=_RUN_HELP)
+    p.add_argument("task", metavar="TASK", nargs="?", help="task name or id (default: all)")
 
     add("browse", "Open the pipeline browser widget (Shared and Project tabs).")
     return parser
