@@ -47,6 +47,7 @@ _CAMEL = {
     "longValues": "long_values",
     "stringValues": "string_values",
 }
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _PREDICATE_FIELDS = {"key", "operation", *_SCALAR_FIELDS, *_LIST_FIELDS}
 
 
@@ -85,6 +86,11 @@ class Predicate:
             raise ValueError(f"unknown operation {operation!r}")
         if isinstance(value, list):
             value = tuple(value)
+        items = value if isinstance(value, tuple) else (value,)
+        if not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in items):
+            raise ValueError("predicate values must be strings or integers")
+        if any(isinstance(v, int) and not _INT64_MIN <= v <= _INT64_MAX for v in items):
+            raise ValueError("integer out of range")
         return cls(str(column), str(operation), value)
 
 
@@ -99,7 +105,10 @@ def parse_filter(raw: str | None, fields: dict[str, Column]) -> list[Predicate]:
     try:
         data = json.loads(raw)
     except ValueError as exc:
-        raise invalid_argument(f"Invalid filter: not valid JSON ({exc.msg})") from None
+        reason = getattr(exc, "msg", str(exc))
+        raise invalid_argument(f"Invalid filter: not valid JSON ({reason})") from None
+    except RecursionError:
+        raise invalid_argument("Invalid filter: nested too deeply") from None
     if not isinstance(data, dict):
         raise invalid_argument("Invalid filter: expected a JSON object with 'predicates'")
     unknown = set(data) - {"predicates"}
@@ -112,9 +121,7 @@ def parse_filter(raw: str | None, fields: dict[str, Column]) -> list[Predicate]:
 
 
 def _parse_operation(raw: Any) -> str:
-    if isinstance(raw, bool):
-        raw = None
-    if isinstance(raw, int) and raw in OPERATIONS:
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw in OPERATIONS:
         return OPERATIONS[raw]
     if isinstance(raw, str) and raw in OPERATIONS.values():
         return raw
@@ -178,6 +185,12 @@ def _coerce(value: Any, field: str, column: Column) -> Any:
         number = None
     if number is None:
         raise invalid_argument(f"Invalid filter: {field} must be an integer")
+    return _in_int64(number)
+
+
+def _in_int64(number: int) -> int:
+    if not _INT64_MIN <= number <= _INT64_MAX:
+        raise invalid_argument(f"Invalid filter: {number} is out of the int64 range")
     return number
 
 
@@ -185,8 +198,8 @@ def parse_timestamp(value: Any) -> int:
     """RFC 3339 (or {"seconds": N}) to seconds since the epoch."""
     if isinstance(value, dict) and "seconds" in value:
         try:
-            return int(value["seconds"])
-        except (TypeError, ValueError):
+            return _in_int64(int(value["seconds"]))
+        except (TypeError, ValueError, OverflowError):
             pass
     if isinstance(value, str):
         try:
@@ -194,6 +207,6 @@ def parse_timestamp(value: Any) -> int:
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=timezone.utc)
             return int(moment.timestamp())
-        except ValueError:
+        except (ValueError, OverflowError):
             pass
     raise invalid_argument(f"Invalid filter: {value!r} is not an RFC 3339 timestamp")

@@ -139,7 +139,11 @@ def _decode_token(token: str, listable: Listable, size: int) -> ListQuery:
         if key not in listable.fields:
             raise bad
         after_value, after_seq = payload["a"]
-        if not isinstance(after_seq, int):
+        if not isinstance(after_seq, int) or isinstance(after_seq, bool):
+            raise bad
+        if not isinstance(after_value, (str, int)) or isinstance(after_value, bool):
+            raise bad
+        if any(abs(v) >= 2**63 for v in (after_seq, after_value) if isinstance(v, int)):
             raise bad
         predicates = [Predicate.from_json(p) for p in payload["f"]]
         columns = {c.column for c in listable.fields.values()}

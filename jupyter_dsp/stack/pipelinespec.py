@@ -119,11 +119,29 @@ def _from_tarball(data: bytes) -> bytes:
         ) from None
 
 
+MAX_ALIASES = 100  # compiled pipelines use none; many would be a "billion laughs" bomb
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses documents with more than MAX_ALIASES aliases."""
+
+    aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise yaml.YAMLError(f"more than {MAX_ALIASES} YAML aliases")
+        return super().compose_node(parent, index)
+
+
 def _load_documents(text: str) -> list[Any]:
     try:
-        return [doc for doc in yaml.safe_load_all(text) if doc is not None]
+        return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]  # noqa: S506
     except yaml.YAMLError as exc:
         raise invalid_argument(f"Invalid pipeline spec: unable to decode YAML: {exc}") from None
+    except RecursionError:
+        raise invalid_argument("Invalid pipeline spec: the YAML is nested too deeply") from None
 
 
 def _is_platform_doc(doc: dict[str, Any]) -> bool:
@@ -166,8 +184,15 @@ def _parse(doc: dict[str, Any], message: Any, what: str) -> Any:
     try:
         json_format.ParseDict(doc, message)
     except (json_format.ParseError, TypeError, ValueError) as exc:
-        raise invalid_argument(f"Invalid {what}: {exc}") from None
+        raise invalid_argument(f"Invalid {what}: {_first_line(str(exc))}") from None
+    except RecursionError:
+        raise invalid_argument(f"Invalid {what}: nested too deeply") from None
     return message
+
+
+def _first_line(message: str) -> str:
+    """protobuf lists every available field after the first line; keep the point."""
+    return message.split("\n", 1)[0].strip()
 
 
 def _check_spec(spec: pipeline_spec_pb2.PipelineSpec) -> None:

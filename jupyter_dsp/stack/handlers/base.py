@@ -78,6 +78,8 @@ class ApiHandler(web.RequestHandler):
             body = json.loads(self.request.body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise invalid_argument(f"The request body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise invalid_argument("The request body is nested too deeply") from None
         if not isinstance(body, dict):
             raise invalid_argument("The request body must be a JSON object")
         check_fields(body, schema, "request body")
