@@ -597,10 +597,12 @@ class DSPClient:
         title, spec, picked = self.resolve_target(target, space=space, version=version)
         declared = root_parameters(spec if spec is not None else (picked.spec if picked else {}))
         values = check_arguments(declared, arguments)
+        exp_name = experiment or self.default_experiment
+        cached = exp_name in self._experiments
         models = self.kfp.api_models
         body = models.V2beta1Run(
             display_name=name or f"{title} {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S}",
-            experiment_id=self.experiment_id(experiment),
+            experiment_id=self.experiment_id(exp_name),
             runtime_config=models.V2beta1RuntimeConfig(parameters=values),
         )
         if picked is not None:
@@ -609,8 +611,17 @@ class DSPClient:
             )
         else:
             body.pipeline_spec = spec
-        with api_errors(f"Starting a run of {title!r}", self._where(PROJECT)):
-            raw = self.kfp.runs.run_service_create_run(run=body)
+        try:
+            with api_errors(f"Starting a run of {title!r}", self._where(PROJECT)):
+                raw = self.kfp.runs.run_service_create_run(run=body)
+        except DSPError as exc:
+            if not (cached and exc.status == 404):
+                raise
+            # the remembered experiment may have been deleted meanwhile: look it up again
+            self._experiments.pop(exp_name, None)
+            body.experiment_id = self.experiment_id(exp_name)
+            with api_errors(f"Starting a run of {title!r}", self._where(PROJECT)):
+                raw = self.kfp.runs.run_service_create_run(run=body)
         run = Run.from_api(raw)
         if run.spec is None:
             run.spec = spec if spec is not None else (picked.spec if picked else None)
