@@ -17,6 +17,17 @@ import {
   SpaceName
 } from './types';
 
+/** The readable text of an HTML error page (Jupyter's own pages put it in `.error`). */
+function htmlText(html: string): string {
+  try {
+    const doc = new DOMParser().parseFromString(html, 'text/html');
+    const node = doc.querySelector('.error') ?? doc.body;
+    return (node?.textContent ?? '').replace(/\s+/g, ' ').trim().slice(0, 300);
+  } catch {
+    return '';
+  }
+}
+
 /** An error the server answered with, or a network failure, in words a user can act on. */
 export class DSPError extends Error {
   constructor(
@@ -36,7 +47,7 @@ export function errorMessage(status: number, statusText: string, body: string): 
     const data = JSON.parse(body);
     message = data.message || data.error_message || data.error || '';
   } catch {
-    message = body.trim().slice(0, 500);
+    message = body.trim().startsWith('<') ? htmlText(body) : body.trim().slice(0, 500);
   }
   const prefix = `${status}${statusText ? ' ' + statusText : ''}`;
   return message ? `${message} (${prefix})` : `Request failed: ${prefix}`;
@@ -75,7 +86,9 @@ export class DSPClient {
   private async fetch(url: string, init: RequestInit = {}): Promise<Response> {
     let response: Response;
     try {
-      response = await ServerConnection.makeRequest(url, init, this.settings);
+      // 'no-cache' revalidates without the cache-buster query parameter JupyterLab adds
+      // for its default 'no-store' (a bare timestamp the proxy's query check refuses).
+      response = await ServerConnection.makeRequest(url, { cache: 'no-cache', ...init }, this.settings);
     } catch (reason) {
       throw new DSPError(`Cannot reach the Jupyter server: ${String(reason)}`, 0);
     }

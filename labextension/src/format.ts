@@ -1,5 +1,20 @@
 /** Small text helpers shared by the panel and the run view. */
 
+/** Compact local time, "2026-11-21 15:30", for list rows. */
+export function formatShortTime(value: string | undefined): string {
+  if (!value) {
+    return '';
+  }
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime()) || date.getTime() <= 0) {
+    return '';
+  }
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(
+    date.getMinutes()
+  )}`;
+}
+
 export function formatTime(value: string | undefined): string {
   if (!value) {
     return '';

@@ -18,6 +18,11 @@ export class DSPModel {
     return this._infoError;
   }
 
+  /** What to do about `infoError`, when known. */
+  get infoHint(): string | null {
+    return this._infoHint;
+  }
+
   /** Fires after every `dsp/info` load, successful or not. */
   get infoChanged(): ISignal<this, void> {
     return this._infoChanged;
@@ -26,6 +31,15 @@ export class DSPModel {
   /** A space's pipelines changed (upload, fork, delete). */
   get pipelinesChanged(): ISignal<this, SpaceName> {
     return this._pipelinesChanged;
+  }
+
+  /** The panel should show this space's tab (after an upload there). */
+  get showSpaceRequested(): ISignal<this, SpaceName> {
+    return this._showSpace;
+  }
+
+  showSpace(space: SpaceName): void {
+    this._showSpace.emit(space);
   }
 
   /** A run was created or terminated. */
@@ -40,6 +54,21 @@ export class DSPModel {
     } catch (reason) {
       this._info = null;
       this._infoError = reason instanceof DSPError ? reason.message : String(reason);
+      this._infoHint = null;
+      if (reason instanceof DSPError && reason.status === 404) {
+        this._infoError = 'The jupyter_dsp server extension does not answer on this Jupyter server (dsp/info: 404).';
+        this._infoHint =
+          'Enable it with `jupyter server extension enable jupyter_dsp` and restart JupyterLab; ' +
+          '`jupyter server extension list` shows whether it loads.';
+      } else if (reason instanceof DSPError && reason.status === 0) {
+        this._infoHint = 'Check that the Jupyter server is still running.';
+      } else if (reason instanceof DSPError && reason.details) {
+        try {
+          this._infoHint = JSON.parse(reason.details).hint ?? null;
+        } catch {
+          // not JSON: the message already says what happened
+        }
+      }
     }
     this._infoChanged.emit();
     return this._info;
@@ -78,7 +107,9 @@ export class DSPModel {
 
   private _info: IInfo | null = null;
   private _infoError: string | null = null;
+  private _infoHint: string | null = null;
   private _infoChanged = new Signal<this, void>(this);
   private _pipelinesChanged = new Signal<this, SpaceName>(this);
   private _runsChanged = new Signal<this, void>(this);
+  private _showSpace = new Signal<this, SpaceName>(this);
 }

@@ -4,6 +4,7 @@
  */
 import { showErrorMessage } from '@jupyterlab/apputils';
 import { ReactWidget } from '@jupyterlab/ui-components';
+import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
 import { DSPError } from './api';
@@ -19,7 +20,7 @@ export interface IPanelCallbacks {
   openRun: (runId: string) => void;
 }
 
-function PanelView(props: { model: DSPModel; callbacks: IPanelCallbacks }): JSX.Element {
+function PanelView(props: { model: DSPModel; callbacks: IPanelCallbacks; visible: boolean }): JSX.Element {
   const { model, callbacks } = props;
   const [, setInfoVersion] = React.useState(0);
   const [loading, setLoading] = React.useState(true);
@@ -28,10 +29,13 @@ function PanelView(props: { model: DSPModel; callbacks: IPanelCallbacks }): JSX.
 
   React.useEffect(() => {
     const onInfo = (): void => setInfoVersion(v => v + 1);
+    const onShowSpace = (_: DSPModel, space: SpaceName): void => setTab(space);
     model.infoChanged.connect(onInfo);
+    model.showSpaceRequested.connect(onShowSpace);
     void model.refreshInfo().finally(() => setLoading(false));
     return () => {
       model.infoChanged.disconnect(onInfo);
+      model.showSpaceRequested.disconnect(onShowSpace);
     };
   }, [model]);
 
@@ -100,6 +104,7 @@ function PanelView(props: { model: DSPModel; callbacks: IPanelCallbacks }): JSX.
             <div className="jp-DSP-section-title">Runs in {info.namespace}</div>
             <RunsList
               model={model}
+              visible={props.visible}
               refreshKey={refreshKey}
               onOpen={run => callbacks.openRun(run.run_id)}
               onTerminate={terminate}
@@ -111,6 +116,10 @@ function PanelView(props: { model: DSPModel; callbacks: IPanelCallbacks }): JSX.
   );
 }
 
+/**
+ * The side panel widget. It loads nothing until first shown, and its runs list
+ * stops polling while the panel is hidden.
+ */
 export class DSPPanel extends ReactWidget {
   constructor(
     readonly model: DSPModel,
@@ -121,7 +130,28 @@ export class DSPPanel extends ReactWidget {
     this.addClass('jp-DSP-panel');
   }
 
-  render(): JSX.Element {
-    return <PanelView model={this.model} callbacks={this.callbacks} />;
+  protected onAfterAttach(msg: Message): void {
+    this.shown = this.shown || this.isVisible;
+    super.onAfterAttach(msg);
   }
+
+  protected onAfterShow(msg: Message): void {
+    this.shown = true;
+    super.onAfterShow(msg);
+    this.update();
+  }
+
+  protected onAfterHide(msg: Message): void {
+    super.onAfterHide(msg);
+    this.update();
+  }
+
+  render(): JSX.Element {
+    if (!this.shown) {
+      return <div className="jp-DSP-panelBody" />;
+    }
+    return <PanelView model={this.model} callbacks={this.callbacks} visible={this.isVisible} />;
+  }
+
+  private shown = false;
 }

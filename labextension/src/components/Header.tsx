@@ -53,7 +53,7 @@ export function Header(props: {
       ) : props.loading ? (
         <div className="jp-DSP-connection">Connecting…</div>
       ) : null}
-      {problem ? <ErrorBox error={problem} hint={info?.hint ?? null} onRetry={props.onRefresh} /> : null}
+      {problem ? <ErrorBox error={problem} hint={info?.hint ?? props.model.infoHint} onRetry={props.onRefresh} /> : null}
     </div>
   );
 }

@@ -6,7 +6,7 @@ import { caretDownIcon, caretRightIcon, deleteIcon, duplicateIcon, LabIcon, runI
 import * as React from 'react';
 
 import { DSPError } from '../api';
-import { formatTime, pipelineLabel } from '../format';
+import { formatShortTime, formatTime, pipelineLabel } from '../format';
 import { DSPModel } from '../model';
 import { IPipeline, IPipelineVersion, SpaceName } from '../types';
 import { ErrorBox } from './ErrorBox';
@@ -245,10 +245,12 @@ export function PipelineBrowser(props: {
           <div
             className="jp-DSP-row jp-DSP-version"
             data-version-id={v.pipeline_version_id}
-            title={v.description || ''}
+            title={`${pipelineLabel({ ...v, pipeline_id: v.pipeline_version_id })}, created ${formatTime(v.created_at)}${
+              v.description ? '\n' + v.description : ''
+            }`}
           >
             <span className="jp-DSP-row-name">{pipelineLabel({ ...v, pipeline_id: v.pipeline_version_id })}</span>
-            <span className="jp-DSP-row-meta">{formatTime(v.created_at)}</span>
+            <span className="jp-DSP-row-meta">{formatShortTime(v.created_at)}</span>
             <span className="jp-DSP-row-actions">
               <IconButton icon={runIcon} title="Run this version" action="run" onClick={() => actions.run(space, row.pipeline, v)} />
               {space === 'shared' && model.canWrite('project') ? (

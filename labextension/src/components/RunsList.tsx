@@ -15,6 +15,8 @@ const POLL_MS = 3000;
 
 export function RunsList(props: {
   model: DSPModel;
+  /** Poll only while the panel is visible; catch up when it shows again. */
+  visible: boolean;
   refreshKey: number;
   onOpen: (run: IRun) => void;
   onTerminate: (run: IRun) => Promise<void>;
@@ -54,13 +56,21 @@ export function RunsList(props: {
   }, [model, pageSize, tick, props.refreshKey]);
 
   const anyActive = runs.some(r => isActive(r.state));
+  const { visible } = props;
+  const wasVisible = React.useRef(visible);
   React.useEffect(() => {
-    if (!anyActive || error) {
+    if (visible && !wasVisible.current) {
+      setTick(t => t + 1);
+    }
+    wasVisible.current = visible;
+  }, [visible]);
+  React.useEffect(() => {
+    if (!anyActive || error || !visible) {
       return;
     }
     const timer = window.setTimeout(() => setTick(t => t + 1), POLL_MS);
     return () => window.clearTimeout(timer);
-  }, [anyActive, error, runs]);
+  }, [anyActive, error, runs, visible]);
 
   return (
     <div className="jp-DSP-runs">

@@ -2,7 +2,7 @@
  * Fork (copy a shared version into the project as a private pipeline) and
  * Delete (confirmed), with their errors shown to the user.
  */
-import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
+import { Dialog, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import * as React from 'react';
 
 import { DSPError } from '../api';
@@ -93,6 +93,10 @@ export async function forkPipeline(
     return false;
   }
   model.notifyPipelines('project');
+  model.showSpace('project');
+  Notification.success(`Forked "${pipelineLabel(pipeline)}" into the project as "${name.trim()}".`, {
+    autoClose: 5000
+  });
   return true;
 }
 

@@ -59,11 +59,11 @@ export class RunForm extends ReactWidget {
     return { displayName: this.displayName.trim(), parameters, errors };
   }
 
-  get texts_(): Record<string, string> {
+  get currentTexts(): Record<string, string> {
     return this.texts;
   }
 
-  get name_(): string {
+  get currentName(): string {
     return this.displayName;
   }
 
@@ -219,8 +219,8 @@ export async function runPipeline(
       buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Start run' })],
       focusNodeSelector: 'input'
     });
-    texts = form.texts_;
-    name = form.name_;
+    texts = form.currentTexts;
+    name = form.currentName;
     if (!result.button.accept || !result.value) {
       return null;
     }

@@ -3,7 +3,7 @@
  * or as a new version of an existing one, in the project or, where the policy
  * allows, shared with all projects.
  */
-import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
@@ -306,6 +306,13 @@ export async function uploadPipeline(
       continue;
     }
     model.notifyPipelines(space);
+    model.showSpace(space);
+    Notification.success(
+      `Uploaded ${state.mode === 'pipeline' ? 'pipeline' : 'a new version of'} "${
+        state.mode === 'pipeline' ? state.name.trim() : state.pipelineLabel
+      }" to the ${space === 'shared' ? 'shared space' : 'project'}.`,
+      { autoClose: 5000 }
+    );
     return space;
   }
 }
