@@ -68,3 +68,16 @@ def test_stack_json_has_no_token(stack):
     assert state["url"] == stack.url
     assert stack.token not in json.dumps(state)
     assert (stack.data_dir / "token").stat().st_mode & 0o077 == 0
+
+
+def test_oversize_json_body_gets_413_json(stack):
+    body = '{"name": "' + "x" * (5 * 1024 * 1024) + '"}'
+    response = call(
+        stack, "POST", "/pipelines", data=body, headers={"Content-Type": "application/json"}
+    )
+    assert assert_kfp_error(response, 413)["code"] == 8
+
+
+def test_large_but_allowed_json_body_is_parsed(stack):
+    response = call(stack, "POST", "/pipelines", json={"name": "x" * 200_000})
+    assert "longer than 128" in assert_kfp_error(response, 400)["message"]

@@ -11,7 +11,9 @@ from jupyter_dsp.stack.handlers.pipelines import pipeline_routes
 from jupyter_dsp.stack.handlers.runs import run_routes
 from jupyter_dsp.stack.handlers.upload import upload_routes
 
-MAX_JSON_BODY = 40 * 1024 * 1024
+# Streamed handlers set their own limits (handlers/base.py StreamedBodyHandler); this is
+# the limit for the others.
+MAX_BODY = 4 * 1024 * 1024
 
 
 def make_app(ctx: StackContext) -> web.Application:

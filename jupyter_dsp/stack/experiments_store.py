@@ -17,6 +17,7 @@ EXPERIMENTS = Listable(
     {
         "experiment_id": Column("experiment_id"),
         "display_name": Column("display_name"),
+        "name": Column("display_name"),  # KFP maps both to the experiment's name
         "created_at": Column("created_at", "int"),
         "last_run_created_at": Column("last_run_created_at", "int"),
         "description": Column("description"),

@@ -17,7 +17,7 @@ from pathlib import Path
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
-from jupyter_dsp.stack.app import MAX_JSON_BODY, make_app
+from jupyter_dsp.stack.app import MAX_BODY, make_app
 from jupyter_dsp.stack.context import STATE_FILE, StackConfig, StackContext
 
 log = logging.getLogger("jupyter_dsp.stack")
@@ -55,7 +55,7 @@ class StackServer:
     async def start(self, write_state_file: bool = True) -> str:
         self.ctx = StackContext(self.config)
         app = make_app(self.ctx)
-        self.http = HTTPServer(app, max_body_size=MAX_JSON_BODY)
+        self.http = HTTPServer(app, max_body_size=MAX_BODY)
         sockets = bind_sockets(self.config.port, self.config.host)
         self.http.add_sockets(sockets)
         port = sockets[0].getsockname()[1]

@@ -20,6 +20,7 @@ from jupyter_dsp.stack.errors import (
     ApiError,
     invalid_argument,
     not_found,
+    too_large,
     unauthenticated,
 )
 
@@ -27,16 +28,23 @@ log = logging.getLogger("jupyter_dsp.stack")
 
 Schema = dict[str, type | tuple[type, ...]]  # field name -> expected JSON type
 
+INLINE_JSON_BYTES = 64 * 1024  # larger bodies are parsed on a worker thread
+MAX_JSON_BODY = 4 * 1024 * 1024  # the JSON endpoints (gRPC-gateway's default message limit)
+DISCARD_LIMIT = 1024 * 1024 * 1024  # beyond this the connection is closed
+
 _GRPC_FOR_HTTP = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 409: 6, 413: 8, 501: 12}
 
 
 class ApiHandler(web.RequestHandler):
-    """Base of every stack endpoint."""
+    """Base of every stack endpoint (the body, if any, is in ``self.request.body``)."""
 
     upload_error_shape = False  # the multipart upload endpoints answer another error body
 
     def initialize(self, ctx: StackContext) -> None:
         self.ctx = ctx
+
+    def body(self) -> bytes:
+        return self.request.body or b""
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json")
@@ -71,19 +79,14 @@ class ApiHandler(web.RequestHandler):
             return True
         raise invalid_argument(f"{name} must be true or false, not {raw!r}")
 
-    def json_body(self, schema: Schema) -> dict[str, Any]:
-        if not self.request.body:
+    async def json_body(self, schema: Schema) -> dict[str, Any]:
+        """The JSON object body, checked against ``schema`` (large ones parsed off the loop)."""
+        raw = self.body()
+        if not raw:
             return {}
-        try:
-            body = json.loads(self.request.body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise invalid_argument(f"The request body is not valid JSON: {exc}") from None
-        except RecursionError:
-            raise invalid_argument("The request body is nested too deeply") from None
-        if not isinstance(body, dict):
-            raise invalid_argument("The request body must be a JSON object")
-        check_fields(body, schema, "request body")
-        return body
+        if len(raw) > INLINE_JSON_BYTES:
+            return await self.ctx.call(parse_json_object, raw, schema)
+        return parse_json_object(raw, schema)
 
     # -- output ----------------------------------------------------------------------------
 
@@ -138,6 +141,58 @@ def check_fields(
             not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool)
         ):
             raise invalid_argument(f"Field {name!r} in the {where} has the wrong type")
+
+
+def parse_json_object(raw: bytes, schema: Schema) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise invalid_argument(f"The request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise invalid_argument("The request body is nested too deeply") from None
+    if not isinstance(body, dict):
+        raise invalid_argument("The request body must be a JSON object")
+    check_fields(body, schema, "request body")
+    return body
+
+
+@web.stream_request_body
+class StreamedBodyHandler(ApiHandler):
+    """An endpoint whose body is streamed in and limited to ``body_limit`` bytes.
+
+    Up to the limit the body is kept, the rest is read and thrown away, so that an oversize
+    request gets a KFP-shaped 413 instead of a connection that tornado closes without an
+    answer. Read it with :meth:`body` (``self.request.body`` stays empty when streaming).
+    """
+
+    body_limit = MAX_JSON_BODY
+
+    def initialize(self, ctx: StackContext) -> None:
+        super().initialize(ctx)
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    def prepare(self) -> None:
+        connection = self.request.connection
+        if connection is not None and hasattr(connection, "set_max_body_size"):
+            connection.set_max_body_size(DISCARD_LIMIT)
+
+    def data_received(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size <= self.body_limit:
+            self._chunks.append(chunk)
+        else:
+            self._chunks = []
+
+    def body(self) -> bytes:
+        if self._size > self.body_limit:
+            raise too_large(
+                f"Request body too large ({self._size} bytes). Maximum supported size:"
+                f" {self.body_limit}"
+            )
+        if len(self._chunks) != 1:
+            self._chunks = [b"".join(self._chunks)]
+        return self._chunks[0]
 
 
 class NotFoundHandler(ApiHandler):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jupyter_dsp.stack.handlers.base import ApiHandler
+from jupyter_dsp.stack.handlers.base import ApiHandler, StreamedBodyHandler
 from jupyter_dsp.stack.handlers.pipelines import ListingMixin
 
 PREFIX = r"/apis/v2beta1"
@@ -19,7 +19,7 @@ EXPERIMENT_FIELDS: dict[str, type | tuple[type, ...]] = {
 }
 
 
-class ExperimentsHandler(ListingMixin):
+class ExperimentsHandler(ListingMixin, StreamedBodyHandler):
     async def get(self) -> None:
         who = await self.principal()
         svc = self.ctx.experiments
@@ -28,7 +28,7 @@ class ExperimentsHandler(ListingMixin):
 
     async def post(self) -> None:
         who = await self.principal()
-        body = self.json_body(EXPERIMENT_FIELDS)
+        body = await self.json_body(EXPERIMENT_FIELDS)
         self.write_json(await self.ctx.call(self.ctx.experiments.create, who, body))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jupyter_dsp.stack.errors import invalid_argument
-from jupyter_dsp.stack.handlers.base import ApiHandler, check_fields
+from jupyter_dsp.stack.handlers.base import ApiHandler, StreamedBodyHandler, check_fields
 from jupyter_dsp.stack.package_fetch import fetch_package
 from jupyter_dsp.stack.pipeline_service import ListParams
 
@@ -50,7 +50,7 @@ class HealthzHandler(ApiHandler):
         self.write_json({"multi_user": self.ctx.config.multi_user, "pipeline_store": "database"})
 
 
-class PipelinesHandler(ListingMixin):
+class PipelinesHandler(ListingMixin, StreamedBodyHandler):
     async def get(self) -> None:
         who = await self.principal()
         svc = self.ctx.pipelines
@@ -61,15 +61,15 @@ class PipelinesHandler(ListingMixin):
 
     async def post(self) -> None:
         who = await self.principal()
-        body = self.json_body(PIPELINE_FIELDS)
+        body = await self.json_body(PIPELINE_FIELDS)
         result = await self.ctx.call(self.ctx.pipelines.create_pipeline, who, body)
         self.write_json(result)
 
 
-class CreatePipelineAndVersionHandler(ApiHandler):
+class CreatePipelineAndVersionHandler(StreamedBodyHandler):
     async def post(self) -> None:
         who = await self.principal()
-        body = self.json_body({"pipeline": dict, "pipeline_version": dict})
+        body = await self.json_body({"pipeline": dict, "pipeline_version": dict})
         pipeline = body.get("pipeline") or {}
         version = body.get("pipeline_version") or {}
         check_fields(pipeline, PIPELINE_FIELDS, "pipeline")
@@ -89,7 +89,7 @@ class PipelineByNameHandler(ApiHandler):
         self.write_json(result)
 
 
-class PipelineHandler(ApiHandler):
+class PipelineHandler(StreamedBodyHandler):
     async def get(self, pipeline_id: str) -> None:
         who = await self.principal()
         self.write_json(await self.ctx.call(self.ctx.pipelines.get_pipeline, who, pipeline_id))
@@ -102,14 +102,14 @@ class PipelineHandler(ApiHandler):
 
     async def patch(self, pipeline_id: str) -> None:
         who = await self.principal()
-        body = self.json_body(PIPELINE_FIELDS)
+        body = await self.json_body(PIPELINE_FIELDS)
         if body.get("pipeline_id") not in (None, "", pipeline_id):
             raise invalid_argument("pipeline_id in the body does not match the path")
         result = await self.ctx.call(self.ctx.pipelines.update_pipeline, who, pipeline_id, body)
         self.write_json(result)
 
 
-class VersionsHandler(ListingMixin):
+class VersionsHandler(ListingMixin, StreamedBodyHandler):
     async def get(self, pipeline_id: str) -> None:
         who = await self.principal()
         svc = self.ctx.pipelines
@@ -118,7 +118,7 @@ class VersionsHandler(ListingMixin):
 
     async def post(self, pipeline_id: str) -> None:
         who = await self.principal()
-        body = self.json_body(VERSION_FIELDS)
+        body = await self.json_body(VERSION_FIELDS)
         if body.get("pipeline_id") not in (None, "", pipeline_id):
             raise invalid_argument("pipeline_id in the body does not match the path")
         svc = self.ctx.pipelines
@@ -142,7 +142,7 @@ class VersionsHandler(ListingMixin):
         self.write_json(result)
 
 
-class VersionHandler(ApiHandler):
+class VersionHandler(StreamedBodyHandler):
     async def get(self, pipeline_id: str, version_id: str) -> None:
         who = await self.principal()
         svc = self.ctx.pipelines
@@ -155,7 +155,7 @@ class VersionHandler(ApiHandler):
 
     async def patch(self, pipeline_id: str, version_id: str) -> None:
         who = await self.principal()
-        body = self.json_body(VERSION_FIELDS)
+        body = await self.json_body(VERSION_FIELDS)
         if body.get("pipeline_id") not in (None, "", pipeline_id) or body.get(
             "pipeline_version_id"
         ) not in (None, "", version_id):

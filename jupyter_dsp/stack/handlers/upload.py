@@ -1,8 +1,7 @@
 """The multipart upload endpoints: ``/pipelines/upload`` and ``/pipelines/upload_version``.
 
-The body is streamed: up to the limit it is kept, beyond it the bytes are read and thrown
-away, so that an oversize upload gets a proper 413 JSON answer instead of a connection that
-tornado closes mid-request. Parsing and validation run on a worker thread.
+The body is streamed (see ApiHandler) with a limit of 32 MB plus the multipart envelope, so
+an oversize upload gets a 413 JSON answer. Parsing and validation run on a worker thread.
 """
 
 from __future__ import annotations
@@ -10,16 +9,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tornado import httputil, web
+from tornado import httputil
 
-from jupyter_dsp.stack.errors import invalid_argument, too_large
-from jupyter_dsp.stack.handlers.base import ApiHandler
+from jupyter_dsp.stack.errors import invalid_argument
+from jupyter_dsp.stack.handlers.base import ApiHandler, StreamedBodyHandler
 from jupyter_dsp.stack.pipelinespec import MAX_PACKAGE_BYTES, ParsedSpec, parse_upload
 
 PREFIX = r"/apis/v2beta1"
 FORM_FIELD = "uploadfile"
 ENVELOPE_SLACK = 256 * 1024  # multipart headers and boundaries around the file
-DISCARD_LIMIT = 1024 * 1024 * 1024  # beyond this the connection is closed
 
 
 def parse_multipart(content_type: str, body: bytes) -> tuple[str, bytes]:
@@ -59,29 +57,12 @@ def read_upload(content_type: str, body: bytes) -> tuple[str, ParsedSpec]:
     return filename, parse_upload(filename, data)
 
 
-@web.stream_request_body
-class UploadBase(ApiHandler):
+class UploadBase(StreamedBodyHandler):
     upload_error_shape = True
-
-    def prepare(self) -> None:
-        self.request.connection.set_max_body_size(DISCARD_LIMIT)  # type: ignore[union-attr]
-        self._chunks: list[bytes] = []
-        self._size = 0
-
-    def data_received(self, chunk: bytes) -> None:
-        self._size += len(chunk)
-        if self._size <= MAX_PACKAGE_BYTES + ENVELOPE_SLACK:
-            self._chunks.append(chunk)
-        else:
-            self._chunks = []
+    body_limit = MAX_PACKAGE_BYTES + ENVELOPE_SLACK
 
     async def read_file(self) -> tuple[str, ParsedSpec]:
-        if self._size > MAX_PACKAGE_BYTES + ENVELOPE_SLACK:
-            raise too_large(
-                f"File size too large ({self._size} bytes). Maximum supported size:"
-                f" {MAX_PACKAGE_BYTES}"
-            )
-        body = b"".join(self._chunks)
+        body = self.body()
         self._chunks = []
         content_type = self.request.headers.get("Content-Type", "")
         return await self.ctx.call(read_upload, content_type, body)
