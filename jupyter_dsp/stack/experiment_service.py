@@ -58,12 +58,7 @@ class ExperimentService:
         self.access.check_read(who, ns)
         query = parse_list_request(EXPERIMENTS, **params.__dict__)
         page = self.store.list(ns, query)
-        result: dict[str, Any] = {"total_size": page.total_size}
-        if page.rows:
-            result["experiments"] = [experiment_json(r) for r in page.rows]
-        if page.next_page_token:
-            result["next_page_token"] = page.next_page_token
-        return result
+        return page.to_json("experiments", experiment_json)
 
     def archive(self, who: Principal, experiment_id: str) -> None:
         self._writable(who, experiment_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,6 +168,17 @@ class Page:
     rows: list[Any]
     total_size: int
     next_page_token: str
+
+    def to_json(self, items_key: str, serialize: Callable[[Any], dict[str, Any]]) -> dict:
+        """The List*Response, empty fields omitted as protojson does (``{}`` when empty)."""
+        result: dict[str, Any] = {}
+        if self.rows:
+            result[items_key] = [serialize(row) for row in self.rows]
+        if self.total_size:
+            result["total_size"] = self.total_size
+        if self.next_page_token:
+            result["next_page_token"] = self.next_page_token
+        return result
 
 
 def run_list(

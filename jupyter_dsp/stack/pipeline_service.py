@@ -93,12 +93,7 @@ class PipelineService:
         self.access.check_read(who, ns)
         query = parse_list_request(PIPELINES, **params.__dict__)
         page = self.store.list_pipelines(ns, query)
-        result: dict[str, Any] = {"total_size": page.total_size}
-        if page.rows:
-            result["pipelines"] = [pipeline_json(r) for r in page.rows]
-        if page.next_page_token:
-            result["next_page_token"] = page.next_page_token
-        return result
+        return page.to_json("pipelines", pipeline_json)
 
     def get_pipeline(self, who: Principal, pipeline_id: str) -> dict:
         return pipeline_json(self._readable_pipeline(who, pipeline_id))
@@ -246,12 +241,7 @@ class PipelineService:
         self._readable_pipeline(who, pipeline_id)
         query = parse_list_request(VERSIONS, **params.__dict__)
         page = self.store.list_versions(pipeline_id, query)
-        result: dict[str, Any] = {"total_size": page.total_size}
-        if page.rows:
-            result["pipeline_versions"] = [version_json(r) for r in page.rows]
-        if page.next_page_token:
-            result["next_page_token"] = page.next_page_token
-        return result
+        return page.to_json("pipeline_versions", version_json)
 
     def delete_version(self, who: Principal, pipeline_id: str, version_id: str) -> None:
         self._writable_pipeline(who, pipeline_id)
