@@ -81,3 +81,15 @@ def test_oversize_json_body_gets_413_json(stack):
 def test_large_but_allowed_json_body_is_parsed(stack):
     response = call(stack, "POST", "/pipelines", json={"name": "x" * 200_000})
     assert "longer than 128" in assert_kfp_error(response, 400)["message"]
+
+
+def test_default_namespace_option(stack_factory, tmp_path):
+    first = stack_factory(default_namespace="team-x", in_process=True, data_dir=tmp_path / "d")
+    created = call(first, "POST", "/experiments", json={"display_name": "e"})
+    assert created.json()["namespace"] == "team-x"
+    token = first.token
+    first.stop()
+    again = stack_factory(default_namespace="team-y", in_process=True, data_dir=tmp_path / "d")
+    assert again.token == token
+    moved = call(again, "POST", "/experiments", json={"display_name": "e"})
+    assert moved.status_code == 200 and moved.json()["namespace"] == "team-y"

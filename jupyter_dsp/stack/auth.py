@@ -182,6 +182,24 @@ class TokenStore:
             for r in rows
         ]
 
+    def grant(self, token_id: str, namespace: str, role: str) -> None:
+        """Give a token ``role`` on ``namespace`` (kept if it already has edit there)."""
+        validate_roles({namespace: role}, "none")
+        conn: sqlite3.Connection = self._conn()
+        with write_transaction(conn):
+            row = conn.execute(
+                "SELECT namespaces FROM tokens WHERE token_id = ?", (token_id,)
+            ).fetchone()
+            if row is None:
+                raise not_found(f"no token with id {token_id!r}")
+            namespaces = json.loads(row["namespaces"])
+            if namespaces.get(namespace) != "edit":
+                namespaces[namespace] = role
+            conn.execute(
+                "UPDATE tokens SET namespaces = ? WHERE token_id = ?",
+                (json.dumps(namespaces, sort_keys=True), token_id),
+            )
+
     def revoke(self, token_id: str) -> None:
         conn: sqlite3.Connection = self._conn()
         with write_transaction(conn):

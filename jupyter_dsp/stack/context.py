@@ -60,7 +60,10 @@ def ensure_default_token(tokens: TokenStore, data_dir: Path, default_namespace: 
     path = data_dir / TOKEN_FILE
     if path.exists():
         token = path.read_text().strip()
-        if token and tokens.authenticate(token) is not None:
+        who = tokens.authenticate(token) if token else None
+        if who is not None:
+            if not who.can_write(default_namespace):  # started with another default namespace
+                tokens.grant(who.token_id, default_namespace, "edit")
             return token
     token, _ = tokens.create("default", {default_namespace: "edit"}, shared="edit", is_default=True)
     tmp = path.with_suffix(".tmp")

@@ -16,7 +16,9 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from jupyter_dsp.stack.auth import TokenStore
 from jupyter_dsp.stack.context import (
@@ -41,7 +43,7 @@ class StackHandle:
         data_dir: Path,
         *,
         process: subprocess.Popen[bytes] | None = None,
-        thread_stop: threading.Event | None = None,
+        thread_stop: Callable[[], object] | None = None,
         thread: threading.Thread | None = None,
     ) -> None:
         self.url = url
@@ -82,7 +84,7 @@ class StackHandle:
                     self._process.kill()
                     self._process.wait(timeout)
         elif self._thread_stop is not None and self._thread is not None:
-            self._thread_stop.set()
+            self._thread_stop()
             self._thread.join(timeout)
 
     def kill(self) -> None:
@@ -185,27 +187,29 @@ def _start_thread(config: StackConfig) -> StackHandle:
     from jupyter_dsp.stack.server import StackServer
 
     ready = threading.Event()
-    stop = threading.Event()
-    outcome: dict[str, object] = {}
+    outcome: dict[str, Any] = {}
 
     async def main() -> None:
         server = StackServer(config)
+        stopped = asyncio.Event()
+        loop = asyncio.get_running_loop()
         try:
             outcome["url"] = await server.start(write_state_file=True)
         except BaseException as exc:  # reported to the caller below
             outcome["error"] = exc
             ready.set()
             return
+        outcome["stop"] = lambda: loop.call_soon_threadsafe(stopped.set)
         ready.set()
-        while not stop.is_set():
-            await asyncio.sleep(0.05)
+        await stopped.wait()
         await server.stop()
 
     thread = threading.Thread(target=asyncio.run, args=(main(),), name="dsp-stack", daemon=True)
     thread.start()
     if not ready.wait(START_TIMEOUT_S):
-        stop.set()
         raise TimeoutError("the in-process stack did not start")
     if "error" in outcome:
         raise RuntimeError(f"the in-process stack failed to start: {outcome['error']}")
-    return StackHandle(str(outcome["url"]), config.data_dir, thread_stop=stop, thread=thread)
+    return StackHandle(
+        str(outcome["url"]), config.data_dir, thread_stop=outcome["stop"], thread=thread
+    )
