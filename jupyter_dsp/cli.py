@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "stack" and args.stack_command == "serve":
         from jupyter_dsp.stack.context import StackConfig
-        from jupyter_dsp.stack.server import serve
+        from jupyter_dsp.stack.server import StackBusy, serve
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         config = StackConfig(
@@ -125,7 +125,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.default_namespace,
             args.workers,
         )
-        serve(config)
+        try:
+            serve(config)
+        except (StackBusy, OSError) as exc:
+            print(f"jupyter-dsp: {exc}", file=sys.stderr)
+            return 1
         return 0
     if args.command == "stack" and args.stack_command == "token":
         return _token_command(args)

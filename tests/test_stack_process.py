@@ -137,3 +137,11 @@ def test_serve_writes_stack_json_and_prints_the_url(tmp_path):
     finally:
         process.terminate()
         assert process.wait(20) == 0
+
+
+def test_a_data_dir_is_served_by_one_stack_at_a_time(stack_factory, tmp_path):
+    first = stack_factory(data_dir=tmp_path / "shared-dir")
+    second = cli("stack", "serve", "--data-dir", str(tmp_path / "shared-dir"))
+    assert second.returncode == 1
+    assert "another stack already serves" in second.stderr and first.url in second.stderr
+    assert requests.get(f"{first.url}/apis/v2beta1/healthz", timeout=10).ok

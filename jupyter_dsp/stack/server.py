@@ -7,6 +7,7 @@ blocking entry point of ``jupyter-dsp stack serve`` (SIGTERM / SIGINT stop it cl
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
 import os
@@ -18,9 +19,43 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from jupyter_dsp.stack.app import MAX_BODY, make_app
-from jupyter_dsp.stack.context import STATE_FILE, StackConfig, StackContext
+from jupyter_dsp.stack.context import STATE_FILE, StackConfig, StackContext, prepare_data_dir
 
 log = logging.getLogger("jupyter_dsp.stack")
+
+LOCK_FILE = "stack.lock"
+
+
+class StackBusy(RuntimeError):
+    """Another stack already serves this data dir."""
+
+
+class DataDirLock:
+    """An exclusive lock on ``D/stack.lock`` while a stack serves D (freed even by kill -9)."""
+
+    def __init__(self) -> None:
+        self._fd: int | None = None
+
+    def acquire(self, data_dir: Path) -> None:
+        fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            holder = ""
+            try:
+                state = json.loads((data_dir / STATE_FILE).read_text())
+                holder = f" (pid {state.get('pid')}, {state.get('url')})"
+            except (OSError, ValueError):
+                pass
+            raise StackBusy(f"another stack already serves {data_dir}{holder}") from None
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
 
 def url_for(host: str, port: int) -> str:
@@ -51,13 +86,19 @@ class StackServer:
         self.ctx: StackContext | None = None
         self.http: HTTPServer | None = None
         self.url = ""
+        self.lock = DataDirLock()
 
     async def start(self, write_state_file: bool = True) -> str:
-        self.ctx = StackContext(self.config)
-        app = make_app(self.ctx)
-        self.http = HTTPServer(app, max_body_size=MAX_BODY)
-        sockets = bind_sockets(self.config.port, self.config.host)
-        self.http.add_sockets(sockets)
+        data_dir = prepare_data_dir(self.config.data_dir)
+        self.lock.acquire(data_dir)
+        try:
+            self.ctx = StackContext(self.config)
+            self.http = HTTPServer(make_app(self.ctx), max_body_size=MAX_BODY)
+            sockets = bind_sockets(self.config.port, self.config.host)
+            self.http.add_sockets(sockets)
+        except BaseException:
+            await self.stop()
+            raise
         port = sockets[0].getsockname()[1]
         self.url = url_for(self.config.host, port)
         if write_state_file:
@@ -65,14 +106,17 @@ class StackServer:
         return self.url
 
     async def stop(self) -> None:
-        if self.http is not None:
-            self.http.stop()
-            await asyncio.wait_for(self.http.close_all_connections(), timeout=5)
-            self.http = None
-        if self.ctx is not None:
-            remove_state(self.ctx.data_dir)
-            self.ctx.close()
-            self.ctx = None
+        try:
+            if self.http is not None:
+                http, self.http = self.http, None
+                http.stop()
+                await asyncio.wait_for(http.close_all_connections(), timeout=5)
+        finally:
+            if self.ctx is not None:
+                ctx, self.ctx = self.ctx, None
+                remove_state(ctx.data_dir)
+                ctx.close()
+            self.lock.release()
 
 
 def serve(config: StackConfig) -> None:
