@@ -195,3 +195,34 @@ def test_experiments_lifecycle(stack, unique_name):
 def test_experiment_without_namespace_lands_in_the_default_namespace(stack, unique_name):
     created = call(stack, "POST", "/experiments", json={"display_name": unique_name("e")})
     assert created.json()["namespace"] == "default"
+
+
+class _Redirect(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self.send_response(302)
+        self.send_header("Location", "ftp://127.0.0.1/pipeline.yaml")
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        return
+
+
+def test_package_url_redirects_only_to_http(stack, unique_name):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Redirect)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/p.yaml"
+        response = call(
+            stack,
+            "POST",
+            "/pipelines/create",
+            json={
+                "pipeline": {"name": unique_name("redir")},
+                "pipeline_version": {"package_url": {"pipeline_url": url}},
+            },
+        )
+        assert "302" in assert_kfp_error(response, 400)["message"]
+    finally:
+        server.shutdown()
+        server.server_close()

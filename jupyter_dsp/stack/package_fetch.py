@@ -17,6 +17,18 @@ from jupyter_dsp.stack.pipelinespec import MAX_PACKAGE_BYTES, ParsedSpec, parse_
 FETCH_TIMEOUT_S = 30
 
 
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects to http(s) only (urllib would also follow ftp)."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str):  # noqa: ANN201
+        if urlparse(newurl).scheme not in ("http", "https"):
+            raise urllib.error.HTTPError(newurl, code, "redirect to a non-http URL", headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_opener = urllib.request.build_opener(_HttpOnlyRedirects)
+
+
 def fetch_package(package_url: Any) -> ParsedSpec:
     if not isinstance(package_url, dict) or not package_url.get("pipeline_url"):
         raise invalid_argument("package_url.pipeline_url is required")
@@ -28,7 +40,7 @@ def fetch_package(package_url: Any) -> ParsedSpec:
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise invalid_argument(f"invalid pipeline spec URL: {url} (http or https only)")
     try:
-        with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_S) as response:  # noqa: S310
+        with _opener.open(url, timeout=FETCH_TIMEOUT_S) as response:
             data = response.read(MAX_PACKAGE_BYTES + 1)
     except urllib.error.HTTPError as exc:
         raise invalid_argument(
