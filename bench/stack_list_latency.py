@@ -44,14 +44,25 @@ def load(data_dir: Path, count: int) -> None:
     names = list(range(count))
     random.Random(1).shuffle(names)
     base = int(time.time()) - count
+    groups = display_groups(count)
     rows = [
-        (str(uuid.uuid4()), "", f"pipeline-{names[i]:06d}", f"display-{i % 1000}", base + i)
+        (str(uuid.uuid4()), "", f"pipeline-{names[i]:06d}", f"display-{i % groups}", base + i)
         for i in range(count)
     ]
     for start in range(0, count, 20_000):
         store.bulk_insert_pipelines(rows[start : start + 20_000])
     db.conn().execute("ANALYZE")
     db.close()
+
+
+def display_groups(count: int) -> int:
+    """Display names repeat so that each one names 100 pipelines."""
+    return max(1, count // 100)
+
+
+def display_filter(operation: str, value: str) -> str:
+    predicate = {"key": "display_name", "operation": operation, "string_value": value}
+    return json.dumps({"predicates": [predicate]})
 
 
 def deep_token(data_dir: Path, sort_by: str, offset: int) -> str:
@@ -90,7 +101,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--data-dir", type=Path, default=None)
     args = parser.parse_args()
-    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="dsp-bench-")) / "data"
+    scratch = None if args.data_dir else tempfile.TemporaryDirectory(prefix="dsp-bench-")
+    data_dir = args.data_dir or Path(scratch.name) / "data"
 
     started = time.perf_counter()
     load(data_dir, args.count)
@@ -102,6 +114,7 @@ def main() -> int:
         session.headers["Authorization"] = f"Bearer {handle.token}"
         pipelines = f"{handle.url}{API}/pipelines"
         deep = int(args.count * 0.9)
+        wanted = display_groups(args.count) // 2
         some_id = session.get(pipelines, params={"page_size": 1}).json()["pipelines"][0]
         cases = {
             "first page, created_at": {"page_size": 20},
@@ -113,31 +126,11 @@ def main() -> int:
             "deep page, name": {"page_size": 20, "page_token": deep_token(data_dir, "name", deep)},
             "filter display_name EQUALS": {
                 "page_size": 20,
-                "filter": json.dumps(
-                    {
-                        "predicates": [
-                            {
-                                "key": "display_name",
-                                "operation": "EQUALS",
-                                "string_value": "display-417",
-                            }
-                        ]
-                    }
-                ),
+                "filter": display_filter("EQUALS", f"display-{wanted}"),
             },
             "filter display_name IS_SUBSTRING": {
                 "page_size": 20,
-                "filter": json.dumps(
-                    {
-                        "predicates": [
-                            {
-                                "key": "display_name",
-                                "operation": "IS_SUBSTRING",
-                                "string_value": "y-41",
-                            }
-                        ]
-                    }
-                ),
+                "filter": display_filter("IS_SUBSTRING", f"ay-{wanted}"),
             },
         }
         print(f"\n{'case':40} {'p50 ms':>8} {'p95 ms':>8}  (n={args.repeat}, target p50 < 20)")
@@ -150,6 +143,8 @@ def main() -> int:
         report("get by id", timings)
     finally:
         handle.stop()
+        if scratch is not None:
+            scratch.cleanup()
     return 0
 
 
