@@ -14,6 +14,13 @@ Deliberate deviations (documented, asserted below where they show):
    (jupyter_dsp/stack/handlers/runs.py); the 501 body is still a googleRpcStatus.
 5. ``GET /apis/v2beta1/auth``, ``/filters``, ``/visualizations``, ``/workflows`` and
    ``/scheduledworkflows`` are not implemented (KFP-shaped 404).
+6. An upload the token may not make is 403 (KFP's upload endpoint answers 400).
+7. A version created with ``code_source_url`` returns it (KFP 2.17 stores it but leaves it
+   out of its answers); schema-valid either way.
+8. The JSON endpoints accept bodies up to 4 MB and answer 413 beyond (gRPC-gateway's limit
+   shows as a 400 or a closed connection).
+9. ``/pipelines/names/{name}`` and the list calls answer 403 for a namespace the token has
+   no role in (KFP answers 403 through its SubjectAccessReview too, with another message).
 """
 
 from __future__ import annotations
