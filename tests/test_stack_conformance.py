@@ -8,8 +8,8 @@ Deliberate deviations (documented, asserted below where they show):
 1. The multipart upload endpoints answer errors as ``{"error_message", "error_details"}``
    as the real KFP server does (pipeline_upload_server.go), not the swagger's googleRpcStatus.
 2. An oversize upload is 413 (KFP answers 400).
-3. ``POST /experiments`` without a namespace in multi-user mode uses the stack's default
-   namespace (KFP refuses it with 400).
+3. Experiments created or listed without a namespace in multi-user mode use the default
+   namespace of the stack (KFP refuses that with 400).
 4. Run and recurring-run endpoints answer 501 until the runs part replaces them
    (jupyter_dsp/stack/handlers/runs.py); the 501 body is still a googleRpcStatus.
 5. ``GET /apis/v2beta1/auth``, ``/filters``, ``/visualizations``, ``/workflows`` and

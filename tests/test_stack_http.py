@@ -93,3 +93,8 @@ def test_default_namespace_option(stack_factory, tmp_path):
     assert again.token == token
     moved = call(again, "POST", "/experiments", json={"display_name": "e"})
     assert moved.status_code == 200 and moved.json()["namespace"] == "team-y"
+
+
+def test_unsupported_method_is_kfp_405(stack):
+    body = assert_kfp_error(call(stack, "PUT", "/pipelines", json={}), 405)
+    assert body["code"] == 12

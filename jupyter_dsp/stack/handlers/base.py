@@ -106,12 +106,10 @@ class ApiHandler(web.RequestHandler):
         if isinstance(exc, ApiError):
             self.write_api_error(exc)
             return
-        if isinstance(exc, web.HTTPError):
-            message = exc.log_message or self._reason
-            if exc.args and "%" in str(exc.log_message or ""):
-                message = self._reason
+        if isinstance(exc, web.HTTPError) or exc is None:
+            # tornado's own refusals (405, malformed requests): its reason phrase, KFP-shaped
             code = _GRPC_FOR_HTTP.get(status_code, 2)
-            self.write_api_error(ApiError(code, str(message), http_status=status_code))
+            self.write_api_error(ApiError(code, self._reason, http_status=status_code))
             return
         self.write_api_error(ApiError(GRPC_INTERNAL, "Internal error in the embedded stack"))
 
@@ -128,9 +126,7 @@ class ApiHandler(web.RequestHandler):
         super().log_exception(typ, value, tb)
 
 
-def check_fields(
-    body: dict[str, Any], schema: dict[str, type | tuple[type, ...]], where: str
-) -> None:
+def check_fields(body: dict[str, Any], schema: Schema, where: str) -> None:
     """Unknown fields and wrongly typed ones are a 400, as with protojson."""
     unknown = sorted(set(body) - set(schema))
     if unknown:
