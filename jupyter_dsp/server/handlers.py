@@ -190,15 +190,24 @@ class ProxyHandler(DSPHandler):
         await super().prepare()
         if self._finished:
             return
-        self.request.connection.set_max_body_size(MAX_BODY)  # type: ignore[union-attr]
         space_name = self.path_kwargs["space"]
+        raw_path_hint = self.request.path.rstrip("/")
+        upload = raw_path_hint.endswith(("pipelines/upload", "pipelines/upload_version"))
+        length = self.request.headers.get("Content-Length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            self.send_kfp_error(
+                413,
+                f"request body larger than {MAX_BODY} bytes (the stack takes files up to 32 MB)",
+                upload=upload,
+            )
+            return
+        self.request.connection.set_max_body_size(MAX_BODY)  # type: ignore[union-attr]
         # the raw (still percent-encoded) path: tornado's path_kwargs are already decoded
         prefix = url_path_join(self.base_url, f"dsp/api/{space_name}/")
         if not self.request.path.startswith(prefix):
             self.send_kfp_error(404, "not a KFP API path")
             return
         raw_path = self.request.path[len(prefix) :]
-        upload = raw_path.rstrip("/").endswith(("pipelines/upload", "pipelines/upload_version"))
         conn = await self.connection_or_error()
         if conn is None:
             return
