@@ -296,6 +296,8 @@ class ProxyHandler(DSPHandler):
         await self._respond()
 
     def on_connection_close(self) -> None:
+        if self.exchange is not None:
+            self.exchange.abort()
         super().on_connection_close()
 
 

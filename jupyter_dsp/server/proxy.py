@@ -132,8 +132,16 @@ class ProxyExchange:
         if len(self._buf) > JSON_BODY_LIMIT:
             raise ProxyError(413, f"request body larger than {JSON_BODY_LIMIT} bytes")
 
+    def abort(self) -> None:
+        """The caller went away: drop the upstream request (its connection is not reused)."""
+        if self._upload is not None:
+            self._upload.stream.close()
+            self._upload = None
+
     # ---- the exchange -------------------------------------------------------------
     async def respond(self, sink: ResponseSink) -> None:
+        if self.route.body == "stream" and self._upload is None:
+            raise ProxyError(400, "the request was aborted")
         if self._upload is not None:
             await self._guard(self._upload.finish_and_read(sink, self.timeout))
             return
