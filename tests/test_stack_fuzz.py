@@ -8,6 +8,8 @@ has a dot in its name (``{pipeline.pipeline_id}``).
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -46,7 +48,8 @@ def test_generated_requests_never_get_a_server_error(fuzzed, path, method):
     operation = SCHEMA[path][method]
 
     @settings(
-        max_examples=25,
+        max_examples=int(os.environ.get("DSP_FUZZ_EXAMPLES", "25")),
+        derandomize=True,
         deadline=None,
         database=None,
         suppress_health_check=list(HealthCheck),
