@@ -202,3 +202,46 @@ def test_tags_on_upload(fresh, unique_name):
     assert response.json()["tags"] == {"team": "a"}
     bad = upload(fresh, unique_name("tags"), tags="not json")
     assert_upload_error(bad, 400)
+
+
+def _mutations():
+    from hypothesis import strategies as st
+
+    text = HELLO.decode()
+    cut = st.integers(min_value=0, max_value=len(text))
+    return st.one_of(
+        st.binary(max_size=2048),
+        st.text(max_size=512).map(str.encode),
+        st.tuples(cut, cut).map(lambda ab: (text[: min(ab)] + text[max(ab) :]).encode()),
+        st.tuples(cut, st.text(max_size=20)).map(
+            lambda at: (text[: at[0]] + at[1] + text[at[0] :]).encode()
+        ),
+    )
+
+
+def test_mangled_packages_get_400_never_500(fresh):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(
+        max_examples=150,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(data=_mutations(), filename=st.sampled_from(["p.yaml", "p.json", "p.zip", "p.tgz"]))
+    def run(data: bytes, filename: str) -> None:
+        response = upload_bytes(fresh, filename, data, name="fuzzed")
+        assert response.status_code in (200, 400, 409), response.text
+        if response.status_code != 200:
+            assert set(response.json()) == {"error_message", "error_details"}
+        else:
+            call(
+                fresh,
+                "DELETE",
+                f"/pipelines/{response.json()['pipeline_id']}",
+                params={"cascade": "true"},
+            )
+
+    run()
