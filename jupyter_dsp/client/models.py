@@ -206,11 +206,13 @@ class Run:
         return max(end - start, dt.timedelta(0))
 
     def task(self, key: str) -> Task | None:
-        """A task by id or by name."""
+        """A task by id, or by name (a task of the root DAG first)."""
         for t in self.tasks:
-            if key in (t.id, t.name):
+            if t.id == key:
                 return t
-        return None
+        named = [t for t in self.tasks if t.name == key]
+        named.sort(key=lambda t: bool(t.parent_id))
+        return named[0] if named else None
 
     def _text(self) -> str:
         lines = [

@@ -168,7 +168,11 @@ class RunMonitor(widgets.VBox):
 
     def task_states(self) -> dict[str, str]:
         """State of each task by name (tasks the run has not reached yet are absent)."""
-        return {t.name: t.state for t in self.run.tasks}
+        states: dict[str, str] = {}
+        # tasks of the root DAG first: a nested task may carry the same name
+        for task in sorted(self.run.tasks, key=lambda t: bool(t.parent_id)):
+            states.setdefault(task.name, task.state)
+        return states
 
     def _build_buttons(self) -> None:
         buttons = []
