@@ -30,8 +30,13 @@ class DSPExtension(ExtensionApp):
         # the server's own config (c.DSPSettings in jupyter_server_config) is merged over the
         # jupyter_dsp_config files; JUPYTER_DSP_* variables win over both
         parent_config: Any = self.serverapp.config if self.serverapp is not None else self.config
-        settings = DSPSettings.load(parent_config)
-        self.state = DSPState(settings, self.log)
+        load_error = None
+        try:
+            settings = DSPSettings.load(parent_config)
+        except ValueError as exc:  # a bad JUPYTER_DSP_* value: keep serving, say what is wrong
+            self.log.error("jupyter-dsp: %s", exc)
+            settings, load_error = DSPSettings(), str(exc)
+        self.state = DSPState(settings, self.log, load_error=load_error)
         self.settings["jupyter_dsp_state"] = self.state
         atexit.register(self._stop_owned_stack)
 

@@ -89,14 +89,11 @@ class DSPHandler(APIHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Errors in the KFP API's JSON shape, never a traceback."""
         message = httputil.responses.get(status_code, "error")
-        exc_info = kwargs.get("exc_info")
-        if exc_info and isinstance(exc_info[1], web.HTTPError) and exc_info[1].log_message:
-            message = (
-                exc_info[1].log_message % exc_info[1].args
-                if exc_info[1].args
-                else (exc_info[1].log_message)
-            )
-        elif exc_info and not isinstance(exc_info[1], web.HTTPError):
+        exc = (kwargs.get("exc_info") or (None, None, None))[1]
+        if isinstance(exc, web.HTTPError):
+            if exc.log_message:
+                message = exc.log_message % exc.args if exc.args else exc.log_message
+        elif exc is not None:
             message = "internal error in the jupyter-dsp server extension (see the server log)"
         self.set_header("Content-Type", "application/json")
         self.finish(kfp_error_body(status_code, message))

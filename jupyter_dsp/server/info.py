@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tornado.httputil import HTTPHeaders
+
 from jupyter_dsp.connection.explain import denied_message, tls_message
 from jupyter_dsp.connection.model import Connection, NoStackFound, Space
 from jupyter_dsp.server.errors import upstream_message
@@ -16,7 +18,7 @@ HEALTHZ = "/apis/v2beta1/healthz"
 
 async def space_health(state: DSPState, conn: Connection, space: Space) -> tuple[bool, str | None]:
     sink = BufferSink(limit=1024 * 1024)
-    headers = upstream_headers(_empty_headers(), space.token())
+    headers = upstream_headers(HTTPHeaders(), space.token())
     try:
         target = state.target(space)
         await state.pool.fetch(
@@ -32,12 +34,6 @@ async def space_health(state: DSPState, conn: Connection, space: Space) -> tuple
     if sink.code in (401, 403):
         return False, denied_message(conn, space, sink.code, "GET", HEALTHZ, message)
     return False, f"healthz answered {sink.code}: {message}"
-
-
-def _empty_headers() -> Any:
-    from tornado.httputil import HTTPHeaders
-
-    return HTTPHeaders()
 
 
 def _space_json(space: Space, healthy: bool, error: str | None) -> dict[str, Any]:

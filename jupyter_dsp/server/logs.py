@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from tornado.httputil import HTTPHeaders
+
 from jupyter_dsp.connection.kube import KubeError
 from jupyter_dsp.connection.model import Connection
 from jupyter_dsp.connection.resolve import in_cluster
@@ -45,7 +47,7 @@ async def read_log(
 
 async def _fetch(state: DSPState, conn: Connection, path: str) -> BufferSink:
     sink = BufferSink(limit=MAX_LOG)
-    headers = upstream_headers(_headers(), conn.project.token())
+    headers = upstream_headers(HTTPHeaders(), conn.project.token())
     try:
         await state.pool.fetch(
             state.target(conn.project),
@@ -135,9 +137,3 @@ def _pod_name(task: dict[str, Any]) -> str | None:
         if isinstance(child, dict) and child.get("pod_name"):
             return str(child["pod_name"])
     return None
-
-
-def _headers() -> Any:
-    from tornado.httputil import HTTPHeaders
-
-    return HTTPHeaders()

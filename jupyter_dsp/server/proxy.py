@@ -25,7 +25,6 @@ from jupyter_dsp.server.upstream import (
 # kubeflow-userid, hop-by-hop, X-Forwarded-*) is dropped
 FORWARD_REQUEST_HEADERS = ("Content-Type", "Accept", "Accept-Language", "Content-Length")
 JSON_BODY_LIMIT = 32 * 1024 * 1024
-TERMINAL = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED"}
 
 
 def upstream_headers(incoming: httputil.HTTPHeaders, token: str | None) -> httputil.HTTPHeaders:

@@ -17,12 +17,19 @@ RETRY_AFTER_FAILURE_S = 5.0
 
 
 class DSPState:
-    def __init__(self, settings: DSPSettings, log: logging.Logger | None = None) -> None:
+    def __init__(
+        self,
+        settings: DSPSettings,
+        log: logging.Logger | None = None,
+        *,
+        load_error: str | None = None,
+    ) -> None:
         self.settings = settings
+        self.load_error = load_error
         self.log = log or logging.getLogger("jupyter_dsp")
         self.pool = UpstreamPool(connect_timeout=settings.connect_timeout)
         self.embedded: EmbeddedStackManager | None = None
-        if wants_embedded(settings):
+        if wants_embedded(settings) and load_error is None:
             self.embedded = EmbeddedStackManager(
                 settings, namespace=settings.namespace or "default"
             )
@@ -38,6 +45,8 @@ class DSPState:
         settings) with a message for the user."""
         if self._conn is not None:
             return self._conn
+        if self.load_error:
+            raise DSPConnectionError(f"invalid jupyter-dsp settings: {self.load_error}")
         async with self._lock:
             if self._conn is not None:
                 return self._conn
