@@ -245,3 +245,12 @@ def test_mangled_packages_get_400_never_500(fresh):
             )
 
     run()
+
+
+def test_yaml_alias_bomb_is_refused_quickly(fresh, unique_name):
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for prev, name in zip("abcdefghijklmn", "bcdefghijklmno", strict=True):
+        lines.append(f"{name}: &{name} [" + ", ".join(f"*{prev}" for _ in range(9)) + "]")
+    bomb = ("\n".join(lines) + "\n").encode()
+    body = assert_upload_error(upload_bytes(fresh, "bomb.yaml", bomb, name=unique_name("b")), 400)
+    assert "aliases" in body["error_message"]

@@ -93,16 +93,27 @@ class StackContext:
         self.executor = ThreadPoolExecutor(
             max_workers=config.workers or 4, thread_name_prefix="dsp-stack"
         )
+        self.heavy_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dsp-parse")
         # Place for other parts (runs) to hang their services: name -> object.
         self.extras: dict[str, Any] = {}
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run short blocking work (SQLite) on a worker thread."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+
+    async def call_heavy(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run long work (parsing an upload, downloading a package) on its own threads, so
+        that a few big uploads never hold up the database work of other requests."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.heavy_executor, functools.partial(fn, *args, **kwargs)
+        )
 
     def authenticate(self, token: str) -> Principal | None:
         return self.tokens.authenticate(token)
 
     def close(self) -> None:
+        self.heavy_executor.shutdown(wait=True, cancel_futures=True)
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.db.close()

@@ -76,7 +76,7 @@ class CreatePipelineAndVersionHandler(StreamedBodyHandler):
         check_fields(version, VERSION_FIELDS, "pipeline_version")
         svc = self.ctx.pipelines
         await self.ctx.call(svc.check_can_create, who, pipeline.get("namespace"))
-        spec = await self.ctx.call(fetch_package, version.get("package_url"))
+        spec = await self.ctx.call_heavy(fetch_package, version.get("package_url"))
         result = await self.ctx.call(svc.create_pipeline_and_version, who, pipeline, version, spec)
         self.write_json(result)
 
@@ -124,7 +124,7 @@ class VersionsHandler(ListingMixin, StreamedBodyHandler):
         svc = self.ctx.pipelines
         await self.ctx.call(svc.check_can_add_version, who, pipeline_id)
         package_url = body.get("package_url")
-        spec = await self.ctx.call(fetch_package, package_url)
+        spec = await self.ctx.call_heavy(fetch_package, package_url)
         url = package_url.get("pipeline_url", "") if isinstance(package_url, dict) else ""
         result = await self.ctx.call(
             svc.upload_version,

@@ -65,7 +65,7 @@ class UploadBase(StreamedBodyHandler):
         body = self.body()
         self._chunks = []
         content_type = self.request.headers.get("Content-Type", "")
-        return await self.ctx.call(read_upload, content_type, body)
+        return await self.ctx.call_heavy(read_upload, content_type, body)
 
     def text_query(self, name: str) -> str:
         return (self.get_query_argument(name, "") or "").strip()
