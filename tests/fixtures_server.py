@@ -1,6 +1,6 @@
 """Fixtures for the server-extension tests.
 
-- ``dsp_config``/``jp_server_config``: pytest-jupyter's server with the jupyter_dsp extension
+- ``dsp_config``/``dsp_server_config``: pytest-jupyter's server with the jupyter_dsp extension
   and DSPSettings that a test's own fixtures fill in before the server starts;
 - ``recording_upstream``: see server_helpers.RecordingUpstream.
 """
@@ -25,8 +25,11 @@ def dsp_config(clean_dsp_env, tmp_path) -> dict[str, Any]:
 
 
 @pytest.fixture
-def jp_server_config(dsp_config):
-    # a function of dsp_config: tests change dsp_config before the server starts
+def dsp_server_config(dsp_config):
+    """Server config for pytest-jupyter. A test module opts in with its own
+    ``jp_server_config`` fixture returning this one (not overridden globally, so other
+    parts' tests keep pytest-jupyter's default). It holds dsp_config itself, which a test's
+    fixtures fill in before the server starts."""
     return {
         "ServerApp": {"jpserver_extensions": {"jupyter_dsp": True}},
         "DSPSettings": dsp_config,

@@ -17,6 +17,12 @@ from jupyter_dsp.stack.db import Database
 
 pytest_plugins = ("pytest_jupyter.jupyter_server", "fixtures_cluster", "fixtures_server")
 
+
+@pytest.fixture
+def jp_server_config(dsp_server_config):
+    return dsp_server_config
+
+
 API = ("dsp", "api", "project", "apis", "v2beta1")
 
 

@@ -21,6 +21,11 @@ pytest_plugins = ("pytest_jupyter.jupyter_server", "fixtures_cluster", "fixtures
 
 
 @pytest.fixture
+def jp_server_config(dsp_server_config):
+    return dsp_server_config
+
+
+@pytest.fixture
 def kernel_env(clean_dsp_env, dsp_config):
     """What a kernel on the same machine sees: no cluster, nothing configured."""
     clean_dsp_env.setenv("JUPYTER_DSP_SA_DIR", dsp_config["sa_dir"])

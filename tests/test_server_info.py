@@ -11,6 +11,11 @@ pytest_plugins = ("pytest_jupyter.jupyter_server", "fixtures_cluster", "fixtures
 
 
 @pytest.fixture
+def jp_server_config(dsp_server_config):
+    return dsp_server_config
+
+
+@pytest.fixture
 def bad_setting(clean_dsp_env):
     clean_dsp_env.setenv("JUPYTER_DSP_EMBEDDED", "perhaps")
     return clean_dsp_env

@@ -11,6 +11,11 @@ pytest_plugins = ("pytest_jupyter.jupyter_server", "fixtures_cluster", "fixtures
 
 
 @pytest.fixture
+def jp_server_config(dsp_server_config):
+    return dsp_server_config
+
+
+@pytest.fixture
 def recorded(dsp_config, recording_upstream, tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text("stack-token-secret")

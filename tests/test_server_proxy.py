@@ -14,6 +14,12 @@ from tornado.httpclient import HTTPClientError
 
 pytest_plugins = ("pytest_jupyter.jupyter_server", "fixtures_cluster", "fixtures_server")
 
+
+@pytest.fixture
+def jp_server_config(dsp_server_config):
+    return dsp_server_config
+
+
 API = ("dsp", "api", "project", "apis", "v2beta1")
 SHARED = ("dsp", "api", "shared", "apis", "v2beta1")
 

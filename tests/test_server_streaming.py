@@ -12,6 +12,12 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 pytest_plugins = ("pytest_jupyter.jupyter_server", "fixtures_cluster", "fixtures_server")
 
+
+@pytest.fixture
+def jp_server_config(dsp_server_config):
+    return dsp_server_config
+
+
 API = ("dsp", "api", "project", "apis", "v2beta1")
 
 
