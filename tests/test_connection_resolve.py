@@ -35,7 +35,10 @@ def test_out_of_cluster_without_stack_says_what_was_tried(clean_dsp_env, tmp_pat
 def test_embedded_runtime_file_is_private_and_read_by_resolve(clean_dsp_env, tmp_path):
     clean_dsp_env.setenv("JUPYTER_DSP_SA_DIR", str(tmp_path / "nowhere"))
     clean_dsp_env.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
-    path = write_runtime_file(EmbeddedInfo("http://127.0.0.1:1", "tok-embedded", 11, 22, "lab"))
+    # announced by this (live) process
+    path = write_runtime_file(
+        EmbeddedInfo("http://127.0.0.1:1", "tok-embedded", os.getpid(), os.getpid(), "lab")
+    )
     assert path == runtime_file()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     conn = resolve(settings(), probe=False)
@@ -47,6 +50,19 @@ def test_embedded_runtime_file_is_private_and_read_by_resolve(clean_dsp_env, tmp
     assert conn.shared is not None and conn.shared.namespace == ""
     assert conn.shared.endpoint == conn.project.endpoint
     assert conn.policy == "read-write" and conn.shared.writable
+
+
+def test_dead_embedded_stack_is_no_stack(clean_dsp_env, tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    clean_dsp_env.setenv("JUPYTER_DSP_SA_DIR", str(tmp_path / "nowhere"))
+    clean_dsp_env.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    write_runtime_file(EmbeddedInfo("http://127.0.0.1:1", "t", dead.pid, dead.pid, "default"))
+    with pytest.raises(NoStackFound, match="have exited"):
+        resolve(settings(), probe=False)
 
 
 def test_kf_pipelines_endpoint_in_cluster(sa_dir, clean_dsp_env):

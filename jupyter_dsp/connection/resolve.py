@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from jupyter_dsp.connection.embedded import read_runtime_file, runtime_file
+from jupyter_dsp.connection.embedded import pid_alive, read_runtime_file, runtime_file
 from jupyter_dsp.connection.kube import (
     KubeClient,
     KubeError,
@@ -209,6 +209,17 @@ def _resolve_embedded(
             tried,
             "Start JupyterLab / jupyter server with the jupyter_dsp extension enabled (it starts "
             "the embedded stack), or run `jupyter-dsp stack serve` and "
+            + CONFIGURE_HINT[0].lower()
+            + CONFIGURE_HINT[1:],
+        )
+    if info.pid and not pid_alive(info.pid) and not pid_alive(info.owner_pid):
+        tried.append(
+            f"embedded stack announced in {runtime_file()}: not running (pid {info.pid} and its "
+            f"Jupyter server, pid {info.owner_pid}, have exited)"
+        )
+        raise NoStackFound(
+            tried,
+            "Start JupyterLab / jupyter server again (it restarts the embedded stack), or "
             + CONFIGURE_HINT[0].lower()
             + CONFIGURE_HINT[1:],
         )
