@@ -182,3 +182,26 @@ async def test_bad_json_body_is_400(recorded, jp_fetch):
         await jp_fetch(*API, "experiments", method="POST", body="{not json")
     assert err.value.code == 400
     assert json.loads(err.value.response.body)["code"] == 3
+
+
+async def test_body_on_get_is_not_smuggled(
+    recorded, jp_fetch, jp_http_port, jp_base_url, jupyter_token
+):
+    """A body on a GET is dropped, never announced upstream on the pooled connection."""
+    smuggled = b"GET /apis/v2beta1/runs HTTP/1.1\r\nHost: x\r\n\r\n"
+    status, _, _ = await raw_request(
+        jp_http_port,
+        "GET",
+        f"{jp_base_url}dsp/api/project/apis/v2beta1/pipelines",
+        {"Authorization": f"token {jupyter_token}"},
+        smuggled,
+    )
+    assert status == 200
+    r = await jp_fetch(*API, "experiments")
+    assert r.code == 200
+    uris = [s["uri"] for s in recorded.seen if s["uri"] != "/apis/v2beta1/healthz"]
+    assert uris == [
+        "/apis/v2beta1/pipelines?namespace=team-a",
+        "/apis/v2beta1/experiments?namespace=team-a",
+    ]
+    assert all(s["body"] == "" for s in recorded.seen)

@@ -23,7 +23,8 @@ from jupyter_dsp.server.upstream import (
 
 # request headers a caller may pass on; everything else (Authorization, Cookie, X-XSRFToken,
 # kubeflow-userid, hop-by-hop, X-Forwarded-*) is dropped
-FORWARD_REQUEST_HEADERS = ("Content-Type", "Accept", "Accept-Language", "Content-Length")
+# (Content-Length is set by the proxy from the body it actually sends)
+FORWARD_REQUEST_HEADERS = ("Content-Type", "Accept", "Accept-Language")
 JSON_BODY_LIMIT = 32 * 1024 * 1024
 
 
@@ -76,6 +77,9 @@ class ProxyExchange:
             await self.check_pipeline_write(pipeline_id)
         if self.route.body == "stream":
             headers = upstream_headers(self.incoming, self.space.token())
+            length = self.incoming.get("Content-Length")
+            if length is not None:  # validated by tornado; else the body goes chunked
+                headers["Content-Length"] = length
             self._upload = await self._guard(
                 self.pool.open(self.target, self.method, self.route.upstream_target(), headers)
             )
