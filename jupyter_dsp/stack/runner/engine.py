@@ -1,0 +1,416 @@
+"""The run engine: a bounded pool of worker processes, one per run.
+
+Plain Python, no HTTP and no database: the stack's runs service calls :meth:`RunEngine.submit`,
+:meth:`RunEngine.terminate` and :meth:`RunEngine.retry`, and persists what the engine reports
+through its listener (called with the engine's lock held, in the order things happen; a
+listener must not call back into the engine).
+
+- A run beyond ``max_workers`` waits as PENDING, first in first out.
+- A pipeline that needs a cluster fails at once (FAILED with the reason, no worker starts).
+- Each worker runs in its own session: terminate sends SIGTERM to the run's process group,
+  SIGKILL after ``terminate_grace`` seconds; the run ends CANCELED.
+- When a worker ends, whatever it left behind in its process group is killed.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import jupyter_dsp
+from jupyter_dsp.stack.runner import worker as worker_module
+from jupyter_dsp.stack.runner.locality import NeedsClusterError, check_runs_locally
+from jupyter_dsp.stack.runner.model import (
+    CANCELED,
+    CANCELING,
+    FAILED,
+    FINAL_STATES,
+    PENDING,
+    RUNNING,
+    RunSnapshot,
+    TaskRecord,
+    now_us,
+)
+from jupyter_dsp.stack.runner.spec import PipelineDocument
+
+RunListener = Callable[[RunSnapshot], None]
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.~-]{0,127}$")
+STACK_STOPPED = "the embedded stack stopped while the run was running"
+WORKER_MODULE = "jupyter_dsp.stack.runner.worker"
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+@dataclass
+class _Job:
+    document: PipelineDocument
+    parameters: dict[str, Any]
+
+
+@dataclass
+class _Worker:
+    process: subprocess.Popen[bytes]
+    events: IO[str]
+    cancel_requested: bool = False
+    finished: dict[str, Any] | None = None
+
+
+class RunEngine:
+    def __init__(
+        self,
+        runs_dir: Path,
+        *,
+        max_workers: int | None = None,
+        listener: RunListener | None = None,
+        terminate_grace: float = 1.0,
+        python: str = sys.executable,
+    ) -> None:
+        if max_workers is not None and max_workers < 1:
+            raise ValueError("max_workers must be at least 1")
+        self.runs_dir = Path(runs_dir)
+        self.runs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.max_workers = max_workers or default_workers()
+        self.terminate_grace = terminate_grace
+        self._python = python
+        self._listener = listener or (lambda snapshot: None)
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._runs: dict[str, RunSnapshot] = {}
+        self._jobs: dict[str, _Job] = {}
+        self._pending: collections.deque[str] = collections.deque()
+        self._workers: dict[str, _Worker] = {}
+        self._closed = False
+
+    # ----- queries -----------------------------------------------------------------------
+
+    def run_dir(self, run_id: str) -> Path:
+        if not SAFE_ID.match(run_id):
+            raise ValueError(f"invalid run id {run_id!r}")
+        return self.runs_dir / run_id
+
+    def snapshot(self, run_id: str) -> RunSnapshot | None:
+        with self._lock:
+            snap = self._runs.get(run_id)
+            return RunSnapshot.from_dict(snap.to_dict()) if snap else None
+
+    def wait(self, run_id: str, timeout: float | None = None) -> RunSnapshot | None:
+        """Block until the run is in a final state (or the timeout passes)."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: run_id not in self._runs or self._runs[run_id].state in FINAL_STATES,
+                timeout=timeout,
+            )
+        return self.snapshot(run_id)
+
+    @property
+    def running(self) -> int:
+        with self._lock:
+            return len(self._workers)
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    # ----- commands ----------------------------------------------------------------------
+
+    def submit(
+        self,
+        run_id: str,
+        document: PipelineDocument,
+        parameters: dict[str, Any],
+        *,
+        attempt: int = 1,
+    ) -> RunSnapshot:
+        """Queue a run whose parameters are already resolved; start it if a slot is free."""
+        run_dir = self.run_dir(run_id)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the run engine is shut down")
+            current = self._runs.get(run_id)
+            if current is not None and current.state not in FINAL_STATES:
+                raise ValueError(f"run {run_id} is still {current.state}")
+            t = now_us()
+            snap = RunSnapshot(run_id=run_id, state=PENDING, attempt=attempt)
+            if current is not None:
+                snap.state_history = list(current.state_history)
+            snap.state_history.append({"state": PENDING, "time": t})
+            self._runs[run_id] = snap
+            self._jobs[run_id] = _Job(document, dict(parameters))
+            try:
+                check_runs_locally(document.pipeline_spec)
+            except NeedsClusterError as exc:
+                self._finish(snap, FAILED, str(exc))
+                return self.snapshot(run_id)  # type: ignore[return-value]
+            run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            job = {
+                "run_id": run_id,
+                "pipeline_spec": document.pipeline_spec,
+                "parameters": parameters,
+                "attempt": attempt,
+            }
+            (run_dir / worker_module.JOB_FILE).write_text(json.dumps(job))
+            self._pending.append(run_id)
+            self._emit(snap)
+            self._dispatch()
+            return self.snapshot(run_id)  # type: ignore[return-value]
+
+    def retry(
+        self,
+        run_id: str,
+        document: PipelineDocument | None = None,
+        parameters: dict[str, Any] | None = None,
+        *,
+        attempt: int | None = None,
+    ) -> RunSnapshot:
+        """Run a FAILED or CANCELED run again; steps that succeeded come from its cache."""
+        with self._lock:
+            current = self._runs.get(run_id)
+            job = self._jobs.get(run_id)
+            if current is not None and current.state not in (FAILED, CANCELED):
+                raise ValueError(
+                    f"run {run_id} is {current.state}; only a failed or canceled run can be retried"
+                )
+            if document is None or parameters is None:
+                if job is None:
+                    raise ValueError(f"run {run_id} is unknown to the engine")
+                document, parameters = job.document, job.parameters
+            if attempt is None:
+                attempt = (current.attempt if current else 1) + 1
+            return self.submit(run_id, document, parameters, attempt=attempt)
+
+    def adopt(self, snapshot: RunSnapshot) -> None:
+        """Take a final run known from storage (after a restart) so that it can be retried."""
+        with self._lock:
+            if snapshot.run_id not in self._runs:
+                self._runs[snapshot.run_id] = snapshot
+
+    def terminate(self, run_id: str) -> RunSnapshot | None:
+        """Cancel a run: a pending one at once, a running one by killing its process group."""
+        with self._lock:
+            snap = self._runs.get(run_id)
+            if snap is None or snap.state in FINAL_STATES:
+                return self.snapshot(run_id)
+            if run_id in self._pending:
+                self._pending.remove(run_id)
+                self._finish(snap, CANCELED, "")
+                return self.snapshot(run_id)
+            worker = self._workers.get(run_id)
+            if worker is None or worker.cancel_requested:
+                return self.snapshot(run_id)
+            worker.cancel_requested = True
+            self._set_state(snap, CANCELING)
+            self._emit(snap)
+            pgid = worker.process.pid
+        _signal_group(pgid, signal.SIGTERM)
+        timer = threading.Timer(self.terminate_grace, _kill_if_alive, (worker.process,))
+        timer.daemon = True
+        timer.start()
+        return self.snapshot(run_id)
+
+    def forget(self, run_id: str) -> None:
+        """Drop a final run from memory (after it was deleted)."""
+        with self._lock:
+            snap = self._runs.get(run_id)
+            if snap is not None and snap.state in FINAL_STATES:
+                del self._runs[run_id]
+                self._jobs.pop(run_id, None)
+
+    def shutdown(self) -> None:
+        """Stop: kill every worker; their runs end FAILED (the stack stopped). Pending runs stay."""
+        with self._lock:
+            self._closed = True
+            workers = list(self._workers.items())
+            for run_id, _worker in workers:
+                snap = self._runs[run_id]
+                if snap.state not in FINAL_STATES:
+                    self._finish(snap, FAILED, STACK_STOPPED)
+        for _run_id, worker in workers:
+            _signal_group(worker.process.pid, signal.SIGKILL)
+        for _run_id, worker in workers:
+            try:
+                worker.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+
+    # ----- internals ---------------------------------------------------------------------
+
+    def _emit(self, snap: RunSnapshot) -> None:
+        self._listener(snap)
+        self._changed.notify_all()
+
+    def _set_state(self, snap: RunSnapshot, state: str, error: str = "") -> None:
+        snap.state = state
+        entry: dict[str, Any] = {"state": state, "time": now_us()}
+        if error:
+            entry["error"] = error
+        snap.state_history.append(entry)
+
+    def _finish(self, snap: RunSnapshot, state: str, error: str) -> None:
+        self._set_state(snap, state, error)
+        snap.error = error
+        snap.finished_at = snap.state_history[-1]["time"]
+        snap.pid = None
+        for task in snap.tasks.values():
+            if task.state not in FINAL_STATES:
+                task.state = CANCELED if state == CANCELED else FAILED
+                task.end_time = snap.finished_at
+        self._emit(snap)
+
+    def _dispatch(self) -> None:
+        while self._pending and len(self._workers) < self.max_workers and not self._closed:
+            run_id = self._pending.popleft()
+            snap = self._runs[run_id]
+            try:
+                self._start(run_id, snap)
+            except OSError as exc:
+                self._finish(snap, FAILED, f"the run's worker process could not start: {exc}")
+
+    def _start(self, run_id: str, snap: RunSnapshot) -> None:
+        run_dir = self.run_dir(run_id)
+        (run_dir / "tmp").mkdir(exist_ok=True)
+        read_fd, write_fd = os.pipe()
+        package_root = str(Path(jupyter_dsp.__file__).resolve().parent.parent)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (package_root, env.get("PYTHONPATH", "")) if p
+        )
+        env["TMPDIR"] = str(run_dir / "tmp")
+        env["PYTHONUNBUFFERED"] = "1"
+        try:
+            with open(run_dir / "worker.log", "ab") as log:
+                process = subprocess.Popen(
+                    [
+                        self._python,
+                        "-m",
+                        WORKER_MODULE,
+                        str(run_dir),
+                        "--events-fd",
+                        str(write_fd),
+                        "--parent-pid",
+                        str(os.getpid()),
+                    ],
+                    cwd=run_dir,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    pass_fds=(write_fd,),
+                    start_new_session=True,
+                )
+        except OSError:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        events = os.fdopen(read_fd, "r", encoding="utf-8")
+        worker = _Worker(process=process, events=events)
+        self._workers[run_id] = worker
+        snap.tasks = {}
+        snap.outputs = {}
+        snap.error = ""
+        snap.finished_at = 0
+        snap.pid = process.pid
+        snap.scheduled_at = snap.scheduled_at or now_us()
+        self._set_state(snap, RUNNING)
+        self._emit(snap)
+        thread = threading.Thread(
+            target=self._follow, args=(run_id, worker), name=f"run-{run_id}", daemon=True
+        )
+        thread.start()
+
+    def _follow(self, run_id: str, worker: _Worker) -> None:
+        """Read a worker's events until it exits, then settle the run."""
+        try:
+            for line in worker.events:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                self._on_event(run_id, worker, event)
+        finally:
+            worker.events.close()
+            # The worker has exited (its end of the pipe is closed): clear its group.
+            _signal_group(worker.process.pid, signal.SIGKILL)
+            code = worker.process.wait()
+            self._on_exit(run_id, worker, code)
+
+    def _on_event(self, run_id: str, worker: _Worker, event: dict[str, Any]) -> None:
+        with self._lock:
+            snap = self._runs.get(run_id)
+            if snap is None or snap.state in FINAL_STATES:
+                return
+            kind = event.get("event")
+            if kind == "task":
+                task = TaskRecord.from_dict(event.get("task") or {})
+                snap.tasks[task.task_id] = task
+                self._emit(snap)
+            elif kind == "finished":
+                worker.finished = event
+                snap.outputs = event.get("outputs") or {}
+
+    def _on_exit(self, run_id: str, worker: _Worker, code: int) -> None:
+        with self._lock:
+            self._workers.pop(run_id, None)
+            snap = self._runs.get(run_id)
+            if snap is not None and snap.state not in FINAL_STATES:
+                finished = worker.finished
+                if worker.cancel_requested and (
+                    finished is None or finished.get("state") == FAILED
+                ):
+                    self._finish(snap, CANCELED, "")
+                elif finished is not None:
+                    self._finish(snap, str(finished.get("state")), str(finished.get("error") or ""))
+                else:
+                    how = f"signal {-code}" if code < 0 else f"exit code {code}"
+                    tail = _tail(self.run_dir(run_id) / "worker.log")
+                    message = f"the run's worker process ended unexpectedly ({how})"
+                    self._finish(snap, FAILED, message + (f": {tail}" if tail else ""))
+            self._dispatch()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _kill_if_alive(process: subprocess.Popen[bytes]) -> None:
+    # Until the worker is reaped its pid (the group id) cannot be reused. Once it is reaped,
+    # the follower thread has already killed the whole group.
+    if process.returncode is None:
+        _signal_group(process.pid, signal.SIGKILL)
+
+
+def _tail(path: Path, limit: int = 400) -> str:
+    try:
+        data = path.read_bytes()[-4096:].decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [ln.strip() for ln in data.splitlines() if ln.strip()]
+    return lines[-1][:limit] if lines else ""
+
+
+def kill_stale_worker(pid: int) -> bool:
+    """Kill the process group of a worker left by a stack that died (True if one was found)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace")
+    except OSError:
+        return False
+    if WORKER_MODULE not in cmdline:
+        return False
+    _signal_group(pid, signal.SIGKILL)
+    return True

@@ -1,0 +1,325 @@
+"""The run engine without HTTP: kfp.local in worker processes, pool, terminate, retry.
+
+Pipelines are compiled here with the installed kfp (their steps start with the real
+``pip install 'kfp==...'`` prologue) or read from the shared reference corpus. (No
+``from __future__ import annotations``: kfp reads the components' annotations.)
+"""
+
+import csv
+import importlib.metadata
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kfp import compiler, dsl
+
+from jupyter_dsp.stack.runner import (
+    NeedsClusterError,
+    ParameterError,
+    RunEngine,
+    RunSnapshot,
+    cluster_only_reasons,
+    load_pipeline_document,
+    resolve_parameters,
+)
+from jupyter_dsp.stack.runner.locality import check_runs_locally
+from jupyter_dsp.stack.runner.prologue import read_prologue, strip_prologue
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "kfp-compiled-pipelines"
+if not CORPUS.exists():
+    CORPUS = Path("/work/shared/reference/kfp-compiled-pipelines")
+
+
+# ----- pipelines used below -----------------------------------------------------------------
+
+
+@dsl.component(base_image="python:3.11")
+def add(a: int, b: int) -> int:
+    print(f"adding {a} and {b}")
+    return a + b
+
+
+@dsl.pipeline(name="adder")
+def adder(a: int, b: int = 10) -> int:
+    return add(a=a, b=b).output
+
+
+@dsl.component(base_image="python:3.11")
+def sleeper(pid_file: str, seconds: int) -> None:
+    import subprocess
+    import sys
+    import time
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    with open(pid_file, "w") as f:
+        f.write(f"{child.pid}\n")
+    print("sleeping", flush=True)
+    time.sleep(seconds)
+
+
+@dsl.pipeline(name="sleepy")
+def sleepy(pid_file: str, seconds: int = 600) -> None:
+    sleeper(pid_file=pid_file, seconds=seconds)
+
+
+@dsl.component(base_image="python:3.11")
+def count_calls(counter: str) -> str:
+    import os
+
+    n = int(open(counter).read()) if os.path.exists(counter) else 0
+    with open(counter, "w") as f:
+        f.write(str(n + 1))
+    return counter
+
+
+@dsl.component(base_image="python:3.11")
+def fail_once(flag: str, prev: str) -> str:
+    import os
+
+    if not os.path.exists(flag):
+        open(flag, "w").close()
+        raise RuntimeError("first attempt fails on purpose")
+    return "second attempt"
+
+
+@dsl.pipeline(name="flaky")
+def flaky(counter: str, flag: str) -> str:
+    first = count_calls(counter=counter)
+    return fail_once(flag=flag, prev=first.output).output
+
+
+@dsl.component(base_image="python:3.11", packages_to_install=["surely-not-installed-pkg-xyz==1.0"])
+def needs_pkg() -> None:
+    import surely_not_installed_pkg_xyz  # noqa: F401
+
+
+@dsl.pipeline(name="needs-pkg")
+def needs_pkg_pipeline() -> None:
+    needs_pkg()
+
+
+def compile_doc(pipeline: Callable[..., Any], tmp_path: Path) -> Any:
+    path = tmp_path / f"{pipeline.name}.yaml"
+    compiler.Compiler().compile(pipeline, str(path))
+    return load_pipeline_document(path.read_text())
+
+
+@pytest.fixture
+def engine_factory(tmp_path: Path) -> Iterator[Callable[..., RunEngine]]:
+    engines: list[RunEngine] = []
+
+    def make(**kwargs: Any) -> RunEngine:
+        engine = RunEngine(tmp_path / f"runs-{len(engines)}", **kwargs)
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in engines:
+        engine.shutdown()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead for our purpose
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
+
+
+# ----- spec analysis --------------------------------------------------------------------------
+
+
+def test_prologue_is_stripped_and_kfp_is_not_counted(tmp_path: Path) -> None:
+    doc = compile_doc(adder, tmp_path)
+    container = doc.pipeline_spec["deploymentSpec"]["executors"]["exec-add"]["container"]
+    full = container["command"] + container["args"]
+    assert "pip install" in full[2]
+    prologue = read_prologue(full)
+    assert prologue.present and prologue.strippable and prologue.packages == ()
+    stripped = strip_prologue(full)
+    assert "pip install" not in " ".join(stripped)
+    assert stripped[:2] == ["sh", "-ec"]
+
+
+def test_packages_to_install_are_named(tmp_path: Path) -> None:
+    doc = compile_doc(needs_pkg_pipeline, tmp_path)
+    with pytest.raises(NeedsClusterError) as info:
+        check_runs_locally(doc.pipeline_spec)
+    assert "surely-not-installed-pkg-xyz==1.0" in str(info.value)
+    assert "needs a cluster stack" in str(info.value)
+
+
+def test_locality_agrees_with_the_manifest() -> None:
+    # One documented exception: a *containerized* Python component keeps its code in the image
+    # ("kfp-image"), so nothing local can run it (kfp.local's SubprocessRunner refuses it too).
+    image_only = {"valid/containerized_python_component.yaml"}
+    rows = [
+        r
+        for r in csv.DictReader(open(CORPUS / "MANIFEST.tsv"), delimiter="\t")
+        if r["local_run"] in ("python-only", "needs-cluster")
+    ]
+    assert len(rows) > 100
+    disagreements = []
+    for row in rows:
+        doc = load_pipeline_document((CORPUS / row["file"]).read_text())
+        got = "needs-cluster" if cluster_only_reasons(doc.pipeline_spec) else "python-only"
+        if got != row["local_run"]:
+            disagreements.append(row["file"])
+    assert set(disagreements) == image_only
+
+
+def test_parameters_are_checked_and_defaults_applied(tmp_path: Path) -> None:
+    defs = compile_doc(adder, tmp_path).root_parameters()
+    assert resolve_parameters(defs, {"a": 1}) == {"a": 1, "b": 10}
+    assert resolve_parameters(defs, {"a": 2.0, "b": 3}) == {"a": 2, "b": 3}
+    with pytest.raises(ParameterError, match="'c'"):
+        resolve_parameters(defs, {"a": 1, "c": 3})
+    with pytest.raises(ParameterError, match="required parameter 'a'"):
+        resolve_parameters(defs, {})
+    with pytest.raises(ParameterError, match="'a' must be an integer"):
+        resolve_parameters(defs, {"a": "one"})
+    with pytest.raises(ParameterError, match="'a' must be an integer"):
+        resolve_parameters(defs, {"a": True})
+
+
+# ----- execution ------------------------------------------------------------------------------
+
+
+def test_run_succeeds_with_outputs_logs_and_no_install(
+    engine_factory: Callable[..., RunEngine], tmp_path: Path
+) -> None:
+    before = importlib.metadata.version("kfp")
+    engine = engine_factory(max_workers=1)
+    doc = compile_doc(adder, tmp_path)
+    engine.submit("run-ok", doc, resolve_parameters(doc.root_parameters(), {"a": 5}))
+    snap = engine.wait("run-ok", timeout=120)
+    assert snap is not None and snap.state == "SUCCEEDED", snap and snap.error
+    assert snap.outputs == {"Output": 15}
+    [task] = snap.tasks.values()
+    assert task.task_id == "add" and task.state == "SUCCEEDED"
+    assert task.inputs == {"a": 5, "b": 10} and task.outputs == {"Output": 15}
+    assert task.start_time <= task.end_time
+    log = (engine.run_dir("run-ok") / "logs" / "add.log").read_text()
+    assert "adding 5 and 10" in log
+    assert [h["state"] for h in snap.state_history] == ["PENDING", "RUNNING", "SUCCEEDED"]
+    assert importlib.metadata.version("kfp") == before
+    worker_log = (engine.run_dir("run-ok") / "worker.log").read_text()
+    assert "pip install" not in log + worker_log
+
+
+def test_needs_cluster_fails_at_once(engine_factory: Callable[..., RunEngine]) -> None:
+    engine = engine_factory()
+    doc = load_pipeline_document((CORPUS / "valid/hello_world.yaml").read_text())
+    snap = engine.submit("run-cluster", doc, {})
+    assert snap.state == "FAILED"
+    assert "needs a cluster stack" in snap.error and "container image" in snap.error
+    assert not engine.run_dir("run-cluster").exists()  # nothing was started
+
+
+def test_terminate_kills_the_process_tree(
+    engine_factory: Callable[..., RunEngine], tmp_path: Path
+) -> None:
+    engine = engine_factory(max_workers=1)
+    doc = compile_doc(sleepy, tmp_path)
+    pid_file = tmp_path / "child.pid"
+    engine.submit(
+        "run-t", doc, resolve_parameters(doc.root_parameters(), {"pid_file": str(pid_file)})
+    )
+    _wait_for(lambda: pid_file.exists() and pid_file.read_text().endswith("\n"), timeout=60)
+    child = int(pid_file.read_text())
+    worker_pid = engine.snapshot("run-t").pid  # type: ignore[union-attr]
+    assert worker_pid and _alive(child)
+    started = time.monotonic()
+    assert engine.terminate("run-t").state == "CANCELING"  # type: ignore[union-attr]
+    snap = engine.wait("run-t", timeout=10)
+    assert snap is not None and snap.state == "CANCELED"
+    _wait_for(lambda: not _alive(child) and not _alive(worker_pid), timeout=2.5)
+    assert time.monotonic() - started < 3
+    assert [h["state"] for h in snap.state_history][-2:] == ["CANCELING", "CANCELED"]
+    assert all(t.state == "CANCELED" for t in snap.tasks.values())
+
+
+def test_terminate_a_pending_run(engine_factory: Callable[..., RunEngine], tmp_path: Path) -> None:
+    engine = engine_factory(max_workers=1)
+    doc = compile_doc(sleepy, tmp_path)
+    params = resolve_parameters(doc.root_parameters(), {"pid_file": str(tmp_path / "p")})
+    engine.submit("busy", doc, params)
+    assert engine.submit("queued", doc, params).state == "PENDING"
+    assert engine.terminate("queued").state == "CANCELED"  # type: ignore[union-attr]
+    engine.terminate("busy")
+    assert engine.wait("busy", timeout=10).state == "CANCELED"  # type: ignore[union-attr]
+
+
+def test_retry_reruns_only_what_failed(
+    engine_factory: Callable[..., RunEngine], tmp_path: Path
+) -> None:
+    engine = engine_factory()
+    doc = compile_doc(flaky, tmp_path)
+    counter, flag = tmp_path / "counter", tmp_path / "flag"
+    params = resolve_parameters(doc.root_parameters(), {"counter": str(counter), "flag": str(flag)})
+    engine.submit("run-r", doc, params)
+    first = engine.wait("run-r", timeout=120)
+    assert first is not None and first.state == "FAILED"
+    assert "fail-once" in first.error and "first attempt fails on purpose" in first.error
+    engine.retry("run-r")
+    second = engine.wait("run-r", timeout=120)
+    assert second is not None and second.state == "SUCCEEDED", second and second.error
+    assert second.outputs == {"Output": "second attempt"} and second.attempt == 2
+    assert counter.read_text() == "1"  # the step that succeeded came from the run's cache
+    states = [h["state"] for h in second.state_history]
+    assert states == ["PENDING", "RUNNING", "FAILED", "PENDING", "RUNNING", "SUCCEEDED"]
+
+
+def test_sixteen_runs_with_a_pool_of_two(
+    engine_factory: Callable[..., RunEngine], tmp_path: Path
+) -> None:
+    peak = 0
+    running: set[str] = set()
+
+    def listen(snap: RunSnapshot) -> None:
+        nonlocal peak
+        (running.add if snap.state == "RUNNING" else running.discard)(snap.run_id)
+        peak = max(peak, len(running))
+
+    engine = engine_factory(max_workers=2, listener=listen)
+    doc = compile_doc(adder, tmp_path)
+    for i in range(16):
+        engine.submit(f"r{i}", doc, resolve_parameters(doc.root_parameters(), {"a": i}))
+    assert engine.running == 2 and engine.pending == 14
+    results = [engine.wait(f"r{i}", timeout=300) for i in range(16)]
+    assert [r.state for r in results if r] == ["SUCCEEDED"] * 16
+    assert [r.outputs["Output"] for r in results if r] == [i + 10 for i in range(16)]
+    assert peak == 2
+
+
+def test_worker_killed_from_outside_fails_the_run(
+    engine_factory: Callable[..., RunEngine], tmp_path: Path
+) -> None:
+    engine = engine_factory()
+    doc = compile_doc(sleepy, tmp_path)
+    pid_file = tmp_path / "child.pid"
+    engine.submit(
+        "run-k", doc, resolve_parameters(doc.root_parameters(), {"pid_file": str(pid_file)})
+    )
+    _wait_for(lambda: pid_file.exists() and pid_file.read_text().endswith("\n"), timeout=60)
+    os.kill(engine.snapshot("run-k").pid, signal.SIGKILL)  # type: ignore[union-attr, arg-type]
+    snap = engine.wait("run-k", timeout=10)
+    assert snap is not None and snap.state == "FAILED"
+    assert "ended unexpectedly (signal 9)" in snap.error
+    child = int(pid_file.read_text())
+    _wait_for(lambda: not _alive(child), timeout=2.5)
