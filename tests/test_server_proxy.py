@@ -204,3 +204,39 @@ async def test_rotated_token_file_is_used_and_401_explained(stale_token_stack, j
     r = await jp_fetch(*API, "pipelines")
     assert r.code == 200
     assert_no_token(handle.token, r)
+
+
+async def test_upload_to_a_stopped_stack_is_502_in_upload_shape(proxied_stack, jp_fetch):
+    proxied_stack.stop()
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="uploadfile"; filename="p.yaml"\r\n'
+        b"\r\nx\r\n--b--\r\n"
+    )
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch(
+            *API,
+            "pipelines",
+            "upload",
+            method="POST",
+            body=body,
+            headers={"Content-Type": "multipart/form-data; boundary=b"},
+        )
+    assert err.value.code == 502
+    assert "error_message" in json.loads(err.value.response.body)
+
+
+async def test_restarted_stack_is_reached_again(
+    proxied_stack, jp_fetch, stack_factory, jp_serverapp
+):
+    """Pooled connections to a stack that restarted are stale: the proxy retries once."""
+    r = await jp_fetch(*API, "pipelines")
+    assert r.code == 200
+    port = int(urlsplit(proxied_stack.url).port)
+    proxied_stack.stop()
+    again = stack_factory(data_dir=proxied_stack.data_dir, port=port)
+    assert again.url == proxied_stack.url
+    for _ in range(3):
+        r = await jp_fetch(*API, "pipelines")
+        assert r.code == 200
+    # one connection before the restart, one after (the stale one was retried, once)
+    assert jp_serverapp.web_app.settings["jupyter_dsp_state"].pool.opened == 2
