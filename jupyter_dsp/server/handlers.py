@@ -347,9 +347,29 @@ class LogsHandler(DSPHandler):
 
 
 class UnknownSpaceHandler(DSPHandler):
+    """``dsp/api/<anything else>``: 404 in the KFP shape (after authentication)."""
+
+    def _unknown(self) -> None:
+        self.send_kfp_error(404, "unknown space: use dsp/api/project or dsp/api/shared")
+
+    # one decorated method per verb: jupyter_server's @authorized remembers the action of
+    # the first call, so the verbs must not share a wrapper
     @web.authenticated
     @authorized
     async def get(self, space: str) -> None:
-        self.send_kfp_error(404, "unknown space: use dsp/api/project or dsp/api/shared")
+        self._unknown()
 
-    post = patch = delete = get
+    @web.authenticated
+    @authorized
+    async def post(self, space: str) -> None:
+        self._unknown()
+
+    @web.authenticated
+    @authorized
+    async def patch(self, space: str) -> None:
+        self._unknown()
+
+    @web.authenticated
+    @authorized
+    async def delete(self, space: str) -> None:
+        self._unknown()
