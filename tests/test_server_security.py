@@ -205,3 +205,21 @@ async def test_body_on_get_is_not_smuggled(
         "/apis/v2beta1/experiments?namespace=team-a",
     ]
     assert all(s["body"] == "" for s in recorded.seen)
+
+
+async def test_token_never_logged(recorded, jp_fetch, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    await jp_fetch(*API, "pipelines")
+    await jp_fetch("dsp", "info")
+    for status in (401, 500):
+        recorded.status = status
+        recorded.body = json.dumps({"code": 13, "message": UPSTREAM_TOKEN, "details": []}).encode()
+        with pytest.raises(HTTPClientError):
+            await jp_fetch(*API, "runs", method="POST", body="{}")
+    recorded.stall = 5.0
+    with pytest.raises(HTTPClientError):
+        await jp_fetch(*API, "pipelines")
+    assert "dsp/api/project/apis/v2beta1/runs" in caplog.text  # the server's log was captured
+    assert UPSTREAM_TOKEN not in caplog.text
