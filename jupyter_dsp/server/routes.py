@@ -20,6 +20,8 @@ ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.~-]{0,127}$")
 ACTION = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.~-]{0,127}):([a-z]+)$")
 QUERY_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$")
 MAX_NAME = 512
+# after decoding once: no separators, no second level of escaping, no control characters
+UNSAFE_SEGMENT = re.compile(r"[/\\%\x00-\x1f\x7f]")
 
 
 @dataclass
@@ -57,10 +59,7 @@ def split_path(raw: str) -> list[str]:
         if (
             not decoded
             or decoded in (".", "..")
-            or "/" in decoded
-            or "\\" in decoded
-            or "%" in decoded
-            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in decoded)
+            or UNSAFE_SEGMENT.search(decoded)
             or len(decoded) > MAX_NAME
         ):
             raise ProxyError(404, "not a KFP API path")
