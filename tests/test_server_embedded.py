@@ -11,6 +11,7 @@ import stat
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import psutil
 import pytest
 
 from jupyter_dsp.connection import DSPSettings, resolve
@@ -78,3 +79,25 @@ async def test_embedded_stack_lifecycle(
         await asyncio.sleep(0.1)
     assert not pid_alive(data["pid"])
     assert not announced.exists()
+
+
+async def test_crashed_embedded_stack_is_restarted(kernel_env, jp_fetch, jp_runtime_dir):
+    from tornado.httpclient import HTTPClientError
+
+    api = ("dsp", "api", "project", "apis", "v2beta1", "pipelines")
+    assert (await jp_fetch(*api)).code == 200
+    announced = Path(jp_runtime_dir) / "jupyter-dsp-stack.json"
+    first = json.loads(announced.read_text())
+    os.kill(first["pid"], 9)
+    for _ in range(100):  # until it has exited (a zombie until its handle reaps it)
+        if not pid_alive(first["pid"]) or psutil.Process(first["pid"]).status() == "zombie":
+            break
+        await asyncio.sleep(0.05)
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch(*api)
+    assert err.value.code == 502
+    # the next request starts it again (same data dir, so the same pipelines and token)
+    r = await jp_fetch(*api)
+    assert r.code == 200
+    second = json.loads(announced.read_text())
+    assert second["pid"] != first["pid"] and pid_alive(second["pid"])

@@ -162,6 +162,9 @@ class EmbeddedStackManager:
     def _start(self) -> EmbeddedInfo:
         from jupyter_dsp.stack import start_stack
 
+        if self._handle is not None:  # ours, but it died: reap it before starting again
+            self._handle.stop()
+            self._handle = None
         d = data_dir(self.settings)
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
         handle = start_stack(d, default_namespace=self.namespace)
