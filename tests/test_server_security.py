@@ -154,6 +154,7 @@ async def test_no_token_or_cookie_or_html_comes_back(recorded, jp_fetch):
     r = await jp_fetch(*API, "pipelines")
     assert r.headers["Content-Type"].startswith("text/plain")
     assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert "default-src 'none'" in r.headers["Content-Security-Policy"]
 
 
 async def test_403_from_the_stack_names_identity_and_grant(recorded, jp_fetch):
