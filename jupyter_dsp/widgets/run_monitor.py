@@ -12,8 +12,6 @@ from jupyter_dsp.client import DSPClient, DSPError, Run
 from jupyter_dsp.client.render import badge, duration, state_colour
 from jupyter_dsp.widgets.dag import Node, graph_from_spec, render_svg
 
-_LOG_LAYOUT = widgets.Layout(width="100%", max_height="24em", overflow="auto")
-
 
 class RunMonitor(widgets.VBox):
     """State, progress (tasks done of total), task DAG coloured by state, elapsed time,
@@ -50,7 +48,9 @@ class RunMonitor(widgets.VBox):
         self.progress_label = widgets.Label()
         self.graph = widgets.HTML()
         self.task_buttons = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap"))
-        self.log = widgets.HTML(layout=_LOG_LAYOUT)
+        self.log_view = widgets.HTML(
+            layout=widgets.Layout(width="100%", max_height="24em", overflow="auto")
+        )
         self.terminate_button = widgets.Button(
             description="Terminate", button_style="danger", icon="stop"
         )
@@ -62,7 +62,7 @@ class RunMonitor(widgets.VBox):
                 widgets.HBox([self.progress, self.progress_label, self.terminate_button]),
                 self.graph,
                 self.task_buttons,
-                self.log,
+                self.log_view,
                 self.status,
             ]
         )
@@ -200,7 +200,7 @@ class RunMonitor(widgets.VBox):
         name = self.selected_task
         task = self.run.task(name) if name else None
         if task is None:
-            self.log.value = f"<i>{escape(name or '')}: not started yet.</i>"
+            self.log_view.value = f"<i>{escape(name or '')}: not started yet.</i>"
             return
         if task.id != self._log_task_id:
             self._log_task_id, self._log_text, self._log_offset = task.id, "", 0
@@ -213,10 +213,10 @@ class RunMonitor(widgets.VBox):
                 if not chunk.text or not moved or chunk.complete:
                     break
         except DSPError as exc:
-            self.log.value = f'<span style="color:#c62828">{escape(str(exc))}</span>'
+            self.log_view.value = f'<span style="color:#c62828">{escape(str(exc))}</span>'
             return
         body = escape(self._log_text) if self._log_text else "<i>(no output yet)</i>"
-        self.log.value = (
+        self.log_view.value = (
             f"<b>{escape(task.name)}</b> {badge(task.state)}"
             f'<pre style="font-size:0.85em;margin:4px 0">{body}</pre>'
         )
