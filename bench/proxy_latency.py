@@ -147,6 +147,32 @@ class RssSampler:
         return (self.peak - self.baseline) / 1e6
 
 
+def throughput(
+    url: str, headers: dict[str, str], params: dict[str, object], clients: int, each: int
+) -> float:
+    """Requests per second with ``clients`` threads, each with its own keep-alive session."""
+    errors: list[str] = []
+
+    def worker() -> None:
+        s = requests.Session()
+        s.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        for _ in range(each):
+            r = s.get(url, params=params, headers=headers)
+            if r.status_code != 200:
+                errors.append(f"{r.status_code} {r.text[:100]}")
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    if errors:
+        raise RuntimeError(errors[0])
+    return clients * each / elapsed
+
+
 def summarize(samples: list[float]) -> dict[str, float]:
     samples = sorted(samples)
     p95 = samples[min(len(samples) - 1, int(round(0.95 * (len(samples) - 1))))]
@@ -162,6 +188,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--requests", type=int, default=100, help="GETs per target per round")
     ap.add_argument("--uploads", type=int, default=5, help="10 MB uploads per target")
+    ap.add_argument("--clients", type=int, default=4, help="concurrent clients for req/s")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="dsp-bench-") as tmp:
@@ -247,6 +274,17 @@ def main() -> None:
                 after = server_ps.cpu_times()
                 cpu["floor"] += after.user + after.system - before.user - before.system
 
+            # ---- throughput with concurrent clients ---------------------------------
+            concurrent: dict[str, float] = {}
+            for name, (base, headers, params) in targets.items():
+                concurrent[name] = throughput(
+                    f"{base}/pipelines",
+                    headers,
+                    {**params, "page_size": 20, "namespace": "default"},
+                    clients=args.clients,
+                    each=args.requests,
+                )
+
             # ---- 10 MB uploads ----------------------------------------------------
             payload = big_pipeline(root / "big.yaml", BODY_MB * 1_000_000)
             uploads: dict[str, list[float]] = {name: [] for name in targets}
@@ -303,6 +341,10 @@ def main() -> None:
         f"{f['p50_ms'] / direct['p50_ms']:13.2f} {cpu['floor'] / n * 1000:19.2f}"
         "  <- Jupyter's floor"
     )
+    print()
+    print(f"same GET, {args.clients} concurrent keep-alive clients x {args.requests} requests:")
+    for name, rps in concurrent.items():
+        print(f"  {name:24} {rps:8.0f} req/s  ({rps / concurrent['direct']:.2f}x direct)")
     print()
     print(f"POST /apis/v2beta1/pipelines/upload, {BODY_MB} MB body — {args.uploads} per target")
     print(
