@@ -10,8 +10,9 @@ Deliberate deviations (documented, asserted below where they show):
 2. An oversize upload is 413 (KFP answers 400).
 3. Experiments created or listed without a namespace in multi-user mode use the default
    namespace of the stack (KFP refuses that with 400).
-4. Run and recurring-run endpoints answer 501 until the runs part replaces them
-   (jupyter_dsp/stack/handlers/runs.py); the 501 body is still a googleRpcStatus.
+4. Recurring-run endpoints answer 501 (the body is still a googleRpcStatus). Run task
+   details carry three extra fields, ``input_parameters``, ``output_parameters`` and
+   ``output_artifacts`` (jupyter_dsp/stack/runner/api_json.py): KFP keeps those in MLMD.
 5. ``GET /apis/v2beta1/auth``, ``/filters``, ``/visualizations``, ``/workflows`` and
    ``/scheduledworkflows`` are not implemented (KFP-shaped 404).
 6. An upload the token may not make is 403 (KFP's upload endpoint answers 400).
@@ -200,8 +201,8 @@ def test_errors_conform(fresh):
     check(fresh, "GET", "/pipelines", "/pipelines", status=400, params={"page_size": -1})
     check(fresh, "GET", "/pipelines", "/pipelines", status=400, params={"filter": "{"})
     check(fresh, "POST", "/pipelines", "/pipelines", status=400, json={"nope": 1})
-    check(fresh, "GET", "/runs", "/runs", status=501)  # deviation 4
-    check(fresh, "POST", "/runs", "/runs", status=501, json={})
+    check(fresh, "GET", "/runs", "/runs")
+    check(fresh, "POST", "/runs", "/runs", status=400, json={})
     bad = upload_bytes(fresh, "p.yaml", b"", name="empty")
     assert_conforms("POST", P + "/pipelines/upload", bad)
     assert bad.status_code == 400

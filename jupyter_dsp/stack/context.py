@@ -114,6 +114,10 @@ class StackContext:
         return self.tokens.authenticate(token)
 
     def close(self) -> None:
+        for extra in self.extras.values():  # e.g. the runs service: stops its workers
+            closer = getattr(extra, "close", None)
+            if callable(closer):
+                closer()
         self.heavy_executor.shutdown(wait=True, cancel_futures=True)
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.db.close()

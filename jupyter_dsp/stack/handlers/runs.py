@@ -31,6 +31,7 @@ from typing import Any
 from jupyter_dsp.stack.context import StackContext
 from jupyter_dsp.stack.errors import unimplemented
 from jupyter_dsp.stack.handlers.base import ApiHandler
+from jupyter_dsp.stack.runner import routes as runner_routes  # registers the runs migration
 
 PREFIX = r"/apis/v2beta1"
 
@@ -44,9 +45,8 @@ class RunsNotImplementedHandler(ApiHandler):
 
 
 def run_routes(ctx: StackContext) -> list[tuple[str, type[ApiHandler]]]:
-    """Routes for runs, recurring runs, task logs and artifacts (ctx is for the real ones)."""
-    del ctx
+    """Routes for runs, task logs and artifacts (jupyter_dsp.stack.runner); recurring runs 501."""
     return [
-        (rf"{PREFIX}/runs(?:/.*)?", RunsNotImplementedHandler),
+        *runner_routes.routes(ctx),
         (rf"{PREFIX}/recurringruns(?:/.*)?", RunsNotImplementedHandler),
     ]

@@ -133,8 +133,12 @@ class RunEngine:
         parameters: dict[str, Any],
         *,
         attempt: int = 1,
+        history: list[dict[str, Any]] | None = None,
     ) -> RunSnapshot:
-        """Queue a run whose parameters are already resolved; start it if a slot is free."""
+        """Queue a run whose parameters are already resolved; start it if a slot is free.
+
+        ``history``: the run's state history so far, for a run queued again after a restart.
+        """
         run_dir = self.run_dir(run_id)
         with self._lock:
             if self._closed:
@@ -146,7 +150,10 @@ class RunEngine:
             snap = RunSnapshot(run_id=run_id, state=PENDING, attempt=attempt)
             if current is not None:
                 snap.state_history = list(current.state_history)
-            snap.state_history.append({"state": PENDING, "time": t})
+            elif history:
+                snap.state_history = list(history)
+            if not snap.state_history or snap.state_history[-1]["state"] != PENDING:
+                snap.state_history.append({"state": PENDING, "time": t})
             self._runs[run_id] = snap
             self._jobs[run_id] = _Job(document, dict(parameters))
             try:
