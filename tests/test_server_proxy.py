@@ -240,3 +240,39 @@ async def test_restarted_stack_is_reached_again(
         assert r.code == 200
     # one connection before the restart, one after (the stale one was retried, once)
     assert jp_serverapp.web_app.settings["jupyter_dsp_state"].pool.opened == 2
+
+
+@pytest.fixture
+def read_write_stack(proxied_stack, dsp_config):
+    dsp_config["shared_policy"] = "read-write"
+    return proxied_stack
+
+
+async def test_shared_writes_under_read_write(
+    read_write_stack, jp_fetch, server_url, jupyter_token, unique_name
+):
+    name = unique_name("team")
+
+    def upload_shared() -> str:
+        catalog = kfp.Client(host=f"{server_url}dsp/api/shared", existing_token=jupyter_token)
+        return catalog.upload_pipeline(str(HELLO), pipeline_name=name).pipeline_id
+
+    pipeline_id = await asyncio.to_thread(upload_shared)
+    r = await jp_fetch(*SHARED, "pipelines", pipeline_id)
+    assert not json.loads(r.body).get("namespace")  # shared: no namespace
+    # the project's own listing does not show it...
+    r = await jp_fetch(*API, "pipelines")
+    assert name not in {p["display_name"] for p in json.loads(r.body).get("pipelines", [])}
+    # ...and a private pipeline cannot be changed through the shared space
+    body = {"display_name": unique_name("private")}
+    r = await jp_fetch(*API, "pipelines", method="POST", body=json.dumps(body))
+    private_id = json.loads(r.body)["pipeline_id"]
+    assert json.loads(r.body)["namespace"] == "default"
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch(*SHARED, "pipelines", private_id, method="DELETE")
+    assert err.value.code == 403
+    # the shared one can be deleted under read-write
+    r = await jp_fetch(
+        *SHARED, "pipelines", pipeline_id, method="DELETE", params={"cascade": "true"}
+    )
+    assert r.code == 200
