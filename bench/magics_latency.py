@@ -50,12 +50,12 @@ PIPELINE = textwrap.dedent(
 )
 
 
-def timed(fn: Callable[[], Any]) -> float:
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink):  # kfp.Client prints links; keep both sides quiet
         start = time.perf_counter()
-        fn()
-        return time.perf_counter() - start
+        result = fn()
+        return time.perf_counter() - start, result
 
 
 def _p90(xs: list[float]) -> float:
@@ -68,17 +68,22 @@ def compare(
     same: Callable[[int], Any],
     n: int,
     single: Callable[[int], Any] | None = None,
+    settle: Callable[[Any], Any] | None = None,
 ) -> dict:
     """Interleaved timings: the magic, bare kfp.Client calls giving the same result, and
-    (optionally) the single bare call that does less."""
+    (optionally) the single bare call that does less. ``settle(result)`` runs untimed after
+    each call (e.g. wait for the started run to end, so runs do not pile up on the CPUs)."""
     sides = {"magic": ours, "same": same} | ({"single": single} if single else {})
+    settle = settle or (lambda result: None)
     for i in range(2):  # warm-up: connections, caches, imports
         for fn in sides.values():
-            timed(lambda fn=fn, i=i: fn(-1 - i))
+            settle(timed(lambda fn=fn, i=i: fn(-1 - i))[1])
     times: dict[str, list[float]] = {k: [] for k in sides}
     for i in range(n):
         for key, fn in sides.items():
-            times[key].append(timed(lambda fn=fn, i=i: fn(i)))
+            elapsed, result = timed(lambda fn=fn, i=i: fn(i))
+            times[key].append(elapsed)
+            settle(result)
     med = {k: statistics.median(v) * 1000 for k, v in times.items()}
     row = {"case": label, "ratio": med["magic"] / med["same"]}
     text = (
@@ -171,12 +176,17 @@ def main() -> int:
         if not opts.no_run:
             shell.user_ns["latest"] = magic("versions magic-0")[0]
             pid = lookup("bare-0")
-            exp = bare.create_experiment("Default", namespace="default").experiment_id
+            with contextlib.redirect_stdout(io.StringIO()):
+                exp = bare.create_experiment("Default", namespace="default").experiment_id
 
-            def bare_by_name(i: int) -> None:
+            def settle(result: Any) -> None:
+                run_id = getattr(result, "run_id", None) or result.id
+                bare.wait_for_run_completion(run_id, timeout=300, sleep_duration=0.1)
+
+            def bare_by_name(i: int) -> Any:
                 pipeline_id = lookup("bare-0")
                 version = newest(pipeline_id)
-                bare.run_pipeline(
+                return bare.run_pipeline(
                     exp,
                     f"bare {i}",
                     pipeline_id=pipeline_id,
@@ -195,6 +205,7 @@ def main() -> int:
                     lambda i: magic(f"run magic-0 -p a=1 --name magic-{i}"),
                     bare_by_name,
                     opts.n,
+                    settle=settle,
                 )
             )
             rows.append(
@@ -205,6 +216,7 @@ def main() -> int:
                         exp, f"bare {i}", pipeline_id=pid, version_id=vid, params={"a": 1}
                     ),
                     opts.n,
+                    settle=settle,
                 )
             )
         worst = max(r["ratio"] for r in rows)

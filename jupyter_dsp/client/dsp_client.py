@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -336,12 +337,16 @@ class DSPClient:
             return [space]
         return [PROJECT] + ([SHARED] if self.shared is not None else [])
 
-    def find_pipeline(self, name_or_id: str, space: str | None = None) -> Pipeline:
-        """A pipeline by name (project first, then shared) or by id, with its versions."""
+    def find_pipeline(
+        self, name_or_id: str, space: str | None = None, *, latest_only: bool = False
+    ) -> Pipeline:
+        """A pipeline by name (project first, then shared) or by id, with its versions
+        (only the newest one with ``latest_only``)."""
+        limit = 1 if latest_only else None
         for name in self._spaces_for(space):
             matches = self._list_raw_pipelines(name, name_or_id)
             if matches:
-                return self._with_versions(matches[0], name)
+                return self._with_versions(matches[0], name, limit)
         for name in self._spaces_for(space):
             try:
                 with api_errors("Getting pipeline", self._where(name)):
@@ -353,7 +358,7 @@ class DSPClient:
                     continue
                 raise
             actual = SHARED if not (raw.namespace or "") and self.namespace else name
-            return self._with_versions(raw, actual)
+            return self._with_versions(raw, actual, limit)
         where = " or ".join(self._spaces_for(space))
         raise NotFoundError(
             f"No pipeline named {name_or_id!r} in {where}.",
@@ -431,8 +436,8 @@ class DSPClient:
         existing = self._list_raw_pipelines(space, name)
         uploads = self.kfp_client(space).pipeline_uploads
         where = self._where(space)
-        with tempfile.TemporaryDirectory(prefix="dsp-upload-") as tmp:
-            package = _package_file(compiled, Path(tmp), name)
+        with contextlib.ExitStack() as cleanup:
+            package = _package_file(compiled, cleanup, name)
             if existing:
                 pipeline = Pipeline.from_api(existing[0], space)
                 version_name = version or _version_stamp(name)
@@ -489,7 +494,7 @@ class DSPClient:
         version: str | None = None,
     ) -> PipelineVersion:
         """Copy a shared pipeline's version into the project as a private pipeline (or version)."""
-        source = self.find_pipeline(shared_name, SHARED)
+        source = self.find_pipeline(shared_name, SHARED, latest_only=version is None)
         picked = self._pick_version(source, version)
         spec = picked.spec
         if not spec:
@@ -545,7 +550,9 @@ class DSPClient:
             target = target.pipeline or target.pipeline_id
         if isinstance(target, Pipeline):
             pipeline = target if target.versions and version is None else None
-            pipeline = pipeline or self.find_pipeline(target.id, target.space)
+            pipeline = pipeline or self.find_pipeline(
+                target.id, target.space, latest_only=version is None
+            )
             return pipeline.name, None, self._pick_version(pipeline, version)
         if is_pipeline_function(target) or isinstance(target, CompiledPipeline):
             compiled = compile_source(target)
@@ -556,7 +563,7 @@ class DSPClient:
             if path.lower().endswith(PY_SUFFIXES + IR_SUFFIXES):
                 compiled = compile_source(text)
                 return compiled.name, _run_spec(compiled), None
-            pipeline = self.find_pipeline(text, space)
+            pipeline = self.find_pipeline(text, space, latest_only=version is None)
             return pipeline.name, None, self._pick_version(pipeline, version)
         raise ArgumentError(
             f"Cannot run a {type(target).__name__}: give a pipeline function, a file, "
@@ -796,11 +803,13 @@ def _run_spec(compiled: CompiledPipeline) -> dict[str, Any]:
     return compiled.spec
 
 
-def _package_file(compiled: CompiledPipeline, tmp: Path, name: str) -> Path:
-    """The file to upload: the user's own IR file when it was read as is, else a fresh copy."""
+def _package_file(compiled: CompiledPipeline, cleanup: contextlib.ExitStack, name: str) -> Path:
+    """The file to upload: the user's own IR file when it was read as is, else a fresh copy
+    in a temporary directory that ``cleanup`` removes."""
     path = compiled.path
     if path is not None and compiled.text is not None and path.suffix.lower() in IR_SUFFIXES:
         return path
+    tmp = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="dsp-upload-")))
     package = tmp / f"{_SAFE_FILE.sub('_', name)[:80] or 'pipeline'}.yaml"
     package.write_text(compiled.to_yaml(), encoding="utf-8")
     return package
