@@ -1,0 +1,64 @@
+"""Run form and monitor without a browser: a run started from the form is followed to the end."""
+
+from __future__ import annotations
+
+import pytest
+from kernel_helpers import client_for, write_pipeline
+
+from jupyter_dsp.widgets import PipelineBrowser, RunForm, RunMonitor
+
+WAIT = 240
+
+
+@pytest.fixture
+def client(stack):
+    return client_for(stack)
+
+
+def test_run_started_from_the_form_is_followed_to_succeeded(client, tmp_path, unique_name):
+    name = unique_name("form")
+    client.upload(str(write_pipeline(tmp_path, name)))
+    browser = PipelineBrowser(client, user_ns={}, poll_interval=0.2)
+    form = browser.open_run_form(browser.row("project", name))
+    form.inputs["a"].value = "4"
+    form.inputs["flags"].value = '["f"]'
+    form.run_button.click()
+    assert form.last_run is not None, form.status.value
+    monitor = form.monitor
+    assert isinstance(monitor, RunMonitor)
+    run = monitor.wait(WAIT)
+    assert run.state == "SUCCEEDED", run.error
+    assert not monitor.polling
+    assert monitor.progress.value == monitor.progress.max == 2
+    assert "SUCCEEDED" in monitor.header.value
+    assert monitor.graph.value.count("#2e7d32") == 2  # both tasks green
+    assert monitor.terminate_button.disabled
+    assert run.parameters["a"] == 4 and run.parameters["flags"] == ["f"]
+
+    report = next(b for b in monitor.task_buttons.children if b.description == "report")
+    report.click()
+    assert "sum: total=4.5 flags=[&#x27;f&#x27;]" in monitor.log_view.value or "total=4.5" in (
+        monitor.log_view.value
+    )
+
+
+def test_terminate_button_stops_the_run(client, tmp_path, unique_name):
+    name = unique_name("stop")
+    client.upload(str(write_pipeline(tmp_path, name, sleep=60)))
+    form = RunForm(client, name, poll_interval=0.2)
+    form.inputs["a"].value = "1"
+    run = form.submit()
+    assert run is not None
+    form.monitor.terminate_button.click()
+    final = form.monitor.wait(WAIT)
+    assert final.state == "CANCELED"
+    assert not form.monitor.polling
+
+
+def test_monitor_of_a_finished_run_does_not_poll(client, tmp_path, unique_name):
+    name = unique_name("done")
+    client.upload(str(write_pipeline(tmp_path, name)))
+    run = client.run(name, {"a": 1}, wait=True, timeout=WAIT)
+    monitor = RunMonitor(client, run.id)
+    assert not monitor.polling and monitor.finished.is_set()
+    assert monitor.progress.value == monitor.progress.max
