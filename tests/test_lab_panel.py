@@ -408,3 +408,36 @@ def test_read_only_shared_space_offers_no_writes(readonly_lab: Lab, page: Any) -
     page.locator('.jp-DSP-tab.jp-mod-active[data-tab="project"]').wait_for(timeout=20_000)
     pipeline_row(page, "nothing").wait_for(timeout=20_000)
     assert len(lab.find_pipeline("project", "nothing")) == 1
+
+
+def test_upload_a_new_version_from_the_panel_button(lab: Lab, page: Any) -> None:
+    name = unique("lab-versioned")
+    lab.upload("project", PIPELINES / "critical" / "add_numbers.yaml", name)
+    version_name = unique("v2")
+
+    open_panel(page, lab)
+    page.locator('.jp-DSP-header [data-action="upload"]').click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator('input[name="uploadfile"]').set_input_files(
+        str(PIPELINES / "critical" / "parameter_cache.yaml")
+    )
+    dialog.locator('input[name="mode"][value="version"]').check()
+    # The pipeline picker filters on the server; pick ours.
+    dialog.locator('input[name="pipeline-filter"]').fill(name)
+    option = dialog.locator('select[name="pipeline"] option', has_text=name)
+    option.wait_for(state="attached", timeout=10_000)
+    assert dialog.locator('select[name="pipeline"] option').count() == 1
+    dialog.locator('select[name="pipeline"]').select_option(label=name)
+    dialog.locator('input[name="name"]').fill(version_name)
+    shot(page, "upload_version_dialog")
+    dialog.locator("button.jp-mod-accept").click()
+
+    # The panel lists it under the pipeline, newest first.
+    search(page, name)
+    pipeline_row(page, name).locator(".jp-DSP-row-name").click()
+    page.locator(".jp-DSP-version", has_text=version_name).wait_for(timeout=20_000)
+    assert page.locator(".jp-DSP-version[data-version-id]").count() == 2
+    pid = lab.find_pipeline("project", name)[0]["pipeline_id"]
+    versions = lab.get(lab.api("project", f"pipelines/{pid}/versions")).json()
+    assert {v["name"] for v in versions["pipeline_versions"]} >= {version_name}
+    assert versions["total_size"] == 2
