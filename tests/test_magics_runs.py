@@ -80,3 +80,34 @@ def test_run_usage_errors(shell, unique_name):
         shell.run_line_magic("dsp", "show 00000000-0000-0000-0000-000000000000")
     with pytest.raises(UsageError, match="version"):
         shell.run_line_magic("dsp", f"run {name} -p a=1 --version no-such-version")
+
+
+FLAKY_STEP = """
+from kfp import dsl
+
+@dsl.component(base_image="python:3.11")
+def needs_marker(marker: str) -> str:
+    import os
+    if not os.path.exists(marker):
+        raise RuntimeError(f"no marker at {marker}")
+    print("marker found")
+    return marker
+
+@dsl.pipeline(name="NAME")
+def flaky(marker: str):
+    needs_marker(marker=marker)
+"""
+
+
+def test_retry_a_failed_run(shell, tmp_path, unique_name):
+    name = unique_name("flaky")
+    run_cell(shell, FLAKY_STEP.replace("NAME", name))
+    marker = tmp_path / "marker"
+    failed = shell.run_line_magic("dsp", f"run flaky -p marker={marker} --wait {TIMEOUT}")
+    assert failed.state == "FAILED"
+    assert "no marker" in shell.run_line_magic("dsp", f"logs {failed.id} needs-marker").text
+    marker.write_text("here")
+    shell.user_ns["failed"] = failed
+    shell.run_line_magic("dsp", "retry failed")
+    final = shell.run_line_magic("dsp", f"wait failed {TIMEOUT}")
+    assert final.state == "SUCCEEDED", final.error
