@@ -16,12 +16,24 @@ from typing import Any
 
 import pytest
 import requests
-from reliability_helpers import Tally, Target, all_pipelines, record, run_clients, wait_until
+from reliability_helpers import (
+    Tally,
+    Target,
+    all_pipelines,
+    record,
+    run_clients,
+    wait_until,
+)
 from stack_http import VALID
 
 from jupyter_dsp.client import compile_source
 
-pytest_plugins = ("pytest_jupyter.jupyter_server", "fixtures_cluster", "fixtures_server")
+pytest_plugins = (
+    "pytest_jupyter.jupyter_server",
+    "fixtures_cluster",
+    "fixtures_server",
+    "reliability_helpers",
+)
 
 HELLO = (VALID / "hello_world.yaml").read_bytes()
 FINAL = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED"}
@@ -216,26 +228,17 @@ def test_kill_9_during_runs_leaves_no_run_running(stack_factory, tmp_path, nap_p
 # ---- the token file rotated under load --------------------------------------------------------
 
 
-@pytest.fixture
-def rotating(dsp_config, stack_factory, tmp_path):
-    """Configured mode: the proxy reads the stack's token from a file that keeps changing."""
-    handle = stack_factory()
-    token_file = tmp_path / "token"
-    token_file.write_text(handle.token)
-    dsp_config.update(endpoint=handle.url, token_file=str(token_file), namespace="default")
-    handle.token_file = token_file
-    return handle
-
-
 def replace_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".new")
     tmp.write_text(text)
     tmp.replace(path)
 
 
-async def test_token_file_rotated_under_load_fails_no_request(rotating, server_url, jupyter_token):
-    tokens = [rotating.token] + [
-        rotating.create_token(f"rotated-{i}", {"default": "edit"}, "edit") for i in range(5)
+async def test_token_file_rotated_under_load_fails_no_request(
+    behind_proxy, server_url, jupyter_token
+):
+    tokens = [behind_proxy.token] + [
+        behind_proxy.create_token(f"rotated-{i}", {"default": "edit"}, "edit") for i in range(5)
     ]
     proxy = Target.proxy(server_url, jupyter_token)
     tally = Tally()
@@ -245,7 +248,7 @@ async def test_token_file_rotated_under_load_fails_no_request(rotating, server_u
         i = 0
         while not stop.wait(0.05):
             i += 1
-            replace_atomically(rotating.token_file, tokens[i % len(tokens)])
+            replace_atomically(behind_proxy.token_file, tokens[i % len(tokens)])
             tally.add("rotations")
 
     def op(client: int, i: int, session: requests.Session) -> None:
@@ -270,9 +273,9 @@ async def test_token_file_rotated_under_load_fails_no_request(rotating, server_u
 
     def check_reread() -> tuple[int, int]:
         # the file is read again on the next request: a bad token is refused, a good one works
-        replace_atomically(rotating.token_file, "not-a-token")
+        replace_atomically(behind_proxy.token_file, "not-a-token")
         refused = proxy.request("GET", "/pipelines").status_code
-        replace_atomically(rotating.token_file, tokens[-1])
+        replace_atomically(behind_proxy.token_file, tokens[-1])
         return refused, proxy.request("GET", "/pipelines").status_code
 
     refused, accepted = await asyncio.to_thread(check_reread)
@@ -292,20 +295,11 @@ async def test_token_file_rotated_under_load_fails_no_request(rotating, server_u
 # ---- the upstream stops and returns while the proxy serves ------------------------------------
 
 
-@pytest.fixture
-def restartable(dsp_config, stack_factory, tmp_path):
-    handle = stack_factory(data_dir=tmp_path / "data")
-    token_file = tmp_path / "token"
-    token_file.write_text(handle.token)
-    dsp_config.update(endpoint=handle.url, token_file=str(token_file), namespace="default")
-    return handle
-
-
 async def test_upstream_stops_and_returns_while_the_proxy_serves(
-    restartable, stack_factory, server_url, jupyter_token, tmp_path
+    behind_proxy, stack_factory, server_url, jupyter_token, tmp_path
 ):
     proxy = Target.proxy(server_url, jupyter_token)
-    port = int(restartable.url.rsplit(":", 1)[1])
+    port = int(behind_proxy.url.rsplit(":", 1)[1])
     phase = {"name": "up", "gen": 0}
     seen: list[tuple[str, str, int, dict]] = []
     lock = threading.Lock()
@@ -326,7 +320,7 @@ async def test_upstream_stops_and_returns_while_the_proxy_serves(
         time.sleep(0.02)
 
     def drive() -> None:
-        handle = restartable
+        handle = behind_proxy
         load = threading.Thread(
             target=run_clients,
             args=(8, op, tally),
@@ -342,7 +336,7 @@ async def test_upstream_stops_and_returns_while_the_proxy_serves(
                 tally.add("faults_injected")
                 time.sleep(1.5)
                 phase.update(name="coming-back", gen=cycle)
-                handle = stack_factory(data_dir=tmp_path / "data", port=port)
+                handle = stack_factory(data_dir=tmp_path / "proxied-stack", port=port)
                 wait_until(lambda h=handle: healthy(h), 30, "the stack to answer again")
                 phase.update(name="up", gen=cycle + 1)
             time.sleep(1.0)

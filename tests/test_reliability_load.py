@@ -14,10 +14,22 @@ import time
 
 import pytest
 import requests
-from reliability_helpers import Tally, Target, all_pipelines, record, run_clients, wait_until
+from reliability_helpers import (
+    Tally,
+    Target,
+    all_pipelines,
+    record,
+    run_clients,
+    wait_until,
+)
 from stack_http import VALID
 
-pytest_plugins = ("pytest_jupyter.jupyter_server", "fixtures_cluster", "fixtures_server")
+pytest_plugins = (
+    "pytest_jupyter.jupyter_server",
+    "fixtures_cluster",
+    "fixtures_server",
+    "reliability_helpers",
+)
 
 CLIENTS = 32
 LOAD_SECONDS = float(os.environ.get("DSP_LOAD_SECONDS", "12"))
@@ -31,16 +43,6 @@ FINAL = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED"}
 @pytest.fixture
 def jp_server_config(dsp_server_config):
     return dsp_server_config
-
-
-@pytest.fixture
-def behind_proxy(dsp_config, stack_factory, tmp_path):
-    """A fresh stack configured as the project endpoint of the Jupyter server under test."""
-    handle = stack_factory()
-    token_file = tmp_path / "stack-token"
-    token_file.write_text(handle.token)
-    dsp_config.update(endpoint=handle.url, token_file=str(token_file), namespace="default")
-    return handle
 
 
 def runs_supported(target: Target) -> bool:
