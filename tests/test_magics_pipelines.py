@@ -186,3 +186,12 @@ def test_browse_returns_the_browser_widget(shell, unique_name):
     assert isinstance(browser, PipelineBrowser)
     assert name in browser.names("project")
     assert "pipeline" in [value for _, value in browser.upload_source.options]
+
+
+def test_magic_settings_are_configurable(shell):
+    shell.run_line_magic("config", "DSPMagic.default_experiment = 'nightly'")
+    shell.run_line_magic("config", "DSPMagic.poll_interval = 0.25")
+    magic = shell.magics_manager.registry["DSPMagic"]
+    assert magic.default_experiment == "nightly"
+    assert magic.client.default_experiment == "nightly"
+    assert magic.client.poll_interval == 0.25

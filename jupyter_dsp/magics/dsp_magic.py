@@ -228,7 +228,7 @@ class DSPMagic(Magics):
     def _cmd_browse(self, args: argparse.Namespace) -> Any:
         from jupyter_dsp.widgets import PipelineBrowser
 
-        return PipelineBrowser(self.client)
+        return PipelineBrowser(self.client, poll_interval=self.poll_interval)
 
     # ---- watching ---------------------------------------------------------------------------
 
