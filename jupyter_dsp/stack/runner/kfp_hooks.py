@@ -203,12 +203,8 @@ def _display_name(task_name: str, task_spec: Any) -> str:
 
 
 def _integers_as_int(component_spec: Any, arguments: dict[str, Any]) -> dict[str, Any]:
-    """Integer inputs that went through protobuf (defaults, JSON numbers) as ``int``.
-
-    A protobuf Value holds every number as a double: a compiled default ``3`` reaches kfp.local
-    as ``3.0``, and a step declared ``-> int`` that adds it returns a float and fails. The
-    cluster's driver casts these; so do we.
-    """
+    """Integer inputs that went through protobuf (defaults, JSON numbers) as ``int``, for the
+    task's recorded inputs (kfp.local casts them the same way in the step's executor input)."""
     from kfp.pipeline_spec import pipeline_spec_pb2
 
     integer = pipeline_spec_pb2.ParameterType.NUMBER_INTEGER
@@ -223,6 +219,19 @@ def _integers_as_int(component_spec: Any, arguments: dict[str, Any]) -> dict[str
         ):
             fixed[name] = int(value)
     return fixed
+
+
+def _whole_numbers_as_int(value: Any) -> Any:
+    """Whole doubles inside lists and structs as ints, as the cluster's Go driver writes them
+    (protojson prints 2.0 as ``2``; Python's json_format prints ``2.0``, and a step typed
+    ``List[int]`` would then get floats)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_whole_numbers_as_int(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _whole_numbers_as_int(v) for k, v in value.items()}
+    return value
 
 
 class _ContextPool(concurrent.futures.ThreadPoolExecutor):
@@ -247,7 +256,13 @@ def install(recorder: Recorder) -> None:
     _recorder = recorder
     recorder.logs_dir.mkdir(parents=True, exist_ok=True)
 
-    from kfp.local import pipeline_orchestrator, status, subprocess_task_handler, task_dispatcher
+    from kfp.local import (
+        executor_input_utils,
+        pipeline_orchestrator,
+        status,
+        subprocess_task_handler,
+        task_dispatcher,
+    )
     from kfp.local.orchestrator import enhanced_dag_orchestrator as enhanced
     from kfp.local.orchestrator import task_executor
 
@@ -324,13 +339,13 @@ def install(recorder: Recorder) -> None:
     @functools.wraps(original_dispatch)
     def run_single_task_implementation(*args: Any, **kwargs: Any) -> Any:
         a = _bind(original_dispatch, args, kwargs)
-        a["arguments"] = _integers_as_int(a["component_spec"], a.get("arguments") or {})
         task = recorder.tasks.get(_current.get())
         if task is not None:
             task.attempts += 1
-            task.inputs, task.input_artifacts = _split(a["arguments"])
+            arguments = _integers_as_int(a["component_spec"], a.get("arguments") or {})
+            task.inputs, task.input_artifacts = _split(arguments)
             recorder.send(task)
-        return original_dispatch(**a)
+        return original_dispatch(*args, **kwargs)
 
     task_dispatcher.run_single_task_implementation = run_single_task_implementation
 
@@ -344,6 +359,19 @@ def install(recorder: Recorder) -> None:
         return original_failure(*args, **kwargs)
 
     pipeline_orchestrator.log_and_maybe_raise_for_failure = log_failure
+
+    original_to_dict = executor_input_utils.executor_input_to_dict
+
+    @functools.wraps(original_to_dict)
+    def executor_input_to_dict(*args: Any, **kwargs: Any) -> Any:
+        data = original_to_dict(*args, **kwargs)
+        values = data.get("inputs", {}).get("parameterValues", {})
+        for name, value in values.items():
+            if isinstance(value, (list, dict)):
+                values[name] = _whole_numbers_as_int(value)
+        return data
+
+    executor_input_utils.executor_input_to_dict = executor_input_to_dict
 
     class StepHandler(subprocess_task_handler.SubprocessTaskHandler):
         """Runs a lightweight Python step with the installed Python and kfp, logging to a file."""
