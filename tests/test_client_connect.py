@@ -83,3 +83,13 @@ def test_no_stack_anywhere_says_how_to_configure(clean_env):
     with pytest.raises(DSPError) as info:
         jupyter_dsp.connect()
     assert "JUPYTER_DSP_ENDPOINT" in str(info.value) or "jupyter_dsp" in str(info.value)
+
+
+def test_connect_with_another_namespace(stack, clean_env, tmp_path, unique_name):
+    clean_env.setenv("JUPYTER_DSP_ENDPOINT", stack.url)
+    clean_env.setenv("JUPYTER_DSP_TOKEN_FILE", str(stack.data_dir / "token"))
+    client = jupyter_dsp.connect(namespace="team-b")
+    assert client.namespace == "team-b"
+    with pytest.raises(DSPError) as info:  # the default token has no rights on team-b
+        client.upload(str(write_pipeline(tmp_path, unique_name("other"))))
+    assert info.value.status == 403

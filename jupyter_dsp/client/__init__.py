@@ -60,8 +60,11 @@ def connect(
         from jupyter_dsp.connection import DSPSettings, NoStackFound, resolve
     except ImportError:
         return _connect_from_env(namespace)
+    settings = settings if settings is not None else DSPSettings.load()
+    if namespace:
+        settings.namespace = namespace
     try:
-        conn = resolve(settings if settings is not None else DSPSettings.load())
+        conn = resolve(settings)
     except NoStackFound as exc:
         tried = "; ".join(getattr(exc, "tried", []) or [])
         hint = getattr(exc, "hint", "") or (

@@ -129,10 +129,17 @@ def run_html(run: Any) -> str:
     )
 
 
+def version_names(pipeline: Any, shown: int = 5) -> str:
+    """The newest ``shown`` version names, then how many more there are."""
+    names = [v.name for v in pipeline.versions]
+    more = f" (+{len(names) - shown} more)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
 def _row(item: Any) -> tuple[list[str], list[str]]:
     kind = type(item).__name__
     if kind == "Pipeline":
-        versions = ", ".join(v.name for v in item.versions)
+        versions = version_names(item)
         return (
             ["space", "pipeline", "versions", "id", "created"],
             [
@@ -173,7 +180,7 @@ def list_text(title: str, items: list[Any]) -> str:
     for item in items:
         kind = type(item).__name__
         if kind == "Pipeline":
-            versions = ", ".join(v.name for v in item.versions)
+            versions = version_names(item)
             lines.append(f"  [{item.space}] {item.name}  versions: {versions}  id: {item.id}")
         elif kind == "Run":
             lines.append(f"  {item.state:10} {item.name}  {when(item.created_at)}  id: {item.id}")
