@@ -200,7 +200,7 @@ class DSPMagic(Magics):
             version=args.version,
         )
         if args.wait:
-            return client.wait(run.id, timeout=args.timeout or self.wait_timeout)
+            return self._wait(run.id, args.timeout)
         if args.watch:
             return self._watch(run)
         return run
@@ -212,9 +212,7 @@ class DSPMagic(Magics):
         return self.client.get_run(self._run_id(args.run_id))
 
     def _cmd_wait(self, args: argparse.Namespace) -> Any:
-        return self.client.wait(
-            self._run_id(args.run_id), timeout=args.timeout or self.wait_timeout
-        )
+        return self._wait(self._run_id(args.run_id), args.timeout)
 
     def _cmd_terminate(self, args: argparse.Namespace) -> Any:
         return self.client.terminate(self._run_id(args.run_id))
@@ -248,7 +246,19 @@ class DSPMagic(Magics):
                 print(f"[{duration(current.elapsed())}] {current.name}: {line}", file=sys.stdout)
                 last = line
 
-        return self.client.wait(run.id, timeout=self.wait_timeout, on_update=show)
+        return self._wait(run.id, None, on_update=show)
+
+    def _wait(self, run_id: str, timeout: float | None, **options: Any) -> Run:
+        """Wait for the run; Ctrl-C stops waiting (not the run) and returns its state."""
+        try:
+            return self.client.wait(run_id, timeout=timeout or self.wait_timeout, **options)
+        except KeyboardInterrupt:
+            print(
+                f"Stopped waiting; the run goes on (`%dsp show {run_id}`, "
+                f"`%dsp terminate {run_id}`).",
+                file=sys.stderr,
+            )
+            return self.client.get_run(run_id)
 
 
 def _is_file(text: str) -> bool:
