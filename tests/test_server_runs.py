@@ -1,0 +1,106 @@
+"""Runs through the proxy with the official kfp.Client, exactly as against the stack, and the
+run's task log through dsp/logs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import kfp
+import pytest
+from server_helpers import REFERENCE
+
+pytest_plugins = ("pytest_jupyter.jupyter_server", "fixtures_cluster", "fixtures_server")
+
+ADD_NUMBERS = REFERENCE / "kfp-compiled-pipelines" / "valid" / "critical" / "add_numbers.yaml"
+
+
+@pytest.fixture
+def jp_server_config(dsp_server_config):
+    return dsp_server_config
+
+
+@pytest.fixture
+def proxied_stack(dsp_config, stack_factory, tmp_path):
+    handle = stack_factory()
+    token_file = tmp_path / "stack-token"
+    token_file.write_text(handle.token)
+    dsp_config.update(endpoint=handle.url, token_file=str(token_file), namespace="default")
+    return handle
+
+
+def run_and_wait(client: kfp.Client, pipeline_name: str, experiment: str) -> dict:
+    pipeline = client.upload_pipeline(str(ADD_NUMBERS), pipeline_name=pipeline_name)
+    version = client.list_pipeline_versions(pipeline.pipeline_id).pipeline_versions[0]
+    exp = client.create_experiment(experiment)
+    run = client.run_pipeline(
+        experiment_id=exp.experiment_id,
+        job_name=f"{pipeline_name}-run",
+        params={"a": 1, "b": 2},
+        pipeline_id=pipeline.pipeline_id,
+        version_id=version.pipeline_version_id,
+    )
+    done = client.wait_for_run_completion(run.run_id, timeout=240)
+    listed = client.list_runs(experiment_id=exp.experiment_id).runs or []
+    return {"run": done, "listed": [r.run_id for r in listed], "experiment": exp}
+
+
+async def test_kfp_client_runs_and_waits_through_the_proxy(
+    proxied_stack, jp_fetch, server_url, jupyter_token, unique_name
+):
+    def through_proxy() -> dict:
+        client = kfp.Client(host=f"{server_url}dsp/api/project", existing_token=jupyter_token)
+        return run_and_wait(client, unique_name("proxied"), unique_name("exp"))
+
+    def direct_to_stack() -> dict:
+        client = kfp.Client(host=proxied_stack.url, existing_token=proxied_stack.token)
+        return run_and_wait(client, unique_name("direct"), unique_name("exp"))
+
+    proxied, direct = await asyncio.gather(
+        asyncio.to_thread(through_proxy), asyncio.to_thread(direct_to_stack)
+    )
+    assert proxied["run"].state == direct["run"].state == "SUCCEEDED"
+    assert proxied["run"].run_id in proxied["listed"]
+    assert proxied["experiment"].namespace == "default"
+
+    # the task's log through dsp/logs, same contract as the stack's endpoint
+    r = await jp_fetch("dsp", "api", "project", "apis", "v2beta1", "runs", proxied["run"].run_id)
+    tasks = json.loads(r.body)["run_details"]["task_details"]
+    task_ids = [t["task_id"] for t in tasks]
+    assert task_ids
+    got_log = False
+    for task_id in task_ids:
+        log = await jp_fetch("dsp", "logs", proxied["run"].run_id, task_id)
+        assert log.headers["X-Log-Complete"] == "true"
+        assert int(log.headers["X-Log-Next-Offset"]) == len(log.body)
+        got_log = got_log or bool(log.body)
+    assert got_log
+    assert proxied_stack.token not in r.body.decode()
+
+
+async def test_run_in_another_namespaces_experiment_is_403(proxied_stack, jp_fetch, unique_name):
+    other_token = proxied_stack.create_token("other-team", {"other": "edit"}, "view")
+
+    def other_experiment() -> str:
+        client = kfp.Client(host=proxied_stack.url, existing_token=other_token)
+        return client.create_experiment(unique_name("theirs"), namespace="other").experiment_id
+
+    experiment_id = await asyncio.to_thread(other_experiment)
+    body = {
+        "display_name": "sneaky",
+        "experiment_id": experiment_id,
+        "pipeline_spec": {"pipelineInfo": {"name": "x"}},
+    }
+    from tornado.httpclient import HTTPClientError
+
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch(
+            "dsp", "api", "project", "apis", "v2beta1", "runs", method="POST", body=json.dumps(body)
+        )
+    assert err.value.code == 403
+    assert "not this project's namespace" in json.loads(err.value.response.body)["message"]
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch(
+            "dsp", "api", "project", "apis", "v2beta1", "runs", params={"namespace": "other"}
+        )
+    assert err.value.code == 403
