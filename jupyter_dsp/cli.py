@@ -32,7 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=0, help="0 = any free port")
     serve.add_argument("--single-user", action="store_true", help="ignore namespaces")
     serve.add_argument("--default-namespace", default=DEFAULT_NAMESPACE)
-    serve.add_argument("--workers", type=int, default=None, help="worker threads")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker threads; also how many runs execute at once (default: the CPU count)",
+    )
 
     token = sub.add_parser("token", help="manage bearer tokens")
     tsub = token.add_subparsers(dest="token_command", required=True)

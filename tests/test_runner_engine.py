@@ -323,3 +323,26 @@ def test_worker_killed_from_outside_fails_the_run(
     assert "ended unexpectedly (signal 9)" in snap.error
     child = int(pid_file.read_text())
     _wait_for(lambda: not _alive(child), timeout=2.5)
+
+
+@dsl.component(base_image="python:3.11")
+def env_probe() -> str:
+    import os
+
+    return os.environ.get("JUPYTER_DSP_PROBE_SECRET", "absent")
+
+
+@dsl.pipeline(name="env-probe")
+def env_probe_pipeline() -> str:
+    return env_probe().output
+
+
+def test_steps_do_not_see_the_servers_private_variables(
+    engine_factory: Callable[..., RunEngine], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JUPYTER_DSP_PROBE_SECRET", "s3cr3t")
+    engine = engine_factory()
+    doc = compile_doc(env_probe_pipeline, tmp_path)
+    engine.submit("run-env", doc, {})
+    snap = engine.wait("run-env", timeout=120)
+    assert snap is not None and snap.outputs == {"Output": "absent"}

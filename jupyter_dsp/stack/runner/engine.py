@@ -290,7 +290,7 @@ class RunEngine:
         (run_dir / "tmp").mkdir(exist_ok=True)
         read_fd, write_fd = os.pipe()
         package_root = str(Path(jupyter_dsp.__file__).resolve().parent.parent)
-        env = dict(os.environ)
+        env = {k: v for k, v in os.environ.items() if not _private_env(k)}
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (package_root, env.get("PYTHONPATH", "")) if p
         )
@@ -386,6 +386,15 @@ class RunEngine:
                     message = f"the run's worker process ended unexpectedly ({how})"
                     self._finish(snap, FAILED, message + (f": {tail}" if tail else ""))
             self._dispatch()
+
+
+_PRIVATE_ENV_PREFIXES = ("JUPYTER_DSP_", "JPY_", "JUPYTERHUB_")
+_PRIVATE_ENV = {"JUPYTER_TOKEN", "JUPYTER_PASSWORD"}
+
+
+def _private_env(name: str) -> bool:
+    """Variables of the notebook server and of this extension that steps must not see."""
+    return name in _PRIVATE_ENV or name.startswith(_PRIVATE_ENV_PREFIXES)
 
 
 def _signal_group(pgid: int, sig: int) -> None:

@@ -1,0 +1,138 @@
+"""Run latency: create-run -> SUCCEEDED through the embedded stack vs kfp.local directly.
+
+For a 1-step and a 5-step pipeline (compiled here with the installed kfp):
+
+- direct: a fresh ``python`` process that loads the same compiled spec and runs it with
+  ``kfp.local`` (SubprocessRunner, use_venv=False), timed from spawn to exit. The steps'
+  ``pip install 'kfp==X'`` prologue is removed first, as the stack does: executed as is it
+  would reinstall kfp into this environment.
+- stack: ``POST /apis/v2beta1/runs`` (pipeline version reference) on a running embedded
+  stack, then ``GET`` every 10 ms until the run is SUCCEEDED.
+
+Prints the medians side by side, the ratio stack/direct (target <= 1.3) and the median
+latency of the create-run call itself (target < 50 ms). Runs alternate direct/stack so that
+both see the same machine load.
+
+    python bench/runs_latency.py [--repeat 7]
+"""
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+from kfp import compiler, dsl
+
+from jupyter_dsp.stack import start_stack
+
+DIRECT = """
+import sys, yaml
+from kfp import components, local
+from jupyter_dsp.stack.runner.prologue import without_prologues
+from jupyter_dsp.stack.runner.spec import load_pipeline_document
+doc = load_pipeline_document(open(sys.argv[1]).read())
+local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=sys.argv[2])
+pipeline = components.load_component_from_text(yaml.safe_dump(without_prologues(doc.pipeline_spec)))
+pipeline()
+"""
+
+
+@dsl.component(base_image="python:3.11")
+def step(x: int) -> int:
+    return x + 1
+
+
+@dsl.pipeline(name="one-step")
+def one_step() -> int:
+    return step(x=0).output
+
+
+@dsl.pipeline(name="five-steps")
+def five_steps() -> int:
+    value = step(x=0).output
+    for _ in range(4):
+        value = step(x=value).output
+    return value
+
+
+def direct_run(package: Path, root: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", DIRECT, str(package), str(root)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - start
+
+
+def stack_run(session: requests.Session, url: str, body: dict) -> tuple[float, float]:
+    start = time.perf_counter()
+    response = session.post(f"{url}/apis/v2beta1/runs", json=body, timeout=30)
+    created = time.perf_counter() - start
+    response.raise_for_status()
+    run_id = response.json()["run_id"]
+    while True:
+        state = session.get(f"{url}/apis/v2beta1/runs/{run_id}", timeout=30).json()["state"]
+        if state == "SUCCEEDED":
+            return time.perf_counter() - start, created
+        if state in ("FAILED", "CANCELED"):
+            raise RuntimeError(f"run {run_id} ended {state}")
+        time.sleep(0.01)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        packages = {}
+        for pipeline in (one_step, five_steps):
+            packages[pipeline.name] = tmp / f"{pipeline.name}.yaml"
+            compiler.Compiler().compile(pipeline, str(packages[pipeline.name]))
+        handle = start_stack(tmp / "stack")
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {handle.token}"
+        try:
+            bodies = {}
+            for name, package in packages.items():
+                with open(package, "rb") as f:
+                    up = session.post(
+                        f"{handle.url}/apis/v2beta1/pipelines/upload",
+                        params={"name": name, "namespace": "default"},
+                        files={"uploadfile": (package.name, f)},
+                    )
+                up.raise_for_status()
+                bodies[name] = {
+                    "display_name": f"bench-{name}",
+                    "pipeline_version_reference": {"pipeline_id": up.json()["pipeline_id"]},
+                }
+            stack_run(session, handle.url, bodies["one-step"])  # warm-up
+            direct_run(packages["one-step"], tmp / "warm")
+            creates: list[float] = []
+            print(f"{'pipeline':<12}{'direct (s)':>12}{'stack (s)':>12}{'ratio':>8}")
+            for name, package in packages.items():
+                direct, through_stack = [], []
+                for i in range(args.repeat):
+                    direct.append(direct_run(package, tmp / f"direct-{name}-{i}"))
+                    total, created = stack_run(session, handle.url, bodies[name])
+                    through_stack.append(total)
+                    creates.append(created)
+                d, s = statistics.median(direct), statistics.median(through_stack)
+                print(f"{name:<12}{d:>12.3f}{s:>12.3f}{s / d:>8.2f}")
+            print(
+                f"create-run call: median {statistics.median(creates) * 1000:.1f} ms,"
+                f" max {max(creates) * 1000:.1f} ms over {len(creates)} calls"
+                " (targets: ratio <= 1.3, create < 50 ms)"
+            )
+        finally:
+            handle.stop()
+
+
+if __name__ == "__main__":
+    main()
