@@ -5,10 +5,7 @@
 - :class:`Target`: a KFP API base URL plus the headers to reach it (the stack directly, or the
   server extension's proxy with a Jupyter token), with small request helpers;
 - :class:`Tally`: thread-safe counters and failure samples for many concurrent clients;
-- :func:`run_clients`: ``n`` client threads looping until a deadline, an op budget or a stop event;
-- fixture ``behind_proxy`` (a module lists ``"reliability_helpers"`` in ``pytest_plugins`` and
-  sets ``jp_server_config`` to ``dsp_server_config``): a fresh stack configured as the
-  Jupyter server's project endpoint.
+- :func:`run_clients`: ``n`` client threads looping until a deadline, an op budget or a stop event.
 """
 
 from __future__ import annotations
@@ -24,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -188,15 +184,3 @@ def all_pipelines(target: Target, namespace: str | None = None) -> dict[str, dic
         token = body.get("next_page_token", "")
         if not token:
             return found
-
-
-@pytest.fixture
-def behind_proxy(dsp_config, stack_factory, tmp_path):
-    """A fresh stack, configured (endpoint + token file) as the project stack of the Jupyter
-    server under test; ``handle.token_file`` is the file the proxy reads the token from."""
-    handle = stack_factory(data_dir=tmp_path / "proxied-stack")
-    token_file = tmp_path / "stack-token"
-    token_file.write_text(handle.token)
-    dsp_config.update(endpoint=handle.url, token_file=str(token_file), namespace="default")
-    handle.token_file = token_file
-    return handle

@@ -32,7 +32,7 @@ pytest_plugins = (
     "pytest_jupyter.jupyter_server",
     "fixtures_cluster",
     "fixtures_server",
-    "reliability_helpers",
+    "fixtures_reliability",
 )
 
 HELLO = (VALID / "hello_world.yaml").read_bytes()

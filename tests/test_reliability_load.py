@@ -28,7 +28,7 @@ pytest_plugins = (
     "pytest_jupyter.jupyter_server",
     "fixtures_cluster",
     "fixtures_server",
-    "reliability_helpers",
+    "fixtures_reliability",
 )
 
 CLIENTS = 32
