@@ -93,3 +93,16 @@ def test_connect_with_another_namespace(stack, clean_env, tmp_path, unique_name)
     with pytest.raises(DSPError) as info:  # the default token has no rights on team-b
         client.upload(str(write_pipeline(tmp_path, unique_name("other"))))
     assert info.value.status == 403
+
+
+def test_single_user_stack_gets_no_namespace_filters(stack_factory, clean_env, tmp_path):
+    single = stack_factory(single_user=True)
+    clean_env.setenv("JUPYTER_DSP_ENDPOINT", single.url)
+    clean_env.setenv("JUPYTER_DSP_TOKEN_FILE", str(single.data_dir / "token"))
+    client = jupyter_dsp.connect()
+    assert client.single_user
+    version = client.upload(str(write_pipeline(tmp_path, "solo")))
+    assert client.list_pipelines("project").by_name("solo") is not None
+    run = client.run(version, {"a": 1}, wait=True, timeout=240)
+    assert run.state == "SUCCEEDED", run.error
+    assert run.id in [r.id for r in client.runs(limit=5)]

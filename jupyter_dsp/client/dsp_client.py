@@ -216,9 +216,18 @@ class DSPClient:
         label = f"namespace {self.namespace!r}" if space == PROJECT else "the shared space"
         return f"{label} at {describe_endpoint(target)}"
 
+    @property
+    def single_user(self) -> bool:
+        """The project's stack said (healthz) it is single-user: it knows no namespaces."""
+        known = getattr(self.project, "health_error", None) is None
+        return known and getattr(self.project, "multi_user", True) is False
+
     def _ns(self, space: str) -> str | None:
-        """Namespace query value for ``space``: none for shared (that is what makes it shared)."""
-        return (self.namespace or None) if space == PROJECT else None
+        """Namespace query value for ``space``: none for shared (that is what makes it shared),
+        none on a single-user stack (which refuses namespace filters)."""
+        if space != PROJECT or self.single_user:
+            return None
+        return self.namespace or None
 
     def _writable(self, space: str) -> None:
         target = self.space(space)
@@ -460,8 +469,14 @@ class DSPClient:
                 kwargs = {"name": version, "pipelineid": pipeline.id}
                 if description:
                     kwargs["description"] = description
-                with api_errors(f"Uploading version {version!r} of {name!r}", where):
-                    raw_version = uploads.upload_pipeline_version(str(package), **kwargs)
+                try:
+                    with api_errors(f"Uploading version {version!r} of {name!r}", where):
+                        raw_version = uploads.upload_pipeline_version(str(package), **kwargs)
+                except DSPError:
+                    # do not leave an empty pipeline behind
+                    with contextlib.suppress(Exception):
+                        api.pipeline_service_delete_pipeline(pipeline_id=pipeline.id)
+                    raise
                 result = PipelineVersion.from_api(raw_version, space)
             else:
                 kwargs = {"name": name}
@@ -521,8 +536,8 @@ class DSPClient:
         where = self._where(PROJECT)
         filt = _name_filter(name)
         kwargs: dict[str, Any] = {"filter": filt, "page_size": PAGE_SIZE}
-        if self.namespace:
-            kwargs["namespace"] = self.namespace
+        if self._ns(PROJECT):
+            kwargs["namespace"] = self._ns(PROJECT)
         with api_errors("Finding the experiment", where):
             found = api.experiment_service_list_experiments(**kwargs).experiments or []
         found = [e for e in found if e.display_name == name]
@@ -530,7 +545,7 @@ class DSPClient:
             exp_id = found[0].experiment_id
         else:
             body = self.kfp.api_models.V2beta1Experiment(
-                display_name=name, namespace=self.namespace or None
+                display_name=name, namespace=self._ns(PROJECT)
             )
             with api_errors(f"Creating experiment {name!r}", where):
                 exp_id = api.experiment_service_create_experiment(experiment=body).experiment_id
@@ -665,8 +680,8 @@ class DSPClient:
                     "page_token": token,
                     "sort_by": "created_at desc",
                 }
-                if self.namespace:
-                    kwargs["namespace"] = self.namespace
+                if self._ns(PROJECT):
+                    kwargs["namespace"] = self._ns(PROJECT)
                 response = api.run_service_list_runs(**kwargs)
                 for raw in response.runs or []:
                     run = Run.from_api(raw)
