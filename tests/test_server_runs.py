@@ -26,6 +26,7 @@ def proxied_stack(dsp_config, stack_factory, tmp_path):
     token_file = tmp_path / "stack-token"
     token_file.write_text(handle.token)
     dsp_config.update(endpoint=handle.url, token_file=str(token_file), namespace="default")
+    handle.token_file = token_file
     return handle
 
 
@@ -80,6 +81,10 @@ async def test_kfp_client_runs_and_waits_through_the_proxy(
 
 async def test_run_in_another_namespaces_experiment_is_403(proxied_stack, jp_fetch, unique_name):
     other_token = proxied_stack.create_token("other-team", {"other": "edit"}, "view")
+    # the notebook's identity may write in another namespace too (a contributor elsewhere):
+    # the stack would accept the run there, the proxy must not
+    broad = proxied_stack.create_token("nb", {"default": "edit", "other": "edit"}, "edit")
+    proxied_stack.token_file.write_text(broad)
 
     def other_experiment() -> str:
         client = kfp.Client(host=proxied_stack.url, existing_token=other_token)
