@@ -111,3 +111,14 @@ def test_retry_a_failed_run(shell, tmp_path, unique_name):
     shell.run_line_magic("dsp", "retry failed")
     final = shell.run_line_magic("dsp", f"wait failed {TIMEOUT}")
     assert final.state == "SUCCEEDED", final.error
+
+
+def test_run_the_shared_one_of_two_same_named_pipelines(shell, unique_name):
+    name = unique_name("both")
+    run_cell(shell, pipeline_source(name))
+    private = shell.run_line_magic("dsp", "upload pipeline")
+    shared = shell.run_line_magic("dsp", "upload pipeline --shared")
+    default = shell.run_line_magic("dsp", f"run {name} -p a=1 --wait {TIMEOUT}")
+    assert default.version_id == private.id  # the project's pipeline comes first
+    chosen = shell.run_line_magic("dsp", f"run {name} --shared -p a=1 --wait {TIMEOUT}")
+    assert chosen.version_id == shared.id and chosen.state == "SUCCEEDED"

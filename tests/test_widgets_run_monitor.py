@@ -62,3 +62,18 @@ def test_monitor_of_a_finished_run_does_not_poll(client, tmp_path, unique_name):
     monitor = RunMonitor(client, run.id)
     assert not monitor.polling and monitor.finished.is_set()
     assert monitor.progress.value == monitor.progress.max
+
+
+def test_run_a_shared_pipeline_from_the_browser(client, tmp_path, unique_name):
+    name = unique_name("sharedrun")
+    client.upload(str(write_pipeline(tmp_path, name)), shared=True)
+    browser = PipelineBrowser(client, user_ns={}, poll_interval=0.2)
+    browser.row("shared", name).run_button.click()
+    form = browser.form
+    assert "(shared)" in form.heading.value
+    form.inputs["a"].value = "7"
+    run = form.submit()
+    assert run is not None, form.status.value
+    final = form.monitor.wait(WAIT)
+    assert final.state == "SUCCEEDED", final.error
+    assert final.id in [r.id for r in client.runs(limit=20)]  # runs live in the project
