@@ -289,7 +289,7 @@ def test_header_and_pipelines_each_in_its_tab(lab: Lab, page: Any) -> None:
 
     # Search is a server-side filter: a name that matches nothing empties the list.
     page.locator(".jp-DSP-search").fill(f"no-such-{uuid.uuid4().hex}")
-    page.locator(".jp-DSP-empty").wait_for(timeout=10_000)
+    page.locator(".jp-DSP-browser .jp-DSP-empty").wait_for(timeout=10_000)
     assert pipeline_row(page, shared_name).count() == 0
     search(page, shared_name)
     shot(page, "shared_tab")
@@ -387,7 +387,7 @@ def test_read_only_shared_space_offers_no_writes(readonly_lab: Lab, page: Any) -
     assert "read-only" in tab.inner_text()
     tab.click()
     page.locator(".jp-DSP-banner", has_text="read-only").wait_for(timeout=10_000)
-    page.locator(".jp-DSP-empty").wait_for(timeout=10_000)  # nothing shared on this stack
+    page.locator(".jp-DSP-browser .jp-DSP-empty").wait_for(timeout=10_000)  # nothing shared on this stack
 
     # The upload dialog has no "Share with all projects" here.
     page.locator('.jp-DSP-header [data-action="upload"]').click()

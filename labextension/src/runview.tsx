@@ -170,6 +170,7 @@ function RunDetail(props: { model: DSPModel; runId: string; onTitle: (title: str
   const [tick, setTick] = React.useState(0);
   const [selected, setSelected] = React.useState<string | null>(null);
   const [, setNow] = React.useState(Date.now());
+  const lastState = React.useRef<string | undefined>(undefined);
 
   React.useEffect(() => {
     let cancelled = false;
@@ -177,6 +178,10 @@ function RunDetail(props: { model: DSPModel; runId: string; onTitle: (title: str
       .getRun(runId)
       .then(r => {
         if (!cancelled) {
+          if (lastState.current !== undefined && isActive(lastState.current) && !isActive(r.state)) {
+            model.notifyRuns(); // the panel's list shows the final state at once
+          }
+          lastState.current = r.state;
           setRun(r);
           setError(null);
           props.onTitle(r.display_name || r.run_id);
@@ -241,7 +246,7 @@ function RunDetail(props: { model: DSPModel; runId: string; onTitle: (title: str
   if (!run) {
     return <div className="jp-DSP-runView jp-DSP-empty">Loading run…</div>;
   }
-  const params = Object.entries(run.runtime_config?.parameters ?? {});
+  const params = Object.entries(run.runtime_config?.parameters ?? {}).sort(([a], [b]) => a.localeCompare(b));
   const terminate = (): void => {
     model.client
       .terminateRun(run.run_id)

@@ -36,7 +36,9 @@ function defaultToText(type: ParameterType, value: unknown): string {
 /** The root input parameters of a pipeline, in spec order. Artifact inputs cannot be set by a run form. */
 export function rootInputs(spec: Record<string, any> | undefined): IInputField[] {
   const params = unwrapSpec(spec)?.root?.inputDefinitions?.parameters ?? {};
-  return Object.entries<any>(params).map(([name, def]) => {
+  // By name: a spec that went through a protobuf Struct has lost its key order.
+  const entries = Object.entries<any>(params).sort(([a], [b]) => a.localeCompare(b));
+  return entries.map(([name, def]) => {
     const type = (def?.parameterType ?? 'STRING') as ParameterType;
     const hasDefault = def?.defaultValue !== undefined;
     return {

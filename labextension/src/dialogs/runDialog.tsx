@@ -5,6 +5,8 @@
  */
 import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { ReactWidget } from '@jupyterlab/ui-components';
+import { IDisposable } from '@lumino/disposable';
+import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
 import { DSPError } from '../api';
@@ -12,6 +14,7 @@ import { pipelineLabel } from '../format';
 import { DSPModel } from '../model';
 import { IInputField, parseInput, rootArtifactInputs, rootInputs } from '../spec';
 import { IPipeline, IPipelineVersion, IRun, SpaceName } from '../types';
+import { guardAccept } from './guard';
 
 export interface IRunFormValue {
   displayName: string;
@@ -65,6 +68,21 @@ export class RunForm extends ReactWidget {
 
   get currentName(): string {
     return this.displayName;
+  }
+
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    this.guard = guardAccept(this, () => {
+      this.showErrors = true;
+      this.update();
+      return Object.keys(this.getValue().errors).length === 0;
+    });
+  }
+
+  protected onBeforeDetach(msg: Message): void {
+    this.guard?.dispose();
+    this.guard = null;
+    super.onBeforeDetach(msg);
   }
 
   private set(name: string, value: string): void {
@@ -167,6 +185,7 @@ export class RunForm extends ReactWidget {
   }
 
   private touched = new Set<string>();
+  private guard: IDisposable | null = null;
 }
 
 async function resolveVersion(

@@ -5,12 +5,15 @@
  */
 import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import { ReactWidget } from '@jupyterlab/ui-components';
+import { IDisposable } from '@lumino/disposable';
+import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
 import { DSPError } from '../api';
 import { pipelineLabel } from '../format';
 import { DSPModel } from '../model';
 import { IPipeline, SpaceName } from '../types';
+import { guardAccept } from './guard';
 
 export interface IUploadState {
   file: Blob | null;
@@ -233,7 +236,7 @@ class UploadForm extends ReactWidget {
     private readonly model: DSPModel,
     public state: IUploadState,
     private readonly fixedFile: boolean,
-    private readonly problems: string[]
+    private problems: string[]
   ) {
     super();
     this.addClass('jp-DSP-uploadForm');
@@ -242,6 +245,23 @@ class UploadForm extends ReactWidget {
   getValue(): IUploadState {
     return this.state;
   }
+
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    this.guard = guardAccept(this, () => {
+      this.problems = validateUpload(this.state);
+      this.update();
+      return this.problems.length === 0;
+    });
+  }
+
+  protected onBeforeDetach(msg: Message): void {
+    this.guard?.dispose();
+    this.guard = null;
+    super.onBeforeDetach(msg);
+  }
+
+  private guard: IDisposable | null = null;
 
   render(): JSX.Element {
     return (
