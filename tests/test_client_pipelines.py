@@ -136,3 +136,17 @@ def test_kfp_clients_are_ready_for_unwrapped_calls(client, tmp_path, unique_name
     response = client.kfp.list_pipelines(namespace="default", page_size=200)
     assert name in [p.display_name for p in response.pipelines or []]
     assert client.kfp_shared is not None
+
+
+def test_pipelines_by_id_and_a_named_shared_version(client, tmp_path, unique_name):
+    name = unique_name("byid")
+    source = str(write_pipeline(tmp_path, name))
+    first = client.upload(source, shared=True, version="one")
+    client.upload(source, shared=True, version="two")
+    found = client.find_pipeline(first.pipeline_id)
+    assert found.name == name and found.space == "shared"
+    assert [v.name for v in client.versions(first.pipeline_id)] == ["two", "one"]
+    fork = client.fork(name, version="one", as_name=f"{name}-one")
+    assert fork.pipeline.description.endswith("version 'one'.")
+    with pytest.raises(NotFoundError, match="no version 'three'"):
+        client.fork(name, version="three")
