@@ -114,3 +114,44 @@ def test_run_a_shared_pipeline_shows_its_graph(lab: Lab, page: Any) -> None:
     page.locator('.jp-DSP-log[data-complete="true"]').wait_for(timeout=30_000)
     assert "crust-comp" in page.locator(".jp-DSP-log-title").inner_text()
     shot(page, "shared_run_graph")
+
+
+def test_defaults_filled_log_followed_while_running_then_terminate(lab: Lab, page: Any) -> None:
+    name = unique("lab-nap")
+    lab.upload("project", PIPELINES / "take_nap_compiled.yaml", name)
+
+    open_panel(page, lab)
+    search(page, name)
+    pipeline_row(page, name).locator('[data-action="run"]').click()
+    dialog = page.locator(".jp-Dialog")
+    field = dialog.locator('label[data-param="naptime_secs"]')
+    field.wait_for(timeout=20_000)
+    # Optional with a default: filled in, not marked required.
+    assert dialog.locator('input[name="naptime_secs"]').input_value() == "900"
+    assert field.locator(".jp-DSP-required").count() == 0
+    dialog.locator("button.jp-mod-accept").click()
+
+    view = page.locator(".jp-DSP-runView[data-run-id]")
+    view.wait_for(timeout=30_000)
+    run_id = view.get_attribute("data-run-id")
+    # The sleeping task's log is followed while it runs.
+    task_log = page.locator('.jp-DSP-tasks tr:has-text("take-nap") [data-action="log"]')
+    task_log.first.wait_for(timeout=60_000)
+    page.locator('.jp-DSP-runView[data-state="RUNNING"]').wait_for(timeout=60_000)
+    task_log.first.click()
+    page.locator('.jp-DSP-log[data-complete="false"]').wait_for(timeout=20_000)
+    page.locator(".jp-DSP-log-text", has_text="Sleeping for 900 seconds").wait_for(timeout=60_000)
+    assert page.locator(".jp-DSP-log[data-complete='false']").count() == 1
+    shot(page, "run_following_log")
+
+    # Terminate from the panel's run list.
+    row = page.locator(f'.jp-DSP-run[data-run-id="{run_id}"]')
+    row.locator('[data-action="terminate"]').click()
+    page.locator('.jp-DSP-runView[data-state="CANCELED"]').wait_for(timeout=60_000)
+    run = lab.get(lab.api("project", f"runs/{run_id}")).json()
+    assert run["state"] == "CANCELED"
+    page.locator(f'.jp-DSP-run[data-run-id="{run_id}"][data-state="CANCELED"]').wait_for(
+        timeout=20_000
+    )
+    assert row.locator('[data-action="terminate"]').count() == 0
+    shot(page, "run_canceled")
