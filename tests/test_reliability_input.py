@@ -92,8 +92,8 @@ async def test_swagger_fuzz_through_the_proxy_and_the_run_endpoints(
     behind_proxy, server_url, jupyter_token
 ):
     direct, proxy = targets(behind_proxy, server_url, jupyter_token)
-    with_runs = await asyncio.to_thread(runs_supported, direct)
-    run_ops = NEW_RUN_OPERATIONS if with_runs else []
+    assert await asyncio.to_thread(runs_supported, direct), "the stack answers 501 for runs"
+    run_ops = NEW_RUN_OPERATIONS
     tally = Tally()
     await asyncio.to_thread(fuzz, proxy, OPERATIONS + run_ops, tally)
     await asyncio.to_thread(fuzz, direct, run_ops, tally)  # the rest: tests/test_stack_fuzz.py
@@ -227,12 +227,6 @@ async def test_malformed_uploads_are_refused_clearly_and_store_nothing(
     assert after == before
 
 
-@pytest.mark.xfail(
-    reason="known stack bug: tornado >= 6.5 raises HTTPInputError from parse_body_arguments for "
-    "a broken multipart envelope; jupyter_dsp/stack/handlers/upload.py:parse_multipart lets it "
-    "escape as a 500 (should be a 400 in the upload error shape)",
-    strict=False,
-)
 async def test_broken_multipart_envelopes_are_refused_clearly(
     behind_proxy, server_url, jupyter_token
 ):
@@ -398,13 +392,6 @@ async def test_hostile_names_are_stored_and_listed_back_intact(
     assert not problems, "\n".join(problems[:20])
 
 
-@pytest.mark.xfail(
-    reason="known stack bug: the upload endpoints read name/display_name with tornado's "
-    "get_query_argument, which strips surrounding whitespace and replaces control characters, "
-    "so ' x' is stored as 'x', 'a\\x00b' as 'a b', and '   ' falls back to the file name "
-    "(jupyter_dsp/stack/handlers/upload.py); POST /pipelines keeps them exact",
-    strict=False,
-)
 def test_names_with_surrounding_spaces_or_control_characters_are_kept_or_refused(behind_proxy):
     direct = Target.stack(behind_proxy)
     problems: list[str] = []

@@ -29,7 +29,12 @@ def parse_multipart(content_type: str, body: bytes) -> tuple[str, bytes]:
         )
     arguments: dict[str, list[bytes]] = {}
     files: dict[str, list[httputil.HTTPFile]] = {}
-    httputil.parse_body_arguments(content_type, body, arguments, files)
+    try:
+        httputil.parse_body_arguments(content_type, body, arguments, files)
+    except httputil.HTTPInputError as exc:
+        raise invalid_argument(
+            f"Failed to read pipeline from file: the multipart/form-data body is malformed ({exc})"
+        ) from None
     uploaded = files.get(FORM_FIELD)
     if not uploaded:
         raise invalid_argument(
@@ -68,7 +73,16 @@ class UploadBase(StreamedBodyHandler):
         return await self.ctx.call_heavy(read_upload, content_type, body)
 
     def text_query(self, name: str) -> str:
-        return (self.get_query_argument(name, "") or "").strip()
+        """A query parameter exactly as sent, as KFP reads it: tornado's own accessors strip
+        surrounding white space and replace control characters, which would store another name
+        than the one the user gave."""
+        values = self.request.query_arguments.get(name)
+        if not values:
+            return ""
+        try:
+            return values[-1].decode("utf-8")
+        except UnicodeDecodeError:
+            raise invalid_argument(f"Query parameter {name!r} is not valid UTF-8") from None
 
 
 class UploadPipelineHandler(UploadBase):
