@@ -127,3 +127,19 @@ async def test_browser_writes_need_xsrf(
     assert status == 200, answer
     assert json.loads(answer)["namespace"] == "default"
     assert stack_behind.token.encode() not in answer
+
+
+@pytest.fixture
+def big_answer(dsp_config, recording_upstream, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("stack-token-0123456789abcdef")
+    dsp_config.update(endpoint=recording_upstream.url, token_file=str(token_file))
+    recording_upstream.content_type = "application/octet-stream"
+    recording_upstream.body = bytes(range(256)) * (12 * 1024)  # 3 MB
+    return recording_upstream
+
+
+async def test_large_answers_stream_back_intact(big_answer, jp_fetch):
+    r = await jp_fetch(*API, "runs", "r-1", "nodes", "n-1", "artifacts", "model:read")
+    assert r.body == big_answer.body
+    assert r.headers["Content-Type"] == "application/octet-stream"
