@@ -103,11 +103,11 @@ class DSPHandler(APIHandler):
         self.set_status(status)
         self.finish(kfp_error_body(status, message, upload=upload))
 
-    async def connection_or_error(self) -> Connection | None:
+    async def connection_or_error(self, *, upload: bool = False) -> Connection | None:
         try:
             return await self.dsp.connection()
         except (DSPConnectionError, ValueError, OSError, RuntimeError) as exc:
-            self.send_kfp_error(503, str(exc))
+            self.send_kfp_error(503, str(exc), upload=upload)
             return None
 
 
@@ -205,7 +205,7 @@ class ProxyHandler(DSPHandler):
             self.send_kfp_error(404, "not a KFP API path")
             return
         raw_path = self.request.path[len(prefix) :]
-        conn = await self.connection_or_error()
+        conn = await self.connection_or_error(upload=upload)
         if conn is None:
             return
         space = conn.space(space_name)
