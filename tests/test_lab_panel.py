@@ -106,7 +106,7 @@ class Lab:
             return ""
 
 
-def start_lab(base: Path, extra_env: dict[str, str] | None = None) -> Lab:
+def start_lab(base: Path, extra_env: dict[str, str] | None = None, healthy: bool = True) -> Lab:
     """Start ``jupyter lab`` on a free port, isolated config/data/runtime dirs, a known token."""
     root_dir = base / "root"
     for sub in ("root", "config", "data", "runtime"):
@@ -162,7 +162,7 @@ def start_lab(base: Path, extra_env: dict[str, str] | None = None) -> Lab:
         try:
             response = lab.get(f"{lab.url}dsp/info")
             last = f"{response.status_code} {response.text[:300]}"
-            if response.status_code == 200 and response.json().get("healthy"):
+            if response.status_code == 200 and (response.json().get("healthy") or not healthy):
                 return lab
         except requests.RequestException as exc:
             last = str(exc)
@@ -387,7 +387,8 @@ def test_read_only_shared_space_offers_no_writes(readonly_lab: Lab, page: Any) -
     assert "read-only" in tab.inner_text()
     tab.click()
     page.locator(".jp-DSP-banner", has_text="read-only").wait_for(timeout=10_000)
-    page.locator(".jp-DSP-browser .jp-DSP-empty").wait_for(timeout=10_000)  # nothing shared on this stack
+    # nothing is shared on this stack
+    page.locator(".jp-DSP-browser .jp-DSP-empty").wait_for(timeout=10_000)
 
     # The upload dialog has no "Share with all projects" here.
     page.locator('.jp-DSP-header [data-action="upload"]').click()
@@ -441,3 +442,38 @@ def test_upload_a_new_version_from_the_panel_button(lab: Lab, page: Any) -> None
     versions = lab.get(lab.api("project", f"pipelines/{pid}/versions")).json()
     assert {v["name"] for v in versions["pipeline_versions"]} >= {version_name}
     assert versions["total_size"] == 2
+
+
+@pytest.fixture(scope="module")
+def broken_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    base = tmp_path_factory.mktemp("lab-broken")
+    token_file = base / "token"
+    token_file.write_text("not-a-real-token")
+    env = {
+        "JUPYTER_DSP_ENDPOINT": f"http://127.0.0.1:{free_port()}",  # nothing listens there
+        "JUPYTER_DSP_TOKEN_FILE": str(token_file),
+        "JUPYTER_DSP_NAMESPACE": "team-x",
+    }
+    handle = start_lab(base, env, healthy=False)
+    try:
+        yield handle
+    finally:
+        stop_lab(handle)
+
+
+def test_unreachable_stack_shows_the_error_and_its_hint(broken_lab: Lab, page: Any) -> None:
+    info = broken_lab.info()
+    assert info["healthy"] is False and info["error"]
+    open_panel(page, broken_lab)
+    assert page.locator(".jp-DSP-namespace").inner_text() == "team-x"
+    assert page.locator(".jp-DSP-connection").get_attribute("data-healthy") == "false"
+    header_error = page.locator(".jp-DSP-header .jp-DSP-error")
+    header_error.wait_for(timeout=10_000)
+    assert info["error"] in header_error.locator(".jp-DSP-error-message").inner_text()
+    if info.get("hint"):
+        assert info["hint"] in header_error.locator(".jp-DSP-error-hint").inner_text()
+    # The lists say what went wrong where they are, instead of looking empty.
+    page.locator(".jp-DSP-browser .jp-DSP-error").wait_for(timeout=30_000)
+    page.locator(".jp-DSP-runs .jp-DSP-error").wait_for(timeout=30_000)
+    assert page.locator(".jp-DSP-browser .jp-DSP-empty").count() == 0
+    shot(page, "unreachable_stack")

@@ -87,7 +87,9 @@ function PanelView(props: { model: DSPModel; callbacks: IPanelCallbacks; visible
                 </button>
               ) : null}
             </div>
-            {info.spaces?.[space]?.healthy === false && info.spaces[space]?.error ? (
+            {info.spaces?.[space]?.healthy === false &&
+            info.spaces[space]?.error &&
+            info.spaces[space]?.error !== info.error ? (
               <div className="jp-DSP-error" role="alert">
                 {info.spaces[space]?.error}
               </div>
