@@ -21,6 +21,9 @@ from tornado.iostream import IOStream, StreamClosedError
 from tornado.tcpclient import TCPClient
 
 CHUNK = 64 * 1024
+IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE", "PUT", "OPTIONS"})
+# a pooled connection used this recently is trusted with a request that must not be retried
+FRESH_ENOUGH_S = 2.0
 
 
 class UpstreamError(Exception):
@@ -218,11 +221,14 @@ class UpstreamPool:
         self.opened += 1
         return stream
 
-    def _take_idle(self, target: Target) -> IOStream | None:
+    def _take_idle(self, target: Target, max_idle: float | None = None) -> IOStream | None:
         idle = self._idle.get(target.key())
         now = time.monotonic()
         while idle:
-            since, stream = idle.pop()
+            since, stream = idle[-1]
+            if max_idle is not None and now - since >= max_idle:
+                return None  # leave it for an idempotent request
+            idle.pop()
             if not stream.closed() and now - since < self.idle_ttl:
                 return stream
             stream.close()
@@ -265,15 +271,23 @@ class UpstreamPool:
         sink: ResponseSink,
         header_timeout: float,
     ) -> None:
-        """A request with no body or a buffered one; one retry on a stale pooled connection."""
+        """A request with no body or a buffered one.
+
+        Idempotent requests (GET, DELETE) are retried once on a fresh connection when a pooled
+        one turns out to be closed. Others are never sent twice: they take a pooled connection
+        only if it was used moments ago, else a fresh one."""
         hdrs = self._headers(target, headers)
         if body is not None:
             hdrs["Content-Length"] = str(len(body))
         elif method in ("POST", "PUT", "PATCH"):
             hdrs["Content-Length"] = "0"
+        idempotent = method in IDEMPOTENT
         for attempt in (0, 1):
-            stream = self._take_idle(target) if attempt == 0 else None
-            reused = stream is not None
+            stream = None
+            if attempt == 0:
+                stream = self._take_idle(target, None if idempotent else FRESH_ENOUGH_S)
+            pooled = stream is not None
+            reused = pooled and idempotent  # may be retried after it was sent
             if stream is None:
                 stream = await self._connect(target)
             conn = HTTP1Connection(stream, True, self.new_params())
@@ -284,7 +298,7 @@ class UpstreamPool:
                 conn.finish()
             except (StreamClosedError, httputil.HTTPOutputError):
                 stream.close()
-                if reused:
+                if pooled:  # not (completely) sent: safe to send again on a fresh one
                     continue
                 raise UpstreamError(502, f"{target.host_header} closed the connection") from None
             try:
