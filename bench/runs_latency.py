@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import requests
+import yaml
 from kfp import compiler, dsl
 
 from jupyter_dsp.stack import start_stack
@@ -49,6 +50,23 @@ def step(x: int) -> int:
 @dsl.pipeline(name="one-step")
 def one_step() -> int:
     return step(x=0).output
+
+
+@dsl.component(base_image="python:3.11")
+def sleeper(pid_file: str) -> None:
+    import subprocess
+    import sys
+    import time
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    with open(pid_file, "w") as f:
+        f.write(f"{child.pid}\n")
+    time.sleep(600)
+
+
+@dsl.pipeline(name="sleepy")
+def sleepy(pid_file: str) -> None:
+    sleeper(pid_file=pid_file)
 
 
 @dsl.pipeline(name="five-steps")
@@ -83,6 +101,34 @@ def stack_run(session: requests.Session, url: str, body: dict) -> tuple[float, f
         if state in ("FAILED", "CANCELED"):
             raise RuntimeError(f"run {run_id} ended {state}")
         time.sleep(0.01)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def terminate_time(session: requests.Session, url: str, body: dict, pid_file: Path) -> float:
+    """Seconds from the terminate call until the step's child process is gone."""
+    run_id = session.post(f"{url}/apis/v2beta1/runs", json=body, timeout=30).json()["run_id"]
+    deadline = time.monotonic() + 60
+    while not (pid_file.exists() and pid_file.read_text().endswith("\n")):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the sleeper did not start")
+        time.sleep(0.02)
+    child = int(pid_file.read_text())
+    start = time.perf_counter()
+    session.post(f"{url}/apis/v2beta1/runs/{run_id}:terminate", timeout=30).raise_for_status()
+    while _alive(child):
+        time.sleep(0.005)
+    gone = time.perf_counter() - start
+    run_url = f"{url}/apis/v2beta1/runs/{run_id}"
+    while session.get(run_url, timeout=30).json()["state"] != "CANCELED":
+        time.sleep(0.01)
+    return gone
 
 
 def main() -> None:
@@ -125,6 +171,27 @@ def main() -> None:
                     creates.append(created)
                 d, s = statistics.median(direct), statistics.median(through_stack)
                 print(f"{name:<12}{d:>12.3f}{s:>12.3f}{s / d:>8.2f}")
+            sleepy_package = tmp / "sleepy.yaml"
+            compiler.Compiler().compile(sleepy, str(sleepy_package))
+            stops = []
+            for i in range(3):
+                pid_file = tmp / f"sleeper-{i}.pid"
+                stops.append(
+                    terminate_time(
+                        session,
+                        handle.url,
+                        {
+                            "display_name": "bench-terminate",
+                            "pipeline_spec": yaml.safe_load(sleepy_package.read_text()),
+                            "runtime_config": {"parameters": {"pid_file": str(pid_file)}},
+                        },
+                        pid_file,
+                    )
+                )
+            print(
+                f"terminate -> process tree gone: max {max(stops):.2f} s over {len(stops)}"
+                " runs (target: within 2 s)"
+            )
             print(
                 f"create-run call: median {statistics.median(creates) * 1000:.1f} ms,"
                 f" max {max(creates) * 1000:.1f} ms over {len(creates)} calls"

@@ -105,7 +105,10 @@ def resolve_parameters(
                 raise ParameterError(name, f"parameter '{name}' is required and cannot be null")
             resolved[name] = _coerce(name, kind, value)
         elif "defaultValue" in definition:
-            resolved[name] = definition["defaultValue"]
+            try:  # a default that went through protobuf is a double: 10 -> 10.0
+                resolved[name] = _coerce(name, kind, definition["defaultValue"])
+            except ParameterError:
+                resolved[name] = definition["defaultValue"]
         elif definition.get("isOptional"):
             continue
         else:

@@ -254,9 +254,9 @@ class RunService:
                 f"A run in namespace {namespace!r} cannot use a pipeline of namespace"
                 f" {pipeline['namespace']!r} (use one of its own namespace or a shared one)"
             )
-        try:
-            document = load_pipeline_document(version["spec_yaml"])
-        except SpecError as exc:
+        try:  # the spec as JSON (stored at upload, already checked): no YAML to parse
+            document = load_pipeline_document(json.loads(version["spec_json"]))
+        except (SpecError, ValueError) as exc:
             raise invalid_argument(f"The pipeline version cannot run: {exc}") from None
         return document, version["pipeline_id"], version["pipeline_version_id"]
 
