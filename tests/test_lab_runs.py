@@ -4,6 +4,7 @@ Uses the lab launcher and fixtures of test_lab_panel.py."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -155,3 +156,13 @@ def test_defaults_filled_log_followed_while_running_then_terminate(lab: Lab, pag
     )
     assert row.locator('[data-action="terminate"]').count() == 0
     shot(page, "run_canceled")
+
+    # The run view is part of the workspace: once saved, a reload brings it back.
+    deadline = time.monotonic() + 30
+    while f"jupyter-dsp-runs:{run_id}" not in lab.get(f"{lab.url}lab/api/workspaces").text:
+        assert time.monotonic() < deadline, "the workspace never recorded the run view"
+        time.sleep(0.5)
+    page.reload()
+    page.locator(f'.jp-DSP-runView[data-run-id="{run_id}"][data-state="CANCELED"]').wait_for(
+        timeout=60_000
+    )

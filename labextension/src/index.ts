@@ -4,7 +4,7 @@
  * main area, and "Upload as pipeline" on pipeline files in the file browser.
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette, MainAreaWidget, showErrorMessage } from '@jupyterlab/apputils';
+import { ICommandPalette, MainAreaWidget, showErrorMessage, WidgetTracker } from '@jupyterlab/apputils';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { LabIcon } from '@jupyterlab/ui-components';
 
@@ -14,7 +14,7 @@ import { runPipeline } from './dialogs/runDialog';
 import { fileBlob, PIPELINE_FILE, uploadPipeline } from './dialogs/uploadDialog';
 import { DSPModel } from './model';
 import { DSPPanel } from './panel';
-import { createRunView } from './runview';
+import { createRunView, RunDetailWidget } from './runview';
 
 const PLUGIN_ID = 'jupyter-dsp:plugin';
 
@@ -48,17 +48,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null
   ) => {
     const model = new DSPModel();
-    const runViews = new Map<string, MainAreaWidget>();
+    // Open run views, remembered in the workspace so a reload brings them back.
+    const runViews = new WidgetTracker<MainAreaWidget<RunDetailWidget>>({ namespace: 'jupyter-dsp-runs' });
 
     const openRun = (runId: string): void => {
-      const existing = runViews.get(runId);
-      if (existing && !existing.isDisposed) {
+      const existing = runViews.find(view => view.content.runId === runId);
+      if (existing) {
         app.shell.activateById(existing.id);
         return;
       }
       const view = createRunView(model, runId);
-      runViews.set(runId, view);
-      view.disposed.connect(() => runViews.delete(runId));
+      void runViews.add(view);
       app.shell.add(view, 'main');
       app.shell.activateById(view.id);
     };
@@ -78,6 +78,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
     panel.title.caption = 'Pipelines (Kubeflow)';
     app.shell.add(panel, 'left', { rank: 650 });
     restorer?.add(panel, 'jupyter-dsp-panel');
+    if (restorer) {
+      void restorer.restore(runViews, {
+        command: CommandIDs.openRun,
+        args: view => ({ runId: view.content.runId }),
+        name: view => view.content.runId
+      });
+    }
 
     const openPanel = (): void => {
       app.shell.activateById(panel.id);

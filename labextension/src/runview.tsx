@@ -346,7 +346,7 @@ function RunDetail(props: { model: DSPModel; runId: string; onTitle: (title: str
   );
 }
 
-class RunDetailWidget extends ReactWidget {
+export class RunDetailWidget extends ReactWidget {
   constructor(
     private readonly model: DSPModel,
     readonly runId: string,
