@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import urllib.parse
+import uuid
 from typing import Any
 
 import pytest
@@ -304,7 +305,8 @@ GENERATED = st.text(alphabet=st.characters(exclude_categories=("Cs",)), min_size
 
 
 def round_trip(target: Target, name: str, namespace: str | None) -> list[str]:
-    """Upload ``name`` (and a version named ``name``), then read both back every way."""
+    """Upload ``name`` (and a version and an experiment named after it), then read them back
+    every way."""
     where = {"namespace": namespace} if namespace else {}
     problems = []
     response = target.upload(name, HELLO, **where)
@@ -329,6 +331,17 @@ def round_trip(target: Target, name: str, namespace: str | None) -> list[str]:
             assert_clean_error(by_name)
         elif by_name.status_code != 200 or by_name.json().get("pipeline_id") != pid:
             problems.append(f"{name!r}: get by name answered {by_name.status_code}")
+    experiment_name = f"{uuid.uuid4().hex[:6]} {name}"[:128]  # unique in namespace default
+    created = target.request(
+        "POST", "/experiments", json={"display_name": experiment_name, "namespace": "default"}
+    )
+    if created.status_code != 200:
+        problems.append(f"{experiment_name!r}: experiment answered {created.status_code}")
+    else:
+        eid = created.json()["experiment_id"]
+        got_exp = target.request("GET", f"/experiments/{eid}").json().get("display_name")
+        if got_exp != experiment_name:
+            problems.append(f"{experiment_name!r}: experiment stored as {got_exp!r}")
     version_name = ("v " + name)[:128]  # the first version already has the pipeline's name
     version = target.request(
         "POST",
@@ -383,7 +396,7 @@ async def test_hostile_names_are_stored_and_listed_back_intact(
     record(
         "input_hostile_names",
         inputs_tried=tally["inputs"],
-        requests_per_input=6,
+        requests_per_input=8,
         not_intact=len(problems),
     )
     assert not problems, "\n".join(problems[:20])
