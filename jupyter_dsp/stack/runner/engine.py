@@ -92,6 +92,12 @@ class RunEngine:
         self._pending: collections.deque[str] = collections.deque()
         self._workers: dict[str, _Worker] = {}
         self._closed = False
+        # Workers start on this thread, so that submitting (a create-run call) never waits
+        # for a process to be spawned.
+        self._dispatcher = threading.Thread(
+            target=self._dispatch_loop, name="dsp-run-dispatcher", daemon=True
+        )
+        self._dispatcher.start()
 
     # ----- queries -----------------------------------------------------------------------
 
@@ -239,6 +245,7 @@ class RunEngine:
         """Stop: kill every worker; their runs end FAILED (the stack stopped). Pending runs stay."""
         with self._lock:
             self._closed = True
+            self._changed.notify_all()
             workers = list(self._workers.items())
             for run_id, _worker in workers:
                 snap = self._runs[run_id]
@@ -277,13 +284,24 @@ class RunEngine:
         self._emit(snap)
 
     def _dispatch(self) -> None:
-        while self._pending and len(self._workers) < self.max_workers and not self._closed:
-            run_id = self._pending.popleft()
-            snap = self._runs[run_id]
-            try:
-                self._start(run_id, snap)
-            except OSError as exc:
-                self._finish(snap, FAILED, f"the run's worker process could not start: {exc}")
+        """Wake the dispatcher (call with the lock held)."""
+        self._changed.notify_all()
+
+    def _can_start(self) -> bool:
+        return bool(self._pending) and len(self._workers) < self.max_workers
+
+    def _dispatch_loop(self) -> None:
+        with self._changed:
+            while True:
+                self._changed.wait_for(lambda: self._closed or self._can_start())
+                if self._closed:
+                    return
+                run_id = self._pending.popleft()
+                snap = self._runs[run_id]
+                try:
+                    self._start(run_id, snap)
+                except OSError as exc:
+                    self._finish(snap, FAILED, f"the run's worker process could not start: {exc}")
 
     def _start(self, run_id: str, snap: RunSnapshot) -> None:
         run_dir = self.run_dir(run_id)
