@@ -24,6 +24,7 @@ def settings() -> DSPSettings:
 def test_out_of_cluster_without_stack_says_what_was_tried(clean_dsp_env, tmp_path):
     clean_dsp_env.setenv("JUPYTER_DSP_SA_DIR", str(tmp_path / "nowhere"))
     clean_dsp_env.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    clean_dsp_env.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
     with pytest.raises(NoStackFound) as err:
         resolve(settings(), probe=False)
     text = str(err.value)
@@ -35,6 +36,7 @@ def test_out_of_cluster_without_stack_says_what_was_tried(clean_dsp_env, tmp_pat
 def test_embedded_runtime_file_is_private_and_read_by_resolve(clean_dsp_env, tmp_path):
     clean_dsp_env.setenv("JUPYTER_DSP_SA_DIR", str(tmp_path / "nowhere"))
     clean_dsp_env.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    clean_dsp_env.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
     # announced by this (live) process
     path = write_runtime_file(
         EmbeddedInfo("http://127.0.0.1:1", "tok-embedded", os.getpid(), os.getpid(), "lab")
@@ -60,9 +62,23 @@ def test_dead_embedded_stack_is_no_stack(clean_dsp_env, tmp_path):
     dead.wait()
     clean_dsp_env.setenv("JUPYTER_DSP_SA_DIR", str(tmp_path / "nowhere"))
     clean_dsp_env.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    clean_dsp_env.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
     write_runtime_file(EmbeddedInfo("http://127.0.0.1:1", "t", dead.pid, dead.pid, "default"))
     with pytest.raises(NoStackFound, match="have exited"):
         resolve(settings(), probe=False)
+
+
+def test_stack_serving_the_data_dir_is_found(clean_dsp_env, tmp_path, stack_factory):
+    """`jupyter-dsp stack serve --data-dir <jupyter data dir>/dsp/stack`, no server running."""
+    clean_dsp_env.setenv("JUPYTER_DSP_SA_DIR", str(tmp_path / "nowhere"))
+    clean_dsp_env.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    clean_dsp_env.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
+    handle = stack_factory(data_dir=tmp_path / "data" / "dsp" / "stack")
+    conn = resolve(settings())
+    assert conn.mode == "embedded"
+    assert conn.project.endpoint == handle.url
+    assert conn.project.token() == handle.token
+    assert conn.project.health_error is None and conn.project.multi_user is True
 
 
 def test_kf_pipelines_endpoint_in_cluster(sa_dir, clean_dsp_env):

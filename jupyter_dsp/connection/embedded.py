@@ -108,6 +108,22 @@ def write_runtime_file(info: EmbeddedInfo, path: Path | None = None) -> Path:
     return path
 
 
+def read_data_dir_stack(settings: DSPSettings, namespace: str) -> EmbeddedInfo | None:
+    """A stack serving the embedded data dir (e.g. ``jupyter-dsp stack serve``), if its
+    process is alive; its token is the data dir's default token."""
+    d = data_dir(settings)
+    try:
+        meta = json.loads((d / "stack.json").read_text(encoding="utf-8"))
+        token = (d / "token").read_text(encoding="utf-8").strip()
+    except (OSError, ValueError):
+        return None
+    url = str(meta.get("url") or "").rstrip("/") if isinstance(meta, dict) else ""
+    pid = meta.get("pid") if isinstance(meta, dict) else None
+    if not url or not token or not pid_alive(pid):
+        return None
+    return EmbeddedInfo(url, token, pid, pid, namespace)
+
+
 class EmbeddedStackManager:
     """Start the embedded stack, or reuse one that already runs; stop it only if we own it."""
 
@@ -144,18 +160,10 @@ class EmbeddedStackManager:
             log.info("jupyter-dsp: reusing the embedded stack at %s", announced.url)
             return announced
         # a stack serving our data dir, started by someone else (e.g. `jupyter-dsp stack serve`)
-        d = data_dir(self.settings)
-        try:
-            meta = json.loads((d / "stack.json").read_text(encoding="utf-8"))
-            token = (d / "token").read_text(encoding="utf-8").strip()
-        except (OSError, ValueError):
-            return None
-        url = str(meta.get("url") or "").rstrip("/")
-        pid = meta.get("pid")
-        if url and token and pid_alive(pid) and healthy(url, token):
-            info = EmbeddedInfo(url, token, pid, pid, self.namespace)
+        info = read_data_dir_stack(self.settings, self.namespace)
+        if info and healthy(info.url, info.token):
             write_runtime_file(info)
-            log.info("jupyter-dsp: reusing the embedded stack at %s", url)
+            log.info("jupyter-dsp: reusing the embedded stack at %s", info.url)
             return info
         return None
 

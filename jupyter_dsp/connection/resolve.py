@@ -9,7 +9,13 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from jupyter_dsp.connection.embedded import pid_alive, read_runtime_file, runtime_file
+from jupyter_dsp.connection.embedded import (
+    data_dir,
+    pid_alive,
+    read_data_dir_stack,
+    read_runtime_file,
+    runtime_file,
+)
 from jupyter_dsp.connection.kube import (
     KubeClient,
     KubeError,
@@ -203,25 +209,24 @@ def _resolve_embedded(
         tried.append("embedded stack: disabled (DSPSettings.embedded = False)")
         raise NoStackFound(tried, CONFIGURE_HINT)
     info = read_runtime_file()
-    if info is None:
-        tried.append(f"embedded stack announced in {runtime_file()}: none")
-        raise NoStackFound(
-            tried,
-            "Start JupyterLab / jupyter server with the jupyter_dsp extension enabled (it starts "
-            "the embedded stack), or run `jupyter-dsp stack serve` and "
-            + CONFIGURE_HINT[0].lower()
-            + CONFIGURE_HINT[1:],
-        )
-    if info.pid and not pid_alive(info.pid) and not pid_alive(info.owner_pid):
+    if info is not None and info.pid and not pid_alive(info.pid) and not pid_alive(info.owner_pid):
         tried.append(
             f"embedded stack announced in {runtime_file()}: not running (pid {info.pid} and its "
             f"Jupyter server, pid {info.owner_pid}, have exited)"
         )
+        info = None
+    elif info is None:
+        tried.append(f"embedded stack announced in {runtime_file()}: none")
+    if info is None:
+        info = read_data_dir_stack(settings, settings.namespace or "default")
+        if info is None:
+            tried.append(f"embedded stack serving {data_dir(settings)}: none")
+    if info is None:
         raise NoStackFound(
             tried,
-            "Start JupyterLab / jupyter server again (it restarts the embedded stack), or "
-            + CONFIGURE_HINT[0].lower()
-            + CONFIGURE_HINT[1:],
+            "Start JupyterLab / jupyter server with the jupyter_dsp extension enabled (it starts "
+            f"the embedded stack), or `jupyter-dsp stack serve --data-dir {data_dir(settings)}`. "
+            "For another stack: " + CONFIGURE_HINT[0].lower() + CONFIGURE_HINT[1:],
         )
     namespace = settings.namespace or info.namespace
     token = info.token
@@ -231,7 +236,7 @@ def _resolve_embedded(
         namespace=namespace,
         multi_user=True,
         writable=True,
-        token_source=f"embedded stack token in {runtime_file()}",
+        token_source=f"embedded stack token of {info.url}",
         _token=lambda: token,
     )
     _apply_probe(project, settings, probe)
