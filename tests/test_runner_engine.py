@@ -345,3 +345,26 @@ def test_steps_do_not_see_the_servers_private_variables(
     engine.submit("run-env", doc, {})
     snap = engine.wait("run-env", timeout=120)
     assert snap is not None and snap.outputs == {"Output": "absent"}
+
+
+@dsl.pipeline(name="branching")
+def branching(flag: str = "off") -> None:
+    with dsl.If(flag == "on"):
+        add(a=1, b=2)
+    with dsl.Else():
+        add(a=3, b=4)
+
+
+def test_branch_not_taken_is_skipped(
+    engine_factory: Callable[..., RunEngine], tmp_path: Path
+) -> None:
+    engine = engine_factory()
+    doc = compile_doc(branching, tmp_path)
+    engine.submit("run-b", doc, resolve_parameters(doc.root_parameters(), {}))
+    snap = engine.wait("run-b", timeout=120)
+    assert snap is not None and snap.state == "SUCCEEDED", snap and snap.error
+    states = {t.task_id: t.state for t in snap.tasks.values()}
+    taken = [tid for tid, state in states.items() if tid.endswith(".add-2")]
+    assert states["condition-branches-1.condition-2"] == "SKIPPED"
+    assert len(taken) == 1 and states[taken[0]] == "SUCCEEDED"
+    assert snap.tasks[taken[0]].inputs == {"a": 3, "b": 4}

@@ -27,6 +27,7 @@ import concurrent.futures
 import contextvars
 import functools
 import inspect
+import logging
 import os
 import re
 import subprocess
@@ -37,7 +38,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from jupyter_dsp.stack.runner.model import FAILED, RUNNING, SUCCEEDED, TaskRecord, now_us
+from jupyter_dsp.stack.runner.model import (
+    FAILED,
+    RUNNING,
+    SKIPPED,
+    SUCCEEDED,
+    TaskRecord,
+    now_us,
+)
 from jupyter_dsp.stack.runner.prologue import strip_prologue
 
 _parent: contextvars.ContextVar[str] = contextvars.ContextVar("dsp_parent_task", default="")
@@ -130,6 +138,15 @@ class Recorder:
                 self.send(parent)
             self.send(task)
             return task
+
+    def skipped(self, name: str, reason: str) -> None:
+        """A task the orchestrator did not run (condition false, or an upstream failed)."""
+        task = self.open(name, name, "skipped")
+        with self._lock:
+            task.state = SKIPPED
+            task.end_time = task.start_time
+            task.error = reason
+            self.send(task)
 
     def close(self, task: TaskRecord, ok: bool, error: str = "") -> None:
         with self._lock:
@@ -232,6 +249,29 @@ def _whole_numbers_as_int(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _whole_numbers_as_int(v) for k, v in value.items()}
     return value
+
+
+_SKIP_CONDITION = re.compile(r"^Skipping conditional task (\S+) \(condition evaluated to False\)")
+_SKIP_UPSTREAM = re.compile(r"^Skipping task (\S+): upstream task\(s\) (.*) failed\.")
+
+
+class _SkipWatcher(logging.Filter):
+    """Turns kfp.local's "Skipping ... task" log records into SKIPPED tasks (logs them too).
+
+    The record is made in the DAG's own thread, so the task's parent is the current one.
+    """
+
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if match := _SKIP_CONDITION.match(message):
+            self.recorder.skipped(match.group(1), "")
+        elif match := _SKIP_UPSTREAM.match(message):
+            self.recorder.skipped(match.group(1), f"upstream task(s) {match.group(2)} failed")
+        return True
 
 
 class _ContextPool(concurrent.futures.ThreadPoolExecutor):
@@ -359,6 +399,7 @@ def install(recorder: Recorder) -> None:
         return original_failure(*args, **kwargs)
 
     pipeline_orchestrator.log_and_maybe_raise_for_failure = log_failure
+    logging.getLogger().addFilter(_SkipWatcher(recorder))
 
     original_to_dict = executor_input_utils.executor_input_to_dict
 
