@@ -289,12 +289,14 @@ def main() -> None:
             payload = big_pipeline(root / "big.yaml", BODY_MB * 1_000_000)
             uploads: dict[str, list[float]] = {name: [] for name in targets}
             growth: dict[str, float] = {name: 0.0 for name in targets}
+            upload_cpu: dict[str, float] = {name: 0.0 for name in targets}
             # interleaved (direct, ours, jupyter-server-proxy, direct, ...) so that load on
             # the machine hits every target alike; RSS growth of the Jupyter server is taken
             # per upload (peak during it minus RSS just before) and the worst one reported
             for _ in range(args.uploads):
                 for name, (base, headers, params) in targets.items():
                     pname = f"big-{uuid.uuid4().hex[:8]}"
+                    before = server_ps.cpu_times()
                     with RssSampler(server.proc.pid) as sampler:
                         t0 = time.perf_counter()
                         r = sessions[name].post(
@@ -304,6 +306,8 @@ def main() -> None:
                             headers=headers,
                         )
                         dt = time.perf_counter() - t0
+                    after = server_ps.cpu_times()
+                    upload_cpu[name] += after.user + after.system - before.user - before.system
                     if r.status_code != 200:
                         raise RuntimeError(f"{name} upload: {r.status_code} {r.text[:300]}")
                     uploads[name].append(dt)
@@ -349,15 +353,16 @@ def main() -> None:
     print(f"POST /apis/v2beta1/pipelines/upload, {BODY_MB} MB body — {args.uploads} per target")
     print(
         f"{'target':24} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>8} {'p50 / direct':>13} "
-        f"{'server RSS growth MB':>21}"
+        f"{'server RSS growth MB':>21} {'jupyter CPU ms/upload':>22}"
     )
     udirect = summarize(uploads["direct"])
     for name, samples in uploads.items():
         s = summarize(samples)
         g = f"{growth[name]:21.1f}" if name != "direct" else f"{'-':>21}"
+        c = f"{upload_cpu[name] / args.uploads * 1000:22.1f}" if name != "direct" else f"{'-':>22}"
         print(
             f"{name:24} {s['p50_ms']:8.1f} {s['p95_ms']:8.1f} {s['rps']:8.2f} "
-            f"{s['p50_ms'] / udirect['p50_ms']:13.2f} {g}"
+            f"{s['p50_ms'] / udirect['p50_ms']:13.2f} {g} {c}"
         )
     ours, jsp = summarize(gets["jupyter-dsp proxy"]), summarize(gets["jupyter-server-proxy"])
     ours_u, jsp_u = (
