@@ -234,7 +234,8 @@ def shot(pg: Any, name: str) -> Path:
 
 
 def open_panel(pg: Any, lab: Lab) -> None:
-    pg.goto(f"{lab.url}lab?token={lab.token}")
+    # a workspace of its own: tests sharing a server do not restore each other's tabs
+    pg.goto(f"{lab.url}lab/workspaces/{unique('ws')}?token={lab.token}")
     pg.wait_for_selector("#jupyterlab-splash", state="detached", timeout=60_000)
     tab = pg.locator('li.lm-TabBar-tab[data-id="jupyter-dsp-panel"]')
     tab.wait_for(timeout=30_000)

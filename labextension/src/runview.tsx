@@ -5,6 +5,7 @@
  */
 import { MainAreaWidget } from '@jupyterlab/apputils';
 import { ReactWidget, runningIcon, stopIcon } from '@jupyterlab/ui-components';
+import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
 import { DSPError } from './api';
@@ -96,8 +97,10 @@ function DagView(props: {
   );
 }
 
-function LogView(props: { model: DSPModel; runId: string; task: ITaskDetail }): JSX.Element {
+function LogView(props: { model: DSPModel; runId: string; task: ITaskDetail; visible: boolean }): JSX.Element {
   const { model, runId, task } = props;
+  const visible = React.useRef(props.visible);
+  visible.current = props.visible;
   const [text, setText] = React.useState('');
   const [complete, setComplete] = React.useState(false);
   const [error, setError] = React.useState<string | null>(null);
@@ -113,6 +116,10 @@ function LogView(props: { model: DSPModel; runId: string; task: ITaskDetail }): 
     setComplete(false);
     setError(null);
     const poll = async (): Promise<void> => {
+      if (!visible.current) {
+        timer = window.setTimeout(poll, LOG_POLL_MS); // hidden tab: no requests, look again later
+        return;
+      }
       try {
         const chunk = await model.client.readLog(runId, task.task_id, offset);
         if (stopped) {
@@ -161,7 +168,12 @@ function LogView(props: { model: DSPModel; runId: string; task: ITaskDetail }): 
   );
 }
 
-function RunDetail(props: { model: DSPModel; runId: string; onTitle: (title: string) => void }): JSX.Element {
+function RunDetail(props: {
+  model: DSPModel;
+  runId: string;
+  visible: boolean;
+  onTitle: (title: string) => void;
+}): JSX.Element {
   const { model, runId } = props;
   const [run, setRun] = React.useState<IRun | null>(null);
   const [spec, setSpec] = React.useState<Record<string, any> | null>(null);
@@ -193,17 +205,23 @@ function RunDetail(props: { model: DSPModel; runId: string; onTitle: (title: str
     };
   }, [model, runId, tick]);
 
+  // Poll while the run is active and its tab is visible (slower after an error, which stays
+  // on screen until an answer comes).
   const active = !run || isActive(run.state);
+  const { visible } = props;
   React.useEffect(() => {
-    if (!active || error) {
+    if (!active || !visible) {
       return;
     }
-    const timer = window.setTimeout(() => {
-      setNow(Date.now());
-      setTick(t => t + 1);
-    }, RUN_POLL_MS);
+    const timer = window.setTimeout(
+      () => {
+        setNow(Date.now());
+        setTick(t => t + 1);
+      },
+      error ? RUN_POLL_MS * 3 : RUN_POLL_MS
+    );
     return () => window.clearTimeout(timer);
-  }, [active, error, run]);
+  }, [active, error, run, visible, tick]);
 
   // The spec: in the run, else from the version it references (project first, then shared).
   const ref = run?.pipeline_version_reference;
@@ -336,7 +354,7 @@ function RunDetail(props: { model: DSPModel; runId: string; onTitle: (title: str
             </div>
           ) : null}
           {selectedTask ? (
-            <LogView model={model} runId={run.run_id} task={selectedTask} />
+            <LogView model={model} runId={run.run_id} task={selectedTask} visible={props.visible} />
           ) : (
             <div className="jp-DSP-empty">Choose a task (in the graph or the table) to read its log.</div>
           )}
@@ -356,8 +374,18 @@ export class RunDetailWidget extends ReactWidget {
     this.addClass('jp-DSP-runWidget');
   }
 
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this.update();
+  }
+
+  protected onAfterHide(msg: Message): void {
+    super.onAfterHide(msg);
+    this.update();
+  }
+
   render(): JSX.Element {
-    return <RunDetail model={this.model} runId={this.runId} onTitle={this.onTitle} />;
+    return <RunDetail model={this.model} runId={this.runId} visible={this.isVisible} onTitle={this.onTitle} />;
   }
 }
 
