@@ -470,3 +470,17 @@ def test_restart_recovery_after_kill_9(stack_factory, packages, tmp_path):
     assert all(t["state"] == "FAILED" for t in failed["run_details"]["task_details"])
     done = wait_state(h2, pending["run_id"], {"SUCCEEDED", "FAILED"})
     assert done["state"] == "SUCCEEDED"
+
+
+def test_a_stopped_stack_leaves_no_run_running(stack_factory, packages, tmp_path):
+    data_dir = tmp_path / "stopped"
+    h = stack_factory(data_dir=data_dir, workers=1)
+    pid_file = tmp_path / "pid"
+    running = create(h, packages["sleepy"], {"pid_file": str(pid_file)}).json()
+    wait_until(lambda: pid_file.exists() and pid_file.read_text().endswith("\n"), 60)
+    child = int(pid_file.read_text())
+    h.stop()
+    wait_until(lambda: not alive(child), 10)  # stopping the stack stopped the run's processes
+    h2 = stack_factory(data_dir=data_dir, workers=1)
+    failed = call(h2, "GET", f"/runs/{running['run_id']}").json()
+    assert failed["state"] == "FAILED" and "stack stopped" in failed["error"]["message"]
