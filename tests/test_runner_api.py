@@ -484,3 +484,12 @@ def test_a_stopped_stack_leaves_no_run_running(stack_factory, packages, tmp_path
     h2 = stack_factory(data_dir=data_dir, workers=1)
     failed = call(h2, "GET", f"/runs/{running['run_id']}").json()
     assert failed["state"] == "FAILED" and "stack stopped" in failed["error"]["message"]
+
+
+def test_single_user_stack_runs(stack_factory, packages):
+    h = stack_factory(single_user=True)
+    c = client(h)
+    result = c.create_run_from_pipeline_package(packages["adder"], arguments={"a": 5})
+    run = c.wait_for_run_completion(result.run_id, timeout=120, sleep_duration=0.2)
+    assert run.state == "SUCCEEDED"
+    assert [r.run_id for r in c.list_runs().runs] == [result.run_id]
