@@ -271,6 +271,11 @@ async def test_shared_writes_under_read_write(
     with pytest.raises(HTTPClientError) as err:
         await jp_fetch(*SHARED, "pipelines", private_id, method="DELETE")
     assert err.value.code == 403
+    # nor even read there: the shared space shows shared pipelines only
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch(*SHARED, "pipelines", private_id)
+    assert err.value.code == 404
+    assert json.loads(err.value.response.body)["code"] == 5
     # the shared one can be deleted under read-write
     r = await jp_fetch(
         *SHARED, "pipelines", pipeline_id, method="DELETE", params={"cascade": "true"}

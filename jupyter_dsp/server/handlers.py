@@ -112,8 +112,9 @@ class DSPHandler(APIHandler):
 
 
 class _HandlerSink(ResponseSink):
-    """Writes the stack's answer to the caller; error answers are buffered so 401/403 can
-    be explained and the token scrubbed."""
+    """Writes the stack's answer to the caller. Error answers are buffered so 401/403 can be
+    explained and the token scrubbed; so is a pipeline read through the shared space of a
+    multi-user stack, which must be a shared pipeline (else 404, as if it did not exist)."""
 
     def __init__(
         self, handler: ProxyHandler, conn: Connection, space: Space, route: routes.Route
@@ -138,8 +139,16 @@ class _HandlerSink(ResponseSink):
                 self.h.set_header(name, headers[name])
         self.content_type = safe_content_type(headers.get("Content-Type"))
         self.h.set_header("Content-Type", self.content_type)
-        if code >= 400:
+        if code >= 400 or (code == 200 and self._shared_item_read()):
             self.error_parts = []
+
+    def _shared_item_read(self) -> bool:
+        return (
+            self.space.name == "shared"
+            and self.space.multi_user
+            and self.route.kind == "pipelines.item"
+            and (self.h.request.method or "") == "GET"
+        )
 
     async def data(self, chunk: bytes) -> None:
         if self.error_parts is not None:
@@ -156,6 +165,11 @@ class _HandlerSink(ResponseSink):
     async def end(self) -> None:
         if self.error_parts is not None:
             body = b"".join(self.error_parts)
+            if self.code == 200 and not _is_shared_pipeline(body):
+                self.h.set_status(404)
+                self.h.set_header("Content-Type", "application/json")
+                self.h.finish(kfp_error_body(404, "no such pipeline in the shared space"))
+                return
             if self.code in (401, 403):
                 message = denied_message(
                     self.conn,
@@ -174,6 +188,14 @@ class _HandlerSink(ResponseSink):
         if self.token and self.token in data:
             data = data.replace(self.token, b"[redacted]")
         return data
+
+
+def _is_shared_pipeline(body: bytes) -> bool:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and not data.get("namespace")
 
 
 @web.stream_request_body
