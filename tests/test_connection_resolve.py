@@ -274,6 +274,14 @@ def test_shared_space_by_policy_and_catalog(sa_dir, clean_dsp_env):
         resolve(settings(), probe=False)
 
 
+def test_endpoint_must_be_a_url(sa_dir, clean_dsp_env):
+    from jupyter_dsp.connection import DSPConnectionError
+
+    clean_dsp_env.setenv("JUPYTER_DSP_ENDPOINT", "ds-pipeline-dspa:8443")
+    with pytest.raises(DSPConnectionError, match="http:// or https://"):
+        resolve(settings(), probe=False)
+
+
 def test_identity_never_echoes_a_token():
     assert identity_from_token("opaque-token") is None
     assert identity_from_token("a.b.c") is None

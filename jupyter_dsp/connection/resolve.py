@@ -8,6 +8,7 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from jupyter_dsp.connection.embedded import (
     data_dir,
@@ -23,7 +24,7 @@ from jupyter_dsp.connection.kube import (
     kube_api_url,
     pick_dspa,
 )
-from jupyter_dsp.connection.model import Connection, NoStackFound, Space
+from jupyter_dsp.connection.model import Connection, DSPConnectionError, NoStackFound, Space
 from jupyter_dsp.connection.probe import Health, probe_healthz
 from jupyter_dsp.connection.settings import DSPSettings
 from jupyter_dsp.connection.tokens import TokenFile, choose_token_file, identity_from_token
@@ -106,6 +107,9 @@ def resolve(
         tried.append("DSPSettings.endpoint / JUPYTER_DSP_ENDPOINT / KF_PIPELINES_ENDPOINT: unset")
         return _resolve_embedded(settings, env, tried, probe)
 
+    _check_url(found.endpoint, found.how)
+    if settings.shared_endpoint:
+        _check_url(settings.shared_endpoint, "DSPSettings.shared_endpoint")
     namespace = settings.namespace or sa_namespace or "default"
     token_file: TokenFile | None
     if settings.token_file or cluster or env.get("KF_PIPELINES_SA_TOKEN_PATH"):
@@ -314,6 +318,15 @@ def _shared_space(
         "no shared space: the project stack is single-user and no shared_endpoint is set"
     )
     return None
+
+
+def _check_url(url: str, source: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DSPConnectionError(
+            f"{source} is {url!r}: a stack endpoint is an http:// or https:// URL "
+            "(e.g. https://ds-pipeline-dspa.my-project.svc.cluster.local:8443)"
+        )
 
 
 def _read(path: str) -> str | None:
