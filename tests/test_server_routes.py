@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jupyter_dsp.server.errors import ProxyError
 from jupyter_dsp.server.routes import match
@@ -108,3 +110,64 @@ def test_bad_query_names_are_400():
 def test_segments_are_reencoded_upstream():
     route = project("GET", "apis/v2beta1/pipelines/names/my%20pipeline%3F")
     assert route.upstream_path() == "/apis/v2beta1/pipelines/names/my%20pipeline%3F"
+
+
+SEGMENTS = st.sampled_from(
+    [
+        "apis",
+        "v2beta1",
+        "pipelines",
+        "runs",
+        "experiments",
+        "versions",
+        "upload",
+        "healthz",
+        "..",
+        ".",
+        "",
+        "%2e%2e",
+        "%2F",
+        "%252e",
+        "a:b",
+        "x",
+        "p-1",
+        "%00",
+        "\\",
+        "names",
+        "logs",
+        "tasks",
+        "nodes",
+        "artifacts",
+        "m:read",
+        "r-1:terminate",
+        "http:",
+        "127.0.0.1:1",
+    ]
+)
+
+
+@given(
+    method=st.sampled_from(["GET", "POST", "PATCH", "DELETE", "PUT"]),
+    parts=st.lists(st.one_of(SEGMENTS, st.text(max_size=12)), max_size=8),
+    space=st.sampled_from(["project", "shared"]),
+)
+@settings(max_examples=400, deadline=None, derandomize=True)
+def test_any_path_is_refused_cleanly_or_stays_inside_the_api(method, parts, space):
+    try:
+        route = match(
+            space,
+            "team-a" if space == "project" else "",
+            True,
+            "read-write",
+            method,
+            "/".join(parts),
+            [],
+        )
+    except ProxyError as exc:
+        assert exc.status in (400, 403, 404, 405)
+        return
+    target = route.upstream_target()
+    assert target.startswith("/apis/v2beta1/")
+    path = target.split("?")[0]
+    assert "//" not in path and "/../" not in path + "/" and "/./" not in path + "/"
+    assert all(seg not in ("", ".", "..") for seg in path.split("/")[1:])
