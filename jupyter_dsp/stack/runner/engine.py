@@ -47,6 +47,7 @@ RunListener = Callable[[RunSnapshot], None]
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.~-]{0,127}$")
 STACK_STOPPED = "the embedded stack stopped while the run was running"
 WORKER_MODULE = "jupyter_dsp.stack.runner.worker"
+KEEP_FINAL_RUNS = 256  # finished runs kept in memory (the rest only in the listener's storage)
 
 
 def default_workers() -> int:
@@ -92,6 +93,7 @@ class RunEngine:
         self._pending: collections.deque[str] = collections.deque()
         self._workers: dict[str, _Worker] = {}
         self._closed = False
+        self._settled: collections.deque[str] = collections.deque()  # final runs, oldest first
         # Workers start on this thread, so that submitting (a create-run call) never waits
         # for a process to be spawned.
         self._dispatcher = threading.Thread(
@@ -282,6 +284,12 @@ class RunEngine:
                 task.state = CANCELED if state == CANCELED else FAILED
                 task.end_time = snap.finished_at
         self._emit(snap)
+        self._settled.append(snap.run_id)
+        while len(self._settled) > KEEP_FINAL_RUNS:
+            old = self._settled.popleft()
+            if old in self._runs and self._runs[old].state in FINAL_STATES:
+                del self._runs[old]  # long persisted by the listener; adopt() brings it back
+                self._jobs.pop(old, None)
 
     def _dispatch(self) -> None:
         """Wake the dispatcher (call with the lock held)."""

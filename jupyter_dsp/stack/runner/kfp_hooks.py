@@ -78,7 +78,7 @@ def _is_artifact(value: Any) -> bool:
     return hasattr(value, "uri") and hasattr(value, "schema_title")
 
 
-def _split(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+def split_values(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     params: dict[str, Any] = {}
     artifacts: dict[str, list[dict[str, Any]]] = {}
     for key, value in (values or {}).items():
@@ -328,7 +328,7 @@ def install(recorder: Recorder) -> None:
             raise
         ok = task_status == status.Status.SUCCESS
         if ok:
-            task.outputs, task.output_artifacts = _split(outputs)
+            task.outputs, task.output_artifacts = split_values(outputs)
         recorder.close(task, ok)
         return outputs, task_status
 
@@ -368,7 +368,7 @@ def install(recorder: Recorder) -> None:
             _current.reset(token)
         ok = task_status == status.Status.SUCCESS
         if ok:
-            task.outputs, task.output_artifacts = _split(outputs)
+            task.outputs, task.output_artifacts = split_values(outputs)
         recorder.close(task, ok)
         return outputs, task_status
 
@@ -383,7 +383,7 @@ def install(recorder: Recorder) -> None:
         if task is not None:
             task.attempts += 1
             arguments = _integers_as_int(a["component_spec"], a.get("arguments") or {})
-            task.inputs, task.input_artifacts = _split(arguments)
+            task.inputs, task.input_artifacts = split_values(arguments)
             recorder.send(task)
         return original_dispatch(*args, **kwargs)
 

@@ -16,11 +16,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import threading
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_dsp.stack.auth import Principal
 from jupyter_dsp.stack.errors import (
@@ -48,6 +49,10 @@ from jupyter_dsp.stack.runner.params import ParameterError, resolve_parameters
 from jupyter_dsp.stack.runner.spec import PipelineDocument, SpecError, load_pipeline_document
 from jupyter_dsp.stack.runner.store import RUNS, NewRun, RunStore, snapshot_of
 
+if TYPE_CHECKING:
+    from jupyter_dsp.stack.context import StackContext
+
+log = logging.getLogger("jupyter_dsp.stack")
 DEFAULT_EXPERIMENT = "Default"
 MAX_NAME_LENGTH = 128
 
@@ -91,10 +96,8 @@ class SnapshotWriter:
                 self._busy = True
             try:
                 self._save(batch)
-            except Exception:  # pragma: no cover - logged; the next change writes again
-                import logging
-
-                logging.getLogger("jupyter_dsp.stack").exception("saving run states failed")
+            except Exception:  # logged; the run's next change writes it again
+                log.exception("saving run states failed")
             finally:
                 with self._cond:
                     self._busy = False
@@ -111,7 +114,7 @@ def _check_str(body: dict[str, Any], name: str) -> str:
 
 
 class RunService:
-    def __init__(self, ctx: Any, *, max_workers: int | None = None) -> None:
+    def __init__(self, ctx: StackContext, *, max_workers: int | None = None) -> None:
         self.ctx = ctx
         self.access = ctx.access
         self.store = RunStore(ctx.db.conn)
@@ -367,7 +370,11 @@ class RunService:
             )
         document = load_pipeline_document(json.loads(row["spec_json"]))
         self.engine.adopt(snap)
-        self.engine.retry(run_id, document, json.loads(row["parameters"]), attempt=snap.attempt + 1)
+        params = json.loads(row["parameters"])
+        try:
+            self.engine.retry(run_id, document, params, attempt=snap.attempt + 1)
+        except ValueError as exc:  # retried meanwhile by another request
+            raise failed_precondition(f"Run {run_id} cannot be retried now: {exc}") from None
 
     def task_log(
         self, who: Principal, run_id: str, task_id: str, offset: int

@@ -101,7 +101,7 @@ def run(run_dir: Path, emit: EventWriter) -> None:
             {"event": "finished", "state": FAILED, "error": recorder.first_failure(), "outputs": {}}
         )
     else:
-        params, artifacts = kfp_hooks._split(outputs or {})
+        params, artifacts = kfp_hooks.split_values(outputs or {})
         emit(
             {
                 "event": "finished",
