@@ -106,3 +106,10 @@ def test_single_user_stack_gets_no_namespace_filters(stack_factory, clean_env, t
     run = client.run(version, {"a": 1}, wait=True, timeout=240)
     assert run.state == "SUCCEEDED", run.error
     assert run.id in [r.id for r in client.runs(limit=5)]
+
+
+def test_an_unusable_endpoint_setting_is_one_clear_error(clean_env):
+    clean_env.setenv("JUPYTER_DSP_ENDPOINT", "ftp://example")
+    with pytest.raises(DSPError) as info:
+        jupyter_dsp.connect()
+    assert "ftp://example" in str(info.value)

@@ -57,7 +57,12 @@ def connect(
             **kwargs,
         )
     try:
-        from jupyter_dsp.connection import DSPSettings, NoStackFound, resolve
+        from jupyter_dsp.connection import (
+            DSPConnectionError,
+            DSPSettings,
+            NoStackFound,
+            resolve,
+        )
     except ImportError:
         return _connect_from_env(namespace)
     settings = settings if settings is not None else DSPSettings.load()
@@ -73,6 +78,8 @@ def connect(
         )
         message = f"No pipeline stack found (tried: {tried})." if tried else "No stack found."
         raise DSPError(message, hint=hint) from None
+    except DSPConnectionError as exc:  # a setting that cannot work; the message says how
+        raise DSPError(" ".join(str(exc).split())) from None
     return DSPClient.from_connection(conn)
 
 
