@@ -195,3 +195,28 @@ def test_magic_settings_are_configurable(shell):
     assert magic.default_experiment == "nightly"
     assert magic.client.default_experiment == "nightly"
     assert magic.client.poll_interval == 0.25
+
+
+def test_compile_works_offline_without_connecting(tmp_path, monkeypatch, unique_name):
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    import jupyter_dsp.magics.dsp_magic as dsp_magic
+
+    def no_connection(*args, **kwargs):
+        raise AssertionError("compile must not connect to a stack")
+
+    monkeypatch.setattr(dsp_magic, "connect", no_connection)
+    monkeypatch.chdir(tmp_path)
+    config = Config()
+    config.HistoryManager.enabled = False
+    InteractiveShell.clear_instance()
+    sh = InteractiveShell.instance(config=config)
+    try:
+        sh.run_line_magic("load_ext", "jupyter_dsp")
+        name = unique_name("offline")
+        define(sh, name)
+        compiled = sh.run_line_magic("dsp", "compile pipeline -o offline.yaml")
+        assert compiled.name == name and (tmp_path / "offline.yaml").is_file()
+    finally:
+        InteractiveShell.clear_instance()

@@ -22,6 +22,7 @@ from jupyter_dsp.client import (
     Pipeline,
     PipelineVersion,
     Run,
+    compile_source,
     connect,
 )
 from jupyter_dsp.client.compiling import IR_SUFFIXES, PY_SUFFIXES, is_pipeline_function
@@ -159,7 +160,7 @@ class DSPMagic(Magics):
     def _cmd_compile(self, args: argparse.Namespace) -> Any:
         target = self._pipeline(args.pipeline)
         if is_pipeline_function(target) or (isinstance(target, str) and _is_file(target)):
-            return self.client.compile(target, args.output)
+            return compile_source(target, args.output)  # offline: no stack needed
         # a pipeline on the stack (name, id, or a Pipeline/PipelineVersion): save its spec
         compiled = self.client.fetch_spec(target)
         if args.output:
