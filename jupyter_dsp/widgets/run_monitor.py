@@ -106,13 +106,20 @@ class RunMonitor(widgets.VBox):
             while not self._stop.is_set():
                 try:
                     run = self.refresh()
-                except DSPError as exc:
+                except DSPError as exc:  # e.g. the stack restarting: keep trying, slower
                     self.errors += 1
                     self.status.value = f'<span style="color:#c62828">{escape(str(exc))}</span>'
                     run = self.run
+                except Exception as exc:  # a bug must not die silently in a thread
+                    self.status.value = (
+                        '<span style="color:#c62828">Monitor stopped: '
+                        f"{escape(type(exc).__name__)}: {escape(str(exc))}</span>"
+                    )
+                    break
                 if run.done:
                     break
-                self._stop.wait(self.poll_interval)
+                pause = self.poll_interval * (min(self.errors, 5) + 1 if self.errors else 1)
+                self._stop.wait(pause)
         finally:
             self._final()
 
@@ -123,6 +130,9 @@ class RunMonitor(widgets.VBox):
     def refresh(self) -> Run:
         """Poll once and update every part of the widget."""
         run = self.client.get_run(self.run_id)
+        if self.errors:
+            self.errors = 0
+            self.status.value = ""
         with self._lock:
             self.run = run
             self._show(run)
