@@ -77,3 +77,23 @@ def test_run_a_shared_pipeline_from_the_browser(client, tmp_path, unique_name):
     final = form.monitor.wait(WAIT)
     assert final.state == "SUCCEEDED", final.error
     assert final.id in [r.id for r in client.runs(limit=20)]  # runs live in the project
+
+
+def test_monitor_reports_a_stack_that_went_away_and_keeps_trying(stack_factory, tmp_path):
+    import time
+
+    own = stack_factory()
+    client = client_for(own)
+    client.upload(str(write_pipeline(tmp_path, "away", sleep=60)))
+    run = client.run("away", {"a": 1})
+    monitor = RunMonitor(client, run, poll_interval=0.1)
+    assert monitor.polling
+    own.stop()
+    deadline = time.monotonic() + 60
+    while monitor.errors == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert monitor.errors >= 1
+    assert "cannot reach" in monitor.status.value
+    assert monitor.polling  # still trying, more slowly
+    monitor.stop()
+    assert not monitor.polling and monitor.finished.is_set()
