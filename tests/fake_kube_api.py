@@ -80,6 +80,7 @@ class FakeKube:
         self.pod_logs: dict[tuple[str, str, str], bytes] = {}  # (ns, pod, container) -> log
         self.forbidden_namespaces: set[str] = set()
         self.requests: list[tuple[str, str, str]] = []  # (method, path, authorization)
+        self.last_query = ""
         self.url = ""
 
 
@@ -90,6 +91,7 @@ class _Base(tornado.web.RequestHandler):
     def prepare(self) -> None:
         auth = self.request.headers.get("Authorization", "")
         self.kube.requests.append((self.request.method or "", self.request.path, auth))
+        self.kube.last_query = self.request.query
         token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else ""
         if not self.kube.token_check(token):
             self.fail(401, "Unauthorized", "Unauthorized")
@@ -165,8 +167,12 @@ class PodLog(_Base):
         if container not in containers:
             self.fail(400, "BadRequest", f"container {container} is not valid for pod {pod}")
             return
+        data = self.kube.pod_logs[(namespace, pod, container)]
+        limit = self.get_query_argument("limitBytes", None)
+        if limit is not None:
+            data = data[: int(limit)]
         self.set_header("Content-Type", "text/plain")
-        self.finish(self.kube.pod_logs[(namespace, pod, container)])
+        self.finish(data)
 
 
 class NotFound(_Base):

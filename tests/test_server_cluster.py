@@ -130,6 +130,7 @@ async def test_logs_from_the_task_pod(cluster_with_fake_kfp, sa_dir, jp_fetch):
     assert r.body == b"started\n" and r.headers["X-Log-Complete"] == "false"
     # the Kubernetes API was called with the service-account token
     method, path, auth = cluster_with_fake_kfp.requests[-1]
+    assert "limitBytes" in cluster_with_fake_kfp.last_query
     assert path == "/api/v1/namespaces/team-a/pods/hello-pipeline-abc-later-456/log"
     assert auth == f"Bearer {sa_dir.token}"
     from tornado.httpclient import HTTPClientError

@@ -95,22 +95,31 @@ class KubeClient:
         except Exception as exc:
             raise KubeError(502, f"{type(exc).__name__}: {exc}") from None
 
-    def pod_log(self, namespace: str, pod: str, container: str | None = "main") -> bytes:
-        """The pod's log; falls back to the only container when ``main`` does not exist."""
+    def pod_log(
+        self,
+        namespace: str,
+        pod: str,
+        container: str | None = "main",
+        limit_bytes: int | None = None,
+    ) -> bytes:
+        """The pod's log (at most ``limit_bytes``); falls back to the only container when
+        ``main`` does not exist."""
         from kubernetes.client.exceptions import ApiException
 
         try:
+            extra = {"limit_bytes": limit_bytes} if limit_bytes else {}
             resp = self._core.read_namespaced_pod_log(
                 pod,
                 namespace,
                 container=container,
                 _preload_content=False,
                 _request_timeout=self.timeout,
+                **extra,
             )
             return resp.data
         except ApiException as exc:
             if container and exc.status == 400:
-                return self.pod_log(namespace, pod, container=None)
+                return self.pod_log(namespace, pod, container=None, limit_bytes=limit_bytes)
             raise KubeError(exc.status or 502, _api_message(exc)) from None
         except Exception as exc:
             raise KubeError(502, f"{type(exc).__name__}: {exc}") from None

@@ -99,7 +99,9 @@ async def _pod_log(
     loop = asyncio.get_running_loop()
     try:
         kube = state.kube()
-        data: bytes = await loop.run_in_executor(None, kube.pod_log, conn.namespace, pod)
+        data: bytes = await loop.run_in_executor(
+            None, kube.pod_log, conn.namespace, pod, "main", offset + MAX_LOG
+        )
     except KubeError as exc:
         if exc.status == 403:
             raise ProxyError(
