@@ -142,3 +142,39 @@ async def test_logs_from_the_task_pod(cluster_with_fake_kfp, sa_dir, jp_fetch):
     with pytest.raises(HTTPClientError) as err:
         await jp_fetch("dsp", "logs", "run-1", "task-a", params={"offset": "-3"})
     assert err.value.code == 400
+
+
+@pytest.fixture
+def kubeflow(sa_dir, fake_kube, stack_factory, clean_dsp_env, tmp_path):
+    """No DSPA in the namespace: Kubeflow's multi-user stack, reached with the projected
+    pipelines token (not the service-account token)."""
+    handle = stack_factory(
+        default_namespace="team-a", tokens={"kf-1": ({"team-a": "edit"}, "view")}
+    )
+    projected = tmp_path / "kubeflow" / "token"
+    projected.parent.mkdir()
+    projected.write_text(handle.tokens["kf-1"])
+    clean_dsp_env.setenv("JUPYTER_DSP_KUBEFLOW_TOKEN_PATH", str(projected))
+    clean_dsp_env.setenv("JUPYTER_DSP_KUBEFLOW_ENDPOINT", handle.url)
+    handle.projected = projected
+    return handle
+
+
+async def test_kubeflow_with_the_projected_token(kubeflow, sa_dir, jp_fetch, unique_name):
+    info = json.loads((await jp_fetch("dsp", "info")).body)
+    assert info["mode"] == "cluster-kubeflow"
+    assert info["namespace"] == "team-a"
+    assert info["spaces"]["project"]["multi_user"] is True
+    assert info["spaces"]["shared"]["namespace"] == ""
+    assert info["policy"] == "read-only"
+    body = json.dumps({"display_name": unique_name("exp")})
+    r = await jp_fetch(*API, "experiments", method="POST", body=body)
+    assert json.loads(r.body)["namespace"] == "team-a"
+    # the projected token rotates; the old one is revoked
+    fresh = kubeflow.create_token("kf-2", {"team-a": "edit"}, "view")
+    tmp = kubeflow.projected.with_name("token.new")
+    tmp.write_text(fresh)
+    tmp.replace(kubeflow.projected)
+    revoke_subject(kubeflow, "kf-1")
+    r = await jp_fetch(*API, "experiments")
+    assert r.code == 200 and json.loads(r.body)["experiments"]
