@@ -6,9 +6,18 @@ import os
 from typing import Any
 
 from jupyter_dsp.client.compiling import CompiledPipeline, compile_source
-from jupyter_dsp.client.dsp_client import ConnectionInfo, DSPClient, LogChunk, Logs
+from jupyter_dsp.client.dsp_client import DSPClient
 from jupyter_dsp.client.errors import ArgumentError, DSPError, NotFoundError
-from jupyter_dsp.client.models import Pipeline, PipelineVersion, ResultList, Run, Task
+from jupyter_dsp.client.models import (
+    ConnectionInfo,
+    LogChunk,
+    Logs,
+    Pipeline,
+    PipelineVersion,
+    ResultList,
+    Run,
+    Task,
+)
 from jupyter_dsp.client.params import Parameter
 
 __all__ = [

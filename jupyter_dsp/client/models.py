@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from html import escape
 from typing import Any, Generic, TypeVar
 
 from jupyter_dsp.client import render
@@ -271,3 +272,59 @@ class ResultList(Sequence[T], Generic[T]):
 
     def _repr_html_(self) -> str:
         return render.list_html(self.title, self._items)
+
+
+@dataclass
+class LogChunk:
+    """A slice of a task's log: ``text`` from the asked offset up to ``next_offset``."""
+
+    text: str
+    next_offset: int
+    complete: bool
+
+
+@dataclass
+class Logs:
+    """Logs of one task or of a whole run (tasks in order, each under a header)."""
+
+    run_id: str
+    text: str
+    tasks: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self.text or "(no log output)")
+
+    def _repr_html_(self) -> str:
+        body = escape(self.text) if self.text else "<i>(no log output)</i>"
+        return f'<pre style="max-height:30em;overflow:auto;font-size:0.85em">{body}</pre>'
+
+
+@dataclass
+class ConnectionInfo:
+    """What the client is connected to (no token, ever)."""
+
+    mode: str
+    namespace: str
+    identity: str
+    policy: str
+    project_endpoint: str
+    shared_endpoint: str | None
+    healthy: bool
+    error: str | None = None
+
+    def _text(self) -> str:
+        shared = self.shared_endpoint or f"off ({self.policy})"
+        state = "healthy" if self.healthy else f"UNREACHABLE: {self.error}"
+        return (
+            f"DSP {self.mode}: namespace {self.namespace!r} as {self.identity or '-'} [{state}]\n"
+            f"  project: {self.project_endpoint}\n  shared:  {shared} (policy {self.policy})"
+        )
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self._text())
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{escape(self._text())}</pre>"
