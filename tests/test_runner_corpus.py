@@ -32,7 +32,9 @@ EXPECTED_FAILURES = {
     # a task fails on purpose (exit-handler / ignore-upstream demos): the run is FAILED
     "valid/pipeline_as_exit_task.yaml": "fail-op fails on purpose",
     "valid/pipeline_with_task_final_status.yaml": "fail-op fails on purpose",
-    "valid/local_execution/local_execution_pipeline_with_ignore_upstream_failure.yaml": "fail-always fails on purpose",
+    "valid/local_execution/local_execution_pipeline_with_ignore_upstream_failure.yaml": (
+        "fail-always fails on purpose"
+    ),
     # root or nested input artifacts: run parameters cannot carry artifacts
     "valid/component_with_metadata_fields.yaml": "root input artifacts",
     "valid/input_artifact.yaml": "root input artifact",
@@ -46,13 +48,19 @@ EXPECTED_FAILURES = {
     "valid/critical/if_else_with_oneof_artifacts.yaml": "kfp.local: oneOf artifact selector",
     "valid/if_else_with_oneof_artifacts.yaml": "kfp.local: oneOf artifact selector",
     "valid/critical/missing_kubernetes_optional_inputs.yaml": "kfp.local: unset optional input",
-    "valid/parallel_and_nested/nested_pipeline_opt_inputs_nil_compiled.yaml": "kfp.local: unset optional input",
+    "valid/parallel_and_nested/nested_pipeline_opt_inputs_nil_compiled.yaml": (
+        "kfp.local: unset optional input"
+    ),
     "valid/critical/pipeline_with_artifact_custom_path.yaml": "kfp.local: custom artifact path",
     "valid/critical/pipeline_with_input_status_state.yaml": "kfp.local: task status state",
     "valid/critical/pipeline_with_placeholders.yaml": "kfp.local: placeholder resolution",
     "valid/pipeline_with_nested_loops.yaml": "kfp.local: nested loop sub-variable",
-    "valid/pipeline_with_string_machine_fields_task_output.yaml": "kfp.local: task outputs as resource fields",
-    "valid/pipeline_with_task_using_ignore_upstream_failure.yaml": "kfp.local: output of a failed task",
+    "valid/pipeline_with_string_machine_fields_task_output.yaml": (
+        "kfp.local: task outputs as resource fields"
+    ),
+    "valid/pipeline_with_task_using_ignore_upstream_failure.yaml": (
+        "kfp.local: output of a failed task"
+    ),
     "valid/parameters_complex.yaml": "kfp.local: a float where a list is expected",
 }
 
