@@ -280,6 +280,8 @@ def test_retry_reruns_only_what_failed(
     assert second is not None and second.state == "SUCCEEDED", second and second.error
     assert second.outputs == {"Output": "second attempt"} and second.attempt == 2
     assert counter.read_text() == "1"  # the step that succeeded came from the run's cache
+    log = (engine.run_dir("run-r") / "logs" / "fail-once.log").read_text()
+    assert "first attempt fails on purpose" in log and "--- run attempt 2 ---" in log
     states = [h["state"] for h in second.state_history]
     assert states == ["PENDING", "RUNNING", "FAILED", "PENDING", "RUNNING", "SUCCEEDED"]
 

@@ -93,9 +93,12 @@ def split_values(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list
 class Recorder:
     """Keeps the run's tasks and sends each change to ``emit`` (thread-safe)."""
 
-    def __init__(self, emit: Callable[[dict[str, Any]], None], logs_dir: Path) -> None:
+    def __init__(
+        self, emit: Callable[[dict[str, Any]], None], logs_dir: Path, run_attempt: int = 1
+    ) -> None:
         self._emit = emit
         self.logs_dir = logs_dir
+        self.run_attempt = run_attempt
         self._lock = threading.RLock()
         self.tasks: dict[str, TaskRecord] = {}
         self.failed = False
@@ -425,6 +428,8 @@ def install(recorder: Recorder) -> None:
                     task.has_log = True
                     if task.attempts > 1:
                         log.write(f"\n--- attempt {task.attempts} ---\n".encode())
+                    elif log.tell() > 0:  # the run is retried: its tasks keep their ids
+                        log.write(f"\n--- run attempt {recorder.run_attempt} ---\n".encode())
                 try:
                     command = strip_prologue(self.full_command)
                 except ValueError as exc:

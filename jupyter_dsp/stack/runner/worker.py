@@ -66,7 +66,7 @@ def run(run_dir: Path, emit: EventWriter) -> None:
 
     from jupyter_dsp.stack.runner import kfp_hooks
 
-    recorder = kfp_hooks.Recorder(emit, run_dir / LOGS_DIR)
+    recorder = kfp_hooks.Recorder(emit, run_dir / LOGS_DIR, int(job.get("attempt") or 1))
     kfp_hooks.install(recorder)
     work = run_dir / "work"
     work.mkdir(exist_ok=True)
