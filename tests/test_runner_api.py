@@ -5,6 +5,7 @@ annotations``: kfp reads the components' annotations.)
 """
 
 import base64
+import datetime
 import io
 import os
 import tarfile
@@ -138,6 +139,10 @@ def create(
             **body,
         },
     )
+
+
+def parse_time(value: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def alive(pid: int) -> bool:
@@ -397,7 +402,7 @@ def test_sixteen_runs_with_a_pool_of_two(stack_factory, packages):
     # never more than two RUNNING at once, from the runs' own histories
     events = []
     for r in runs:
-        times = {e["state"]: e["update_time"] for e in r["state_history"]}
+        times = {e["state"]: parse_time(e["update_time"]) for e in r["state_history"]}
         events += [(times["RUNNING"], 1), (times["SUCCEEDED"], -1)]
     level = peak = 0
     for _, step in sorted(events, key=lambda e: (e[0], e[1])):
