@@ -194,4 +194,5 @@ def test_04_on_a_cluster(nb_stack, tmp_path):
     assert "Kubeflow pipelines token" in text
     assert "ds-pipeline-user-access-dspa" in text
     assert "No pipeline stack found. Tried:" in text
+    assert "(HTTP 401)" in text and "an-expired-token" not in text
     assert ".signature" not in text, "the (made-up) service-account token was printed"
