@@ -96,13 +96,18 @@ async def test_swagger_fuzz_through_the_proxy_and_the_run_endpoints(
     assert await asyncio.to_thread(runs_supported, direct), "the stack answers 501 for runs"
     run_ops = NEW_RUN_OPERATIONS
     tally = Tally()
+    shared = Target.proxy(server_url, jupyter_token, "shared")
+    shared.name = "shared"
+    shared_ops = [op for op in OPERATIONS if op[1] == "GET"]  # read-only policy: reads
     await asyncio.to_thread(fuzz, proxy, OPERATIONS + run_ops, tally)
+    await asyncio.to_thread(fuzz, shared, shared_ops, tally)
     await asyncio.to_thread(fuzz, direct, run_ops, tally)  # the rest: tests/test_stack_fuzz.py
     record(
         "input_swagger_fuzz",
         operations_through_proxy=len(OPERATIONS + run_ops),
+        read_operations_through_shared_proxy=len(shared_ops),
         run_operations_direct=len(run_ops),
-        inputs_tried=tally["proxy_inputs"] + tally["stack_inputs"],
+        inputs_tried=tally["proxy_inputs"] + tally["shared_inputs"] + tally["stack_inputs"],
         server_errors=0,
     )
     assert tally["proxy_inputs"] >= len(OPERATIONS) * 5
