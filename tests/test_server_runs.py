@@ -109,3 +109,56 @@ async def test_run_in_another_namespaces_experiment_is_403(proxied_stack, jp_fet
             "dsp", "api", "project", "apis", "v2beta1", "runs", params={"namespace": "other"}
         )
     assert err.value.code == 403
+
+
+async def test_another_namespaces_run_and_experiment_by_id_are_403(
+    proxied_stack, jp_fetch, unique_name
+):
+    """Pinning covers requests by id too: the notebook's identity may reach another namespace
+    (a contributor elsewhere), the project space must not."""
+    broad = proxied_stack.create_token("nb", {"default": "edit", "other": "edit"}, "edit")
+    proxied_stack.token_file.write_text(broad)
+    theirs = kfp.Client(host=proxied_stack.url, existing_token=broad)
+
+    def other_run() -> tuple[str, str]:
+        exp = theirs.create_experiment(unique_name("theirs"), namespace="other")
+        run = theirs.create_run_from_pipeline_package(
+            str(ADD_NUMBERS),
+            arguments={"a": 1, "b": 2},
+            experiment_id=exp.experiment_id,
+            namespace="other",
+        )
+        return exp.experiment_id, run.run_id
+
+    experiment_id, run_id = await asyncio.to_thread(other_run)
+    from tornado.httpclient import HTTPClientError
+
+    api = ("dsp", "api", "project", "apis", "v2beta1")
+    attempts = [
+        (("runs", run_id), "GET", None),
+        (("runs", run_id), "DELETE", None),
+        (("runs", f"{run_id}:terminate"), "POST", "{}"),
+        (("runs", f"{run_id}:archive"), "POST", "{}"),
+        (("runs", run_id, "tasks", "x", "logs"), "GET", None),
+        (("experiments", experiment_id), "GET", None),
+        (("experiments", experiment_id), "DELETE", None),
+        (("experiments", f"{experiment_id}:archive"), "POST", "{}"),
+    ]
+    for path, method, body in attempts:
+        with pytest.raises(HTTPClientError) as err:
+            await jp_fetch(*api, *path, method=method, body=body)
+        assert err.value.code == 403, (path, method)
+        assert "not in this project's namespace" in json.loads(err.value.response.body)["message"]
+    # nothing was touched: the run and its experiment are still there, unarchived
+    run = await asyncio.to_thread(theirs.get_run, run_id)
+    assert run.storage_state != "ARCHIVED"
+    assert (await asyncio.to_thread(theirs.get_experiment, experiment_id)).experiment_id
+    # the project's own run is reachable by id through the same proxy
+    mine = await asyncio.to_thread(
+        theirs.create_run_from_pipeline_package,
+        str(ADD_NUMBERS),
+        arguments={"a": 1, "b": 2},
+        namespace="default",
+    )
+    response = await jp_fetch(*api, "runs", mine.run_id)
+    assert json.loads(response.body)["run_id"] == mine.run_id

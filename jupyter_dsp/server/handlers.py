@@ -254,6 +254,7 @@ class ProxyHandler(DSPHandler):
                 method,
                 self.request.headers,
                 self.dsp.settings.request_timeout,
+                self.dsp.owners,
             )
             await exchange.begin()
         except ProxyError as exc:

@@ -26,6 +26,34 @@ from jupyter_dsp.server.upstream import (
 # (Content-Length is set by the proxy from the body it actually sends)
 FORWARD_REQUEST_HEADERS = ("Content-Type", "Accept", "Accept-Language")
 JSON_BODY_LIMIT = 32 * 1024 * 1024
+# requests that name a run or an experiment by id: in the project space of a multi-user stack
+# they must reach the project's own resources only, whatever else the identity may reach
+OWNED_BY_ID = {
+    "experiments.item": "experiments",
+    "experiments.action": "experiments",
+    "runs.item": "runs",
+    "runs.action": "runs",
+    "runs.logs": "runs",
+    "runs.artifact": "runs",
+}
+OWNER_CACHE_SIZE = 4096
+
+
+class OwnerCache:
+    """Which namespace a run or an experiment lives in. Resources never change namespace, so
+    an answer stays true; a bounded dict keeps memory flat (oldest entries go first)."""
+
+    def __init__(self, size: int = OWNER_CACHE_SIZE) -> None:
+        self.size = size
+        self._owners: dict[tuple[str, str, str], str] = {}
+
+    def get(self, endpoint: str, kind: str, ident: str) -> str | None:
+        return self._owners.get((endpoint, kind, ident))
+
+    def put(self, endpoint: str, kind: str, ident: str, namespace: str) -> None:
+        if len(self._owners) >= self.size:
+            self._owners.pop(next(iter(self._owners)))
+        self._owners[(endpoint, kind, ident)] = namespace
 
 
 def upstream_headers(incoming: httputil.HTTPHeaders, token: str | None) -> httputil.HTTPHeaders:
@@ -52,8 +80,10 @@ class ProxyExchange:
         method: str,
         incoming: httputil.HTTPHeaders,
         request_timeout: float,
+        owners: OwnerCache | None = None,
     ) -> None:
         self.pool = pool
+        self.owners = owners if owners is not None else OwnerCache()
         self.target = target
         self.conn = conn
         self.space = space
@@ -75,6 +105,8 @@ class ProxyExchange:
                 raise ProxyError(400, "pipelineid (a pipeline id) is required to upload a version")
         if pipeline_id:
             await self.check_pipeline_write(pipeline_id)
+        if self.route.kind in OWNED_BY_ID:
+            await self.check_owner()
         if self.route.body == "stream":
             headers = upstream_headers(self.incoming, self.space.token())
             length = self.incoming.get("Content-Length")
@@ -107,6 +139,41 @@ class ProxyExchange:
                 403,
                 f"pipeline {pipeline_id} belongs to namespace {owner!r}, not to the shared space",
             )
+
+    async def check_owner(self) -> None:
+        """A run or experiment named by id must be the project's (403 otherwise)."""
+        if self.space.name != "project" or not self.space.multi_user:
+            return
+        kind = OWNED_BY_ID[self.route.kind]
+        ident = self.route.segments[1].split(":", 1)[0]
+        owner = await self.namespace_of(kind, ident)
+        if owner is not None and owner != self.space.namespace:
+            raise ProxyError(
+                403,
+                f"{kind[:-1]} {ident} is not in this project's namespace "
+                f"({self.space.namespace!r}); the proxy only reaches the project namespace",
+            )
+
+    async def namespace_of(self, kind: str, ident: str) -> str | None:
+        """The namespace of a run (its experiment's) or an experiment; None when the stack
+        does not say (unknown id: the real request gets the stack's own 404)."""
+        endpoint = self.space.endpoint
+        known = self.owners.get(endpoint, kind, ident)
+        if known is not None:
+            return known
+        data = await self.lookup(f"/apis/v2beta1/{kind}/{ident}")
+        if data is None:
+            return None
+        if kind == "runs":
+            experiment_id = data.get("experiment_id")
+            if not isinstance(experiment_id, str) or not ID.match(experiment_id):
+                return None
+            owner = await self.namespace_of("experiments", experiment_id)
+        else:
+            owner = str(data.get("namespace") or "")
+        if owner is not None:
+            self.owners.put(endpoint, kind, ident, owner)
+        return owner
 
     async def lookup(self, path: str) -> dict[str, Any] | None:
         sink = BufferSink(limit=8 * 1024 * 1024)

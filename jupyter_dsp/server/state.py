@@ -11,6 +11,7 @@ from typing import Any
 from jupyter_dsp.connection import DSPSettings, resolve, wants_embedded
 from jupyter_dsp.connection.embedded import EmbeddedStackManager
 from jupyter_dsp.connection.model import Connection, DSPConnectionError, Space
+from jupyter_dsp.server.proxy import OwnerCache
 from jupyter_dsp.server.upstream import Target, UpstreamPool
 
 RETRY_AFTER_FAILURE_S = 5.0
@@ -28,6 +29,7 @@ class DSPState:
         self.load_error = load_error
         self.log = log or logging.getLogger("jupyter_dsp")
         self.pool = UpstreamPool(connect_timeout=settings.connect_timeout)
+        self.owners = OwnerCache()
         self.embedded: EmbeddedStackManager | None = None
         if wants_embedded(settings) and load_error is None:
             self.embedded = EmbeddedStackManager(
