@@ -64,6 +64,7 @@ class _Job:
 class _Worker:
     process: subprocess.Popen[bytes]
     events: IO[str]
+    snap: RunSnapshot  # the attempt this process runs (a retry gets a new snapshot)
     cancel_requested: bool = False
     finished: dict[str, Any] | None = None
 
@@ -295,16 +296,22 @@ class RunEngine:
         """Wake the dispatcher (call with the lock held)."""
         self._changed.notify_all()
 
-    def _can_start(self) -> bool:
-        return bool(self._pending) and len(self._workers) < self.max_workers
+    def _startable(self) -> str | None:
+        """The first pending run that can start now (a retried run waits until the process
+        of its previous attempt has exited)."""
+        if len(self._workers) >= self.max_workers:
+            return None
+        return next((r for r in self._pending if r not in self._workers), None)
 
     def _dispatch_loop(self) -> None:
         with self._changed:
             while True:
-                self._changed.wait_for(lambda: self._closed or self._can_start())
+                self._changed.wait_for(lambda: self._closed or self._startable() is not None)
                 if self._closed:
                     return
-                run_id = self._pending.popleft()
+                run_id = self._startable()
+                assert run_id is not None
+                self._pending.remove(run_id)
                 snap = self._runs[run_id]
                 try:
                     self._start(run_id, snap)
@@ -349,7 +356,7 @@ class RunEngine:
         finally:
             os.close(write_fd)
         events = os.fdopen(read_fd, "r", encoding="utf-8")
-        worker = _Worker(process=process, events=events)
+        worker = _Worker(process=process, events=events, snap=snap)
         self._workers[run_id] = worker
         snap.tasks = {}
         snap.outputs = {}
@@ -382,8 +389,8 @@ class RunEngine:
 
     def _on_event(self, run_id: str, worker: _Worker, event: dict[str, Any]) -> None:
         with self._lock:
-            snap = self._runs.get(run_id)
-            if snap is None or snap.state in FINAL_STATES:
+            snap = worker.snap
+            if self._runs.get(run_id) is not snap or snap.state in FINAL_STATES:
                 return
             kind = event.get("event")
             if kind == "task":
@@ -393,12 +400,17 @@ class RunEngine:
             elif kind == "finished":
                 worker.finished = event
                 snap.outputs = event.get("outputs") or {}
+                state = str(event.get("state"))
+                if not (worker.cancel_requested and state == FAILED):
+                    # final now; the process still holds its slot until it has exited
+                    self._finish(snap, state, str(event.get("error") or ""))
 
     def _on_exit(self, run_id: str, worker: _Worker, code: int) -> None:
         with self._lock:
-            self._workers.pop(run_id, None)
-            snap = self._runs.get(run_id)
-            if snap is not None and snap.state not in FINAL_STATES:
+            if self._workers.get(run_id) is worker:
+                del self._workers[run_id]
+            snap = worker.snap
+            if self._runs.get(run_id) is snap and snap.state not in FINAL_STATES:
                 finished = worker.finished
                 if worker.cancel_requested and (
                     finished is None or finished.get("state") == FAILED

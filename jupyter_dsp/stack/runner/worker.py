@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -123,7 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     emit = EventWriter(args.events_fd)
     run(args.run_dir, emit)
-    return 0
+    # Everything is reported: skip the interpreter's teardown (kfp's modules, threads).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
