@@ -28,6 +28,8 @@ def test_files_on_config_path_user_dir_wins(clean_dsp_env, tmp_path):
 
 def test_default_config_path_is_jupyters(clean_dsp_env, tmp_path):
     clean_dsp_env.setenv("JUPYTER_CONFIG_DIR", str(tmp_path))
+    # in a virtualenv Jupyter puts the environment's config dir first unless told otherwise
+    clean_dsp_env.setenv("JUPYTER_PREFER_ENV_PATH", "0")
     assert str(tmp_path) == jupyter_config_path()[0]
     (tmp_path / "jupyter_dsp_config.json").write_text(
         json.dumps({"DSPSettings": {"shared_policy": "off"}})
