@@ -55,13 +55,19 @@ EXPECTED_FAILURES = {
     "valid/critical/pipeline_with_input_status_state.yaml": "kfp.local: task status state",
     "valid/critical/pipeline_with_placeholders.yaml": "kfp.local: placeholder resolution",
     "valid/pipeline_with_nested_loops.yaml": "kfp.local: nested loop sub-variable",
-    "valid/pipeline_with_string_machine_fields_task_output.yaml": (
-        "kfp.local: task outputs as resource fields"
-    ),
     "valid/pipeline_with_task_using_ignore_upstream_failure.yaml": (
         "kfp.local: output of a failed task"
     ),
     "valid/parameters_complex.yaml": "kfp.local: a float where a list is expected",
+}
+
+# kfp.local does not count a task output used as a resource field (memory/accelerator limit)
+# as a dependency, so the outcome depends on which task the pool finishes first: seen both
+# SUCCEEDED and FAILED ("task 'memory-limit' not found") on the same machine.
+ORDER_DEPENDENT = {
+    "valid/pipeline_with_string_machine_fields_task_output.yaml": (
+        "kfp.local: task outputs as resource fields are not dependencies"
+    ),
 }
 
 
@@ -130,6 +136,9 @@ def test_every_corpus_pipeline(stack_factory, tmp_path):
     wrong = []
     for name, (state, error) in sorted(outcomes.items()):
         expected = "FAILED" if "/failing/" in name or name in EXPECTED_FAILURES else "SUCCEEDED"
+        if name in ORDER_DEPENDENT:
+            assert state in ("SUCCEEDED", "FAILED"), (name, state)
+            continue
         if state != expected:
             wrong.append(f"{name}: {state} (expected {expected}) {error[:200]}")
     assert not wrong, "\n".join(wrong)
