@@ -34,6 +34,10 @@ DISCARD_LIMIT = 1024 * 1024 * 1024  # beyond this the connection is closed
 
 _GRPC_FOR_HTTP = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 409: 6, 413: 8, 501: 12}
 
+# route patterns shared by every endpoint module
+PREFIX = r"/apis/v2beta1"
+ID = r"([^/:]+)"  # one path segment, no action suffix
+
 
 class ApiHandler(web.RequestHandler):
     """Base of every stack endpoint (the body, if any, is in ``self.request.body``)."""

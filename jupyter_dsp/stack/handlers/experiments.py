@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from jupyter_dsp.stack.handlers.base import ApiHandler, StreamedBodyHandler
+from jupyter_dsp.stack.handlers.base import ID, PREFIX, ApiHandler, StreamedBodyHandler
 from jupyter_dsp.stack.handlers.pipelines import ListingMixin
-
-PREFIX = r"/apis/v2beta1"
-ID = r"([^/:]+)"
 
 EXPERIMENT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "experiment_id": str,

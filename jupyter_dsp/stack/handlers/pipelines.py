@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from jupyter_dsp.stack.errors import invalid_argument
-from jupyter_dsp.stack.handlers.base import ApiHandler, StreamedBodyHandler, check_fields
+from jupyter_dsp.stack.handlers.base import (
+    ID,
+    PREFIX,
+    ApiHandler,
+    StreamedBodyHandler,
+    check_fields,
+)
 from jupyter_dsp.stack.package_fetch import fetch_package
 from jupyter_dsp.stack.pipeline_service import ListParams
-
-PREFIX = r"/apis/v2beta1"
-ID = r"([^/:]+)"
 
 PIPELINE_FIELDS: dict[str, type | tuple[type, ...]] = {
     "pipeline_id": str,

@@ -30,10 +30,8 @@ from typing import Any
 
 from jupyter_dsp.stack.context import StackContext
 from jupyter_dsp.stack.errors import unimplemented
-from jupyter_dsp.stack.handlers.base import ApiHandler
+from jupyter_dsp.stack.handlers.base import PREFIX, ApiHandler
 from jupyter_dsp.stack.runner import routes as runner_routes  # registers the runs migration
-
-PREFIX = r"/apis/v2beta1"
 
 
 class RunsNotImplementedHandler(ApiHandler):

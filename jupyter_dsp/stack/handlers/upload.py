@@ -12,10 +12,9 @@ from typing import Any
 from tornado import httputil
 
 from jupyter_dsp.stack.errors import invalid_argument
-from jupyter_dsp.stack.handlers.base import ApiHandler, StreamedBodyHandler
+from jupyter_dsp.stack.handlers.base import PREFIX, ApiHandler, StreamedBodyHandler
 from jupyter_dsp.stack.pipelinespec import MAX_PACKAGE_BYTES, ParsedSpec, parse_upload
 
-PREFIX = r"/apis/v2beta1"
 FORM_FIELD = "uploadfile"
 ENVELOPE_SLACK = 256 * 1024  # multipart headers and boundaries around the file
 

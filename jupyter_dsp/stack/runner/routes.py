@@ -12,12 +12,10 @@ import base64
 from typing import Any
 
 from jupyter_dsp.stack.errors import invalid_argument
-from jupyter_dsp.stack.handlers.base import ApiHandler, Schema, StreamedBodyHandler
+from jupyter_dsp.stack.handlers.base import ID, PREFIX, ApiHandler, Schema, StreamedBodyHandler
 from jupyter_dsp.stack.handlers.pipelines import ListingMixin
 from jupyter_dsp.stack.runner.service import RunService
 
-PREFIX = r"/apis/v2beta1"
-ID = r"([^/:]+)"
 SERVICE_KEY = "runs"
 
 RUN_FIELDS: Schema = {
