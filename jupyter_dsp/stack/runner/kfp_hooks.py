@@ -159,6 +159,20 @@ class Recorder:
                 task.error = error or self._failure_text(task)
             self.send(task)
 
+    def closing_on_error(self, task: TaskRecord, call: Callable[[], Any]) -> Any:
+        """``call()``; when it raises, the task is closed as failed with the exception, which
+        goes on to kfp.local."""
+        try:
+            return call()
+        except BaseException as exc:
+            self.close(task, False, f"{type(exc).__name__}: {exc}")
+            raise
+
+    def close_with_outputs(self, task: TaskRecord, outputs: Any, ok: bool) -> None:
+        if ok:
+            task.outputs, task.output_artifacts = split_values(outputs)
+        self.close(task, ok)
+
     def send(self, task: TaskRecord) -> None:
         with self._lock:
             self._emit({"event": "task", "task": task.to_dict()})
@@ -324,15 +338,10 @@ def install(recorder: Recorder) -> None:
         if spec.WhichOneof("implementation") != "dag":
             return original_execute_task(*args, **kwargs)
         task = recorder.open(a["task_name"], _display_name(a["task_name"], a["task_spec"]), "dag")
-        try:
-            outputs, task_status = _run_in(task, lambda: original_execute_task(*args, **kwargs))
-        except BaseException as exc:
-            recorder.close(task, False, f"{type(exc).__name__}: {exc}")
-            raise
-        ok = task_status == status.Status.SUCCESS
-        if ok:
-            task.outputs, task.output_artifacts = split_values(outputs)
-        recorder.close(task, ok)
+        outputs, task_status = recorder.closing_on_error(
+            task, lambda: _run_in(task, lambda: original_execute_task(*args, **kwargs))
+        )
+        recorder.close_with_outputs(task, outputs, task_status == status.Status.SUCCESS)
         return outputs, task_status
 
     enhanced.execute_task = execute_task
@@ -343,11 +352,9 @@ def install(recorder: Recorder) -> None:
     def run_parallel_for(*args: Any, **kwargs: Any) -> Any:
         a = _bind(original_parallel_for, args, kwargs)
         task = recorder.open(a["task_name"], _display_name(a["task_name"], a["task_spec"]), "loop")
-        try:
-            failed = _run_in(task, lambda: original_parallel_for(*args, **kwargs))
-        except BaseException as exc:
-            recorder.close(task, False, f"{type(exc).__name__}: {exc}")
-            raise
+        failed = recorder.closing_on_error(
+            task, lambda: _run_in(task, lambda: original_parallel_for(*args, **kwargs))
+        )
         recorder.close(task, not failed)
         return failed
 
@@ -363,16 +370,12 @@ def install(recorder: Recorder) -> None:
         )
         token = _current.set(task.task_id)
         try:
-            outputs, task_status = original_single(*args, **kwargs)
-        except BaseException as exc:
-            recorder.close(task, False, f"{type(exc).__name__}: {exc}")
-            raise
+            outputs, task_status = recorder.closing_on_error(
+                task, lambda: original_single(*args, **kwargs)
+            )
         finally:
             _current.reset(token)
-        ok = task_status == status.Status.SUCCESS
-        if ok:
-            task.outputs, task.output_artifacts = split_values(outputs)
-        recorder.close(task, ok)
+        recorder.close_with_outputs(task, outputs, task_status == status.Status.SUCCESS)
         return outputs, task_status
 
     task_executor.execute_single_task = execute_single_task
