@@ -32,6 +32,9 @@ from jupyter_dsp.stack import start_stack
 from jupyter_dsp.stack.runner.prologue import without_prologues
 from jupyter_dsp.stack.runner.spec import load_pipeline_document
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from sample_pipelines import sleepy  # noqa: E402  (shared with the run tests)
+
 # Only kfp in the direct process; the spec it loads was stripped of its prologue beforehand.
 DIRECT = """
 import sys
@@ -49,23 +52,6 @@ def step(x: int) -> int:
 @dsl.pipeline(name="one-step")
 def one_step() -> int:
     return step(x=0).output
-
-
-@dsl.component(base_image="python:3.11")
-def sleeper(pid_file: str) -> None:
-    import subprocess
-    import sys
-    import time
-
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-    with open(pid_file, "w") as f:
-        f.write(f"{child.pid}\n")
-    time.sleep(600)
-
-
-@dsl.pipeline(name="sleepy")
-def sleepy(pid_file: str) -> None:
-    sleeper(pid_file=pid_file)
 
 
 @dsl.pipeline(name="five-steps")

@@ -20,20 +20,10 @@ import pytest
 from kfp import compiler, dsl
 from kfp.dsl import Dataset, Output
 from kfp_server_api.exceptions import ApiException
+from sample_pipelines import adder, sleepy
 from stack_http import VALID, call
 
 # ----- pipelines ------------------------------------------------------------------------------
-
-
-@dsl.component(base_image="python:3.11")
-def add(a: int, b: int) -> int:
-    print(f"adding {a} and {b}")
-    return a + b
-
-
-@dsl.pipeline(name="adder")
-def adder(a: int, b: int = 10) -> int:
-    return add(a=a, b=b).output
 
 
 @dsl.component(base_image="python:3.11")
@@ -59,23 +49,6 @@ def chatter(lines: int, pause: float) -> None:
 @dsl.pipeline(name="chatty")
 def chatty(lines: int = 6, pause: float = 0.4) -> None:
     chatter(lines=lines, pause=pause)
-
-
-@dsl.component(base_image="python:3.11")
-def sleeper(pid_file: str) -> None:
-    import subprocess
-    import sys
-    import time
-
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-    with open(pid_file, "w") as f:
-        f.write(f"{child.pid}\n")
-    time.sleep(600)
-
-
-@dsl.pipeline(name="sleepy")
-def sleepy(pid_file: str) -> None:
-    sleeper(pid_file=pid_file)
 
 
 @dsl.component(base_image="python:3.11")

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from kfp import compiler, dsl
+from sample_pipelines import add, adder
 
 from jupyter_dsp.stack.runner import (
     NeedsClusterError,
@@ -35,17 +36,6 @@ if not CORPUS.exists():
 
 
 # ----- pipelines used below -----------------------------------------------------------------
-
-
-@dsl.component(base_image="python:3.11")
-def add(a: int, b: int) -> int:
-    print(f"adding {a} and {b}")
-    return a + b
-
-
-@dsl.pipeline(name="adder")
-def adder(a: int, b: int = 10) -> int:
-    return add(a=a, b=b).output
 
 
 @dsl.component(base_image="python:3.11")
