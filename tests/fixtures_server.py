@@ -2,6 +2,7 @@
 
 - ``dsp_config``/``dsp_server_config``: pytest-jupyter's server with the jupyter_dsp extension
   and DSPSettings that a test's own fixtures fill in before the server starts;
+- ``proxied_stack``: a fresh stack configured as the project stack of the server under test;
 - ``recording_upstream``: see server_helpers.RecordingUpstream.
 """
 
@@ -34,6 +35,19 @@ def dsp_server_config(dsp_config):
         "ServerApp": {"jpserver_extensions": {"jupyter_dsp": True}},
         "DSPSettings": dsp_config,
     }
+
+
+@pytest.fixture
+def proxied_stack(dsp_config, stack_factory, tmp_path):
+    """A fresh multi-user stack, configured (endpoint + token file) as the project stack of the
+    Jupyter server under test (mode "configured"); ``handle.token_file`` is the file the proxy
+    reads the token from. Its data dir is fixed, so a test can restart it on the same data."""
+    handle = stack_factory(data_dir=tmp_path / "proxied-stack")
+    token_file = tmp_path / "stack-token"
+    token_file.write_text(handle.token)
+    dsp_config.update(endpoint=handle.url, token_file=str(token_file), namespace="default")
+    handle.token_file = token_file
+    return handle
 
 
 @pytest.fixture

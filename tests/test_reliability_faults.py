@@ -32,7 +32,6 @@ pytest_plugins = (
     "pytest_jupyter.jupyter_server",
     "fixtures_cluster",
     "fixtures_server",
-    "fixtures_reliability",
 )
 
 HELLO = (VALID / "hello_world.yaml").read_bytes()
@@ -236,10 +235,10 @@ def replace_atomically(path: Path, text: str) -> None:
 
 
 async def test_token_file_rotated_under_load_fails_no_request(
-    behind_proxy, server_url, jupyter_token
+    proxied_stack, server_url, jupyter_token
 ):
-    tokens = [behind_proxy.token] + [
-        behind_proxy.create_token(f"rotated-{i}", {"default": "edit"}, "edit") for i in range(5)
+    tokens = [proxied_stack.token] + [
+        proxied_stack.create_token(f"rotated-{i}", {"default": "edit"}, "edit") for i in range(5)
     ]
     proxy = Target.proxy(server_url, jupyter_token)
     tally = Tally()
@@ -250,7 +249,7 @@ async def test_token_file_rotated_under_load_fails_no_request(
         for i in range(1, ROTATIONS + 1):
             if stop.wait(0.05):
                 return
-            replace_atomically(behind_proxy.token_file, tokens[i % len(tokens)])
+            replace_atomically(proxied_stack.token_file, tokens[i % len(tokens)])
             tally.add("rotations")
         stop.set()
 
@@ -276,9 +275,9 @@ async def test_token_file_rotated_under_load_fails_no_request(
 
     def check_reread() -> tuple[int, int]:
         # the file is read again on the next request: a bad token is refused, a good one works
-        replace_atomically(behind_proxy.token_file, "not-a-token")
+        replace_atomically(proxied_stack.token_file, "not-a-token")
         refused = proxy.request("GET", "/pipelines").status_code
-        replace_atomically(behind_proxy.token_file, tokens[-1])
+        replace_atomically(proxied_stack.token_file, tokens[-1])
         return refused, proxy.request("GET", "/pipelines").status_code
 
     refused, accepted = await asyncio.to_thread(check_reread)
@@ -299,10 +298,10 @@ async def test_token_file_rotated_under_load_fails_no_request(
 
 
 async def test_upstream_stops_and_returns_while_the_proxy_serves(
-    behind_proxy, stack_factory, server_url, jupyter_token, tmp_path
+    proxied_stack, stack_factory, server_url, jupyter_token, tmp_path
 ):
     proxy = Target.proxy(server_url, jupyter_token)
-    port = int(behind_proxy.url.rsplit(":", 1)[1])
+    port = int(proxied_stack.url.rsplit(":", 1)[1])
     phase = {"name": "up", "gen": 0}
     seen: list[tuple[str, str, int, dict]] = []
     lock = threading.Lock()
@@ -323,7 +322,7 @@ async def test_upstream_stops_and_returns_while_the_proxy_serves(
         time.sleep(0.02)
 
     def drive() -> None:
-        handle = behind_proxy
+        handle = proxied_stack
         load = threading.Thread(
             target=run_clients,
             args=(8, op, tally),

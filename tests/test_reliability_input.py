@@ -30,7 +30,6 @@ pytest_plugins = (
     "pytest_jupyter.jupyter_server",
     "fixtures_cluster",
     "fixtures_server",
-    "fixtures_reliability",
 )
 
 HELLO = (VALID / "hello_world.yaml").read_bytes()
@@ -90,9 +89,9 @@ def fuzz(target: Target, operations: list[tuple[str, str]], tally: Tally) -> Non
 
 
 async def test_swagger_fuzz_through_the_proxy_and_the_run_endpoints(
-    behind_proxy, server_url, jupyter_token
+    proxied_stack, server_url, jupyter_token
 ):
-    direct, proxy = targets(behind_proxy, server_url, jupyter_token)
+    direct, proxy = targets(proxied_stack, server_url, jupyter_token)
     assert await asyncio.to_thread(runs_supported, direct), "the stack answers 501 for runs"
     run_ops = NEW_RUN_OPERATIONS
     tally = Tally()
@@ -212,13 +211,13 @@ def send_bad_queries(target: Target, tally: Tally) -> list[str]:
 
 
 async def test_malformed_uploads_are_refused_clearly_and_store_nothing(
-    behind_proxy, server_url, jupyter_token
+    proxied_stack, server_url, jupyter_token
 ):
     tally = Tally()
     problems: list[str] = []
-    direct = Target.stack(behind_proxy)
+    direct = Target.stack(proxied_stack)
     before = await asyncio.to_thread(stored_names, direct)
-    for target in targets(behind_proxy, server_url, jupyter_token):
+    for target in targets(proxied_stack, server_url, jupyter_token):
         problems += await asyncio.to_thread(send_bodies, target, MALFORMED, tally)
         problems += await asyncio.to_thread(send_bad_queries, target, tally)
     after = await asyncio.to_thread(stored_names, direct)
@@ -234,11 +233,11 @@ async def test_malformed_uploads_are_refused_clearly_and_store_nothing(
 
 
 async def test_broken_multipart_envelopes_are_refused_clearly(
-    behind_proxy, server_url, jupyter_token
+    proxied_stack, server_url, jupyter_token
 ):
     tally = Tally()
     problems: list[str] = []
-    for target in targets(behind_proxy, server_url, jupyter_token):
+    for target in targets(proxied_stack, server_url, jupyter_token):
         problems += await asyncio.to_thread(send_bodies, target, BROKEN_FRAMING, tally)
     record(
         "input_broken_multipart_envelopes",
@@ -267,15 +266,15 @@ def send_oversized(target: Target) -> list[tuple[str, int]]:
 
 
 async def test_oversized_bodies_get_413_and_the_stack_keeps_serving(
-    behind_proxy, server_url, jupyter_token
+    proxied_stack, server_url, jupyter_token
 ):
     answers: list[tuple[str, str, int]] = []
-    for target in targets(behind_proxy, server_url, jupyter_token):
+    for target in targets(proxied_stack, server_url, jupyter_token):
         for what, status in await asyncio.to_thread(send_oversized, target):
             answers.append((target.name, what, status))
         ok = await asyncio.to_thread(target.upload, f"after-oversized-{target.name}", HELLO)
         assert ok.status_code == 200, ok.text
-    names = await asyncio.to_thread(stored_names, Target.stack(behind_proxy))
+    names = await asyncio.to_thread(stored_names, Target.stack(proxied_stack))
     record("input_oversized_bodies", inputs_tried=len(answers), answers=answers, data_lost=0)
     assert {status for _, _, status in answers} == {413}, answers
     assert "too-big" not in names
@@ -392,10 +391,10 @@ def hostile_names(target: Target, namespace: str | None, tally: Tally) -> list[s
 
 
 async def test_hostile_names_are_stored_and_listed_back_intact(
-    behind_proxy, server_url, jupyter_token
+    proxied_stack, server_url, jupyter_token
 ):
     tally = Tally()
-    direct, proxy = targets(behind_proxy, server_url, jupyter_token)
+    direct, proxy = targets(proxied_stack, server_url, jupyter_token)
     problems = await asyncio.to_thread(hostile_names, direct, None, tally)  # shared
     problems += await asyncio.to_thread(hostile_names, proxy, None, tally)  # pinned: private
     record(
@@ -407,8 +406,8 @@ async def test_hostile_names_are_stored_and_listed_back_intact(
     assert not problems, "\n".join(problems[:20])
 
 
-def test_names_with_surrounding_spaces_or_control_characters_are_kept_or_refused(behind_proxy):
-    direct = Target.stack(behind_proxy)
+def test_names_with_surrounding_spaces_or_control_characters_are_kept_or_refused(proxied_stack):
+    direct = Target.stack(proxied_stack)
     problems: list[str] = []
     for name in (" leading space", "trailing space ", "   ", "nul\x00inside", "bell\x07inside"):
         response = direct.upload(name, HELLO, namespace="default")

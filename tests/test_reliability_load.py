@@ -28,7 +28,6 @@ pytest_plugins = (
     "pytest_jupyter.jupyter_server",
     "fixtures_cluster",
     "fixtures_server",
-    "fixtures_reliability",
 )
 
 CLIENTS = 32
@@ -51,10 +50,10 @@ def runs_supported(target: Target) -> bool:
 
 
 async def test_32_clients_list_upload_and_run_through_the_proxy(
-    behind_proxy, server_url, jupyter_token
+    proxied_stack, server_url, jupyter_token
 ):
     proxy = Target.proxy(server_url, jupyter_token)
-    direct = Target.stack(behind_proxy)
+    direct = Target.stack(proxied_stack)
     assert await asyncio.to_thread(runs_supported, direct), "the stack answers 501 for runs"
     uploaded = await asyncio.to_thread(proxy.upload, "load-add-numbers", ADD_NUMBERS)
     assert uploaded.status_code == 200, uploaded.text

@@ -24,17 +24,6 @@ API = ("dsp", "api", "project", "apis", "v2beta1")
 SHARED = ("dsp", "api", "shared", "apis", "v2beta1")
 
 
-@pytest.fixture
-def proxied_stack(dsp_config, stack_factory, tmp_path):
-    """A fresh multi-user stack, configured as the project endpoint (mode "configured")."""
-    handle = stack_factory()
-    token_file = tmp_path / "stack-token"
-    token_file.write_text(handle.token)
-    dsp_config.update(endpoint=handle.url, token_file=str(token_file), namespace="default")
-    handle.token_file = token_file
-    return handle
-
-
 def assert_no_token(token: str, *responses) -> None:
     for r in responses:
         assert token not in r.body.decode("utf-8", "replace")

@@ -20,16 +20,6 @@ def jp_server_config(dsp_server_config):
     return dsp_server_config
 
 
-@pytest.fixture
-def proxied_stack(dsp_config, stack_factory, tmp_path):
-    handle = stack_factory()
-    token_file = tmp_path / "stack-token"
-    token_file.write_text(handle.token)
-    dsp_config.update(endpoint=handle.url, token_file=str(token_file), namespace="default")
-    handle.token_file = token_file
-    return handle
-
-
 def run_and_wait(client: kfp.Client, pipeline_name: str, experiment: str) -> dict:
     pipeline = client.upload_pipeline(str(ADD_NUMBERS), pipeline_name=pipeline_name)
     version = client.list_pipeline_versions(pipeline.pipeline_id).pipeline_versions[0]
