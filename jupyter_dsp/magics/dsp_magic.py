@@ -187,6 +187,10 @@ class DSPMagic(Magics):
         return self.client.fork(args.name, as_name=args.as_name, version=args.version)
 
     def _cmd_run(self, args: argparse.Namespace) -> Any:
+        if args.local:
+            from jupyter_dsp.magics.local import cmd_run_local
+
+            return cmd_run_local(self, args)
         if args.timeout and not args.wait:
             raise UsageError("--timeout goes with --wait.")
         target = self._pipeline(args.pipeline)

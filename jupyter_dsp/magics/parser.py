@@ -29,7 +29,7 @@ Kubeflow pipelines of your project and of the shared space, from the notebook.
   %dsp list [--project | --shared | --all]   pipelines with their versions
   %dsp versions NAME [--project | --shared]
   %dsp fork SHARED_NAME [--as NAME] [--version V]
-  %dsp run PIPELINE [-p key=value ...] [--experiment E] [--wait | --watch]
+  %dsp run PIPELINE [-p key=value ...] [--experiment E] [--wait | --watch] [--local]
   %dsp runs [--limit N] [--state S]
   %dsp show RUN_ID        %dsp wait RUN_ID       %dsp logs RUN_ID [TASK]
   %dsp terminate RUN_ID   %dsp retry RUN_ID      %dsp browse
@@ -169,6 +169,11 @@ def build_parser() -> MagicArgumentParser:
     mode.add_argument("--wait", action="store_true", help="block until the run ends")
     mode.add_argument("--watch", action="store_true", help="show a live monitor")
     p.add_argument("--timeout", type=_seconds, help="seconds to wait at most (with --wait)")
+    p.add_argument(
+        "--local",
+        action="store_true",
+        help="run on this workbench's local stack (the cluster's stack is not touched)",
+    )
 
     p = add("runs", "List the project's runs, newest first.")
     p.add_argument("--limit", type=_positive_int, default=None, help="how many (default 20)")

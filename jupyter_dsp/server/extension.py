@@ -45,7 +45,7 @@ class DSPExtension(ExtensionApp):
             [
                 (r"dsp/info", InfoHandler),
                 (r"dsp/logs/([^/]+)/([^/]+)", LogsHandler),
-                (r"dsp/api/(?P<space>project|shared)/(?P<path>.*)", ProxyHandler),
+                (r"dsp/api/(?P<space>project|shared|local)/(?P<path>.*)", ProxyHandler),
                 (r"dsp/api/(?P<space>[^/]*)(?:/.*)?", UnknownSpaceHandler),
             ]
         )
@@ -58,3 +58,5 @@ class DSPExtension(ExtensionApp):
         """Last resort at interpreter exit: never leave an owned stack running."""
         if self.state is not None and self.state.embedded is not None:
             self.state.embedded.stop()
+        if self.state is not None and self.state.local.manager is not None:
+            self.state.local.manager.stop()

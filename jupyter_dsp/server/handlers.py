@@ -230,7 +230,14 @@ class ProxyHandler(DSPHandler):
         conn = await self.connection_or_error(upload=upload)
         if conn is None:
             return
-        space = conn.space(space_name)
+        try:
+            if space_name == "local":
+                space: Space | None = await self.dsp.local.space(conn)
+            else:
+                space = conn.space(space_name)
+        except DSPConnectionError as exc:
+            self.send_kfp_error(503, str(exc), upload=upload)
+            return
         if space is None:
             why = "off" if conn.policy == "off" else "not available for this stack"
             self.send_kfp_error(404, f"the {space_name} space is {why}", upload=upload)
@@ -264,7 +271,9 @@ class ProxyHandler(DSPHandler):
         self.conn, self.space, self.route = conn, space, route
 
     def _fail(self, exc: ProxyError, conn: Connection, upload: bool) -> None:
-        if exc.status == 502 and conn.mode == "embedded":
+        if exc.status == 502 and self.path_kwargs.get("space") == "local":
+            self.dsp.local.forget()
+        elif exc.status == 502 and conn.mode == "embedded":
             self.dsp.invalidate()
         self.send_kfp_error(exc.status, exc.message, upload=upload)
 
@@ -373,7 +382,9 @@ class UnknownSpaceHandler(DSPHandler):
     """``dsp/api/<anything else>``: 404 in the KFP shape (after authentication)."""
 
     def _unknown(self) -> None:
-        self.send_kfp_error(404, "unknown space: use dsp/api/project or dsp/api/shared")
+        self.send_kfp_error(
+            404, "unknown space: use dsp/api/project, dsp/api/shared or dsp/api/local"
+        )
 
     # one decorated method per verb: jupyter_server's @authorized remembers the action of
     # the first call, so the verbs must not share a wrapper

@@ -11,6 +11,7 @@ from typing import Any
 from jupyter_dsp.connection import DSPSettings, resolve, wants_embedded
 from jupyter_dsp.connection.embedded import EmbeddedStackManager
 from jupyter_dsp.connection.model import Connection, DSPConnectionError, Space
+from jupyter_dsp.server.local_space import LocalSpace
 from jupyter_dsp.server.proxy import OwnerCache
 from jupyter_dsp.server.upstream import Target, UpstreamPool
 
@@ -30,6 +31,7 @@ class DSPState:
         self.log = log or logging.getLogger("jupyter_dsp")
         self.pool = UpstreamPool(connect_timeout=settings.connect_timeout)
         self.owners = OwnerCache()
+        self.local = LocalSpace(self.log)  # dsp/api/local: run locally (server/local_space.py)
         self.embedded: EmbeddedStackManager | None = None
         if wants_embedded(settings) and load_error is None:
             self.embedded = EmbeddedStackManager(
@@ -105,6 +107,7 @@ class DSPState:
 
     async def stop(self) -> None:
         self.pool.close()
+        await self.local.stop()
         if self._kube is not None:
             self._kube.close()
         if self.embedded is not None:

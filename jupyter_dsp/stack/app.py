@@ -8,6 +8,7 @@ from jupyter_dsp.stack.context import StackContext
 from jupyter_dsp.stack.handlers.base import NotFoundHandler
 from jupyter_dsp.stack.handlers.experiments import experiment_routes
 from jupyter_dsp.stack.handlers.pipelines import pipeline_routes
+from jupyter_dsp.stack.handlers.recurring import recurring_routes
 from jupyter_dsp.stack.handlers.runs import run_routes
 from jupyter_dsp.stack.handlers.upload import upload_routes
 
@@ -18,6 +19,7 @@ MAX_BODY = 4 * 1024 * 1024
 
 def make_app(ctx: StackContext) -> web.Application:
     routes = [*upload_routes(), *pipeline_routes(), *experiment_routes(), *run_routes(ctx)]
+    routes += recurring_routes(ctx)  # after the runs: it fires runs through their service
     handlers = [(pattern, handler, {"ctx": ctx}) for pattern, handler in routes]
     return web.Application(
         handlers,  # type: ignore[arg-type]

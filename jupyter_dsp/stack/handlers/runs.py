@@ -26,25 +26,12 @@ What the stack offers the runs part (all in :class:`jupyter_dsp.stack.context.St
 
 from __future__ import annotations
 
-from typing import Any
-
 from jupyter_dsp.stack.context import StackContext
-from jupyter_dsp.stack.errors import unimplemented
-from jupyter_dsp.stack.handlers.base import PREFIX, ApiHandler
+from jupyter_dsp.stack.handlers.base import ApiHandler
 from jupyter_dsp.stack.runner import routes as runner_routes  # registers the runs migration
 
 
-class RunsNotImplementedHandler(ApiHandler):
-    async def _refuse(self, *args: Any) -> None:
-        await self.principal()
-        raise unimplemented("Runs are not implemented by this embedded stack yet")
-
-    get = post = delete = patch = put = _refuse
-
-
 def run_routes(ctx: StackContext) -> list[tuple[str, type[ApiHandler]]]:
-    """Routes for runs, task logs and artifacts (jupyter_dsp.stack.runner); recurring runs 501."""
-    return [
-        *runner_routes.routes(ctx),
-        (rf"{PREFIX}/recurringruns(?:/.*)?", RunsNotImplementedHandler),
-    ]
+    """Routes for runs, task logs and artifacts (jupyter_dsp.stack.runner); recurring runs are
+    in handlers/recurring.py."""
+    return [*runner_routes.routes(ctx)]

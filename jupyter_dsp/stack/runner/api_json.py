@@ -97,6 +97,7 @@ def run_json(row: Any, snap: RunSnapshot) -> dict[str, Any]:
             "error": _status(snap.error),
             "run_details": {"task_details": tasks} if tasks else None,
             "state_history": history,
+            "recurring_run_id": row["recurring_run_id"] if "recurring_run_id" in row.keys() else "",
         }
     )
 

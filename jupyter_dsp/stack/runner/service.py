@@ -271,7 +271,12 @@ class RunService:
         body: dict[str, Any],
         experiment_query: str | None = None,
         namespace: str | None = None,
+        *,
+        recurring_run_id: str = "",
+        also: Callable[[Any], None] | None = None,
     ) -> dict[str, Any]:
+        """Create and queue a run. The recurring-run scheduler passes ``recurring_run_id`` and
+        ``also(conn)``, which records the firing in the same transaction as the run."""
         name = _check_str(body, "display_name").strip()
         if not name:
             raise invalid_argument("Run display_name is required")
@@ -314,7 +319,9 @@ class RunService:
                 parameters=parameters,
                 service_account=_check_str(body, "service_account"),
                 state=PENDING,
-            )
+                recurring_run_id=recurring_run_id,
+            ),
+            also,
         )
         self.engine.submit(run_id, document, parameters)
         return self._json(self.store.get(run_id))

@@ -77,6 +77,7 @@ RUNS = Listable(
         "experiment_id": Column("experiment_id"),
         "namespace": Column("namespace"),
         "pipeline_version_id": Column("pipeline_version_id"),
+        "recurring_run_id": Column("recurring_run_id"),  # migration 3 (stack/recurring_store)
     },
 )
 
@@ -95,13 +96,17 @@ class NewRun:
     parameters: dict[str, Any]
     service_account: str
     state: str
+    recurring_run_id: str = ""  # set by the recurring-run scheduler (column of migration 3)
 
 
 class RunStore:
     def __init__(self, conn: Callable[[], sqlite3.Connection]) -> None:
         self._conn = conn
 
-    def create(self, new: NewRun) -> None:
+    def create(
+        self, new: NewRun, also: Callable[[sqlite3.Connection], None] | None = None
+    ) -> None:
+        """Insert the run; ``also(conn)`` runs in the same transaction (its error rolls back)."""
         now_us = time.time_ns() // 1000
         conn = self._conn()
         with write_transaction(conn):
@@ -133,6 +138,13 @@ class RunStore:
                     "UPDATE experiments SET last_run_created_at = ? WHERE experiment_id = ?",
                     (now_us // 1_000_000, new.experiment_id),
                 )
+            if new.recurring_run_id:
+                conn.execute(
+                    "UPDATE runs SET recurring_run_id = ? WHERE run_id = ?",
+                    (new.recurring_run_id, new.run_id),
+                )
+            if also is not None:
+                also(conn)
 
     def get(self, run_id: str) -> sqlite3.Row:
         row = self._conn().execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()

@@ -1,0 +1,53 @@
+"""``%dsp run ... --local``: run on the local stack the Jupyter server owns, leaving the
+project's cluster stack untouched (see :mod:`jupyter_dsp.client.local`)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from IPython.core.error import UsageError
+
+from jupyter_dsp.client import DSPClient, Run
+from jupyter_dsp.client.local import is_local_mode, local_client, run_locally
+from jupyter_dsp.client.params import parse_assignments
+
+
+def local_client_of(magic: Any) -> DSPClient:
+    """The magic's client for the local stack (the project client itself out of a cluster)."""
+    cluster: DSPClient = magic.client
+    if is_local_mode(cluster):
+        return cluster
+    cached = getattr(magic, "_local_client", None)
+    if cached is None:
+        cached = local_client(cluster.namespace)
+        magic._local_client = cached
+    cached.default_experiment = cluster.default_experiment
+    cached.poll_interval = cluster.poll_interval
+    return cached
+
+
+def cmd_run_local(magic: Any, args: argparse.Namespace) -> Any:
+    if args.timeout and not args.wait:
+        raise UsageError("--timeout goes with --wait.")
+    target = magic._pipeline(args.pipeline)
+    arguments = parse_assignments(args.params)
+    cluster: DSPClient = magic.client
+    local = local_client_of(magic)
+    run: Run = run_locally(
+        cluster,
+        local,
+        target,
+        arguments,
+        experiment=args.experiment or magic.default_experiment,
+        name=args.name,
+        space=args.space,
+        version=args.version,
+    )
+    if args.wait:
+        return local.wait(run.id, timeout=args.timeout or magic.wait_timeout)
+    if args.watch:
+        from jupyter_dsp.widgets import RunMonitor
+
+        return RunMonitor(local, run, poll_interval=magic.poll_interval)
+    return run

@@ -1,0 +1,180 @@
+"""Run locally from a (simulated) cluster workbench: the panel's API path ``dsp/api/local`` and
+``%dsp run ... --local`` run on a local stack the Jupyter server owns, while the cluster's stack
+(a separate loopback stack found through a fake Kubernetes API's DSPA) gets no pipeline and no
+run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+
+import pytest
+from fake_kube_api import make_dspa
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from kernel_helpers import pipeline_source
+from tornado.httpclient import HTTPClientError
+from traitlets.config import Config
+
+from jupyter_dsp.client import Run, compile_source
+from jupyter_dsp.connection.local_stack import find_local_stack
+
+pytest_plugins = ("pytest_jupyter.jupyter_server", "fixtures_cluster", "fixtures_server")
+
+LOCAL = ("dsp", "api", "local", "apis", "v2beta1")
+PROJECT = ("dsp", "api", "project", "apis", "v2beta1")
+
+
+@pytest.fixture
+def jp_server_config(dsp_server_config):
+    return dsp_server_config
+
+
+@pytest.fixture
+def cluster(sa_dir, fake_kube, stack_factory):
+    """A stack standing in for the namespace's DSPA, reached with the service-account token."""
+    handle = stack_factory(default_namespace="team-a", tokens={"sa": ({"team-a": "edit"}, "view")})
+    sa_dir.rotate(handle.tokens["sa"])
+    fake_kube.dspas["team-a"] = [make_dspa("dspa", "team-a", url=handle.url)]
+    return handle
+
+
+def stack_get(handle, path: str) -> dict:
+    """Read the cluster stack directly (its own admin token), not through the proxy."""
+    req = urllib.request.Request(f"{handle.url}/apis/v2beta1/{path}")
+    req.add_header("Authorization", f"Bearer {handle.token}")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def cluster_counts(handle) -> tuple[int, int]:
+    pipelines = stack_get(handle, "pipelines?namespace=team-a").get("pipelines") or []
+    runs = stack_get(handle, "runs?namespace=team-a").get("runs") or []
+    return len(pipelines), len(runs)
+
+
+def adder_spec(tmp_path, name: str) -> dict:
+    path = tmp_path / f"{name}.py"
+    path.write_text(pipeline_source(name))
+    return compile_source(str(path)).spec
+
+
+async def wait_local_run(jp_fetch, run_id: str, timeout: float = 180.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        run = json.loads((await jp_fetch(*LOCAL, "runs", run_id)).body)
+        if run.get("state") in ("SUCCEEDED", "FAILED", "CANCELED"):
+            return run
+        assert time.monotonic() < deadline, f"run still {run.get('state')}"
+        await asyncio.sleep(0.5)
+
+
+async def test_panel_path_runs_on_the_local_stack_and_leaves_the_cluster_untouched(
+    cluster, jp_fetch, tmp_path, unique_name
+):
+    info = json.loads((await jp_fetch("dsp", "info")).body)
+    assert info["mode"] == "cluster-dspa" and info["namespace"] == "team-a"
+    assert find_local_stack() is None  # started on first use, not before
+
+    # what the panel's "Run locally" sends: the version's spec inline, in the local space
+    name = unique_name("local")
+    body = {
+        "display_name": f"{name} run",
+        "pipeline_spec": adder_spec(tmp_path, name),
+        "runtime_config": {"parameters": {"a": 2, "b": 0.5, "label": "local", "flags": []}},
+    }
+    r = await jp_fetch(*LOCAL, "runs", method="POST", body=json.dumps(body))
+    run_id = json.loads(r.body)["run_id"]
+    local = find_local_stack()
+    assert local is not None and local.url != cluster.url
+    assert local.owner_pid is not None  # owned by this (the Jupyter server's) process
+
+    run = await wait_local_run(jp_fetch, run_id)
+    assert run["state"] == "SUCCEEDED", run.get("error")
+    tasks = {t["display_name"]: t for t in run["run_details"]["task_details"]}
+    log = await jp_fetch(*LOCAL, "runs", run_id, "tasks", tasks["report"]["task_id"], "logs")
+    assert b"local: total=2.5" in log.body
+
+    # listed in the local space, pinned to the project's namespace
+    listed = json.loads((await jp_fetch(*LOCAL, "runs")).body)["runs"]
+    assert [x["run_id"] for x in listed] == [run_id]
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch(*LOCAL, "runs", params={"namespace": "team-b"})
+    assert err.value.code == 403
+    # the same allowlist as the project space
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch("dsp", "api", "local", "apis", "v1beta1", "runs")
+    assert err.value.code == 404
+
+    # the cluster's stack: no pipeline, no run; its own listing through the proxy is empty too
+    assert cluster_counts(cluster) == (0, 0)
+    project_runs = json.loads((await jp_fetch(*PROJECT, "runs")).body).get("runs") or []
+    assert project_runs == []
+
+
+def _magic_in_thread(lines: list[str]) -> list:
+    """A real IPython shell (as in a kernel: connect() resolves the cluster from the
+    environment) running %dsp lines; in a thread so the Jupyter server keeps answering."""
+    config = Config()
+    config.HistoryManager.enabled = False
+    InteractiveShell.clear_instance()
+    sh = InteractiveShell.instance(config=config)
+    try:
+        sh.run_line_magic("load_ext", "jupyter_dsp")
+        out = []
+        for line in lines:
+            if line.startswith("!"):
+                result = sh.run_cell(line[1:])
+                result.raise_error()
+                out.append(result.result)
+            else:
+                out.append(sh.run_line_magic("dsp", line))
+        return out
+    finally:
+        InteractiveShell.clear_instance()
+
+
+async def test_magic_run_local_reads_the_cluster_pipeline_and_runs_it_locally(
+    cluster, jp_fetch, jp_serverapp, tmp_path, unique_name, monkeypatch
+):
+    await jp_fetch("dsp", "info")
+    # a pipeline on the cluster, uploaded there directly (not by this test's code under test)
+    name = unique_name("cl")
+    path = tmp_path / f"{name}.py"
+    path.write_text(pipeline_source(name))
+    compiled = compile_source(str(path))
+    yaml_path = tmp_path / f"{name}.yaml"
+    compiled.write(str(yaml_path))
+
+    def upload_to_cluster() -> None:
+        import kfp
+
+        client = kfp.Client(host=cluster.url, existing_token=cluster.token, namespace="team-a")
+        client.upload_pipeline(str(yaml_path), pipeline_name=name, namespace="team-a")
+
+    await asyncio.to_thread(upload_to_cluster)
+    assert cluster_counts(cluster) == (1, 0)
+    # the kernel finds its Jupyter server the standard way (jpserver-<pid>.json)
+    jp_serverapp.write_server_info_file()
+    monkeypatch.chdir(tmp_path)
+    assert find_local_stack() is None
+
+    run, info = await asyncio.to_thread(
+        _magic_in_thread, [f"run {name} -p a=3 -p label=magic --local --wait --timeout 180", "info"]
+    )
+    assert isinstance(run, Run)
+    assert run.state == "SUCCEEDED", run.error
+    assert run.parameters["a"] == 3
+    assert info.mode == "cluster-dspa"  # %dsp itself still talks to the cluster
+    local = find_local_stack()
+    assert local is not None and local.url != cluster.url
+    # the run is on the local stack (seen through the server's local space)...
+    listed = json.loads((await jp_fetch(*LOCAL, "runs")).body)["runs"]
+    assert run.id in [x["run_id"] for x in listed]
+    # ...and the cluster got nothing: still one pipeline, no run
+    assert cluster_counts(cluster) == (1, 0)
+
+    with pytest.raises(UsageError, match="--timeout goes with --wait"):
+        await asyncio.to_thread(_magic_in_thread, [f"run {name} --local --timeout 5"])
