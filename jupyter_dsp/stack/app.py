@@ -5,6 +5,7 @@ from __future__ import annotations
 from tornado import web
 
 from jupyter_dsp.stack.context import StackContext
+from jupyter_dsp.stack.handlers.artifacts import artifact_routes
 from jupyter_dsp.stack.handlers.base import NotFoundHandler
 from jupyter_dsp.stack.handlers.experiments import experiment_routes
 from jupyter_dsp.stack.handlers.pipelines import pipeline_routes
@@ -18,7 +19,13 @@ MAX_BODY = 4 * 1024 * 1024
 
 
 def make_app(ctx: StackContext) -> web.Application:
-    routes = [*upload_routes(), *pipeline_routes(), *experiment_routes(), *run_routes(ctx)]
+    routes = [
+        *upload_routes(),
+        *pipeline_routes(),
+        *experiment_routes(),
+        *run_routes(ctx),
+        *artifact_routes(ctx),  # after run_routes: uses the runs service
+    ]
     routes += recurring_routes(ctx)  # after the runs: it fires runs through their service
     handlers = [(pattern, handler, {"ctx": ctx}) for pattern, handler in routes]
     return web.Application(
