@@ -1,0 +1,239 @@
+"""Recurring runs on the real embedded stack (child process on loopback): the API, firing,
+restarts (with and without catch-up), max_concurrency and refusals."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kfp import compiler
+from sample_pipelines import adder, sleepy
+from stack_http import assert_kfp_error, call, upload_bytes
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def upload_adder(stack: Any, tmp_path: Path, name: str) -> tuple[str, str]:
+    package = tmp_path / "adder.yaml"
+    compiler.Compiler().compile(adder, str(package))
+    r = upload_bytes(stack, "adder.yaml", package.read_bytes(), name=name, namespace="default")
+    assert r.status_code == 200, r.text
+    pid = r.json()["pipeline_id"]
+    versions = call(stack, "GET", f"/pipelines/{pid}/versions").json()["pipeline_versions"]
+    return pid, versions[0]["pipeline_version_id"]
+
+
+def create(stack: Any, pipeline_id: str, **fields: Any) -> dict[str, Any]:
+    body = {
+        "display_name": fields.pop("display_name", "sched"),
+        "pipeline_version_reference": {"pipeline_id": pipeline_id},
+        "runtime_config": {"parameters": {"a": 1}},
+        "max_concurrency": "10",
+        **fields,
+    }
+    r = call(stack, "POST", "/recurringruns", json=body)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def runs_of(stack: Any, recurring_run_id: str) -> list[dict[str, Any]]:
+    predicate = {"key": "recurring_run_id", "operation": "EQUALS", "string_value": recurring_run_id}
+    params = {"filter": json.dumps({"predicates": [predicate]}), "page_size": "200"}
+    r = call(stack, "GET", "/runs", params=params)
+    assert r.status_code == 200, r.text
+    return r.json().get("runs", [])
+
+
+def trigger_times(runs: list[dict[str, Any]]) -> list[int]:
+    """The trigger time each run was made for (the suffix of its display name)."""
+    out = []
+    for run in runs:
+        stamp = run["display_name"].rsplit(" ", 1)[1]
+        moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        out.append(int(moment.timestamp()))
+    return sorted(out)
+
+
+def test_cron_every_two_seconds_fires_and_stops_when_disabled(stack_factory, tmp_path):
+    stack = stack_factory()
+    pid, _ = upload_adder(stack, tmp_path, "adder")
+    rr = create(stack, pid, trigger={"cron_schedule": {"cron": "*/2 * * * * *"}})
+    assert rr["status"] == "ENABLED" and rr["mode"] == "ENABLE"
+    assert rr["trigger"] == {"cron_schedule": {"cron": "*/2 * * * * *"}}
+    assert rr["namespace"] == "default" and rr["max_concurrency"] == "10"
+    rid = rr["recurring_run_id"]
+    time.sleep(7)
+    made = runs_of(stack, rid)
+    assert len(made) >= 2
+    assert all(run["recurring_run_id"] == rid for run in made)
+    times = trigger_times(made)
+    assert all(t % 2 == 0 for t in times) and len(set(times)) == len(times)
+    assert {run["experiment_id"] for run in made} == {rr["experiment_id"]}
+    got = call(stack, "GET", f"/recurringruns/{rid}").json()
+    assert got["fired_count"] == len(runs_of(stack, rid)) or got["fired_count"] >= len(made)
+    assert "next_fire_time" in got
+
+    assert call(stack, "POST", f"/recurringruns/{rid}:disable").status_code == 200
+    settled = len(runs_of(stack, rid))
+    disabled = call(stack, "GET", f"/recurringruns/{rid}").json()
+    assert disabled["status"] == "DISABLED" and "next_fire_time" not in disabled
+    time.sleep(5)
+    assert len(runs_of(stack, rid)) == settled
+
+    assert call(stack, "POST", f"/recurringruns/{rid}:enable").status_code == 200
+    time.sleep(4.5)
+    assert len(runs_of(stack, rid)) > settled  # fires again, from now (no catch-up of the pause)
+    assert call(stack, "DELETE", f"/recurringruns/{rid}").status_code == 200
+    assert_kfp_error(call(stack, "GET", f"/recurringruns/{rid}"), 404)
+    assert runs_of(stack, rid)  # the runs it made stay
+
+
+@pytest.mark.parametrize("no_catchup", [False, True])
+def test_restart_neither_duplicates_nor_loses_triggers(stack_factory, tmp_path, no_catchup):
+    data_dir = tmp_path / "data"
+    stack = stack_factory(data_dir=data_dir)
+    pid, _ = upload_adder(stack, tmp_path, "adder")
+    rr = create(
+        stack,
+        pid,
+        trigger={"periodic_schedule": {"interval_second": "1"}},
+        no_catchup=no_catchup,
+    )
+    rid = rr["recurring_run_id"]
+    time.sleep(3.2)
+    stack.kill()  # kill -9: whatever was in flight
+    down_from = int(time.time())
+    time.sleep(4)
+    stack = stack_factory(data_dir=data_dir)
+    time.sleep(3)
+    call(stack, "POST", f"/recurringruns/{rid}:disable")
+    times = trigger_times(runs_of(stack, rid))
+    assert len(times) == len(set(times)), f"a trigger fired twice: {times}"
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    if no_catchup:
+        # the downtime's triggers collapse into one firing
+        assert max(gaps) >= 3, times
+        assert len([t for t in times if down_from < t < down_from + 4]) <= 1, times
+    else:
+        assert set(gaps) == {1}, f"every second fired once, missed ones caught up: {times}"
+    assert times[-1] >= down_from + 4
+
+
+def test_max_concurrency_holds_back_firings(stack_factory, tmp_path):
+    stack = stack_factory()
+    package = tmp_path / "sleepy.yaml"
+    compiler.Compiler().compile(sleepy, str(package))
+    r = upload_bytes(stack, "sleepy.yaml", package.read_bytes(), name="sleepy", namespace="default")
+    pid = r.json()["pipeline_id"]
+    rr = create(
+        stack,
+        pid,
+        trigger={"periodic_schedule": {"interval_second": "1"}},
+        runtime_config={"parameters": {"pid_file": str(tmp_path / "pid")}},
+        max_concurrency="1",
+        no_catchup=True,
+    )
+    rid = rr["recurring_run_id"]
+    time.sleep(4)
+    made = runs_of(stack, rid)
+    assert len(made) == 1, [run["state"] for run in made]
+    call(stack, "POST", f"/recurringruns/{rid}:disable")
+    for run in made:
+        call(stack, "POST", f"/runs/{run['run_id']}:terminate")
+
+
+def test_list_get_and_kfp_list_semantics(stack_factory, tmp_path):
+    stack = stack_factory()
+    pid, vid = upload_adder(stack, tmp_path, "adder")
+    far = "2099-01-01T00:00:00Z"
+    ids = []
+    for i in range(3):
+        rr = create(
+            stack,
+            pid,
+            display_name=f"nightly-{i}",
+            trigger={"cron_schedule": {"cron": "0 0 6 * * *", "start_time": far}},
+            pipeline_version_reference={"pipeline_id": pid, "pipeline_version_id": vid},
+            mode="DISABLE" if i == 2 else "ENABLE",
+        )
+        ids.append(rr["recurring_run_id"])
+    assert rr["status"] == "DISABLED"
+    page = call(stack, "GET", "/recurringruns", params={"page_size": "2"}).json()
+    assert page["total_size"] == 3 and len(page["recurringRuns"]) == 2
+    rest = call(
+        stack, "GET", "/recurringruns", params={"page_token": page["next_page_token"]}
+    ).json()
+    assert [r["recurring_run_id"] for r in page["recurringRuns"] + rest["recurringRuns"]] == ids
+    desc = call(stack, "GET", "/recurringruns", params={"sort_by": "display_name desc"}).json()
+    assert [r["display_name"] for r in desc["recurringRuns"]][0] == "nightly-2"
+    flt = {"predicates": [{"key": "status", "operation": "EQUALS", "string_value": "DISABLED"}]}
+    only = call(stack, "GET", "/recurringruns", params={"filter": json.dumps(flt)}).json()
+    assert [r["recurring_run_id"] for r in only["recurringRuns"]] == [ids[2]]
+    got = call(stack, "GET", f"/recurringruns/{ids[0]}").json()
+    assert got["next_fire_time"] == "2099-01-01T06:00:00Z"
+    assert got["pipeline_version_reference"] == {"pipeline_id": pid, "pipeline_version_id": vid}
+    assert call(stack, "GET", "/recurringruns", params={"namespace": "other"}).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        ({"trigger": {}}, "trigger"),
+        ({"trigger": {"cron_schedule": {"cron": "61 * * * * *"}}}, "Invalid cron"),
+        ({"trigger": {"cron_schedule": {"cron": "* *"}}}, "6"),
+        ({"trigger": {"periodic_schedule": {"interval_second": "0"}}}, "interval_second"),
+        (
+            {
+                "trigger": {
+                    "cron_schedule": {"cron": "0 * * * * *"},
+                    "periodic_schedule": {"interval_second": "5"},
+                }
+            },
+            "not both",
+        ),
+        ({"max_concurrency": "11"}, "max_concurrency"),
+        ({"mode": "SOMETIMES"}, "mode"),
+        ({"runtime_config": {"parameters": {"a": "x"}}}, "parameters"),
+        ({"runtime_config": {"parameters": {}}}, "parameters"),
+        ({"display_name": ""}, "display_name"),
+        (
+            {"trigger": {"cron_schedule": {"cron": "0 * * * * *", "start_time": "yesterday"}}},
+            "RFC 3339",
+        ),
+    ],
+)
+def test_bad_recurring_runs_are_400_naming_the_field(stack, tmp_path, unique_name, change, needle):
+    pid, _ = upload_adder(stack, tmp_path, unique_name("adder"))
+    body = {
+        "display_name": "bad",
+        "pipeline_version_reference": {"pipeline_id": pid},
+        "runtime_config": {"parameters": {"a": 1}},
+        "trigger": {"periodic_schedule": {"interval_second": "60"}},
+        **change,
+    }
+    error = assert_kfp_error(call(stack, "POST", "/recurringruns", json=body), 400)
+    assert needle in error["message"]
+
+
+def test_other_namespaces_are_refused(stack_factory, tmp_path):
+    stack = stack_factory(tokens={"alice": ({"team-a": "edit"}, "view")})
+    pid, _ = upload_adder(stack, tmp_path, "adder")
+    rr = create(stack, pid, trigger={"periodic_schedule": {"interval_second": "3600"}})
+    alice = stack.tokens["alice"]
+    assert_kfp_error(call(stack, "GET", f"/recurringruns/{rr['recurring_run_id']}", alice), 403)
+    assert_kfp_error(
+        call(stack, "POST", f"/recurringruns/{rr['recurring_run_id']}:disable", alice), 403
+    )
+    body = {
+        "display_name": "x",
+        "namespace": "team-a",
+        "pipeline_version_reference": {"pipeline_id": pid},
+        "runtime_config": {"parameters": {"a": 1}},
+        "trigger": {"periodic_schedule": {"interval_second": "60"}},
+    }
+    # alice may not use a pipeline of namespace default in team-a
+    assert_kfp_error(call(stack, "POST", "/recurringruns", alice, json=body), 403)
