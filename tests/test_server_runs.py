@@ -93,7 +93,7 @@ async def test_run_in_another_namespaces_experiment_is_403(proxied_stack, jp_fet
             "dsp", "api", "project", "apis", "v2beta1", "runs", method="POST", body=json.dumps(body)
         )
     assert err.value.code == 403
-    assert "not this project's namespace" in json.loads(err.value.response.body)["message"]
+    assert "project's namespace" in json.loads(err.value.response.body)["message"]
     with pytest.raises(HTTPClientError) as err:
         await jp_fetch(
             "dsp", "api", "project", "apis", "v2beta1", "runs", params={"namespace": "other"}

@@ -356,6 +356,7 @@ class LogsHandler(DSPHandler):
         if conn is None:
             return
         try:
+            await self._check_like_the_proxied_route(conn, run_id, task_id)
             piece = await read_log(self.dsp, conn, run_id, task_id, offset)
         except ProxyError as exc:
             self.send_kfp_error(exc.status, exc.message)
@@ -376,6 +377,34 @@ class LogsHandler(DSPHandler):
             self.finish(kfp_error_body(piece.status, message))
             return
         self.finish(body, set_content_type=safe_content_type(piece.content_type))
+
+
+    async def _check_like_the_proxied_route(
+        self, conn: Connection, run_id: str, task_id: str
+    ) -> None:
+        """The same ownership check as ``dsp/api/project/.../runs/{run}/tasks/{task}/logs``."""
+        space = conn.project
+        route = routes.match(
+            "project",
+            space.namespace,
+            space.writable,
+            conn.policy,
+            "GET",
+            f"apis/v2beta1/runs/{run_id}/tasks/{task_id}/logs",
+            [],
+        )
+        exchange = ProxyExchange(
+            self.dsp.pool,
+            self.dsp.target(space),
+            conn,
+            space,
+            route,
+            "GET",
+            httputil.HTTPHeaders(),
+            self.dsp.settings.request_timeout,
+            self.dsp.owners,
+        )
+        await exchange.begin()
 
 
 class UnknownSpaceHandler(DSPHandler):

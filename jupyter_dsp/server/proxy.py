@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from tornado import httputil
 
 from jupyter_dsp.connection.explain import tls_message
 from jupyter_dsp.connection.model import Connection, Space
-from jupyter_dsp.server.errors import ProxyError
+from jupyter_dsp.server.errors import ProxyError, upstream_message
 from jupyter_dsp.server.routes import ID, Route, check_namespace
 from jupyter_dsp.server.upstream import (
     BufferSink,
@@ -29,14 +30,20 @@ JSON_BODY_LIMIT = 32 * 1024 * 1024
 # requests that name a run or an experiment by id: in the project space of a multi-user stack
 # they must reach the project's own resources only, whatever else the identity may reach
 OWNED_BY_ID = {
+    "pipelines.item": "pipelines",
+    "versions.collection": "pipelines",
+    "versions.item": "pipelines",
     "experiments.item": "experiments",
     "experiments.action": "experiments",
     "runs.item": "runs",
     "runs.action": "runs",
     "runs.logs": "runs",
     "runs.artifact": "runs",
+    "recurringruns.item": "recurringruns",
+    "recurringruns.action": "recurringruns",
 }
 OWNER_CACHE_SIZE = 4096
+DEFAULT_EXPERIMENT = "Default"  # KFP's name for a namespace's default experiment
 
 
 class OwnerCache:
@@ -107,6 +114,10 @@ class ProxyExchange:
             await self.check_pipeline_write(pipeline_id)
         if self.route.kind in OWNED_BY_ID:
             await self.check_owner()
+        if self.route.kind == "runs.list":
+            experiment_id = dict(self.route.query).get("experiment_id")
+            if experiment_id:
+                await self.check_experiment(experiment_id)
         if self.route.body == "stream":
             headers = upstream_headers(self.incoming, self.space.token())
             length = self.incoming.get("Content-Length")
@@ -141,16 +152,43 @@ class ProxyExchange:
             )
 
     async def check_owner(self) -> None:
-        """A run or experiment named by id must be the project's (403 otherwise)."""
-        if self.space.name != "project" or not self.space.multi_user:
+        """A pipeline, run or experiment named by id must be the project's (403 otherwise);
+        in the shared space a pipeline read by id must be a shared one (404 otherwise)."""
+        if not self.space.multi_user:
             return
         kind = OWNED_BY_ID[self.route.kind]
         ident = self.route.segments[1].split(":", 1)[0]
+        if self.space.name != "project":
+            if kind == "pipelines" and self.route.kind != "pipelines.item" and not self.route.write:
+                # (pipelines.item is checked on the answer itself, see handlers._HandlerSink)
+                owner = await self.namespace_of(kind, ident)
+                if owner not in (None, ""):
+                    raise ProxyError(404, "no such pipeline in the shared space")
+            return
+        if kind == "pipelines" and self.route.write:
+            return  # writes are checked by check_pipeline_write (with the shared policy)
         owner = await self.namespace_of(kind, ident)
+        if owner is None or owner == self.space.namespace:
+            return
+        if kind == "pipelines" and owner == "":
+            return  # shared pipelines are readable from the project
+        raise ProxyError(
+            403,
+            f"{kind[:-1]} {ident} is not in this project's namespace "
+            f"({self.space.namespace!r}); the proxy only reaches the project namespace",
+        )
+
+    async def check_experiment(self, experiment_id: str) -> None:
+        """Runs listed or created in an experiment: the experiment must be the project's."""
+        if self.space.name != "project" or not self.space.multi_user:
+            return
+        if not ID.match(experiment_id):
+            raise ProxyError(400, "experiment_id is not a valid id")
+        owner = await self.namespace_of("experiments", experiment_id)
         if owner is not None and owner != self.space.namespace:
             raise ProxyError(
                 403,
-                f"{kind[:-1]} {ident} is not in this project's namespace "
+                f"experiment {experiment_id} is not in this project's namespace "
                 f"({self.space.namespace!r}); the proxy only reaches the project namespace",
             )
 
@@ -250,7 +288,7 @@ class ProxyExchange:
             if not isinstance(pipeline, dict):
                 raise ProxyError(400, "body.pipeline must be an object")
             self._pin(pipeline)
-        if self.route.kind == "runs.create":
+        if self.route.kind in ("runs.create", "recurringruns.create"):
             await self._check_run_experiment(data)
         return json.dumps(data).encode("utf-8")
 
@@ -265,18 +303,68 @@ class ProxyExchange:
             obj.pop("namespace", None)
 
     async def _check_run_experiment(self, run: dict[str, Any]) -> None:
-        """A run lives in its experiment's namespace: that must be the project's."""
+        """A run lives in its experiment's namespace: that must be the project's. A run with
+        no experiment goes to the project's default experiment (created when missing), as
+        KFP's own UI does, never to whatever namespace the stack defaults to."""
         if not self.space.multi_user:
             return
         experiment_id = run.get("experiment_id") or dict(self.route.query).get("experiment_id")
-        if not experiment_id or not isinstance(experiment_id, str):
+        if experiment_id is not None and not isinstance(experiment_id, str):
+            raise ProxyError(400, "experiment_id must be a string")
+        if not experiment_id:
+            run["experiment_id"] = await self.default_experiment()
             return
-        if not ID.match(experiment_id):
-            raise ProxyError(400, "experiment_id is not a valid id")
-        data = await self.lookup(f"/apis/v2beta1/experiments/{experiment_id}")
-        if data is None:
-            return
-        check_namespace(str(data.get("namespace") or ""), "project", self.space.namespace)
+        await self.check_experiment(experiment_id)
+
+    async def default_experiment(self) -> str:
+        """The id of the project namespace's "Default" experiment, created when missing."""
+        namespace = self.space.namespace
+        known = self.owners.get(self.space.endpoint, "default-experiment", namespace)
+        if known:
+            return known
+        flt = json.dumps(
+            {
+                "predicates": [
+                    {"key": "display_name", "operation": "EQUALS", "string_value": "Default"}
+                ]
+            }
+        )
+        query = urlencode({"namespace": namespace, "filter": flt, "page_size": "1"})
+        for attempt in range(2):
+            found = await self.lookup(f"/apis/v2beta1/experiments?{query}")
+            experiments = (found or {}).get("experiments") or []
+            if experiments and isinstance(experiments[0], dict):
+                ident = str(experiments[0].get("experiment_id") or "")
+                if ID.match(ident):
+                    self.owners.put(self.space.endpoint, "default-experiment", namespace, ident)
+                    self.owners.put(self.space.endpoint, "experiments", ident, namespace)
+                    return ident
+            if attempt:
+                break
+            body = json.dumps({"display_name": DEFAULT_EXPERIMENT, "namespace": namespace})
+            sink = BufferSink(limit=1024 * 1024)
+            headers = upstream_headers(httputil.HTTPHeaders(), self.space.token())
+            headers["Content-Type"] = "application/json"
+            await self._guard(
+                self.pool.fetch(
+                    self.target,
+                    "POST",
+                    "/apis/v2beta1/experiments",
+                    headers,
+                    body.encode(),
+                    sink,
+                    self.timeout,
+                )
+            )
+            if sink.code not in (200, 409):  # 409: created meanwhile by someone else
+                raise ProxyError(
+                    sink.code if sink.code in (401, 403) else 502,
+                    f"could not create the default experiment {DEFAULT_EXPERIMENT!r} in "
+                    f"namespace {namespace!r}: {upstream_message(sink.body)}",
+                )
+        raise ProxyError(
+            502, f"the stack did not show the default experiment of namespace {namespace!r}"
+        )
 
     async def _guard(self, awaitable: Any) -> Any:
         """Upstream failures become the proxy's own 502/504 with a message to act on."""
