@@ -97,6 +97,18 @@ class DSPSettings(Configurable):
         help="Kubeflow's multi-user KFP API, the last cluster fallback.",
     ).tag(config=True)
 
+    mlmd_endpoint = Unicode(
+        "",
+        help="ML Metadata store of the project stack, for run results: an https:// URL "
+        "(gRPC-Web, e.g. https://ds-pipeline-md-dspa.ns.svc.cluster.local:8443) or host:port "
+        "(gRPC; grpcs://host:port for TLS). Empty: discover it (DSPA's MLMD proxy, Kubeflow's "
+        "metadata-grpc-service).",
+    ).tag(config=True)
+    mlmd_transport = Unicode(
+        "",
+        help="grpc or grpc-web for mlmd_endpoint. Empty: grpc-web for a URL, grpc for host:port.",
+    ).tag(config=True)
+
     embedded = Bool(
         True, help="Out of a cluster with nothing configured, use the embedded stack."
     ).tag(config=True)

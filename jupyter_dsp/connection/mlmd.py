@@ -1,0 +1,408 @@
+"""Read a run's results from ML Metadata as KFP's launcher records them (KFP 2.x).
+
+1. ``GetContextByTypeAndName("system.PipelineRun", run_id)``;
+2. ``GetExecutionsByContext``: the tasks (``task_name``, ``display_name``, ``parent_dag_id``,
+   ``iteration_index``, ``inputs``/``outputs`` parameter structs, ``last_known_state``);
+3. ``GetEventsByExecutionIDs`` then ``GetArtifactsByID``: each task's artifacts, named by the
+   first step of the event path.
+
+The answer is the results document (CONTRACTS.md, ``source: "mlmd"``). The transport is native
+gRPC or gRPC-Web (:mod:`jupyter_dsp.connection.mlmd_grpcweb`), behind one stub.
+
+``ml-metadata`` is imported lazily: it declares ``protobuf<5`` while kfp needs protobuf 6 (it
+works on 6 at run time), so it is installed apart, with ``pip install --no-deps
+ml-metadata==1.17.1``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from jupyter_dsp.connection.mlmd_endpoint import MLMDEndpoint
+from jupyter_dsp.connection.mlmd_errors import MLMDError, explain_rpc_error
+from jupyter_dsp.connection.mlmd_values import (
+    artifact_metadata,
+    parameters,
+    python_value,
+    task_state,
+)
+
+INSTALL_LINE = "pip install --no-deps ml-metadata==1.17.1"
+RUN_CONTEXT_TYPE = "system.PipelineRun"
+DAG_TYPE = "system.DAGExecution"
+_IDS_PER_CALL = 500
+
+
+def load_protos() -> tuple[Any, Any, Any]:
+    """(metadata_store_pb2, metadata_store_service_pb2, metadata_store_service_pb2_grpc)."""
+    try:
+        from ml_metadata.proto import (
+            metadata_store_pb2,
+            metadata_store_service_pb2,
+            metadata_store_service_pb2_grpc,
+        )
+    except ImportError as exc:
+        raise MLMDError(
+            "ML Metadata: the ml-metadata package is not installed in the Jupyter server's "
+            f"environment ({exc}); install it with `{INSTALL_LINE}` (no deps: it would "
+            "downgrade protobuf, which kfp needs)",
+            status=501,
+        ) from None
+    return metadata_store_pb2, metadata_store_service_pb2, metadata_store_service_pb2_grpc
+
+
+class MLMDReader:
+    """Reads runs from one ML Metadata store."""
+
+    def __init__(self, endpoint: MLMDEndpoint, timeout: float = 10.0) -> None:
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self.pb, self.svc, grpc_mod = load_protos()
+        self._channel = self._open_channel()
+        self.stub = grpc_mod.MetadataStoreServiceStub(self._channel)
+        self._type_names: dict[tuple[str, int], str] = {}
+
+    def _open_channel(self) -> Any:
+        ep = self.endpoint
+        if ep.transport == "grpc-web":
+            from jupyter_dsp.connection.mlmd_grpcweb import GrpcWebChannel
+
+            return GrpcWebChannel(
+                ep.target, token=ep.token, ca_bundle=ep.ca_bundle, timeout=self.timeout
+            )
+        import grpc  # type: ignore[import-untyped]
+
+        if not ep.tls:
+            return grpc.insecure_channel(ep.target)
+        roots = None
+        if ep.ca_bundle:
+            with open(ep.ca_bundle, "rb") as fh:
+                roots = fh.read()
+        creds = grpc.ssl_channel_credentials(root_certificates=roots)
+        token = ep.token()
+        if token:
+            creds = grpc.composite_channel_credentials(
+                creds, grpc.access_token_call_credentials(token)
+            )
+        return grpc.secure_channel(ep.target, creds)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> MLMDReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- RPCs -----------------------------------------------------------------------------
+    def _rpc(self, name: str, request: Any) -> Any:
+        try:
+            return getattr(self.stub, name)(request, timeout=self.timeout)
+        except MLMDError:
+            raise
+        except Exception as exc:  # grpc.RpcError, GrpcWebError, urllib3 and ssl errors
+            raise explain_rpc_error(exc, self.endpoint) from None
+
+    def run_context(self, run_id: str, namespace: str | None) -> Any:
+        """The run's context; refuses a run of another namespace when the store is shared."""
+        resp = self._rpc(
+            "GetContextByTypeAndName",
+            self.svc.GetContextByTypeAndNameRequest(
+                type_name=RUN_CONTEXT_TYPE, context_name=run_id
+            ),
+        )
+        if not resp.HasField("context"):
+            raise MLMDError(
+                f"ML Metadata has no record of run {run_id} yet (its first step has not "
+                "started, or the run was recorded by another store)",
+                status=404,
+            )
+        ctx = resp.context
+        if self.endpoint.namespace_check:
+            owner = ctx.custom_properties["namespace"].string_value
+            if not namespace or owner != namespace:
+                raise MLMDError(
+                    f"run {run_id} belongs to namespace {owner or '(none)'!r}, not to the "
+                    f"project namespace {namespace!r}: refused (the shared ML Metadata store "
+                    "has no authorization of its own)",
+                    status=403,
+                )
+        return ctx
+
+    def _executions(self, context_id: int) -> list[Any]:
+        resp = self._rpc(
+            "GetExecutionsByContext",
+            self.svc.GetExecutionsByContextRequest(context_id=context_id),
+        )
+        return sorted(resp.executions, key=lambda e: e.id)
+
+    def _events(self, execution_ids: list[int]) -> list[Any]:
+        out: list[Any] = []
+        for chunk in _chunks(execution_ids):
+            req = self.svc.GetEventsByExecutionIDsRequest(execution_ids=chunk)
+            out.extend(self._rpc("GetEventsByExecutionIDs", req).events)
+        return out
+
+    def _artifacts(self, artifact_ids: Iterable[int]) -> dict[int, Any]:
+        out: dict[int, Any] = {}
+        for chunk in _chunks(sorted(set(artifact_ids))):
+            req = self.svc.GetArtifactsByIDRequest(artifact_ids=chunk)
+            for art in self._rpc("GetArtifactsByID", req).artifacts:
+                out[art.id] = art
+        return out
+
+    def _type_name(self, kind: str, node: Any) -> str:
+        if node.type:
+            return str(node.type)
+        key = (kind, node.type_id)
+        if key not in self._type_names:
+            method = f"Get{kind}TypesByID"
+            req = getattr(self.svc, f"{method}Request")(type_ids=[node.type_id])
+            types = getattr(self._rpc(method, req), f"{kind.lower()}_types")
+            self._type_names[key] = types[0].name if types else ""
+        return self._type_names[key]
+
+    # -- the document ---------------------------------------------------------------------
+    def read_run(
+        self,
+        run_id: str,
+        namespace: str | None,
+        pipeline_spec: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The results document of ``run_id`` (``state`` from the root DAG; ``ui_url`` and
+        ``unavailable`` left for the caller)."""
+        ctx = self.run_context(run_id, namespace)
+        executions = self._executions(ctx.id)
+        events = self._events([e.id for e in executions])
+        artifacts = self._artifacts(e.artifact_id for e in events)
+        art_docs = {aid: self._artifact_doc(a) for aid, a in artifacts.items()}
+        by_exec: dict[int, dict[str, dict[str, list[dict[str, Any]]]]] = {}
+        for ev in sorted(events, key=lambda e: (e.execution_id, e.artifact_id)):
+            doc = art_docs.get(ev.artifact_id)
+            if doc is None or not ev.path.steps:
+                continue
+            side = _event_side(ev.type, self.pb.Event)
+            if side is None:
+                continue
+            slot = by_exec.setdefault(ev.execution_id, {"inputs": {}, "outputs": {}})
+            name = ev.path.steps[0].key
+            slot[side].setdefault(name, []).append(dict(doc, name=name))
+        root = None
+        tasks: list[dict[str, Any]] = []
+        index_of: dict[int, int | None] = {}
+        for e in executions:
+            props = e.custom_properties
+            is_dag = self._type_name("Execution", e) == DAG_TYPE
+            if is_dag and "parent_dag_id" not in props and root is None:
+                root = e
+                continue
+            own = props["iteration_index"].int_value if "iteration_index" in props else None
+            parent = props["parent_dag_id"].int_value if "parent_dag_id" in props else 0
+            index_of[e.id] = own if own is not None else index_of.get(parent)
+            arts = by_exec.get(e.id, {"inputs": {}, "outputs": {}})
+            state = task_state(self.pb.Execution.State.Name(e.last_known_state))
+            tasks.append(
+                {
+                    "task_id": str(e.id),
+                    "name": props["task_name"].string_value,
+                    "display_name": props["display_name"].string_value
+                    or props["task_name"].string_value,
+                    "state": state,
+                    "parent_task_id": ""
+                    if root is not None and parent == root.id
+                    else (str(parent) if parent else ""),
+                    "iteration_index": index_of[e.id],
+                    "cached": state == "CACHED" or "cached_execution_id" in props,
+                    "inputs": {
+                        "parameters": parameters(props, "inputs"),
+                        "artifacts": arts["inputs"],
+                    },
+                    "outputs": {
+                        "parameters": parameters(props, "outputs"),
+                        "artifacts": arts["outputs"],
+                    },
+                    "_dag": is_dag,
+                    "_parent": parent,
+                    "_props": props,
+                }
+            )
+        outputs = _pipeline_outputs(root, tasks, pipeline_spec)
+        for t in tasks:
+            for key in ("_dag", "_parent", "_props"):
+                t.pop(key)
+        state = task_state(self.pb.Execution.State.Name(root.last_known_state)) if root else ""
+        return {
+            "run_id": run_id,
+            "state": state,
+            "source": "mlmd",
+            "ui_url": None,
+            "unavailable": None,
+            "pipeline_outputs": outputs,
+            "tasks": tasks,
+        }
+
+    def artifact(self, run_id: str, artifact_id: str, namespace: str | None) -> dict[str, Any]:
+        """One artifact of the run (checked to belong to it), as in the document."""
+        ctx = self.run_context(run_id, namespace)
+        try:
+            aid = int(artifact_id)
+        except ValueError:
+            raise MLMDError(f"artifact id {artifact_id!r} is not a number", status=400) from None
+        req = self.svc.GetContextsByArtifactRequest(artifact_id=aid)
+        owners = {c.id for c in self._rpc("GetContextsByArtifact", req).contexts}
+        arts = self._artifacts([aid]) if ctx.id in owners else {}
+        if aid not in arts:
+            raise MLMDError(f"run {run_id} has no artifact {artifact_id}", status=404)
+        events = self._rpc(
+            "GetEventsByArtifactIDs", self.svc.GetEventsByArtifactIDsRequest(artifact_ids=[aid])
+        ).events
+        name = next((ev.path.steps[0].key for ev in events if ev.path.steps), "")
+        return dict(self._artifact_doc(arts[aid]), name=name)
+
+    def _artifact_doc(self, art: Any) -> dict[str, Any]:
+        return {
+            "artifact_id": str(art.id),
+            "name": "",
+            "type": self._type_name("Artifact", art),
+            "uri": art.uri,
+            "metadata": artifact_metadata(art.custom_properties),
+            "size": None,
+        }
+
+
+def _event_side(event_type: int, event_cls: Any) -> str | None:
+    name = event_cls.Type.Name(event_type)
+    if name in ("INPUT", "DECLARED_INPUT", "INTERNAL_INPUT"):
+        return "inputs"
+    if name in ("OUTPUT", "DECLARED_OUTPUT", "INTERNAL_OUTPUT"):
+        return "outputs"
+    return None
+
+
+def _chunks(ids: list[int]) -> Iterable[list[int]]:
+    for i in range(0, len(ids), _IDS_PER_CALL):
+        yield ids[i : i + _IDS_PER_CALL]
+
+
+def _pipeline_outputs(
+    root: Any, tasks: list[dict[str, Any]], spec: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The root DAG's outputs: its ``outputs`` struct when recorded, else the producers named
+    by the pipeline spec's ``root.dag.outputs`` or the root's ``*_producer_task`` properties."""
+    result: dict[str, Any] = {"parameters": {}, "artifacts": {}}
+    if root is None:
+        return result
+    props = root.custom_properties
+    result["parameters"] = parameters(props, "outputs")
+    param_specs, art_specs = _output_specs(props, spec)
+    for name, pspec in param_specs.items():
+        if name in result["parameters"]:
+            continue
+        for task_name, key in _selectors(pspec, "parameter"):
+            value = _resolve(tasks, root.id, task_name, key, "parameters")
+            if value is not None:
+                result["parameters"][name] = value[0] if len(value) == 1 else value
+                break
+    for name, aspec in art_specs.items():
+        found: list[dict[str, Any]] = []
+        for task_name, key in _selectors(aspec, "artifact"):
+            found.extend(_resolve(tasks, root.id, task_name, key, "artifacts") or [])
+        if found:
+            result["artifacts"][name] = found
+    return result
+
+
+def _output_specs(props: Any, spec: dict[str, Any] | None) -> tuple[dict, dict]:
+    if spec:
+        outs = (spec.get("root") or {}).get("dag", {}).get("outputs", {}) or {}
+        return dict(outs.get("parameters") or {}), dict(outs.get("artifacts") or {})
+    params: dict = {}
+    if "parameter_producer_task" in props:
+        for name, raw in (python_value(props["parameter_producer_task"]) or {}).items():
+            params[name] = _json(raw)
+    arts: dict = {}
+    if "artifact_producer_task" in props:
+        arts = _json(props["artifact_producer_task"].string_value) or {}
+    return params, arts
+
+
+def _json(raw: Any) -> Any:
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return None
+    return raw
+
+
+def _selectors(spec: Any, kind: str) -> list[tuple[str, str]]:
+    """(producer task, output key) pairs of a DagOutputParameterSpec/DagOutputArtifactSpec,
+    in the IR's camelCase or Go's snake_case."""
+    if not isinstance(spec, dict):
+        return []
+
+    def get(d: dict, camel: str, snake: str) -> Any:
+        return d.get(camel, d.get(snake))
+
+    key = "outputParameterKey" if kind == "parameter" else "outputArtifactKey"
+    skey = "output_parameter_key" if kind == "parameter" else "output_artifact_key"
+    if kind == "parameter":
+        one = get(spec, "valueFromParameter", "value_from_parameter")
+        many = get(spec, "valueFromOneof", "value_from_oneof") or {}
+        sels = [one] if one else list(get(many, "parameterSelectors", "parameter_selectors") or [])
+    else:
+        sels = list(get(spec, "artifactSelectors", "artifact_selectors") or [])
+    return [
+        (get(s, "producerSubtask", "producer_subtask"), get(s, key, skey))
+        for s in sels
+        if isinstance(s, dict)
+    ]
+
+
+def _resolve(
+    tasks: list[dict[str, Any]], dag_id: int, task_name: str, key: str, kind: str, depth: int = 0
+) -> list[Any] | None:
+    """Values of ``key`` produced by ``task_name`` inside DAG ``dag_id`` (several for loop
+    iterations), following sub-DAGs through their own producer properties."""
+    if depth > 20:
+        return None
+    found: list[Any] = []
+    for t in tasks:
+        if t["_parent"] != dag_id or t["name"] != task_name:
+            continue
+        if t["_dag"] and t["iteration_index"] is None and "iteration_count" in t["_props"]:
+            # a ParallelFor: the loop DAG names the producer, each iteration DAG holds one
+            pspecs, aspecs = _output_specs(t["_props"], None)
+            spec = (pspecs if kind == "parameters" else aspecs).get(key)
+            sels = _selectors(spec, "parameter" if kind == "parameters" else "artifact")
+            for it in tasks:
+                if it["_parent"] != int(t["task_id"]) or not it["_dag"]:
+                    continue
+                for name, k in sels:
+                    found.extend(
+                        _resolve(tasks, int(it["task_id"]), name, k, kind, depth + 1) or []
+                    )
+            if kind == "parameters":
+                found = [found]  # dsl.Collected: one list value
+            continue
+        found.extend(_from_task(tasks, t, key, kind, depth) or [])
+    return found or None
+
+
+def _from_task(
+    tasks: list[dict[str, Any]], t: dict[str, Any], key: str, kind: str, depth: int
+) -> list[Any] | None:
+    bucket = t["outputs"][kind]
+    if key in bucket:
+        return list(bucket[key]) if kind == "artifacts" else [bucket[key]]
+    if not t["_dag"]:
+        return None
+    pspecs, aspecs = _output_specs(t["_props"], None)
+    spec = (pspecs if kind == "parameters" else aspecs).get(key)
+    out: list[Any] = []
+    for name, k in _selectors(spec, "parameter" if kind == "parameters" else "artifact"):
+        out.extend(_resolve(tasks, int(t["task_id"]), name, k, kind, depth + 1) or [])
+    return out or None

@@ -1,0 +1,191 @@
+"""Artifact bytes from S3-compatible object storage (``s3://`` and ``minio://`` URIs), in the
+Jupyter server only: the browser gets bytes, never credentials.
+
+Credentials and endpoint, in the order a workbench has them:
+
+- the Open Data Hub data connection variables ``AWS_S3_ENDPOINT``, ``AWS_ACCESS_KEY_ID``,
+  ``AWS_SECRET_ACCESS_KEY``, ``AWS_DEFAULT_REGION`` (``AWS_S3_BUCKET`` is that connection's
+  bucket; an artifact's URI names its own);
+- otherwise boto3's own configuration (``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL``,
+  ``AWS_PROFILE``, ``~/.aws/credentials``, ...);
+- for a ``minio://`` URI with no endpoint configured, the endpoint KFP recorded in the
+  artifact's ``store_session_info`` is not used: its credentials live in a Secret the workbench
+  does not read, so the answer says what to configure.
+
+Reads are streamed in chunks and ranged (``Range: bytes=a-b``); sizes come from ``HEAD``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+SCHEMES = ("s3", "minio")
+CHUNK = 256 * 1024
+
+
+class ObjectStoreError(Exception):
+    def __init__(self, message: str, status: int = 502) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+@dataclass
+class ObjectInfo:
+    size: int
+    content_type: str | None
+    etag: str | None
+
+
+@dataclass
+class ObjectRead:
+    """An open (possibly ranged) read: iterate ``chunks``; ``close()`` when stopping early."""
+
+    size: int  # the whole object's size
+    start: int
+    end: int  # inclusive
+    content_type: str | None
+    chunks: Iterator[bytes]
+    _body: Any = None
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1 if self.size else 0
+
+    def close(self) -> None:
+        if self._body is not None:
+            self._body.close()
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    parts = urlsplit(uri)
+    if parts.scheme not in SCHEMES or not parts.netloc:
+        raise ObjectStoreError(
+            f"artifact URI {uri!r} is not in S3-compatible storage (s3:// or minio://): "
+            "jupyter-dsp reads only those",
+            status=501,
+        )
+    return parts.netloc, parts.path.lstrip("/")
+
+
+class ObjectStore:
+    """boto3 S3 client configured from the workbench's environment."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None, timeout: float = 10.0) -> None:
+        import boto3  # type: ignore[import-untyped]
+        from botocore.config import Config  # type: ignore[import-untyped]
+
+        env = os.environ if environ is None else environ
+        self.endpoint = env.get("AWS_S3_ENDPOINT") or None
+        kwargs: dict[str, Any] = {}
+        if self.endpoint:
+            kwargs["endpoint_url"] = self.endpoint
+        if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+            kwargs["aws_access_key_id"] = env["AWS_ACCESS_KEY_ID"]
+            kwargs["aws_secret_access_key"] = env["AWS_SECRET_ACCESS_KEY"]
+        region = env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION")
+        if region:
+            kwargs["region_name"] = region
+        verify = env.get("AWS_CA_BUNDLE") or env.get("REQUESTS_CA_BUNDLE") or None
+        if verify:
+            kwargs["verify"] = verify
+        config = Config(
+            connect_timeout=timeout,
+            read_timeout=max(timeout, 30.0),
+            retries={"max_attempts": 2, "mode": "standard"},
+            s3={"addressing_style": "path"},
+        )
+        self.where = self.endpoint or env.get("AWS_ENDPOINT_URL_S3") or "AWS S3"
+        self._client = boto3.session.Session().client("s3", config=config, **kwargs)
+
+    def head(self, uri: str) -> ObjectInfo:
+        bucket, key = split_uri(uri)
+        try:
+            resp = self._client.head_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            raise self._explain(exc, uri) from None
+        return ObjectInfo(
+            size=int(resp.get("ContentLength") or 0),
+            content_type=resp.get("ContentType"),
+            etag=resp.get("ETag"),
+        )
+
+    def size(self, uri: str) -> int | None:
+        try:
+            return self.head(uri).size
+        except ObjectStoreError:
+            return None
+
+    def sizes(self, uris: list[str], workers: int = 8) -> dict[str, int | None]:
+        """HEAD each URI (concurrently); None where it cannot be read."""
+        todo = sorted({u for u in uris if urlsplit(u).scheme in SCHEMES})
+        if not todo:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+            return dict(zip(todo, pool.map(self.size, todo), strict=True))
+
+    def read(self, uri: str, start: int | None = None, end: int | None = None) -> ObjectRead:
+        """Open ``uri`` from byte ``start`` to ``end`` (inclusive; None = to the end).
+        Raises ObjectStoreError(416) for a range outside the object."""
+        info = self.head(uri)
+        first = 0 if start is None else start
+        last = info.size - 1 if end is None else min(end, info.size - 1)
+        if info.size == 0 and start is None:
+            return ObjectRead(0, 0, -1, info.content_type, iter(()))
+        if first < 0 or first >= info.size or last < first:
+            raise ObjectStoreError(
+                f"range {first}-{'' if end is None else end} is outside {uri} ({info.size} bytes)",
+                status=416,
+            )
+        bucket, key = split_uri(uri)
+        try:
+            resp = self._client.get_object(Bucket=bucket, Key=key, Range=f"bytes={first}-{last}")
+        except Exception as exc:
+            raise self._explain(exc, uri) from None
+        body = resp["Body"]
+        return ObjectRead(
+            size=info.size,
+            start=first,
+            end=last,
+            content_type=info.content_type,
+            chunks=body.iter_chunks(CHUNK),
+            _body=body,
+        )
+
+    def _explain(self, exc: BaseException, uri: str) -> ObjectStoreError:
+        where = f"object storage {self.where}"
+        response = getattr(exc, "response", None)
+        if isinstance(response, dict):
+            err = response.get("Error", {}) or {}
+            code = str(err.get("Code", ""))
+            http = int((response.get("ResponseMetadata", {}) or {}).get("HTTPStatusCode") or 0)
+            if code in ("404", "NoSuchKey", "NoSuchBucket", "NotFound") or http == 404:
+                return ObjectStoreError(f"{uri} was not found in {where}", status=404)
+            if code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch") or (
+                http == 403
+            ):
+                return ObjectStoreError(
+                    f"{where} refused {uri} ({code or http}): check the data connection's "
+                    "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
+                    status=403,
+                )
+            return ObjectStoreError(f"{where}: {code or http} reading {uri}", status=502)
+        name = type(exc).__name__
+        if name == "NoCredentialsError":
+            return ObjectStoreError(
+                f"no object-storage credentials to read {uri}: attach a data connection to the "
+                "workbench (AWS_S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or "
+                "configure boto3",
+                status=503,
+            )
+        if "SSL" in name or "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            return ObjectStoreError(
+                f"{where}: TLS verification failed (set AWS_CA_BUNDLE)", status=502
+            )
+        if name in ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError"):
+            return ObjectStoreError(f"{where} is unreachable ({name})", status=502)
+        return ObjectStoreError(f"{where}: {name} reading {uri}", status=502)

@@ -1,0 +1,287 @@
+"""A real ML Metadata store on loopback, served the two ways a cluster serves it, and a real
+S3-compatible server holding the artifacts' bytes.
+
+- ``ml_metadata.metadata_store.MetadataStore`` on SQLite, behind the real gRPC service
+  definition (``metadata_store_service_pb2_grpc``): a ``grpc.server`` whose servicer forwards
+  each RPC the reader uses to the store (Kubeflow's ``metadata-grpc-service``);
+- in front of it, an HTTPS gRPC-Web front that checks the bearer token like kube-rbac-proxy
+  (unknown token 401; known but not granted 403) and translates gRPC-Web framing to a gRPC call
+  on that server, as Envoy's ``grpc_web`` filter does (Data Science Pipelines' ``ds-pipeline-md``);
+- moto's S3 server (``ThreadedMotoServer``) with the bytes at each artifact's URI.
+
+The store is filled by :mod:`mlmd_kfp_run` exactly as KFP's driver and launcher fill it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+from mlmd_kfp_run import KfpRunRecorder, record_results_demo
+from server_helpers import make_ca, server_tls_context
+
+from jupyter_dsp.connection.mlmd_grpcweb import CONTENT_TYPE, encode_trailers, frame, unframe
+
+S3_KEY_ID = "AKIDLOOPBACK"
+S3_SECRET = "loopback-secret"
+BUCKET = "mlpipeline"
+
+
+def open_store(path: Path) -> Any:
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(path)
+    config.sqlite.connection_mode = (
+        metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    )
+    return metadata_store.MetadataStore(config)
+
+
+def make_servicer(store: Any) -> Any:
+    """A MetadataStoreService servicer that forwards the reader's RPCs to ``store``."""
+    from ml_metadata.proto import metadata_store_service_pb2 as svc
+    from ml_metadata.proto import metadata_store_service_pb2_grpc as svc_grpc
+
+    lock = threading.Lock()
+
+    class Servicer(svc_grpc.MetadataStoreServiceServicer):
+        calls: list[str] = []
+
+        def _do(self, name: str, fn: Any) -> Any:
+            self.calls.append(name)
+            with lock:
+                return fn()
+
+        def GetContextByTypeAndName(self, request: Any, context: Any) -> Any:
+            found = self._do(
+                "GetContextByTypeAndName",
+                lambda: store.get_context_by_type_and_name(request.type_name, request.context_name),
+            )
+            return (
+                svc.GetContextByTypeAndNameResponse(context=found)
+                if found
+                else (svc.GetContextByTypeAndNameResponse())
+            )
+
+        def GetExecutionsByContext(self, request: Any, context: Any) -> Any:
+            found = self._do(
+                "GetExecutionsByContext",
+                lambda: store.get_executions_by_context(request.context_id),
+            )
+            return svc.GetExecutionsByContextResponse(executions=found)
+
+        def GetEventsByExecutionIDs(self, request: Any, context: Any) -> Any:
+            ids = list(request.execution_ids)
+            found = self._do(
+                "GetEventsByExecutionIDs", lambda: store.get_events_by_execution_ids(ids)
+            )
+            return svc.GetEventsByExecutionIDsResponse(events=found)
+
+        def GetEventsByArtifactIDs(self, request: Any, context: Any) -> Any:
+            ids = list(request.artifact_ids)
+            found = self._do(
+                "GetEventsByArtifactIDs", lambda: store.get_events_by_artifact_ids(ids)
+            )
+            return svc.GetEventsByArtifactIDsResponse(events=found)
+
+        def GetArtifactsByID(self, request: Any, context: Any) -> Any:
+            ids = list(request.artifact_ids)
+            found = self._do("GetArtifactsByID", lambda: store.get_artifacts_by_id(ids))
+            return svc.GetArtifactsByIDResponse(artifacts=found)
+
+        def GetContextsByArtifact(self, request: Any, context: Any) -> Any:
+            found = self._do(
+                "GetContextsByArtifact", lambda: store.get_contexts_by_artifact(request.artifact_id)
+            )
+            return svc.GetContextsByArtifactResponse(contexts=found)
+
+        def GetArtifactTypesByID(self, request: Any, context: Any) -> Any:
+            ids = list(request.type_ids)
+            found = self._do("GetArtifactTypesByID", lambda: store.get_artifact_types_by_id(ids))
+            return svc.GetArtifactTypesByIDResponse(artifact_types=found)
+
+        def GetExecutionTypesByID(self, request: Any, context: Any) -> Any:
+            ids = list(request.type_ids)
+            found = self._do("GetExecutionTypesByID", lambda: store.get_execution_types_by_id(ids))
+            return svc.GetExecutionTypesByIDResponse(execution_types=found)
+
+    return Servicer()
+
+
+class GrpcWebFront:
+    """kube-rbac-proxy + Envoy's gRPC-Web filter, on loopback HTTPS."""
+
+    def __init__(self, grpc_target: str, tls: Any, tokens: dict[str, tuple[str, bool]]) -> None:
+        self.grpc_target = grpc_target
+        self.tls = tls
+        self.tokens = tokens  # token -> (user, granted create on the dspa's api)
+        self.requests: list[tuple[str, int]] = []
+        self.url = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> str:
+        ready = threading.Event()
+        channel = grpc.insecure_channel(self.grpc_target)
+        front = self
+
+        class Handler(tornado.web.RequestHandler):
+            def check_xsrf_cookie(self) -> None:  # a machine API, like the real one
+                return None
+
+            async def post(self, method: str) -> None:
+                code = front.authorize(self.request.headers.get("Authorization", ""))
+                front.requests.append((method, code))
+                if code != 200:
+                    self.set_status(code)
+                    self.finish("Unauthorized" if code == 401 else front.forbidden(self.request))
+                    return
+                messages, _ = unframe(self.request.body)
+                call = channel.unary_unary(f"/{method}")
+                loop = asyncio.get_running_loop()
+                self.set_header("Content-Type", CONTENT_TYPE)
+                try:
+                    answer = await loop.run_in_executor(
+                        None, lambda: call(messages[0] if messages else b"", timeout=10)
+                    )
+                except grpc.RpcError as exc:  # trailers-only answer
+                    self.set_header("grpc-status", str(exc.code().value[0]))
+                    self.set_header("grpc-message", exc.details() or "")
+                    self.finish(b"")
+                    return
+                self.write(frame(answer))
+                self.finish(
+                    frame(
+                        encode_trailers([("grpc-status", "0"), ("grpc-message", "")]), trailers=True
+                    )
+                )
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+            app = tornado.web.Application([(r"/(.+)", Handler)])
+            server = tornado.httpserver.HTTPServer(app, ssl_options=self.tls)
+            sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+            server.add_sockets(sockets)
+            self.url = f"https://127.0.0.1:{sockets[0].getsockname()[1]}"
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self.url
+
+    def authorize(self, header: str) -> int:
+        token = header[len("Bearer ") :] if header.startswith("Bearer ") else ""
+        if token not in self.tokens:
+            return 401
+        return 200 if self.tokens[token][1] else 403
+
+    def forbidden(self, request: Any) -> str:
+        token = request.headers.get("Authorization", "")[len("Bearer ") :]
+        user = self.tokens[token][0]
+        return (
+            f"Forbidden (user={user}, verb=create, resource=datasciencepipelinesapplications, "
+            "subresource=api)"
+        )
+
+    def stop(self) -> None:
+        if self._loop and self._thread:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+
+@dataclass
+class MLMDCluster:
+    store: Any
+    servicer: Any
+    grpc_target: str
+    grpcweb_url: str
+    ca_path: Path
+    s3_endpoint: str
+    runs: dict[str, Any] = field(default_factory=dict)
+    front: GrpcWebFront | None = None
+    _stop: list[Any] = field(default_factory=list)
+
+    def s3_env(self) -> dict[str, str]:
+        return {
+            "AWS_S3_ENDPOINT": self.s3_endpoint,
+            "AWS_ACCESS_KEY_ID": S3_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_S3_BUCKET": BUCKET,
+        }
+
+
+@pytest.fixture(scope="session")
+def mlmd_cluster(tmp_path_factory) -> Any:
+    """One store with two runs of the results demo (namespaces team-a and team-b), served over
+    gRPC and gRPC-Web (tokens: ``good-token`` granted, ``ungranted-token`` 403), and S3."""
+    import boto3
+    from ml_metadata.proto import metadata_store_service_pb2_grpc as svc_grpc
+    from moto.server import ThreadedMotoServer
+
+    root = tmp_path_factory.mktemp("mlmd")
+    store = open_store(root / "mlmd.sqlite")
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    s3_endpoint = f"http://{host}:{port}"
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        aws_access_key_id=S3_KEY_ID,
+        aws_secret_access_key=S3_SECRET,
+        region_name="us-east-1",
+    )
+    s3.create_bucket(Bucket=BUCKET)
+    runs = {}
+    for run_id, namespace in (("run-team-a-1", "team-a"), ("run-team-b-1", "team-b")):
+        recorder = KfpRunRecorder(store, s3, BUCKET, "results-demo", run_id, namespace)
+        runs[run_id] = record_results_demo(recorder)
+
+    servicer = make_servicer(store)
+    server = grpc.server(__import__("concurrent.futures").futures.ThreadPoolExecutor(4))
+    svc_grpc.add_MetadataStoreServiceServicer_to_server(servicer, server)
+    grpc_port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    ca_path, ca_cert, ca_key = make_ca(root, "service-ca")
+    tls = server_tls_context(root, ca_cert, ca_key)
+    front = GrpcWebFront(
+        f"127.0.0.1:{grpc_port}",
+        tls,
+        {
+            "good-token": ("system:serviceaccount:team-a:nb", True),
+            "ungranted-token": ("system:serviceaccount:team-a:other", False),
+        },
+    )
+    front.start()
+    cluster = MLMDCluster(
+        store=store,
+        servicer=servicer,
+        grpc_target=f"127.0.0.1:{grpc_port}",
+        grpcweb_url=front.url,
+        ca_path=ca_path,
+        s3_endpoint=s3_endpoint,
+        runs=runs,
+        front=front,
+        _stop=[moto],
+    )
+    yield cluster
+    front.stop()
+    server.stop(0)
+    try:
+        moto.stop()
+    except Exception:
+        pass
