@@ -192,10 +192,23 @@ def classify(method: str, segments: list[str]) -> Route:
             if art.endswith(":read") and ID.match(art[: -len(":read")]):
                 return route("runs.artifact", "runs", {"GET"})
         raise ProxyError(404, "not a KFP API path")
+    if head == "recurringruns":  # like runs; create pins body.namespace
+        if n == 1:
+            if method == "GET":
+                return route("recurringruns.list", "recurringruns", {"GET"}, pin_query=True)
+            return route(
+                "recurringruns.create", "recurringruns", {"POST"}, body="json", pin_body="namespace"
+            )
+        if n == 2:
+            if _action(s[1], ("enable", "disable")):
+                return route("recurringruns.action", "recurringruns", {"POST"}, body="json")
+            _id(s[1])
+            return route("recurringruns.item", "recurringruns", {"GET", "DELETE"})
+        raise ProxyError(404, "not a KFP API path")
     raise ProxyError(404, "not a KFP API path")
 
 
-PROJECT_ONLY = ("experiments", "runs")
+PROJECT_ONLY = ("experiments", "runs", "recurringruns")
 
 
 def match(
