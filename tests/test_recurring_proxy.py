@@ -103,9 +103,10 @@ async def test_recurring_runs_are_pinned_to_the_project_namespace(
         with pytest.raises(HTTPClientError) as err:
             await jp_fetch(*API, "recurringruns", method="POST", body=json.dumps(body))
         assert err.value.code == 403, body
-    with pytest.raises(HTTPClientError) as err:
-        await jp_fetch(*API, "recurringruns", params={"namespace": "other"})
-    assert err.value.code == 403
+    for params in [{"namespace": "other"}, {"experiment_id": experiment_id}]:
+        with pytest.raises(HTTPClientError) as err:
+            await jp_fetch(*API, "recurringruns", params=params)
+        assert err.value.code == 403, params
 
     # a list without a namespace is the project's: theirs is not in it
     r = await jp_fetch(*API, "recurringruns")

@@ -114,7 +114,7 @@ class ProxyExchange:
             await self.check_pipeline_write(pipeline_id)
         if self.route.kind in OWNED_BY_ID:
             await self.check_owner()
-        if self.route.kind == "runs.list":
+        if self.route.kind in ("runs.list", "recurringruns.list"):
             experiment_id = dict(self.route.query).get("experiment_id")
             if experiment_id:
                 await self.check_experiment(experiment_id)
