@@ -1,7 +1,9 @@
 """The ``jupyter-dsp`` command line (also ``jupyter dsp`` and ``python -m jupyter_dsp``).
 
 jupyter-dsp stack serve --data-dir DIR [--host H] [--port N] [--single-user]
-                        [--default-namespace NS] [--workers N]
+                        [--default-namespace NS] [--workers N] [--env-cache-size SIZE]
+                        [--no-step-cache] [--python-in-containers]
+jupyter-dsp stack cache clear --data-dir DIR [--environments]
 jupyter-dsp stack token create --data-dir DIR --subject NAME [--namespace NS:view|edit ...]
                                [--shared none|view|edit]
 jupyter-dsp stack token list --data-dir DIR [--all] [--json]
@@ -37,6 +39,27 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="worker threads; also how many runs execute at once (default: the CPU count)",
+    )
+    serve.add_argument(
+        "--env-cache-size",
+        default="5G",
+        help="bound of the steps' package environments, least recently used evicted (5G)",
+    )
+    serve.add_argument(
+        "--no-step-cache", action="store_true", help="never serve a step from the step cache"
+    )
+    serve.add_argument(
+        "--python-in-containers",
+        action="store_true",
+        help="run Python components in a container engine too (default: as subprocesses)",
+    )
+
+    cache = sub.add_parser("cache", help="the step cache and the steps' environments")
+    csub = cache.add_subparsers(dest="cache_command", required=True)
+    clear = csub.add_parser("clear", help="forget cached step results")
+    clear.add_argument("--data-dir", required=True, type=Path)
+    clear.add_argument(
+        "--environments", action="store_true", help="remove unused package environments too"
     )
 
     token = sub.add_parser("token", help="manage bearer tokens")
@@ -119,9 +142,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "stack" and args.stack_command == "serve":
         from jupyter_dsp.stack.context import StackConfig
+        from jupyter_dsp.stack.runner.step_settings import StepSettings, parse_size
         from jupyter_dsp.stack.server import StackBusy, serve
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        try:
+            env_cache_bytes = parse_size(args.env_cache_size)
+        except ValueError as exc:
+            print(f"jupyter-dsp: --env-cache-size: {exc}", file=sys.stderr)
+            return 2
         config = StackConfig(
             args.data_dir,
             args.host,
@@ -129,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.single_user,
             args.default_namespace,
             args.workers,
+            StepSettings(env_cache_bytes, not args.no_step_cache, args.python_in_containers),
         )
         try:
             serve(config)
@@ -138,6 +168,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "stack" and args.stack_command == "token":
         return _token_command(args)
+    if args.command == "stack" and args.stack_command == "cache":
+        from jupyter_dsp.stack.runner.step_settings import clear_stack_caches
+
+        steps, envs = clear_stack_caches(args.data_dir.expanduser(), args.environments)
+        print(f"cleared {steps} cached step result(s)", end="")
+        print(f" and {envs} environment(s)" if args.environments else "")
+        return 0
     return 2
 
 

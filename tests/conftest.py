@@ -4,4 +4,4 @@
 modules here are registered by their bare module name.
 """
 
-pytest_plugins = ["fixtures_stack", "kernel_shell"]
+pytest_plugins = ["fixtures_stack", "kernel_shell", "fixtures_pkgindex"]

@@ -21,6 +21,7 @@ from jupyter_dsp.stack.experiment_service import ExperimentService
 from jupyter_dsp.stack.experiments_store import ExperimentStore
 from jupyter_dsp.stack.pipeline_service import PipelineService
 from jupyter_dsp.stack.pipelines_store import PipelineStore
+from jupyter_dsp.stack.runner.step_settings import StepSettings
 
 T = TypeVar("T")
 
@@ -37,6 +38,7 @@ class StackConfig:
     single_user: bool = False
     default_namespace: str = "default"
     workers: int | None = None
+    steps: StepSettings = StepSettings()  # environments, caching, containers (runner/)
 
     @property
     def multi_user(self) -> bool:

@@ -1,0 +1,63 @@
+"""The stack's settings for running steps: environment cache bound, caching, containers.
+
+Set with ``jupyter-dsp stack serve --env-cache-size 5G --no-step-cache --python-in-containers``
+or, for the stack the Jupyter server owns, with ``DSPSettings.local_env_cache_size``,
+``local_step_caching`` and ``local_python_in_containers`` (``JUPYTER_DSP_LOCAL_...``).
+The engine reads them from ``StackConfig.steps``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from jupyter_dsp.stack.runner.cache import cache_root
+
+GiB = 1024**3
+DEFAULT_ENV_CACHE_BYTES = 5 * GiB
+ENVIRONMENTS_DIR = "environments"  # under the stack's data dir
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": GiB, "T": 1024**4}
+
+
+def parse_size(text: str | int) -> int:
+    """``'5G'``, ``'500M'``, ``'1.5GiB'`` or a byte count -> bytes (ValueError otherwise)."""
+    if isinstance(text, int):
+        if text < 0:
+            raise ValueError("a size cannot be negative")
+        return text
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", str(text), re.IGNORECASE)
+    if not match:
+        raise ValueError(f"not a size: {text!r} (e.g. 5G, 500M, 1073741824)")
+    return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+
+
+def environments_root(data_dir: Path) -> Path:
+    """Where a stack keeps the virtual environments of its steps."""
+    return Path(data_dir) / ENVIRONMENTS_DIR
+
+
+@dataclass(frozen=True)
+class StepSettings:
+    env_cache_bytes: int = DEFAULT_ENV_CACHE_BYTES  # bound of the per-step environments
+    step_caching: bool = True  # steps may be served from the cache (as the task allows)
+    python_in_containers: bool = False  # run Python components in a container engine too
+
+    def cli_args(self) -> list[str]:
+        """The ``jupyter-dsp stack serve`` options that give these settings."""
+        args = ["--env-cache-size", str(self.env_cache_bytes)]
+        if not self.step_caching:
+            args.append("--no-step-cache")
+        if self.python_in_containers:
+            args.append("--python-in-containers")
+        return args
+
+
+def clear_stack_caches(data_dir: Path, environments: bool = False) -> tuple[int, int]:
+    """Clear a stack's step cache (and its environments if asked): ``(steps, envs)``."""
+    from jupyter_dsp.stack.runner.cache import StepCache
+    from jupyter_dsp.stack.runner.environments import StepEnvironments
+
+    steps = StepCache(cache_root(data_dir)).clear()
+    envs = len(StepEnvironments(environments_root(data_dir)).clear()) if environments else 0
+    return steps, envs
