@@ -257,7 +257,7 @@ def record_results_demo(r: KfpRunRecorder) -> dict[str, Any]:
         input_artifacts={"metrics": [trained["metrics"]]},
         extra={"cached_execution_id": pb.Value(string_value="17")},
     )
-    r.publish(
+    reported = r.publish(
         report,
         {},
         {"report": ("system.HTML", HTML, {}), "notes": ("system.Markdown", MARKDOWN, {})},
@@ -307,5 +307,5 @@ def record_results_demo(r: KfpRunRecorder) -> dict[str, Any]:
         "report": report,
         "loop": loop,
         "squares": squares,
-        "artifacts": {**made, **trained},
+        "artifacts": {**made, **trained, **reported},
     }
