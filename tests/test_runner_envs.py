@@ -2,8 +2,6 @@
 on loopback (tests/fixtures_pkgindex.py), layered over this environment, never changing it.
 """
 
-from __future__ import annotations
-
 import importlib.util
 import io
 import multiprocessing
@@ -124,3 +122,44 @@ def test_clear_removes_unused_environments(tmp_path: Path, package_index) -> Non
     assert StepEnvironments(tmp_path).clear() == [Path(python).parent.parent.name]
     assert not Path(python).exists()
     assert not (tmp_path / "uv-cache").exists()
+
+
+def test_install_request_read_from_a_compiled_step(tmp_path: Path, package_index) -> None:
+    """packages_to_install and pip_index_urls as the compiler writes them; the step's
+    ``python3`` resolves to the environment with step_environ."""
+    from kfp import compiler, dsl
+
+    from jupyter_dsp.stack.runner.environments import step_environ, step_install_request
+
+    package_index.add("dsp-tiny-g", "1.0", "VALUE = 'g'\n")
+
+    @dsl.component(
+        base_image="python:3.11",
+        packages_to_install=["dsp-tiny-g==1.0"],
+        pip_index_urls=[package_index.url, "https://mirror.example/simple"],
+    )
+    def step() -> str:
+        import dsp_tiny_g
+
+        return dsp_tiny_g.VALUE
+
+    path = tmp_path / "c.yaml"
+    compiler.Compiler().compile(step, str(path))
+    import yaml
+
+    container = yaml.safe_load(path.read_text())["deploymentSpec"]["executors"]["exec-step"][
+        "container"
+    ]
+    full = container["command"] + container["args"]
+    packages, urls = step_install_request(full)
+    assert packages == ["dsp-tiny-g==1.0"]
+    assert urls == [package_index.url, "https://mirror.example/simple"]
+    assert step_install_request(["python3", "-c", "pass"]) == ([], [])
+    python = StepEnvironments(tmp_path / "envs").python_for(packages, urls[:1], io.BytesIO())
+    env = step_environ(python, {"PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        ["sh", "-c", "python3 -c 'import dsp_tiny_g; print(dsp_tiny_g.VALUE)'"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert done.stdout.strip() == "g", done.stderr
+    assert step_environ(sys.executable, {"PATH": "/bin"}) == {"PATH": "/bin"}

@@ -72,6 +72,38 @@ def environment_key(packages: Iterable[str], index_urls: Iterable[str]) -> str:
     return digest[:24]
 
 
+def step_install_request(full_command: list[str]) -> tuple[list[str], list[str]]:
+    """``(packages, index_urls)`` that a compiled step's install prologue asks for (kfp
+    itself left out: the server's kfp is used); ``([], [])`` for a step without one."""
+    import shlex
+
+    from jupyter_dsp.stack.runner.prologue import read_prologue
+
+    prologue = read_prologue(full_command)
+    if not prologue.present:
+        return [], []
+    urls: list[str] = []
+    try:
+        tokens = shlex.split(full_command[2])
+    except ValueError:
+        tokens = full_command[2].split()
+    for option, value in zip(tokens, tokens[1:], strict=False):
+        if option in ("--index-url", "-i", "--extra-index-url") and value not in urls:
+            urls.append(value)
+    return list(prologue.packages), urls
+
+
+def step_environ(python: str, environ: dict[str, str]) -> dict[str, str]:
+    """The variables to run a step with ``python``: its venv's ``bin`` first on PATH (the
+    compiled command calls ``python3``), ``VIRTUAL_ENV`` set. Unchanged for the server's."""
+    if python == sys.executable:
+        return dict(environ)
+    bin_dir = str(Path(python).parent)
+    path = environ.get("PATH", os.defpath)
+    venv = str(Path(bin_dir).parent)
+    return {**environ, "PATH": bin_dir + os.pathsep + path, "VIRTUAL_ENV": venv}
+
+
 def server_constraints() -> list[str]:
     """``name==version`` for every distribution of the server's environment."""
     seen: dict[str, str] = {}
