@@ -212,7 +212,9 @@ class TaskResult:
     def label(self) -> str:
         """Display name, with the loop iteration when the task is one: ``score-fold[2]``."""
         name = self.display_name or self.name or self.task_id
-        return name if self.iteration_index is None else f"{name}[{self.iteration_index}]"
+        if self.iteration_index is None or name.endswith(f"#{self.iteration_index}"):
+            return name  # the engine names a loop's iteration DAG "folds #2" already
+        return f"{name}[{self.iteration_index}]"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         return render_results.task_bundle(self)
@@ -254,6 +256,12 @@ class RunResults(Mapping[str, Outputs]):
                     outputs=Outputs(t.get("outputs"), self.run_id, label, source, "outputs"),
                 )
             )
+
+        # a loop's iterations in order, where the engine listed them as they ended
+        first: dict[str, int] = {}
+        for i, t in enumerate(self.tasks):
+            first.setdefault(t.display_name or t.name, i)
+        self.tasks.sort(key=lambda t: (first[t.display_name or t.name], t.iteration_index or 0))
 
     def task(self, key: str) -> TaskResult | None:
         """A task by id, label (``score-fold[1]``), display name or name."""
@@ -310,3 +318,32 @@ class RunResults(Mapping[str, Outputs]):
 
     def _ipython_display_(self) -> None:
         render_results.display_bundles(render_results.run_bundles(self))
+
+
+# ---- loading (the document and bytes come from jupyter_dsp.client.results when present) -------
+
+
+def load_results(client: Any, run_id: str, run_name: str = "") -> RunResults:
+    """The results of ``run_id`` read through ``client``, artifacts readable through it."""
+    from jupyter_dsp.client import results as fetching
+
+    return RunResults(fetching.results_document(client, run_id), _ClientSource(client), run_name)
+
+
+class _ClientSource:
+    """Artifact bytes through the client's results reader."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def read_artifact(self, run_id: str, artifact_id: str, max_bytes: int | None = None) -> bytes:
+        from jupyter_dsp.client import results as fetching
+
+        return fetching.read_artifact(self.client, run_id, artifact_id, max_bytes)
+
+    def download_artifact(
+        self, run_id: str, artifact_id: str, path: Path, progress: Progress | None = None
+    ) -> Path:
+        from jupyter_dsp.client import results as fetching
+
+        return fetching.download_artifact(self.client, run_id, artifact_id, path, progress)

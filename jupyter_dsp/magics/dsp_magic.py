@@ -30,6 +30,7 @@ from jupyter_dsp.client.compiling import split_file_function as _split
 from jupyter_dsp.client.params import parse_assignments
 from jupyter_dsp.client.render import duration
 from jupyter_dsp.magics.parser import build_parser, full_help, parse
+from jupyter_dsp.magics.results import ResultsCommands
 
 _PARSER = build_parser()
 _DOTTED_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
@@ -45,7 +46,7 @@ def _usage_errors() -> Iterator[None]:
 
 
 @magics_class
-class DSPMagic(Magics):
+class DSPMagic(ResultsCommands, Magics):
     """``%dsp``: compile, upload, share, run and watch Kubeflow pipelines."""
 
     default_experiment = Unicode(

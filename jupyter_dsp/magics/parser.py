@@ -8,6 +8,8 @@ from typing import NoReturn
 
 from IPython.core.error import UsageError
 
+from jupyter_dsp.magics.results import add_parsers as add_results_parsers
+
 RUN_STATES = (
     "PENDING",
     "RUNNING",
@@ -33,6 +35,9 @@ Kubeflow pipelines of your project and of the shared space, from the notebook.
   %dsp runs [--limit N] [--state S]
   %dsp show RUN_ID        %dsp wait RUN_ID       %dsp logs RUN_ID [TASK]
   %dsp terminate RUN_ID   %dsp retry RUN_ID      %dsp browse
+  %dsp outputs RUN_ID [TASK]                 output values, metrics, charts, reports, datasets
+  %dsp download RUN_ID TASK ARTIFACT [-o PATH]
+  %dsp compare RUN_ID RUN_ID ...             parameters and metrics of runs side by side
 
 PIPELINE is a @dsl.pipeline function of the notebook, a .py file (file.py or file.py:NAME),
 a compiled .yaml/.json file, or the name or id of a pipeline on the stack. RUN_ID may also be
@@ -195,6 +200,7 @@ def build_parser() -> MagicArgumentParser:
     p.add_argument("task", metavar="TASK", nargs="?", help="task name or id (default: all)")
 
     add("browse", "Open the pipeline browser widget (Shared and Project tabs).")
+    add_results_parsers(add)
     return parser
 
 

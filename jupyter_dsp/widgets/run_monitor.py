@@ -11,6 +11,7 @@ import ipywidgets as widgets
 from jupyter_dsp.client import DSPClient, DSPError, Run
 from jupyter_dsp.client.render import badge, duration, state_colour
 from jupyter_dsp.widgets.dag import Node, graph_from_spec, render_svg
+from jupyter_dsp.widgets.results import ResultsView
 
 
 class RunMonitor(widgets.VBox):
@@ -56,6 +57,8 @@ class RunMonitor(widgets.VBox):
         )
         self.terminate_button.on_click(lambda _: self.terminate())
         self.status = widgets.HTML()
+        # each task's outputs as it ends; a clicked task's inputs, outputs and artifacts
+        self.outputs_view = ResultsView(client, self.run_id, self.run.name)
         super().__init__(
             [
                 self.header,
@@ -63,6 +66,7 @@ class RunMonitor(widgets.VBox):
                 self.graph,
                 self.task_buttons,
                 self.log_view,
+                self.outputs_view,
                 self.status,
             ]
         )
@@ -125,6 +129,7 @@ class RunMonitor(widgets.VBox):
 
     def _final(self) -> None:
         self.terminate_button.disabled = True
+        self.outputs_view.update(self.run)
         self.finished.set()
 
     def refresh(self) -> Run:
@@ -138,6 +143,7 @@ class RunMonitor(widgets.VBox):
             self._show(run)
             if self.selected_task is not None:
                 self._update_log(initial=False)
+        self.outputs_view.update(run)
         return run
 
     # ---- rendering --------------------------------------------------------------------------
@@ -203,6 +209,7 @@ class RunMonitor(widgets.VBox):
             self._log_offset = 0
             self._log_task_id = None
             self._update_log(initial=True)
+            self.outputs_view.show_task(name)
             self.graph.value = render_svg(self._nodes, self.task_states(), name)
             return self._log_text
 
