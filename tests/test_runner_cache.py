@@ -147,3 +147,34 @@ def test_cli_cache_clear(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "cleared 1 cached step" in done.stdout
     assert cache.lookup("d" * 64) is None
+
+
+def test_step_settings_from_jupyter_settings_reach_the_stack_process(tmp_path: Path) -> None:
+    """DSPSettings (here from JUPYTER_DSP_* variables) -> StepSettings -> the options of the
+    stack process the server starts."""
+    import psutil
+
+    from jupyter_dsp.connection.settings import DSPSettings
+    from jupyter_dsp.stack import start_stack
+    from jupyter_dsp.stack.runner.step_settings import StepSettings
+
+    settings = DSPSettings.load(
+        environ={
+            "JUPYTER_DSP_STEP_CACHING": "false",
+            "JUPYTER_DSP_STEP_ENV_CACHE_SIZE": "1.5G",
+            "JUPYTER_DSP_PYTHON_IN_CONTAINERS": "true",
+        },
+        config_paths=[],
+    )
+    steps = StepSettings.from_settings(settings)
+    assert steps == StepSettings(int(1.5 * 1024**3), False, True)
+    assert StepSettings.from_settings(DSPSettings.load(environ={}, config_paths=[])) == (
+        StepSettings()
+    )
+    handle = start_stack(tmp_path / "data", steps=steps)
+    try:
+        cmdline = psutil.Process(handle.pid).cmdline()
+    finally:
+        handle.stop()
+    assert cmdline[cmdline.index("--env-cache-size") + 1] == str(int(1.5 * 1024**3))
+    assert "--no-step-cache" in cmdline and "--python-in-containers" in cmdline

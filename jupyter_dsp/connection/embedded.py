@@ -169,13 +169,15 @@ class EmbeddedStackManager:
 
     def _start(self) -> EmbeddedInfo:
         from jupyter_dsp.stack import start_stack
+        from jupyter_dsp.stack.runner.step_settings import StepSettings
 
         if self._handle is not None:  # ours, but it died: reap it before starting again
             self._handle.stop()
             self._handle = None
         d = data_dir(self.settings)
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handle = start_stack(d, default_namespace=self.namespace)
+        steps = StepSettings.from_settings(self.settings)
+        handle = start_stack(d, default_namespace=self.namespace, steps=steps)
         self._handle = handle
         info = EmbeddedInfo(handle.url, handle.token, handle.pid, os.getpid(), self.namespace)
         write_runtime_file(info)

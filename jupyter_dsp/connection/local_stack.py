@@ -52,8 +52,9 @@ def find_local_stack(check_health: bool = True) -> EmbeddedInfo | None:
 class LocalStackManager:
     """Start the local stack on first use (or reuse the announced one); stop it only if owned."""
 
-    def __init__(self, namespace: str = "default") -> None:
+    def __init__(self, namespace: str = "default", settings: Any = None) -> None:
         self.namespace = namespace
+        self.settings = settings  # DSPSettings (step settings); None: loaded when starting
         self._handle: Any = None
         self._info: EmbeddedInfo | None = None
         self._lock = threading.Lock()
@@ -92,7 +93,11 @@ class LocalStackManager:
             self._handle = None
         d = local_data_dir()
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handle = start_stack(d, default_namespace=self.namespace)
+        from jupyter_dsp.connection.settings import DSPSettings
+        from jupyter_dsp.stack.runner.step_settings import StepSettings
+
+        steps = StepSettings.from_settings(self.settings or DSPSettings.load())
+        handle = start_stack(d, default_namespace=self.namespace, steps=steps)
         self._handle = handle
         info = EmbeddedInfo(handle.url, handle.token, handle.pid, os.getpid(), self.namespace)
         write_runtime_file(info, local_runtime_file())

@@ -115,6 +115,21 @@ class DSPSettings(Configurable):
     embedded_data_dir = Unicode(
         "", help="Embedded stack data directory. Empty: <jupyter data dir>/dsp/stack."
     ).tag(config=True)
+    step_env_cache_size = Unicode(
+        "5G",
+        help="Stacks this server starts (embedded, local): bound of the package environments "
+        "of steps with packages_to_install, least recently used evicted (e.g. 5G, 500M).",
+    ).tag(config=True)
+    step_caching = Bool(
+        True,
+        help="Stacks this server starts: serve a step from the step cache when its component "
+        "and inputs match an earlier success and the task allows caching.",
+    ).tag(config=True)
+    python_in_containers = Bool(
+        False,
+        help="Stacks this server starts: run Python components in a container engine too "
+        "(Docker or Podman); by default they run as subprocesses.",
+    ).tag(config=True)
 
     connect_timeout = Float(10.0, help="Seconds to connect to a stack.").tag(config=True)
     request_timeout = Float(

@@ -29,6 +29,7 @@ from jupyter_dsp.stack.context import (
     prepare_data_dir,
 )
 from jupyter_dsp.stack.db import Database
+from jupyter_dsp.stack.runner.step_settings import StepSettings
 
 START_TIMEOUT_S = 60.0
 LOG_FILE = "stack.log"
@@ -129,10 +130,14 @@ def start_stack(
     default_namespace: str = "default",
     workers: int | None = None,
     in_process: bool = False,
+    steps: StepSettings | None = None,
 ) -> StackHandle:
-    """Start an embedded stack on ``data_dir`` and wait until it answers."""
+    """Start an embedded stack on ``data_dir`` and wait until it answers. ``steps``: package
+    environments, step cache and container settings (defaults: StepSettings())."""
     directory = prepare_data_dir(Path(data_dir))
-    config = StackConfig(directory, host, port, single_user, default_namespace, workers)
+    config = StackConfig(
+        directory, host, port, single_user, default_namespace, workers, steps or StepSettings()
+    )
     if in_process:
         return _start_thread(config)
     return _start_child(config)
@@ -158,6 +163,7 @@ def _start_child(config: StackConfig) -> StackHandle:
         command.append("--single-user")
     if config.workers:
         command += ["--workers", str(config.workers)]
+    command += config.steps.cli_args()
     env = dict(os.environ)
     # the child must import this very jupyter_dsp, installed or not
     package_root = str(Path(__file__).resolve().parents[2])

@@ -8,9 +8,11 @@ The engine reads them from ``StackConfig.steps``.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from jupyter_dsp.stack.runner.cache import cache_root
 
@@ -42,6 +44,21 @@ class StepSettings:
     env_cache_bytes: int = DEFAULT_ENV_CACHE_BYTES  # bound of the per-step environments
     step_caching: bool = True  # steps may be served from the cache (as the task allows)
     python_in_containers: bool = False  # run Python components in a container engine too
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> StepSettings:
+        """From ``DSPSettings`` (``step_env_cache_size``, ``step_caching``,
+        ``python_in_containers``); a bad size falls back to the default with a warning."""
+        try:
+            size = parse_size(getattr(settings, "step_env_cache_size", "") or "5G")
+        except ValueError as exc:
+            logging.getLogger("jupyter_dsp").warning("step_env_cache_size: %s; using 5G", exc)
+            size = DEFAULT_ENV_CACHE_BYTES
+        return cls(
+            env_cache_bytes=size,
+            step_caching=bool(getattr(settings, "step_caching", True)),
+            python_in_containers=bool(getattr(settings, "python_in_containers", False)),
+        )
 
     def cli_args(self) -> list[str]:
         """The ``jupyter-dsp stack serve`` options that give these settings."""
