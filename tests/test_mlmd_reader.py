@@ -8,7 +8,6 @@ import socket
 import sys
 
 import pytest
-from fixtures_mlmd import mlmd_cluster  # noqa: F401  (the session fixture)
 from mlmd_kfp_run import CONFUSION, DATASET, HTML, MARKDOWN, MODEL, PIPELINE_SPEC, ROC
 
 from jupyter_dsp.connection.mlmd_errors import MLMDError
@@ -16,6 +15,8 @@ from jupyter_dsp.connection.mlmd_results import cluster_results, open_artifact
 from jupyter_dsp.connection.model import Connection, Space
 from jupyter_dsp.connection.objectstore import ObjectStoreError
 from jupyter_dsp.connection.settings import DSPSettings
+
+pytest_plugins = ("fixtures_mlmd",)
 
 RUN_A = {"run_id": "run-team-a-1", "state": "SUCCEEDED", "pipeline_spec": PIPELINE_SPEC}
 RUN_B = {"run_id": "run-team-b-1", "state": "SUCCEEDED", "pipeline_spec": PIPELINE_SPEC}
@@ -60,12 +61,12 @@ def settings(tmp_path, endpoint: str, transport: str = "", public: str | None = 
 
 
 @pytest.fixture
-def kubeflow(mlmd_cluster, tmp_path):  # noqa: F811
+def kubeflow(mlmd_cluster, tmp_path):
     return connection("cluster-kubeflow"), settings(tmp_path, mlmd_cluster.grpc_target)
 
 
 @pytest.fixture
-def dsp(mlmd_cluster, tmp_path):  # noqa: F811
+def dsp(mlmd_cluster, tmp_path):
     conn = connection("cluster-dspa", token="good-token", ca=str(mlmd_cluster.ca_path))
     public = "https://dashboard.example.com/experiments/team-a/"
     return conn, settings(tmp_path, mlmd_cluster.grpcweb_url, public=public)
@@ -77,7 +78,7 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
-def test_same_run_over_grpc_and_grpc_web_is_one_document(mlmd_cluster, kubeflow, dsp):  # noqa: F811
+def test_same_run_over_grpc_and_grpc_web_is_one_document(mlmd_cluster, kubeflow, dsp):
     env = mlmd_cluster.s3_env()
     over_grpc = cluster_results(*kubeflow, RUN_A, environ=env)
     over_web = cluster_results(*dsp, RUN_A, environ=env)
@@ -95,7 +96,7 @@ def test_same_run_over_grpc_and_grpc_web_is_one_document(mlmd_cluster, kubeflow,
     )
 
 
-def test_document_has_every_output_as_kfp_recorded_it(mlmd_cluster, kubeflow):  # noqa: F811
+def test_document_has_every_output_as_kfp_recorded_it(mlmd_cluster, kubeflow):
     doc = cluster_results(*kubeflow, RUN_A, environ=mlmd_cluster.s3_env())
     assert (doc["run_id"], doc["state"], doc["source"]) == ("run-team-a-1", "SUCCEEDED", "mlmd")
     tasks = {(t["name"], t["iteration_index"]): t for t in doc["tasks"]}
@@ -147,7 +148,7 @@ def test_document_has_every_output_as_kfp_recorded_it(mlmd_cluster, kubeflow):  
     assert "store_session_info" not in json.dumps(doc)  # KFP's own properties stay out
 
 
-def test_wrong_token_and_missing_grant_are_named(mlmd_cluster, dsp):  # noqa: F811
+def test_wrong_token_and_missing_grant_are_named(mlmd_cluster, dsp):
     conn, conf = dsp
     conn.project._token = lambda: "not-a-token"
     doc = cluster_results(conn, conf, RUN_A, environ=mlmd_cluster.s3_env())
@@ -163,7 +164,7 @@ def test_wrong_token_and_missing_grant_are_named(mlmd_cluster, dsp):  # noqa: F8
     assert "Traceback" not in doc["unavailable"] and "ungranted-token" not in json.dumps(doc)
 
 
-def test_kubeflow_refuses_a_run_of_another_namespace(mlmd_cluster, kubeflow):  # noqa: F811
+def test_kubeflow_refuses_a_run_of_another_namespace(mlmd_cluster, kubeflow):
     doc = cluster_results(*kubeflow, RUN_B, environ=mlmd_cluster.s3_env())
     assert doc["tasks"] == [] and doc["pipeline_outputs"]["artifacts"] == {}
     assert (
@@ -176,7 +177,7 @@ def test_kubeflow_refuses_a_run_of_another_namespace(mlmd_cluster, kubeflow):  #
     assert err.value.status == 403
 
 
-def test_artifact_bytes_streamed_with_a_range(mlmd_cluster, dsp):  # noqa: F811
+def test_artifact_bytes_streamed_with_a_range(mlmd_cluster, dsp):
     env = mlmd_cluster.s3_env()
     ids = mlmd_cluster.runs["run-team-a-1"]["artifacts"]
     art, read = open_artifact(*dsp, RUN_A, str(ids["dataset"]), 100, 4195, environ=env)
@@ -200,7 +201,7 @@ def test_artifact_bytes_streamed_with_a_range(mlmd_cluster, dsp):  # noqa: F811
     assert err2.value.status == 404
 
 
-def test_mlmd_down_gives_a_reason_and_the_ui_link(mlmd_cluster, tmp_path):  # noqa: F811
+def test_mlmd_down_gives_a_reason_and_the_ui_link(mlmd_cluster, tmp_path):
     port = closed_port()
     for conn, endpoint in (
         (connection("cluster-kubeflow"), f"127.0.0.1:{port}"),
@@ -219,7 +220,7 @@ def test_mlmd_down_gives_a_reason_and_the_ui_link(mlmd_cluster, tmp_path):  # no
         assert "Traceback" not in reason
 
 
-def test_s3_down_keeps_the_results_and_says_why(mlmd_cluster, kubeflow):  # noqa: F811
+def test_s3_down_keeps_the_results_and_says_why(mlmd_cluster, kubeflow):
     env = dict(mlmd_cluster.s3_env(), AWS_S3_ENDPOINT=f"http://127.0.0.1:{closed_port()}")
     doc = cluster_results(*kubeflow, RUN_A, environ=env)
     assert len(doc["tasks"]) == 10
@@ -231,7 +232,7 @@ def test_s3_down_keeps_the_results_and_says_why(mlmd_cluster, kubeflow):  # noqa
     assert sizes == {None}
 
 
-def test_tls_failure_names_the_ca_bundle(mlmd_cluster, dsp, tmp_path):  # noqa: F811
+def test_tls_failure_names_the_ca_bundle(mlmd_cluster, dsp, tmp_path):
     from server_helpers import make_ca
 
     other, _, _ = make_ca(tmp_path, "other-ca")

@@ -1,0 +1,178 @@
+"""Run results through the real Jupyter server in a simulated cluster: the KFP API is a real
+stack (found through the fake Kubernetes API's DSPA, or as Kubeflow's), ML Metadata the real
+store over gRPC-Web behind the token check (DSP) or over gRPC (Kubeflow), bytes in moto S3."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+
+import boto3
+import kfp
+import pytest
+from fake_kube_api import make_dspa
+from fixtures_mlmd import BUCKET
+from mlmd_kfp_run import DATASET, KfpRunRecorder, record_results_demo
+from server_helpers import HELLO
+from tornado.httpclient import HTTPClientError
+
+pytest_plugins = (
+    "pytest_jupyter.jupyter_server",
+    "fixtures_cluster",
+    "fixtures_server",
+    "fixtures_mlmd",
+)
+
+
+@pytest.fixture
+def jp_server_config(dsp_server_config):
+    return dsp_server_config
+
+
+def record(cluster, run_id: str, namespace: str) -> dict:
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=cluster.s3_endpoint,
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
+        region_name="us-east-1",
+    )
+    return record_results_demo(
+        KfpRunRecorder(cluster.store, s3, BUCKET, "results-demo", run_id, namespace)
+    )
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def s3_env(mlmd_cluster, clean_dsp_env):
+    for key, value in mlmd_cluster.s3_env().items():
+        clean_dsp_env.setenv(key, value)
+    return clean_dsp_env
+
+
+@pytest.fixture
+def dsp_cluster(sa_dir, fake_kube, stack_factory, mlmd_cluster, dsp_config, s3_env, tmp_path):
+    """Data Science Pipelines: DSPA discovered, its MLMD proxy at the gRPC-Web front, which
+    grants the workbench's token; the dashboard link from the runtime file."""
+    handle = stack_factory(default_namespace="team-a", tokens={"sa": ({"team-a": "edit"}, "view")})
+    sa_dir.rotate(handle.tokens["sa"])
+    fake_kube.dspas["team-a"] = [make_dspa("dspa", "team-a", url=handle.url)]
+    mlmd_cluster.front.tokens[handle.tokens["sa"]] = (sa_dir.subject, True)
+    runtimes = tmp_path / "runtimes"
+    runtimes.mkdir()
+    public = {"metadata": {"public_api_endpoint": "https://dash.example.com/experiments/team-a/"}}
+    (runtimes / "odh_dsp.json").write_text(json.dumps(public))
+    dsp_config.update(mlmd_endpoint=mlmd_cluster.grpcweb_url, ca_bundle=str(mlmd_cluster.ca_path))
+    return handle
+
+
+async def start_run(server_url: str, jupyter_token: str) -> str:
+    def run() -> str:
+        client = kfp.Client(host=f"{server_url}dsp/api/project", existing_token=jupyter_token)
+        return client.create_run_from_pipeline_package(str(HELLO), arguments={}).run_id
+
+    return await asyncio.to_thread(run)
+
+
+async def test_dsp_results_and_bytes_through_the_server(
+    dsp_cluster,
+    mlmd_cluster,
+    sa_dir,
+    jp_fetch,
+    server_url,
+    jupyter_token,
+):
+    run_id = await start_run(server_url, jupyter_token)
+    ids = record(mlmd_cluster, run_id, "team-a")["artifacts"]
+    doc = json.loads((await jp_fetch("dsp", "results", run_id)).body)
+    assert doc["unavailable"] is None, doc["unavailable"]
+    assert doc["source"] == "mlmd" and doc["run_id"] == run_id
+    assert doc["ui_url"] == f"https://dash.example.com/experiments/team-a/runs/{run_id}"
+    by_name = {t["name"]: t for t in doc["tasks"] if t["iteration_index"] is None}
+    [metrics] = by_name["train"]["outputs"]["artifacts"]["metrics"]
+    assert metrics["metadata"] == {"accuracy": 0.93, "loss": 0.21}
+    assert by_name["report"]["state"] == "CACHED"
+    assert sa_dir.token not in json.dumps(doc)
+    # the front saw the workbench's token on each call
+    assert (
+        "ml_metadata.MetadataStoreService/GetExecutionsByContext",
+        200,
+    ) in mlmd_cluster.front.requests
+
+    r = await jp_fetch(
+        "dsp", "artifacts", run_id, str(ids["dataset"]), headers={"Range": "bytes=10-1033"}
+    )
+    assert r.code == 206 and r.body == DATASET[10:1034]
+    assert r.headers["Content-Range"] == f"bytes 10-1033/{len(DATASET)}"
+    r = await jp_fetch("dsp", "artifacts", run_id, str(ids["dataset"]))
+    assert r.code == 200 and r.body == DATASET
+    assert "AKID" not in json.dumps(dict(r.headers)) and "secret" not in json.dumps(dict(r.headers))
+
+
+async def test_dsp_missing_grant_and_unreachable_pieces(
+    dsp_cluster,
+    mlmd_cluster,
+    sa_dir,
+    jp_fetch,
+    server_url,
+    jupyter_token,
+    s3_env,
+):
+    run_id = await start_run(server_url, jupyter_token)
+    ids = record(mlmd_cluster, run_id, "team-a")["artifacts"]
+    mlmd_cluster.front.tokens[sa_dir.token] = (sa_dir.subject, False)  # RoleBinding removed
+    try:
+        doc = json.loads((await jp_fetch("dsp", "results", run_id)).body)
+    finally:
+        mlmd_cluster.front.tokens[sa_dir.token] = (sa_dir.subject, True)
+    assert doc["tasks"] == [] and doc["ui_url"].endswith(f"/runs/{run_id}")
+    assert "403" in doc["unavailable"] and "ds-pipeline-user-access-dspa" in doc["unavailable"]
+
+    # object storage down: the artifact read answers with the reason, no traceback
+    s3_env.setenv("AWS_S3_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch("dsp", "artifacts", run_id, str(ids["dataset"]))
+    body = err.value.response.body.decode()
+    assert err.value.code == 502 and "unreachable" in body and "Traceback" not in body
+
+
+@pytest.fixture
+def kubeflow_cluster(sa_dir, fake_kube, stack_factory, mlmd_cluster, dsp_config, s3_env):
+    """Kubeflow: no DSPA, the multi-user KFP (a stack) and metadata-grpc-service over gRPC."""
+    handle = stack_factory(default_namespace="team-a", tokens={"sa": ({"team-a": "edit"}, "view")})
+    sa_dir.rotate(handle.tokens["sa"])
+    dsp_config.update(kubeflow_endpoint=handle.url, mlmd_endpoint=mlmd_cluster.grpc_target)
+    return handle
+
+
+async def test_kubeflow_results_and_namespace_check(
+    kubeflow_cluster,
+    mlmd_cluster,
+    jp_fetch,
+    server_url,
+    jupyter_token,
+    dsp_config,
+):
+    info = json.loads((await jp_fetch("dsp", "info")).body)
+    assert info["mode"] == "cluster-kubeflow"
+    mine = await start_run(server_url, jupyter_token)
+    record(mlmd_cluster, mine, "team-a")
+    doc = json.loads((await jp_fetch("dsp", "results", mine)).body)
+    assert doc["unavailable"] is None, doc["unavailable"]
+    assert doc["ui_url"] == f"/pipeline/#/runs/details/{mine}"
+    squares = sorted(
+        t["outputs"]["parameters"]["Output"] for t in doc["tasks"] if t["name"] == "square"
+    )
+    assert squares == [1, 4, 9]
+    # the KFP API says team-a, but ML Metadata records the run under another namespace: refused
+    other = await start_run(server_url, jupyter_token)
+    record(mlmd_cluster, other, "team-b")
+    doc = json.loads((await jp_fetch("dsp", "results", other)).body)
+    assert doc["tasks"] == []
+    assert "belongs to namespace 'team-b'" in doc["unavailable"]
