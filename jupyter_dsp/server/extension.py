@@ -8,12 +8,14 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 
 from jupyter_dsp.connection import DSPSettings
+from jupyter_dsp.server.diff import diff_handlers
 from jupyter_dsp.server.handlers import (
     InfoHandler,
     LogsHandler,
     ProxyHandler,
     UnknownSpaceHandler,
 )
+from jupyter_dsp.server.results import result_handlers
 from jupyter_dsp.server.state import DSPState
 
 
@@ -45,6 +47,8 @@ class DSPExtension(ExtensionApp):
             [
                 (r"dsp/info", InfoHandler),
                 (r"dsp/logs/([^/]+)/([^/]+)", LogsHandler),
+                *result_handlers(),  # dsp/results/{run}, dsp/artifacts/{run}/{artifact}
+                *diff_handlers(),  # dsp/diff?pipeline_id=&v1=&v2= (version diff)
                 (r"dsp/api/(?P<space>project|shared|local)/(?P<path>.*)", ProxyHandler),
                 (r"dsp/api/(?P<space>[^/]*)(?:/.*)?", UnknownSpaceHandler),
             ]

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from jupyter_dsp.stack.runner.api_json import rfc3339_us
 from jupyter_dsp.stack.runner.model import RunSnapshot, TaskRecord
 
 ID_SEPARATOR = "~"
+_ITERATION_NAME = re.compile(r"iteration-(\d+)$")
 MAX_DIR_ENTRIES = 10_000  # a directory artifact with more files is not measured
 
 # schema title -> master's Artifact.ArtifactType name
@@ -179,7 +181,15 @@ def iteration_indexes(snap: RunSnapshot) -> dict[str, int]:
     for task in snap.tasks.values():
         if task.kind == "loop":
             for position, child in enumerate(task.child_task_ids):
-                own[child] = position
+                own[child] = position  # last resort: the order the iterations started in
+    for task in snap.tasks.values():
+        recorded = getattr(task, "iteration_index", None)  # the engine's own record
+        if isinstance(recorded, int):
+            own[task.task_id] = recorded
+            continue
+        named = _ITERATION_NAME.search(task.name) or _ITERATION_NAME.search(task.task_id)
+        if task.task_id in own and named:
+            own[task.task_id] = int(named.group(1))
     result: dict[str, int] = {}
     for task_id in snap.tasks:
         current: str = task_id

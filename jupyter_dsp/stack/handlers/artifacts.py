@@ -14,6 +14,7 @@ Errors are KFP's error JSON; authorization as for runs (view on the run's namesp
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import quote
 
@@ -59,14 +60,9 @@ class ArtifactHandler(_ResultsHandler):
 class ArtifactContentHandler(_ResultsHandler):
     async def get(self, artifact_id: str) -> None:
         who = await self.principal()
-        try:
-            content = await self.ctx.call(
-                self.results.open_content, who, artifact_id, self.request.headers.get("Range")
-            )
-        except ReadTooLarge as exc:
-            if exc.http_status == 416:
-                self.set_header("Content-Range", f"bytes */{exc.size}")
-            raise
+        content = await self.ctx.call(
+            self.results.open_content, who, artifact_id, self.request.headers.get("Range")
+        )
         plan = content.plan
         self.set_status(plan.status)
         self.set_header("Content-Type", content.content_type)
@@ -90,10 +86,12 @@ class ArtifactContentHandler(_ResultsHandler):
         if self._headers_written:
             self.finish()  # mid-stream: the short body tells the client
             return
-        range_header = self._headers.get("Content-Range")
-        super().write_api_error(error)
-        if range_header and error.http_status == 416:
-            self.set_header("Content-Range", range_header)
+        self.clear()
+        self.set_default_headers()
+        self.set_status(error.http_status)
+        if isinstance(error, ReadTooLarge) and error.http_status == 416:
+            self.set_header("Content-Range", f"bytes */{error.size}")
+        self.finish(json.dumps(error.to_status()))
 
 
 class ArtifactTasksHandler(ListingMixin, _ResultsHandler):

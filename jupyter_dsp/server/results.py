@@ -1,0 +1,330 @@
+"""Run results through the server extension: the results document and artifact bytes.
+
+- ``GET {base}dsp/results/{run_id}?space=project|local``: the results document
+  (CONTRACTS.md), from the embedded stack's artifact API (``/apis/v2beta1/tasks?run_id=``),
+  or on a cluster from ML Metadata (:mod:`jupyter_dsp.server.results_cluster`).
+- ``GET {base}dsp/artifacts/{run_id}/{artifact_id}?space=project|local``: the artifact's
+  bytes, streamed with backpressure (the server holds one chunk at a time), ``Range:
+  bytes=START-END`` (206, ``Content-Range``), ``Content-Length``, ``Content-Disposition:
+  attachment``; a read larger than the cap (``JUPYTER_DSP_MAX_ARTIFACT_READ`` bytes, default
+  1 GiB) is a 413 that says to ask for a range, an unsatisfiable range a 416.
+
+Both are authenticated and authorized like every ``dsp/`` handler (resource ``dsp``, read).
+The run is checked to be in the project namespace (the same check as the proxy's
+``dsp/api/project/.../runs/{id}``) before anything is read, and the artifact to belong to
+that run. The token goes to the stack only; it is never in an answer (scrubbed if echoed).
+Errors are KFP's error JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from jupyter_server.auth.decorator import authorized
+from tornado import httputil, web
+from tornado.iostream import StreamClosedError
+
+from jupyter_dsp.connection.explain import denied_message
+from jupyter_dsp.connection.model import Connection, DSPConnectionError, Space
+from jupyter_dsp.connection.results import MAX_TASK_PAGES, TASKS_PAGE_SIZE, document_from_stack
+from jupyter_dsp.server import routes
+from jupyter_dsp.server.errors import ProxyError, upstream_message
+from jupyter_dsp.server.handlers import DSPHandler, safe_content_type
+from jupyter_dsp.server.proxy import ProxyExchange, upstream_headers
+from jupyter_dsp.server.results_cluster import ClusterResults
+from jupyter_dsp.server.upstream import BufferSink, ResponseSink, UpstreamError
+
+API = "/apis/v2beta1"
+MAX_JSON = 64 * 1024 * 1024
+MAX_READ_ENV = "JUPYTER_DSP_MAX_ARTIFACT_READ"
+DEFAULT_MAX_READ = 1024 * 1024 * 1024
+CLUSTER_MODES = ("cluster-dspa", "cluster-kubeflow")
+
+
+def max_read_bytes() -> int:
+    raw = os.environ.get(MAX_READ_ENV, "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_MAX_READ
+
+
+class OverCap(Exception):
+    def __init__(self, length: int, cap: int) -> None:
+        super().__init__(
+            f"this read is {length} bytes, more than the {cap} bytes one read may return;"
+            " ask for a part with a Range header (bytes=START-END)"
+        )
+
+
+class _ResultsBase(DSPHandler):
+    """What both endpoints share: the space, the ownership check, JSON reads from the stack."""
+
+    def space_name(self) -> str:
+        values = self.get_query_arguments("space")
+        if len(values) > 1:
+            raise ProxyError(400, "give space once")
+        name = values[0] if values else "project"
+        if name not in ("project", "local"):
+            raise ProxyError(400, "space must be project or local")
+        return name
+
+    async def open_space(self, conn: Connection, name: str) -> Space:
+        try:
+            space = await self.dsp.local.space(conn) if name == "local" else conn.project
+        except DSPConnectionError as exc:
+            raise ProxyError(503, str(exc)) from None
+        if space is None:
+            raise ProxyError(404, f"the {name} space is not available")
+        return space
+
+    async def check_run(self, conn: Connection, space: Space, run_id: str) -> None:
+        """The run must be the space's (403 for a run of another namespace)."""
+        route = routes.match(
+            space.name,
+            space.namespace,
+            space.writable,
+            conn.policy,
+            "GET",
+            f"apis/v2beta1/runs/{run_id}",
+            [],
+        )
+        exchange = ProxyExchange(
+            self.dsp.pool,
+            self.dsp.target(space),
+            conn,
+            space,
+            route,
+            "GET",
+            httputil.HTTPHeaders(),
+            self.dsp.settings.request_timeout,
+            self.dsp.owners,
+        )
+        await exchange.begin()
+
+    async def fetch(
+        self, space: Space, path: str, sink: ResponseSink, headers: dict[str, str] | None = None
+    ) -> None:
+        hdrs = upstream_headers(httputil.HTTPHeaders(), space.token())
+        for name, value in (headers or {}).items():
+            hdrs[name] = value
+        try:
+            await self.dsp.pool.fetch(
+                self.dsp.target(space),
+                "GET",
+                path,
+                hdrs,
+                None,
+                sink,
+                self.dsp.settings.request_timeout,
+            )
+        except UpstreamError as exc:
+            raise ProxyError(exc.status, str(exc)) from None
+
+    async def get_json(self, conn: Connection, space: Space, path: str) -> dict[str, Any]:
+        sink = BufferSink(limit=MAX_JSON)
+        await self.fetch(space, path, sink)
+        if sink.code != 200:
+            raise self.upstream_error(conn, space, sink.code, sink.body, path)
+        try:
+            data = json.loads(sink.body)
+        except ValueError:
+            raise ProxyError(
+                502, "the pipeline stack answered something that is not JSON"
+            ) from None
+        if not isinstance(data, dict):
+            raise ProxyError(502, "the pipeline stack answered an unexpected JSON value")
+        return data
+
+    def upstream_error(
+        self, conn: Connection, space: Space, code: int, body: bytes, path: str
+    ) -> ProxyError:
+        message = upstream_message(body) or f"the pipeline stack answered {code}"
+        if code in (401, 403):
+            message = denied_message(conn, space, code, "GET", path.lstrip("/"), message)
+        return ProxyError(code if 400 <= code < 600 else 502, self.scrub(space, message))
+
+    def scrub(self, space: Space, text: str) -> str:
+        token = space.token()
+        return text.replace(token, "[redacted]") if token else text
+
+    async def guarded(self, work: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await work()
+        except ProxyError as exc:
+            if not self._headers_written:
+                self.send_kfp_error(exc.status, exc.message)
+            else:
+                self.request.connection.close()  # type: ignore[union-attr]
+        except StreamClosedError:
+            pass  # the caller went away
+
+    async def prepare_run(self, run_id: str) -> tuple[Connection, Space] | None:
+        if not routes.ID.match(run_id):
+            raise ProxyError(404, "unknown run")
+        name = self.space_name()
+        conn = await self.connection_or_error()
+        if conn is None:
+            return None
+        space = await self.open_space(conn, name)
+        await self.check_run(conn, space, run_id)
+        return conn, space
+
+    def from_cluster(self, conn: Connection, space: Space) -> bool:
+        return space.name == "project" and conn.mode in CLUSTER_MODES
+
+
+class ResultsHandler(_ResultsBase):
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        await self.guarded(lambda: self._results(run_id))
+
+    async def _results(self, run_id: str) -> None:
+        opened = await self.prepare_run(run_id)
+        if opened is None:
+            return
+        conn, space = opened
+        run = await self.get_json(conn, space, f"{API}/runs/{run_id}")
+        if self.from_cluster(conn, space):
+            doc = await ClusterResults(self.dsp, conn).document(run_id, run)
+        else:
+            tasks = await self._stack_tasks(conn, space, run_id)
+            if tasks is None:  # not a jupyter-dsp stack: try ML Metadata
+                doc = await ClusterResults(self.dsp, conn).document(run_id, run)
+            else:
+                doc = document_from_stack(run, tasks)
+        self.set_header("Content-Type", "application/json")
+        self.finish(self.scrub(space, json.dumps(doc)))
+
+    async def _stack_tasks(
+        self, conn: Connection, space: Space, run_id: str
+    ) -> list[dict[str, Any]] | None:
+        tasks: list[dict[str, Any]] = []
+        token = ""
+        for _ in range(MAX_TASK_PAGES):
+            query = {"run_id": run_id, "page_size": str(TASKS_PAGE_SIZE)}
+            if token:
+                query["page_token"] = token
+            path = f"{API}/tasks?{urlencode(query)}"
+            sink = BufferSink(limit=MAX_JSON)
+            await self.fetch(space, path, sink)
+            if sink.code in (404, 501) and not tasks:
+                return None
+            if sink.code != 200:
+                raise self.upstream_error(conn, space, sink.code, sink.body, path)
+            try:
+                page = json.loads(sink.body)
+            except ValueError:
+                raise ProxyError(
+                    502, "the pipeline stack answered tasks that are not JSON"
+                ) from None
+            tasks.extend(page.get("tasks") or [])
+            token = page.get("next_page_token") or ""
+            if not token:
+                return tasks
+        raise ProxyError(502, "the pipeline stack kept answering more pages of tasks")
+
+
+class _ContentSink(ResponseSink):
+    """Streams the stack's answer to the caller, one chunk at a time (flush = backpressure)."""
+
+    def __init__(self, handler: ArtifactHandler, cap: int) -> None:
+        self.h = handler
+        self.cap = cap
+        self.code = 0
+        self.headers = httputil.HTTPHeaders()
+        self.error_parts: list[bytes] | None = None
+
+    async def start(self, code: int, reason: str, headers: httputil.HTTPHeaders) -> None:
+        self.code, self.headers = code, headers
+        if code >= 400:
+            self.error_parts = []
+            return
+        length = int(headers.get("Content-Length") or 0)
+        if length > self.cap:
+            raise OverCap(length, self.cap)
+        self.h.set_status(code)
+        self.h.set_header("Content-Length", str(length))
+        self.h.set_header("Content-Type", safe_content_type(headers.get("Content-Type")))
+        self.h.set_header("Accept-Ranges", "bytes")
+        if headers.get("Content-Range"):
+            self.h.set_header("Content-Range", headers["Content-Range"])
+        self.h.set_header("Content-Disposition", self.h.disposition(headers))
+
+    async def data(self, chunk: bytes) -> None:
+        if self.error_parts is not None:
+            if sum(map(len, self.error_parts)) < 1024 * 1024:
+                self.error_parts.append(chunk)
+            return
+        self.h.write(chunk)
+        await self.h.flush()
+
+    async def end(self) -> None:
+        return
+
+
+class ArtifactHandler(_ResultsBase):
+    artifact_id = ""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str, artifact_id: str) -> None:
+        await self.guarded(lambda: self._artifact(run_id, artifact_id))
+
+    def disposition(self, headers: httputil.HTTPHeaders) -> str:
+        given = headers.get("Content-Disposition", "")
+        name = given.split("filename*=UTF-8''", 1)[1] if "filename*=UTF-8''" in given else ""
+        return f"attachment; filename*=UTF-8''{name or quote(self.artifact_id)}"
+
+    async def _artifact(self, run_id: str, artifact_id: str) -> None:
+        if not routes.ID.match(artifact_id):
+            raise ProxyError(404, "unknown artifact")
+        self.artifact_id = artifact_id
+        opened = await self.prepare_run(run_id)
+        if opened is None:
+            return
+        conn, space = opened
+        range_values = self.request.headers.get_list("Range")
+        if len(range_values) > 1:
+            raise ProxyError(416, "give one Range header")
+        range_header = range_values[0] if range_values else None
+        if self.from_cluster(conn, space):
+            await ClusterResults(self.dsp, conn).stream(self, run_id, artifact_id, range_header)
+            return
+        await self._check_belongs(conn, space, run_id, artifact_id)
+        sink = _ContentSink(self, max_read_bytes())
+        path = f"{API}/artifacts/{artifact_id}/content"
+        try:
+            await self.fetch(space, path, sink, {"Range": range_header} if range_header else None)
+        except OverCap as exc:
+            raise ProxyError(413, str(exc)) from None
+        if sink.error_parts is not None:
+            body = b"".join(sink.error_parts)
+            error = self.upstream_error(conn, space, sink.code, body, path)
+            if sink.code == 416 and sink.headers.get("Content-Range"):
+                self.set_header("Content-Range", sink.headers["Content-Range"])
+            raise error
+        self.finish()
+
+    async def _check_belongs(
+        self, conn: Connection, space: Space, run_id: str, artifact_id: str
+    ) -> None:
+        query = urlencode({"run_ids": run_id, "artifact_ids": artifact_id, "page_size": "1"})
+        try:
+            links = await self.get_json(conn, space, f"{API}/artifact_tasks?{query}")
+        except ProxyError as exc:
+            if exc.status in (400, 404):
+                raise ProxyError(404, f"run {run_id} has no artifact {artifact_id}") from None
+            raise
+        if not links.get("artifact_tasks"):
+            raise ProxyError(404, f"run {run_id} has no artifact {artifact_id}")
+
+
+def result_handlers() -> list[tuple[str, type[DSPHandler]]]:
+    """The routes (relative to the server's base URL), for server/extension.py."""
+    return [
+        (r"dsp/results/([^/]+)", ResultsHandler),
+        (r"dsp/artifacts/([^/]+)/([^/]+)", ArtifactHandler),
+    ]
