@@ -264,8 +264,8 @@ def test_needs_cluster_pipeline_fails_at_once(stack):
 # ----- lifecycle ------------------------------------------------------------------------------
 
 
-def test_terminate_stops_the_process_tree(stack, packages, tmp_path):
-    pid_file = tmp_path / "pid"
+def test_terminate_stops_the_process_tree(stack, packages, exchange_dir):
+    pid_file = exchange_dir / "pid"
     run = create(stack, packages["sleepy"], {"pid_file": str(pid_file)}).json()
     wait_until(lambda: pid_file.exists() and pid_file.read_text().endswith("\n"), 60)
     child = int(pid_file.read_text())
@@ -276,8 +276,8 @@ def test_terminate_stops_the_process_tree(stack, packages, tmp_path):
     assert [h["state"] for h in done["state_history"]][-2:] == ["CANCELING", "CANCELED"]
 
 
-def test_retry_runs_a_failed_run_again(stack, packages, tmp_path):
-    flag = tmp_path / "flag"
+def test_retry_runs_a_failed_run_again(stack, packages, exchange_dir):
+    flag = exchange_dir / "flag"
     run = create(stack, packages["flagged"], {"flag": str(flag)}).json()
     failed = wait_state(stack, run["run_id"], {"FAILED", "SUCCEEDED"})
     assert failed["state"] == "FAILED" and "no flag at" in failed["error"]["message"]
@@ -431,10 +431,10 @@ def test_artifact_read(stack, packages):
     assert missing.status_code == 404
 
 
-def test_restart_recovery_after_kill_9(stack_factory, packages, tmp_path):
+def test_restart_recovery_after_kill_9(stack_factory, packages, tmp_path, exchange_dir):
     data_dir = tmp_path / "recover"
     h = stack_factory(data_dir=data_dir, workers=1)
-    pid_file = tmp_path / "pid"
+    pid_file = exchange_dir / "pid"
     running = create(h, packages["sleepy"], {"pid_file": str(pid_file)}).json()
     pending = create(h, packages["adder"], {"a": 2}).json()
     wait_until(lambda: pid_file.exists() and pid_file.read_text().endswith("\n"), 60)
@@ -450,10 +450,10 @@ def test_restart_recovery_after_kill_9(stack_factory, packages, tmp_path):
     assert done["state"] == "SUCCEEDED"
 
 
-def test_a_stopped_stack_leaves_no_run_running(stack_factory, packages, tmp_path):
+def test_a_stopped_stack_leaves_no_run_running(stack_factory, packages, tmp_path, exchange_dir):
     data_dir = tmp_path / "stopped"
     h = stack_factory(data_dir=data_dir, workers=1)
-    pid_file = tmp_path / "pid"
+    pid_file = exchange_dir / "pid"
     running = create(h, packages["sleepy"], {"pid_file": str(pid_file)}).json()
     wait_until(lambda: pid_file.exists() and pid_file.read_text().endswith("\n"), 60)
     child = int(pid_file.read_text())

@@ -1,7 +1,8 @@
 """Local execution of pipeline runs for the embedded stack.
 
-Each run executes in its own worker process (``python -m jupyter_dsp.stack.runner.worker``)
-with the KFP SDK's own local executor (``kfp.local``, subprocess runner, no virtualenv).
+Each run executes in its own worker process (``python -m jupyter_dsp.stack.runner.worker``),
+which walks the compiled pipeline spec itself and runs every step as KFP's launcher does on a
+cluster (``ExecutorInput``, the component's own command, the executor output file).
 :class:`RunEngine` keeps a bounded pool of those workers and reports every change of a
 run through a listener; it knows nothing about HTTP or the database.
 """

@@ -78,6 +78,7 @@ class RunEngine:
         listener: RunListener | None = None,
         terminate_grace: float = 1.0,
         python: str = sys.executable,
+        settings: dict[str, Any] | None = None,
     ) -> None:
         if max_workers is not None and max_workers < 1:
             raise ValueError("max_workers must be at least 1")
@@ -86,6 +87,9 @@ class RunEngine:
         self.max_workers = max_workers or default_workers()
         self.terminate_grace = terminate_grace
         self._python = python
+        # what the workers read for their steps: data_dir (step cache, environments),
+        # step_caching, python_in_containers, env_cache_bytes
+        self.settings = {"data_dir": str(self.runs_dir.parent), **(settings or {})}
         self._listener = listener or (lambda snapshot: None)
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -176,6 +180,7 @@ class RunEngine:
                 "pipeline_spec": document.pipeline_spec,
                 "parameters": parameters,
                 "attempt": attempt,
+                "settings": self.settings,
             }
             (run_dir / worker_module.JOB_FILE).write_text(json.dumps(job))
             self._pending.append(run_id)

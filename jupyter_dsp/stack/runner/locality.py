@@ -1,16 +1,13 @@
 """Can a pipeline run on this machine? Decided from the spec, before anything starts.
 
-The embedded stack runs lightweight Python components only (the function's source travels in
-the spec and runs with the installed Python and kfp). A step needs a cluster stack when it is:
-
-- a container component or any image whose command is not the KFP executor running
-  embedded source (including *containerized* Python components, whose code is in the image);
-- an importer (or any executor kind other than a container);
-- a component that installs packages at run time (``packages_to_install``): the stack never
-  changes the environment.
+The embedded stack runs lightweight Python components (the function's source travels in the
+spec; ``packages_to_install`` go into a per-step virtualenv) and importers. A step needs a
+cluster stack when it is a container image (including *containerized* Python components,
+whose code is in the image) and no container engine is reachable, or an executor kind the
+stack does not know.
 
 Kubernetes platform settings (pod metadata, secrets, volumes...) have no local effect; they
-are ignored, as ``kfp.local`` itself does.
+are ignored, as ``kfp.local`` itself does (a step that needs them fails saying what it missed).
 """
 
 from __future__ import annotations
@@ -31,8 +28,8 @@ class NeedsClusterError(Exception):
         super().__init__(
             "This pipeline needs a cluster stack: "
             + "; ".join(reasons)
-            + ". The embedded stack runs lightweight Python components only, with the packages"
-            " already installed; run it on a Kubeflow Pipelines cluster."
+            + ". The embedded stack runs Python components and importers here; container"
+            " images need Docker or Podman. Run it on a Kubeflow Pipelines cluster."
         )
 
 
@@ -46,28 +43,38 @@ def is_lightweight_python(full_command: list[str]) -> bool:
     return EXECUTOR_MODULE in joined and EPHEMERAL_MARKER in joined
 
 
-def executor_reasons(executor_label: str, executor: dict[str, Any]) -> list[str]:
-    """Why one executor cannot run locally (empty when it can)."""
+def executor_reasons(
+    executor_label: str, executor: dict[str, Any], container_engine: bool | None = None
+) -> list[str]:
+    """Why one executor cannot run on this machine (empty when it can).
+
+    Lightweight Python components (with or without ``packages_to_install``) and importers run
+    here; a container image needs a container engine (``container_engine``: whether one is
+    reachable; looked up when None).
+    """
     step = _step_name(executor_label)
     container = executor.get("container")
     if not isinstance(container, dict):
-        kinds = ", ".join(sorted(executor)) or "unknown"
         if "importer" in executor:
-            return [f"step '{step}' is an importer"]
+            return []
+        kinds = ", ".join(sorted(executor)) or "unknown"
         return [f"step '{step}' is a {kinds} executor"]
     full_command = [str(x) for x in (container.get("command") or [])] + [
         str(x) for x in (container.get("args") or [])
     ]
     image = container.get("image", "")
     if not is_lightweight_python(full_command):
-        return [f"step '{step}' runs the container image '{image}'"]
-    prologue = read_prologue(full_command)
-    if prologue.packages:
+        if container_engine is None:
+            from jupyter_dsp.stack.runner.containers import find_container_engine
+
+            container_engine = find_container_engine() is not None
+        if container_engine:
+            return []
         return [
-            f"step '{step}' installs packages at run time (packages_to_install: "
-            + ", ".join(prologue.packages)
-            + ")"
+            f"step '{step}' runs the container image '{image}' and no container engine"
+            " (Docker or Podman) is reachable here"
         ]
+    prologue = read_prologue(full_command)
     if prologue.present and not prologue.strippable:
         return [f"step '{step}' prepares its environment in a way the embedded stack cannot skip"]
     return []
@@ -78,10 +85,14 @@ def cluster_only_reasons(pipeline_spec: dict[str, Any]) -> list[str]:
     deployment = pipeline_spec.get("deploymentSpec") or {}
     executors = deployment.get("executors") or {}
     reasons: list[str] = []
+    engine: bool | None = None
     for label in sorted(executors):
         executor = executors[label]
         if isinstance(executor, dict):
-            reasons.extend(executor_reasons(label, executor))
+            found = executor_reasons(label, executor, engine)
+            if found and "container engine" in found[0]:
+                engine = False
+            reasons.extend(found)
     return reasons
 
 

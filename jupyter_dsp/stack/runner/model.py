@@ -13,8 +13,9 @@ SKIPPED = "SKIPPED"
 FAILED = "FAILED"
 CANCELING = "CANCELING"
 CANCELED = "CANCELED"
+CACHED = "CACHED"  # a step served from the step cache (tasks only)
 
-FINAL_STATES = frozenset({SUCCEEDED, SKIPPED, FAILED, CANCELED})
+FINAL_STATES = frozenset({SUCCEEDED, SKIPPED, FAILED, CANCELED, CACHED})
 
 
 def now_us() -> int:
@@ -47,6 +48,8 @@ class TaskRecord:
     error: str = ""
     attempts: int = 0
     has_log: bool = False
+    iteration_index: int | None = None  # set on a loop's iterations
+    cached: bool = False  # outputs reused (step cache, or a retried run's earlier attempt)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -113,6 +113,15 @@ def _check_str(body: dict[str, Any], name: str) -> str:
     return value
 
 
+def _step_settings(ctx: StackContext) -> dict[str, Any]:
+    steps = getattr(ctx.config, "steps", None)
+    settings: dict[str, Any] = {"data_dir": str(ctx.data_dir)}
+    for name in ("step_caching", "python_in_containers", "env_cache_bytes"):
+        if hasattr(steps, name):
+            settings[name] = getattr(steps, name)
+    return settings
+
+
 class RunService:
     def __init__(self, ctx: StackContext, *, max_workers: int | None = None) -> None:
         self.ctx = ctx
@@ -123,6 +132,7 @@ class RunService:
             ctx.data_dir / "runs",
             max_workers=max_workers or ctx.config.workers,
             listener=self.writer.put,
+            settings=_step_settings(ctx),
         )
         self.recover()
 

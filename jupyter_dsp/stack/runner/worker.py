@@ -1,8 +1,8 @@
 """A run's worker process: ``python -m jupyter_dsp.stack.runner.worker RUN_DIR --events-fd N``.
 
-Reads ``RUN_DIR/job.json`` (``{"run_id", "pipeline_spec", "parameters", "attempt"}``),
-executes the pipeline with ``kfp.local`` (subprocess runner, no virtualenv) and writes one
-JSON object per line to the events file descriptor:
+Reads ``RUN_DIR/job.json`` (``{"run_id", "pipeline_spec", "parameters", "attempt",
+"settings"}``), walks the pipeline spec (:mod:`dag`), runs each step as KFP's launcher does
+(:mod:`steps`) and writes one JSON object per line to the events file descriptor:
 
 - ``{"event": "started", "pid": int}``
 - ``{"event": "task", "task": {...TaskRecord...}}`` at every change of a task
@@ -23,10 +23,17 @@ import signal
 import sys
 import threading
 import time
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from jupyter_dsp.stack.runner.dag import DagWalker
+from jupyter_dsp.stack.runner.inputs import Scope
+from jupyter_dsp.stack.runner.launch import StepLauncher
 from jupyter_dsp.stack.runner.model import FAILED, SUCCEEDED
+from jupyter_dsp.stack.runner.recording import Recorder, public_artifacts
+from jupyter_dsp.stack.runner.steps import StepOptions, StepRuntime
 
 JOB_FILE = "job.json"
 LOGS_DIR = "logs"
@@ -56,37 +63,61 @@ def _watch_parent(parent_pid: int) -> None:
         time.sleep(0.5)
 
 
+def _settings(job: dict[str, Any], run_dir: Path) -> tuple[Path, StepOptions]:
+    settings = job.get("settings") or {}
+    data_dir = Path(settings.get("data_dir") or run_dir.parent.parent)
+    options = StepOptions(
+        step_caching=bool(settings.get("step_caching", True)),
+        python_in_containers=bool(settings.get("python_in_containers", False)),
+    )
+    try:
+        from jupyter_dsp.stack.runner.cache import StepCache, cache_root
+        from jupyter_dsp.stack.runner.environments import StepEnvironments
+        from jupyter_dsp.stack.runner.step_settings import environments_root
+
+        options.step_cache = StepCache(cache_root(data_dir))
+        options.environments = StepEnvironments(
+            environments_root(data_dir), int(settings.get("env_cache_bytes") or 5 * 1024**3)
+        )
+    except ImportError:  # pragma: no cover - the modules ship with the package
+        pass
+    return data_dir, options
+
+
 def run(run_dir: Path, emit: EventWriter) -> None:
     job = json.loads((run_dir / JOB_FILE).read_text())
     emit({"event": "started", "pid": os.getpid()})
-
-    from google.protobuf import json_format
-    from kfp import local
-    from kfp.local import pipeline_orchestrator
-    from kfp.pipeline_spec import pipeline_spec_pb2
-
-    from jupyter_dsp.stack.runner import kfp_hooks
-
-    recorder = kfp_hooks.Recorder(emit, run_dir / LOGS_DIR, int(job.get("attempt") or 1))
-    kfp_hooks.install(recorder)
-    work = run_dir / "work"
-    work.mkdir(exist_ok=True)
-    os.chdir(work)
-    local.init(
-        runner=local.SubprocessRunner(use_venv=False),
-        pipeline_root=str(run_dir / ARTIFACTS_DIR),
-        workspace_root=str(run_dir / "workspace"),
-        raise_on_error=False,
-        enable_caching=True,  # per run: a retry reuses the steps that succeeded
-        cache_root=str(run_dir / "cache"),
+    spec = job["pipeline_spec"]
+    run_id = str(job.get("run_id") or run_dir.name)
+    recorder = Recorder(emit, run_dir / LOGS_DIR, int(job.get("attempt") or 1))
+    data_dir, options = _settings(job, run_dir)
+    env_root = getattr(options.environments, "root", None)
+    launcher = StepLauncher(
+        run_id, run_dir, data_dir, extra_keep=[Path(env_root)] if env_root else []
     )
-    spec = pipeline_spec_pb2.PipelineSpec()
-    json_format.ParseDict(job["pipeline_spec"], spec, ignore_unknown_fields=True)
+    runtime = StepRuntime(spec, run_dir, recorder, launcher, options)
+    name = str((spec.get("pipelineInfo") or {}).get("name") or "pipeline")
+    resource = f"{name}-{run_id}"
+    created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def placeholders(task_key: str, task_id: str) -> dict[str, str]:
+        return {
+            "pipeline_job_name": str(job.get("display_name") or resource),
+            "pipeline_job_resource_name": resource,
+            "pipeline_job_uuid": run_id,
+            "pipeline_task_name": task_key,
+            "pipeline_task_uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{run_id}/{task_id}")),
+            "pipeline_job_create_time_utc": created,
+            "pipeline_job_schedule_time_utc": created,
+            "pipeline_root": str(launcher.artifacts),
+            "workspace_path": str(launcher.workspace),
+        }
+
+    walker = DagWalker(spec, recorder, runtime.run, placeholders, resource)
     try:
-        outputs = pipeline_orchestrator.run_local_pipeline(
-            pipeline_spec=spec, arguments=job.get("parameters") or {}
-        )
-    except Exception as exc:  # a kfp.local error: the run fails with it
+        scope = Scope(dict(job.get("parameters") or {}))
+        result = walker.run_dag(spec.get("root") or {}, scope, "")
+    except Exception as exc:  # a bug in the engine: the run fails with it
         logging.exception("the pipeline could not run")
         emit(
             {
@@ -97,20 +128,14 @@ def run(run_dir: Path, emit: EventWriter) -> None:
             }
         )
         return
-    if recorder.failed:
+    if result.state != SUCCEEDED:
         emit(
             {"event": "finished", "state": FAILED, "error": recorder.first_failure(), "outputs": {}}
         )
-    else:
-        params, artifacts = kfp_hooks.split_values(outputs or {})
-        emit(
-            {
-                "event": "finished",
-                "state": SUCCEEDED,
-                "error": "",
-                "outputs": {**params, **artifacts},
-            }
-        )
+        return
+    outputs: dict[str, Any] = dict(result.outputs.parameters)
+    outputs.update(public_artifacts(result.outputs.artifacts))
+    emit({"event": "finished", "state": SUCCEEDED, "error": "", "outputs": outputs})
 
 
 def main(argv: list[str] | None = None) -> int:
