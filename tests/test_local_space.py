@@ -136,25 +136,28 @@ def _magic_in_thread(lines: list[str]) -> list:
         InteractiveShell.clear_instance()
 
 
-async def test_magic_run_local_reads_the_cluster_pipeline_and_runs_it_locally(
-    cluster, jp_fetch, jp_serverapp, tmp_path, unique_name, monkeypatch
-):
-    await jp_fetch("dsp", "info")
-    # a pipeline on the cluster, uploaded there directly (not by this test's code under test)
-    name = unique_name("cl")
+async def upload_to_cluster(cluster, tmp_path, name: str) -> None:
+    """A pipeline on the cluster, uploaded there directly (not through the code under test)."""
     path = tmp_path / f"{name}.py"
     path.write_text(pipeline_source(name))
-    compiled = compile_source(str(path))
     yaml_path = tmp_path / f"{name}.yaml"
-    compiled.write(str(yaml_path))
+    compile_source(str(path)).write(str(yaml_path))
 
-    def upload_to_cluster() -> None:
+    def upload() -> None:
         import kfp
 
         client = kfp.Client(host=cluster.url, existing_token=cluster.token, namespace="team-a")
         client.upload_pipeline(str(yaml_path), pipeline_name=name, namespace="team-a")
 
-    await asyncio.to_thread(upload_to_cluster)
+    await asyncio.to_thread(upload)
+
+
+async def test_magic_run_local_reads_the_cluster_pipeline_and_runs_it_locally(
+    cluster, jp_fetch, jp_serverapp, tmp_path, unique_name, monkeypatch
+):
+    await jp_fetch("dsp", "info")
+    name = unique_name("cl")
+    await upload_to_cluster(cluster, tmp_path, name)
     assert cluster_counts(cluster) == (1, 0)
     # the kernel finds its Jupyter server the standard way (jpserver-<pid>.json)
     jp_serverapp.write_server_info_file()
@@ -178,3 +181,29 @@ async def test_magic_run_local_reads_the_cluster_pipeline_and_runs_it_locally(
 
     with pytest.raises(UsageError, match="--timeout goes with --wait"):
         await asyncio.to_thread(_magic_in_thread, [f"run {name} --local --timeout 5"])
+
+
+async def test_run_form_run_locally_button(cluster, jp_fetch, jp_serverapp, tmp_path, unique_name):
+    await jp_fetch("dsp", "info")
+    name = unique_name("form")
+    await upload_to_cluster(cluster, tmp_path, name)
+    jp_serverapp.write_server_info_file()
+
+    def use_the_form() -> tuple[Run, Run, str]:
+        from jupyter_dsp.client import connect
+        from jupyter_dsp.client.local import local_client
+        from jupyter_dsp.widgets import RunForm
+
+        client = connect()  # as in a kernel: the cluster
+        form = RunForm(client, name, watch=False)
+        display = form.local_button.layout.display
+        form.inputs["a"].value = "4"
+        run = form.submit(local=True)
+        assert run is not None, form.status.value
+        return run, local_client(client.namespace).wait(run.id, timeout=180), display
+
+    run, done, display = await asyncio.to_thread(use_the_form)
+    assert display == ""  # offered in a cluster workbench
+    assert done.state == "SUCCEEDED", done.error
+    assert done.parameters["a"] == 4
+    assert cluster_counts(cluster) == (1, 0)

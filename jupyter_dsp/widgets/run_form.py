@@ -92,6 +92,14 @@ class RunForm(widgets.VBox):
         )
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.run_button.on_click(lambda _: self.submit())
+        # in a cluster workbench: run on the server's local stack, the cluster untouched
+        self.local_button = widgets.Button(
+            description="Run locally",
+            icon="laptop",
+            tooltip="Run on this workbench's local stack (the cluster is not used)",
+            layout=widgets.Layout(display="" if client.mode != "embedded" else "none"),
+        )
+        self.local_button.on_click(lambda _: self.submit(local=True))
         self.status = widgets.HTML()
         self.monitor_box = widgets.VBox()
         fields = list(self.inputs.values()) or [widgets.HTML("<i>No parameters.</i>")]
@@ -100,7 +108,7 @@ class RunForm(widgets.VBox):
                 self.heading,
                 *fields,
                 widgets.HBox([self.run_name, self.experiment]),
-                self.run_button,
+                widgets.HBox([self.run_button, self.local_button]),
                 self.status,
                 self.monitor_box,
             ]
@@ -118,8 +126,9 @@ class RunForm(widgets.VBox):
             raw[name] = value
         return check_arguments(self.parameters, raw)
 
-    def submit(self) -> Run | None:
-        """Check the inputs, start the run and follow it; ``None`` (with a message) if refused."""
+    def submit(self, local: bool = False) -> Run | None:
+        """Check the inputs, start the run and follow it; ``None`` (with a message) if refused.
+        ``local=True`` runs on the workbench's local stack (see jupyter_dsp.client.local)."""
         for box in self.inputs.values():
             box.layout.border = None
         try:
@@ -129,26 +138,41 @@ class RunForm(widgets.VBox):
                 self.inputs[exc.parameter].layout.border = "2px solid #c62828"
             self.status.value = f'<span style="{_ERROR}">{escape(str(exc))}</span>'
             return None
-        self.run_button.disabled = True
+        self.run_button.disabled = self.local_button.disabled = True
         self.status.value = "Submitting…"
+        target_client = self.client
         try:
-            run = self.client.run(
-                self._target,
-                values,
-                experiment=self.experiment.value.strip() or None,
-                name=self.run_name.value.strip() or None,
-            )
+            if local:
+                from jupyter_dsp.client.local import local_client, run_locally
+
+                target_client = local_client(self.client.namespace)
+                run = run_locally(
+                    self.client,
+                    target_client,
+                    self._target,
+                    values,
+                    experiment=self.experiment.value.strip() or None,
+                    name=self.run_name.value.strip() or None,
+                )
+            else:
+                run = self.client.run(
+                    self._target,
+                    values,
+                    experiment=self.experiment.value.strip() or None,
+                    name=self.run_name.value.strip() or None,
+                )
         except DSPError as exc:
             self.status.value = f'<span style="{_ERROR}">{escape(str(exc))}</span>'
             return None
         finally:
-            self.run_button.disabled = False
+            self.run_button.disabled = self.local_button.disabled = False
         self.last_run = run
-        self.status.value = f"Started run <code>{escape(run.id)}</code>."
+        where = "local run" if local else "run"
+        self.status.value = f"Started {where} <code>{escape(run.id)}</code>."
         if self.watch:
             if self.monitor is not None:
                 self.monitor.stop()
-            self.monitor = RunMonitor(self.client, run, poll_interval=self.poll_interval)
+            self.monitor = RunMonitor(target_client, run, poll_interval=self.poll_interval)
             self.monitor_box.children = [self.monitor]
         if self.on_run is not None:
             self.on_run(run)
