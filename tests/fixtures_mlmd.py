@@ -207,6 +207,7 @@ class MLMDCluster:
     store: Any
     servicer: Any
     grpc_target: str
+    grpcs_target: str
     grpcweb_url: str
     ca_path: Path
     s3_endpoint: str
@@ -255,9 +256,13 @@ def mlmd_cluster(tmp_path_factory) -> Any:
     server = grpc.server(__import__("concurrent.futures").futures.ThreadPoolExecutor(4))
     svc_grpc.add_MetadataStoreServiceServicer_to_server(servicer, server)
     grpc_port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
     ca_path, ca_cert, ca_key = make_ca(root, "service-ca")
-    tls = server_tls_context(root, ca_cert, ca_key)
+    tls = server_tls_context(root, ca_cert, ca_key)  # writes server.crt/.key for 127.0.0.1
+    creds = grpc.ssl_server_credentials(
+        [((root / "server.key").read_bytes(), (root / "server.crt").read_bytes())]
+    )
+    grpcs_port = server.add_secure_port("127.0.0.1:0", creds)  # pod-to-pod TLS
+    server.start()
     front = GrpcWebFront(
         f"127.0.0.1:{grpc_port}",
         tls,
@@ -271,6 +276,7 @@ def mlmd_cluster(tmp_path_factory) -> Any:
         store=store,
         servicer=servicer,
         grpc_target=f"127.0.0.1:{grpc_port}",
+        grpcs_target=f"127.0.0.1:{grpcs_port}",
         grpcweb_url=front.url,
         ca_path=ca_path,
         s3_endpoint=s3_endpoint,
