@@ -45,19 +45,22 @@ class DSPClient(PipelineOperations, RunOperations):
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._experiments: dict[str, str] = {}
+        self.connection: Any = None  # the Connection it was made from, when known
 
     # ---- construction -------------------------------------------------------------------
 
     @classmethod
     def from_connection(cls, conn: Any) -> DSPClient:
         """From a :class:`jupyter_dsp.connection.Connection`."""
-        return cls(
+        client = cls(
             conn.project,
             conn.shared,
             mode=conn.mode,
             identity=conn.identity,
             policy=conn.policy,
         )
+        client.connection = conn  # the cluster results readers discover ML Metadata from it
+        return client
 
     @classmethod
     def from_endpoint(
@@ -183,6 +186,29 @@ class DSPClient(PipelineOperations, RunOperations):
             healthy=healthy,
             error=error,
         )
+
+    # ---- results (jupyter_dsp.client.results) ----------------------------------------------
+
+    def results(self, run: Any) -> dict[str, Any]:
+        """The results document of ``run`` (id or Run): every task's inputs and outputs
+        (parameters, artifacts with type, URI, metadata, size) and the pipeline's outputs."""
+        from jupyter_dsp.client import results
+
+        return results.results_document(self, run)
+
+    def read_artifact(self, run: Any, artifact_id: str, max_bytes: int | None = None) -> bytes:
+        """An artifact's bytes (only the first ``max_bytes`` when given)."""
+        from jupyter_dsp.client import results
+
+        return results.read_artifact(self, run, artifact_id, max_bytes)
+
+    def download_artifact(
+        self, run: Any, artifact_id: str, path: str | os.PathLike[str], progress: Any = None
+    ) -> Any:
+        """Stream an artifact to ``path``; ``progress(done, total)`` after each chunk."""
+        from jupyter_dsp.client import results
+
+        return results.download_artifact(self, run, artifact_id, path, progress)
 
     # ---- compile ------------------------------------------------------------------------
 

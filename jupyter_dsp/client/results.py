@@ -1,0 +1,309 @@
+"""Fetching a run's results in the kernel: the results document and artifact bytes.
+
+Three functions (``client`` is a :class:`jupyter_dsp.client.DSPClient`; ``run`` a run id or a
+:class:`~jupyter_dsp.client.models.Run`):
+
+- :func:`results_document` -> the results document (CONTRACTS.md), a plain dict;
+- :func:`read_artifact` -> an artifact's bytes (the first ``max_bytes`` when given: one
+  ranged read);
+- :func:`download_artifact` -> streams an artifact to a file (never whole in memory),
+  ``progress(done_bytes, total_bytes_or_None)`` after each chunk.
+
+``DSPClient.results(run)``, ``DSPClient.read_artifact(run, artifact_id, max_bytes)`` and
+``DSPClient.download_artifact(run, artifact_id, path)`` call these.
+
+Where they read: a jupyter-dsp stack (embedded, or configured) through its artifact API
+(``/apis/v2beta1/tasks``, ``/artifacts/{id}/content``) with the project space's token; on a
+cluster (``cluster-dspa`` / ``cluster-kubeflow``, or a configured KFP that has no such API),
+ML Metadata and object storage through :mod:`jupyter_dsp.connection.mlmd` and
+:mod:`jupyter_dsp.connection.objectstore`. The run is checked to be in the project
+namespace first (multi-user stacks). Failures are :class:`DSPError` with a hint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from jupyter_dsp.client.errors import DSPError, NotFoundError, api_errors
+from jupyter_dsp.client.spaces import PROJECT
+from jupyter_dsp.connection.results import (
+    CONTENT_PATH,
+    MAX_TASK_PAGES,
+    TASKS_PAGE_SIZE,
+    TASKS_PATH,
+    document_from_stack,
+    find_artifact,
+    unavailable_document,
+)
+
+API = "/apis/v2beta1"
+CHUNK = 256 * 1024
+CLUSTER_MODES = ("cluster-dspa", "cluster-kubeflow")
+Progress = Callable[[int, int | None], None]
+
+
+def _run_id(run: Any) -> str:
+    rid = getattr(run, "id", None) or getattr(run, "run_id", None) or run
+    text = str(rid or "").strip()
+    if not text:
+        raise DSPError("Give a run id (`%dsp runs` lists them).")
+    return text
+
+
+def _call(
+    client: Any,
+    action: str,
+    path: str,
+    query: list[tuple[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """A GET on the project's stack; the raw urllib3 response (release it when done)."""
+    api_client = client.kfp.runs.api_client
+    with api_errors(action, client._where(PROJECT)):
+        return api_client.call_api(
+            API + path,
+            "GET",
+            query_params=query or [],
+            header_params={"Accept": "application/json", **(headers or {})},
+            auth_settings=["Bearer"],
+            _preload_content=False,
+            _return_http_data_only=True,
+        )
+
+
+def _json(client: Any, action: str, path: str, query: list[tuple[str, str]] | None = None) -> Any:
+    import json
+
+    response = _call(client, action, path, query)
+    try:
+        return json.loads(response.data)
+    except ValueError:
+        raise DSPError(f"{action}: the stack answered something that is not JSON.") from None
+    finally:
+        response.release_conn()
+
+
+def _check_project(client: Any, run: dict[str, Any]) -> None:
+    """A run of another namespace is refused even when the token could read it."""
+    if client.single_user or not client.namespace:
+        return
+    experiment_id = str(run.get("experiment_id") or "")
+    if not experiment_id:
+        return
+    experiment = _json(client, "Checking the run's namespace", f"/experiments/{experiment_id}")
+    owner = str(experiment.get("namespace") or "")
+    if owner and owner != client.namespace:
+        raise DSPError(
+            f"Run {run.get('run_id')} is in namespace {owner!r}, not in the project"
+            f" namespace {client.namespace!r}.",
+            hint="Results are read from the project namespace only.",
+        )
+
+
+def _run(client: Any, run_id: str) -> dict[str, Any]:
+    run = _json(client, f"Getting run {run_id}", f"/runs/{run_id}")
+    _check_project(client, run)
+    return run
+
+
+def _from_cluster(client: Any) -> bool:
+    return getattr(client, "mode", "") in CLUSTER_MODES
+
+
+def _stack_tasks(client: Any, run_id: str) -> list[dict[str, Any]] | None:
+    """All tasks of the run from the stack's tasks API (None: the stack has no such API)."""
+    tasks: list[dict[str, Any]] = []
+    token = ""
+    for _ in range(MAX_TASK_PAGES):
+        query = [("run_id", run_id), ("page_size", str(TASKS_PAGE_SIZE))]
+        if token:
+            query.append(("page_token", token))
+        try:
+            page = _json(client, f"Reading the results of run {run_id}", TASKS_PATH, query)
+        except DSPError as exc:
+            if getattr(exc, "status", None) in (404, 501) and not tasks:
+                return None
+            raise
+        tasks.extend(page.get("tasks") or [])
+        token = page.get("next_page_token") or ""
+        if not token:
+            return tasks
+    raise DSPError(f"Reading the results of run {run_id}: too many pages of tasks.")
+
+
+def _cluster(client: Any) -> tuple[Any, Any]:
+    """(connection, settings) for the ML Metadata readers."""
+    from jupyter_dsp.connection.settings import DSPSettings
+
+    conn = getattr(client, "connection", None)
+    if conn is None:
+        raise DSPError(
+            "Results on a cluster need a client made by jupyter_dsp.connect().",
+            hint="Use `client = jupyter_dsp.connect()` (or `%dsp connect`).",
+        )
+    settings = getattr(client, "settings", None) or DSPSettings.load()
+    return conn, settings
+
+
+def _cluster_document(client: Any, run_id: str, run: dict[str, Any]) -> dict[str, Any]:
+    from jupyter_dsp.connection.mlmd import MLMDReader
+    from jupyter_dsp.connection.mlmd_endpoint import discover, ui_url
+    from jupyter_dsp.connection.mlmd_errors import MLMDError
+
+    conn, settings = _cluster(client)
+    link = ui_url(conn, settings, run_id)
+    state = str(run.get("state") or "")
+    try:
+        endpoint = discover(conn, settings)
+    except ValueError as exc:
+        return unavailable_document(run_id, state, "mlmd", str(exc), link)
+    if endpoint is None:
+        reason = (
+            "no ML Metadata store is known for this connection (set"
+            " DSPSettings.mlmd_endpoint / JUPYTER_DSP_MLMD_ENDPOINT)"
+        )
+        return unavailable_document(run_id, state, "mlmd", reason, link)
+    try:
+        with MLMDReader(endpoint) as reader:
+            doc = reader.read_run(run_id, conn.namespace, run.get("pipeline_spec"))
+    except MLMDError as exc:
+        return unavailable_document(run_id, state, "mlmd", str(exc), link)
+    doc["ui_url"] = doc.get("ui_url") or link
+    doc["state"] = doc.get("state") or state
+    return doc
+
+
+def results_document(client: Any, run: Any) -> dict[str, Any]:
+    """The results document of ``run`` (a run id or a Run)."""
+    run_id = _run_id(run)
+    data = _run(client, run_id)
+    if not _from_cluster(client):
+        tasks = _stack_tasks(client, run_id)
+        if tasks is not None:
+            return document_from_stack(data, tasks)
+    return _cluster_document(client, run_id, data)
+
+
+class _Stream:
+    """An open read of an artifact: ``size`` (whole), ``chunks()``, ``close()``."""
+
+    def __init__(self, size: int | None, chunks: Any, close: Callable[[], None]) -> None:
+        self.size = size
+        self.chunks = chunks
+        self.close = close
+
+
+def _open(client: Any, run_id: str, artifact_id: str, max_bytes: int | None) -> _Stream:
+    _run(client, run_id)
+    if max_bytes is not None and max_bytes <= 0:
+        return _Stream(None, iter(()), lambda: None)
+    if _from_cluster(client):
+        return _open_cluster(client, run_id, artifact_id, max_bytes)
+    links = _json(
+        client,
+        f"Finding artifact {artifact_id}",
+        "/artifact_tasks",
+        [("run_ids", run_id), ("artifact_ids", artifact_id), ("page_size", "1")],
+    )
+    if not links.get("artifact_tasks"):
+        raise NotFoundError(f"Run {run_id} has no artifact {artifact_id}.", status=404)
+    headers = {"Accept": "*/*"}
+    if max_bytes is not None:
+        headers["Range"] = f"bytes=0-{max_bytes - 1}"
+    try:
+        response = _call(
+            client,
+            f"Reading artifact {artifact_id}",
+            CONTENT_PATH.format(artifact_id=artifact_id),
+            headers=headers,
+        )
+    except DSPError as exc:
+        if exc.status == 416 and max_bytes is not None:  # an empty artifact
+            return _Stream(0, iter(()), lambda: None)
+        raise
+    total = response.headers.get("Content-Range", "").rpartition("/")[2]
+    length = response.headers.get("Content-Length", "")
+    size = int(total) if total.isdigit() else (int(length) if length.isdigit() else None)
+
+    def close() -> None:
+        response.release_conn()
+
+    return _Stream(size, response.stream(CHUNK), close)
+
+
+def _open_cluster(client: Any, run_id: str, artifact_id: str, max_bytes: int | None) -> _Stream:
+    from jupyter_dsp.connection.mlmd import MLMDReader
+    from jupyter_dsp.connection.mlmd_endpoint import discover
+    from jupyter_dsp.connection.mlmd_errors import MLMDError
+    from jupyter_dsp.connection.objectstore import ObjectStore, ObjectStoreError
+
+    conn, settings = _cluster(client)
+    try:
+        endpoint = discover(conn, settings)
+        if endpoint is None:
+            raise DSPError(
+                "No ML Metadata store is known for this connection.",
+                hint="Set DSPSettings.mlmd_endpoint (JUPYTER_DSP_MLMD_ENDPOINT).",
+            )
+        with MLMDReader(endpoint) as reader:
+            artifact = reader.artifact(run_id, artifact_id, conn.namespace)
+        read = ObjectStore().read(
+            str(artifact.get("uri") or ""),
+            0 if max_bytes else None,
+            max_bytes - 1 if max_bytes else None,
+        )
+    except (MLMDError, ObjectStoreError, ValueError) as exc:
+        raise DSPError(f"Reading artifact {artifact_id} of run {run_id}: {exc}") from None
+    return _Stream(read.size, read.chunks, read.close)
+
+
+def read_artifact(client: Any, run: Any, artifact_id: str, max_bytes: int | None = None) -> bytes:
+    """The artifact's bytes (at most ``max_bytes``: one ranged read of the start)."""
+    stream = _open(client, _run_id(run), artifact_id, max_bytes)
+    parts: list[bytes] = []
+    try:
+        for chunk in stream.chunks:
+            parts.append(chunk)
+    finally:
+        stream.close()
+    data = b"".join(parts)
+    return data if max_bytes is None else data[:max_bytes]
+
+
+def download_artifact(
+    client: Any,
+    run: Any,
+    artifact_id: str,
+    path: str | Path,
+    progress: Progress | None = None,
+) -> Path:
+    """Stream the artifact into ``path`` (written to ``path.part`` first, then renamed)."""
+    target = Path(path).expanduser()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    stream = _open(client, _run_id(run), artifact_id, None)
+    done = 0
+    try:
+        with open(partial, "wb") as f:
+            for chunk in stream.chunks:
+                f.write(chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, stream.size)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    finally:
+        stream.close()
+    partial.replace(target)
+    return target
+
+
+def artifact_of(doc: dict[str, Any], artifact_id: str) -> dict[str, Any]:
+    """The artifact ``artifact_id`` of a results document (NotFoundError if absent)."""
+    found = find_artifact(doc, artifact_id)
+    if found is None:
+        raise NotFoundError(f"Run {doc.get('run_id')} has no artifact {artifact_id}.", status=404)
+    return found
