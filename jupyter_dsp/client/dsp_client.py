@@ -11,13 +11,14 @@ from jupyter_dsp.client.compiling import (
     compile_source,
 )
 from jupyter_dsp.client.errors import ArgumentError, DSPError, api_errors
+from jupyter_dsp.client.lifecycle import LifecycleOperations
 from jupyter_dsp.client.models import ConnectionInfo
 from jupyter_dsp.client.pipelines import PipelineOperations
 from jupyter_dsp.client.runs import RunOperations
 from jupyter_dsp.client.spaces import PROJECT, SHARED, SpaceLike, describe_endpoint, make_kfp_client
 
 
-class DSPClient(PipelineOperations, RunOperations):
+class DSPClient(PipelineOperations, RunOperations, LifecycleOperations):
     """Pipelines in a project namespace and in the shared space of a KFP (or embedded) stack.
 
     ``client.kfp`` and ``client.kfp_shared`` are ready ``kfp.Client`` objects for anything

@@ -29,6 +29,7 @@ from jupyter_dsp.client.compiling import IR_SUFFIXES, PY_SUFFIXES, is_pipeline_f
 from jupyter_dsp.client.compiling import split_file_function as _split
 from jupyter_dsp.client.params import parse_assignments
 from jupyter_dsp.client.render import duration
+from jupyter_dsp.magics.lifecycle import LifecycleCommands
 from jupyter_dsp.magics.parser import build_parser, full_help, parse
 from jupyter_dsp.magics.results import ResultsCommands
 
@@ -46,7 +47,7 @@ def _usage_errors() -> Iterator[None]:
 
 
 @magics_class
-class DSPMagic(ResultsCommands, Magics):
+class DSPMagic(ResultsCommands, LifecycleCommands, Magics):
     """``%dsp``: compile, upload, share, run and watch Kubeflow pipelines."""
 
     default_experiment = Unicode(

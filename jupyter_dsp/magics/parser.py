@@ -8,6 +8,8 @@ from typing import NoReturn
 
 from IPython.core.error import UsageError
 
+from jupyter_dsp.magics.lifecycle import SUMMARY_LINES as LIFECYCLE_SUMMARY
+from jupyter_dsp.magics.lifecycle import add_parsers as add_lifecycle_parsers
 from jupyter_dsp.magics.results import add_parsers as add_results_parsers
 
 RUN_STATES = (
@@ -38,12 +40,13 @@ Kubeflow pipelines of your project and of the shared space, from the notebook.
   %dsp outputs RUN_ID [TASK]                 output values, metrics, charts, reports, datasets
   %dsp download RUN_ID TASK ARTIFACT [-o PATH]
   %dsp compare RUN_ID RUN_ID ...             parameters and metrics of runs side by side
-
+{lifecycle}
 PIPELINE is a @dsl.pipeline function of the notebook, a .py file (file.py or file.py:NAME),
 a compiled .yaml/.json file, or the name or id of a pipeline on the stack. RUN_ID may also be
 a variable holding a run. Each command returns its result (pipeline version, run, list...) so
 `x = %dsp ...` keeps it for the next cell. `%dsp COMMAND --help` shows one command's options.
 """
+SUMMARY = SUMMARY.replace("{lifecycle}", LIFECYCLE_SUMMARY)
 
 
 _PIPELINE_HELP = "notebook pipeline function, .py/.yaml file, or a pipeline name/id on the stack"
@@ -201,6 +204,7 @@ def build_parser() -> MagicArgumentParser:
 
     add("browse", "Open the pipeline browser widget (Shared and Project tabs).")
     add_results_parsers(add)
+    add_lifecycle_parsers(add)
     return parser
 
 

@@ -1,0 +1,161 @@
+"""``GET {base}dsp/diff?pipeline_id=P&v1=OLD&v2=NEW&space=project|shared``: what changed
+between two versions of a pipeline, for the panel's diff view.
+
+``v1``/``v2`` are pipeline version ids; both omitted means the pipeline's two latest versions
+(``v1`` the older). ``space`` defaults to ``project`` (a project pipeline or a shared one read
+from the project); the pipeline must be readable through that space exactly as the proxy
+allows (403 for another namespace's). Authenticated and authorized like every ``dsp/``
+handler (resource ``dsp``, read). Answer (200)::
+
+    {"pipeline_id": str, "pipeline_name": str,
+     "old": {"pipeline_version_id", "display_name", "created_at"},
+     "new": {"pipeline_version_id", "display_name", "created_at"},
+     ...the fields of jupyter_dsp.connection.spec_diff.diff_specs:
+     "changed", "summary", "parameters", "components", "dag"}
+
+Errors are KFP-shaped ``{"code", "message", "details"}``: 400 for a bad query (a parameter
+given twice, only one of v1/v2, a pipeline with fewer than two versions), 404 unknown
+pipeline or version, 403 another namespace's pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from jupyter_server.auth.decorator import authorized
+from tornado import httputil, web
+
+from jupyter_dsp.connection.explain import denied_message
+from jupyter_dsp.connection.model import Connection, Space
+from jupyter_dsp.connection.spec_diff import diff_specs
+from jupyter_dsp.server import routes
+from jupyter_dsp.server.errors import ProxyError, upstream_message
+from jupyter_dsp.server.handlers import DSPHandler
+from jupyter_dsp.server.proxy import ProxyExchange, upstream_headers
+from jupyter_dsp.server.upstream import BufferSink, UpstreamError
+
+API = "/apis/v2beta1"
+MAX_JSON = 64 * 1024 * 1024
+
+
+class DiffHandler(DSPHandler):
+    def one(self, name: str) -> str:
+        values = self.get_query_arguments(name)
+        if len(values) > 1:
+            raise ProxyError(400, f"give {name} once")
+        return values[0] if values else ""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        try:
+            await self._diff()
+        except ProxyError as exc:
+            self.send_kfp_error(exc.status, exc.message)
+
+    async def _diff(self) -> None:
+        pipeline_id, v1, v2 = self.one("pipeline_id"), self.one("v1"), self.one("v2")
+        space_name = self.one("space") or "project"
+        if space_name not in ("project", "shared"):
+            raise ProxyError(400, "space must be project or shared")
+        if not pipeline_id or not routes.ID.match(pipeline_id):
+            raise ProxyError(400, "pipeline_id (a pipeline id) is required")
+        if bool(v1) != bool(v2):
+            raise ProxyError(400, "give both v1 and v2, or neither (the two latest versions)")
+        for value in (v1, v2):
+            if value and not routes.ID.match(value):
+                raise ProxyError(404, f"unknown pipeline version {value[:80]!r}")
+        conn = await self.connection_or_error()
+        if conn is None:
+            return
+        space = conn.project if space_name == "project" else conn.shared
+        if space is None:
+            raise ProxyError(404, f"the {space_name} space is not available")
+        await self._check(conn, space, f"apis/v2beta1/pipelines/{pipeline_id}")
+        pipeline = await self._get(conn, space, f"{API}/pipelines/{quote(pipeline_id)}")
+        base = f"{API}/pipelines/{quote(pipeline_id)}/versions"
+        if not v1:
+            listed = await self._get(conn, space, f"{base}?page_size=2&sort_by=created_at%20desc")
+            versions = listed.get("pipeline_versions") or []
+            if len(versions) < 2:
+                raise ProxyError(
+                    400,
+                    f"pipeline {pipeline_id} has {len(versions)} version(s): nothing to compare",
+                )
+            v2, v1 = versions[0]["pipeline_version_id"], versions[1]["pipeline_version_id"]
+        old = await self._get(conn, space, f"{base}/{quote(v1)}")
+        new = await self._get(conn, space, f"{base}/{quote(v2)}")
+        result = {
+            "pipeline_id": pipeline_id,
+            "pipeline_name": pipeline.get("display_name") or pipeline.get("name") or "",
+            "old": _version_head(old),
+            "new": _version_head(new),
+            **diff_specs(old.get("pipeline_spec"), new.get("pipeline_spec")),
+        }
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(result))
+
+    async def _check(self, conn: Connection, space: Space, path: str) -> None:
+        """The same checks as reading ``path`` through the proxy in this space."""
+        route = routes.match(
+            space.name, space.namespace, space.writable, conn.policy, "GET", path, []
+        )
+        exchange = ProxyExchange(
+            self.dsp.pool,
+            self.dsp.target(space),
+            conn,
+            space,
+            route,
+            "GET",
+            httputil.HTTPHeaders(),
+            self.dsp.settings.request_timeout,
+            self.dsp.owners,
+        )
+        await exchange.begin()
+
+    async def _get(self, conn: Connection, space: Space, path: str) -> dict[str, Any]:
+        sink = BufferSink(limit=MAX_JSON)
+        headers = upstream_headers(httputil.HTTPHeaders(), space.token())
+        try:
+            await self.dsp.pool.fetch(
+                self.dsp.target(space),
+                "GET",
+                path,
+                headers,
+                None,
+                sink,
+                self.dsp.settings.request_timeout,
+            )
+        except UpstreamError as exc:
+            raise ProxyError(exc.status, str(exc)) from None
+        if sink.code != 200:
+            message = upstream_message(sink.body) or f"the pipeline stack answered {sink.code}"
+            if sink.code in (401, 403):
+                message = denied_message(conn, space, sink.code, "GET", path.lstrip("/"), message)
+            token = space.token()
+            if token:
+                message = message.replace(token, "[redacted]")
+            raise ProxyError(sink.code if 400 <= sink.code < 600 else 502, message)
+        try:
+            data = json.loads(sink.body)
+        except ValueError:
+            raise ProxyError(
+                502, "the pipeline stack answered something that is not JSON"
+            ) from None
+        if not isinstance(data, dict):
+            raise ProxyError(502, "the pipeline stack answered an unexpected JSON value")
+        return data
+
+
+def _version_head(version: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "pipeline_version_id": version.get("pipeline_version_id", ""),
+        "display_name": version.get("display_name") or version.get("name") or "",
+        "created_at": version.get("created_at", ""),
+    }
+
+
+def diff_handlers() -> list[tuple[str, type[DSPHandler]]]:
+    return [(r"dsp/diff", DiffHandler)]
