@@ -25,7 +25,7 @@ IR_SUFFIXES = (".yaml", ".yml", ".json")
 def is_pipeline_function(obj: Any) -> bool:
     """True for ``@dsl.pipeline`` functions and components (one-step pipelines)."""
     try:
-        from kfp.dsl.base_component import BaseComponent
+        from kfp.components import BaseComponent
     except ImportError:  # pragma: no cover - kfp is a hard dependency
         return False
     return isinstance(obj, BaseComponent)
