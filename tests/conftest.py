@@ -4,4 +4,10 @@
 modules here are registered by their bare module name.
 """
 
-pytest_plugins = ["fixtures_stack", "kernel_shell", "fixtures_pkgindex", "fixtures_runner"]
+pytest_plugins = [
+    "fixtures_stack",
+    "kernel_shell",
+    "fixtures_pkgindex",
+    "fixtures_runner",
+    "fixtures_mlmd",
+]

@@ -11,7 +11,7 @@ from jupyter_dsp.connection.mlmd import MLMDReader
 from jupyter_dsp.connection.mlmd_endpoint import MLMDEndpoint, discover
 from jupyter_dsp.connection.mlmd_results import cluster_results, endpoint_for
 
-pytest_plugins = ("fixtures_cluster", "fixtures_mlmd")
+pytest_plugins = ("fixtures_cluster",)
 
 
 @pytest.fixture(autouse=True)

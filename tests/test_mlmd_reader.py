@@ -16,8 +16,6 @@ from jupyter_dsp.connection.model import Connection, Space
 from jupyter_dsp.connection.objectstore import ObjectStoreError
 from jupyter_dsp.connection.settings import DSPSettings
 
-pytest_plugins = ("fixtures_mlmd",)
-
 RUN_A = {"run_id": "run-team-a-1", "state": "SUCCEEDED", "pipeline_spec": PIPELINE_SPEC}
 RUN_B = {"run_id": "run-team-b-1", "state": "SUCCEEDED", "pipeline_spec": PIPELINE_SPEC}
 

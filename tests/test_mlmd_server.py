@@ -21,7 +21,6 @@ pytest_plugins = (
     "pytest_jupyter.jupyter_server",
     "fixtures_cluster",
     "fixtures_server",
-    "fixtures_mlmd",
 )
 
 
