@@ -79,11 +79,12 @@ export class DSPClient {
   /** Project namespace, set from `dsp/info`; listings of the project space carry it. */
   namespace = '';
 
-  private url(...parts: string[]): string {
+  url(...parts: string[]): string {
     return URLExt.join(this.settings.baseUrl, 'dsp', ...parts);
   }
 
-  private async fetch(url: string, init: RequestInit = {}): Promise<Response> {
+  /** A request to the server extension; a refusal becomes a DSPError with the server's message. */
+  async fetch(url: string, init: RequestInit = {}): Promise<Response> {
     let response: Response;
     try {
       // 'no-cache' revalidates without the cache-buster query parameter JupyterLab adds
@@ -99,7 +100,7 @@ export class DSPClient {
     return response;
   }
 
-  private async json<T>(url: string, init: RequestInit = {}): Promise<T> {
+  async json<T>(url: string, init: RequestInit = {}): Promise<T> {
     const response = await this.fetch(url, init);
     const text = await response.text();
     if (!text) {
@@ -112,7 +113,8 @@ export class DSPClient {
     }
   }
 
-  private apiUrl(space: SpaceName, path: string, query: Record<string, string | undefined> = {}): string {
+  /** `dsp/api/{space}/apis/v2beta1/{path}?query` (space: project, shared or local). */
+  apiUrl(space: SpaceName | 'local', path: string, query: Record<string, string | undefined> = {}): string {
     const search = new URLSearchParams();
     for (const [key, value] of Object.entries(query)) {
       if (value !== undefined && value !== '') {

@@ -10,11 +10,15 @@ import { LabIcon } from '@jupyterlab/ui-components';
 
 import { DSPError } from './api';
 import { deleteItem, forkPipeline } from './dialogs/actions';
-import { runPipeline } from './dialogs/runDialog';
+import { IRunDialogResult, runPipeline } from './dialogs/runDialog';
 import { fileBlob, PIPELINE_FILE, uploadPipeline } from './dialogs/uploadDialog';
 import { DSPModel } from './model';
 import { DSPPanel } from './panel';
+import { createDiffView } from './diff';
+import { RunSpace } from './lifecycle';
+import { runAgain } from './runAgain';
 import { createRunView, RunDetailWidget } from './runview';
+import { IRun } from './types';
 
 const PLUGIN_ID = 'jupyter-dsp:plugin';
 
@@ -51,13 +55,19 @@ const plugin: JupyterFrontEndPlugin<void> = {
     // Open run views, remembered in the workspace so a reload brings them back.
     const runViews = new WidgetTracker<MainAreaWidget<RunDetailWidget>>({ namespace: 'jupyter-dsp-runs' });
 
-    const openRun = (runId: string): void => {
-      const existing = runViews.find(view => view.content.runId === runId);
+    const onRunMade = (made: IRunDialogResult | null): void => {
+      if (made?.kind === 'run') {
+        openRun(made.run.run_id, made.space);
+      }
+    };
+    const onRunAgain = (run: IRun, space: RunSpace): void => void runAgain(model, run, space).then(onRunMade);
+    const openRun = (runId: string, space: RunSpace = 'project'): void => {
+      const existing = runViews.find(view => view.content.runId === runId && view.content.space === space);
       if (existing) {
         app.shell.activateById(existing.id);
         return;
       }
-      const view = createRunView(model, runId);
+      const view = createRunView(model, runId, space, onRunAgain);
       void runViews.add(view);
       app.shell.add(view, 'main');
       app.shell.activateById(view.id);
@@ -66,10 +76,21 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const panel = new DSPPanel(model, {
       actions: {
         run: (space, pipeline, version) => {
-          void runPipeline(model, space, pipeline, version).then(run => run && openRun(run.run_id));
+          void runPipeline(model, space, pipeline, version).then(onRunMade);
         },
         fork: (pipeline, version) => void forkPipeline(model, pipeline, version),
-        remove: (space, pipeline, version) => void deleteItem(model, space, pipeline, version)
+        remove: (space, pipeline, version) => void deleteItem(model, space, pipeline, version),
+        diff: (space, pipeline) => {
+          const view = createDiffView(model, space, pipeline);
+          const open = Array.from(app.shell.widgets('main')).find(w => w.id === view.id);
+          if (open) {
+            view.dispose();
+            app.shell.activateById(open.id);
+            return;
+          }
+          app.shell.add(view, 'main');
+          app.shell.activateById(view.id);
+        }
       },
       upload: () => void app.commands.execute(CommandIDs.upload),
       openRun
@@ -81,8 +102,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     if (restorer) {
       void restorer.restore(runViews, {
         command: CommandIDs.openRun,
-        args: view => ({ runId: view.content.runId }),
-        name: view => view.content.runId
+        args: view => ({ runId: view.content.runId, space: view.content.space }),
+        name: view => `${view.content.space}:${view.content.runId}`
       });
     }
 
@@ -170,7 +191,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: args => {
         const runId = args.runId as string | undefined;
         if (runId) {
-          openRun(runId);
+          openRun(runId, args.space === 'local' ? 'local' : 'project');
         }
       }
     });

@@ -10,14 +10,15 @@ import * as React from 'react';
 import { DSPError } from './api';
 import { Header } from './components/Header';
 import { IPipelineActions, PipelineBrowser } from './components/PipelineBrowser';
-import { RunsList } from './components/RunsList';
+import { RunSpace } from './lifecycle';
 import { DSPModel } from './model';
+import { RunsArea } from './runsArea';
 import { IRun, SpaceName } from './types';
 
 export interface IPanelCallbacks {
   actions: IPipelineActions;
   upload: () => void;
-  openRun: (runId: string) => void;
+  openRun: (runId: string, space?: RunSpace) => void;
 }
 
 function PanelView(props: { model: DSPModel; callbacks: IPanelCallbacks; visible: boolean }): JSX.Element {
@@ -102,16 +103,13 @@ function PanelView(props: { model: DSPModel; callbacks: IPanelCallbacks; visible
               refreshKey={refreshKey}
             />
           </section>
-          <section className="jp-DSP-section jp-DSP-runsSection">
-            <div className="jp-DSP-section-title">Runs in {info.namespace}</div>
-            <RunsList
-              model={model}
-              visible={props.visible}
-              refreshKey={refreshKey}
-              onOpen={run => callbacks.openRun(run.run_id)}
-              onTerminate={terminate}
-            />
-          </section>
+          <RunsArea
+            model={model}
+            visible={props.visible}
+            refreshKey={refreshKey}
+            openRun={callbacks.openRun}
+            onTerminate={terminate}
+          />
         </>
       ) : null}
     </div>

@@ -9,6 +9,7 @@ import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
 import { DSPError } from './api';
+import { lifecycleOf, RunSpace } from './lifecycle';
 import { ErrorBox } from './components/ErrorBox';
 import { StateBadge } from './components/StateBadge';
 import { formatDuration, formatTime } from './format';
@@ -97,8 +98,15 @@ function DagView(props: {
   );
 }
 
-function LogView(props: { model: DSPModel; runId: string; task: ITaskDetail; visible: boolean }): JSX.Element {
+function LogView(props: {
+  model: DSPModel;
+  runId: string;
+  task: ITaskDetail;
+  visible: boolean;
+  space?: RunSpace;
+}): JSX.Element {
   const { model, runId, task } = props;
+  const space = props.space ?? 'project';
   const visible = React.useRef(props.visible);
   visible.current = props.visible;
   const [text, setText] = React.useState('');
@@ -121,7 +129,7 @@ function LogView(props: { model: DSPModel; runId: string; task: ITaskDetail; vis
         return;
       }
       try {
-        const chunk = await model.client.readLog(runId, task.task_id, offset);
+        const chunk = await lifecycleOf(model).api.readLog(space, runId, task.task_id, offset);
         if (stopped) {
           return;
         }
@@ -173,8 +181,11 @@ function RunDetail(props: {
   runId: string;
   visible: boolean;
   onTitle: (title: string) => void;
+  space: RunSpace;
+  onRunAgain?: (run: IRun, space: RunSpace) => void;
 }): JSX.Element {
-  const { model, runId } = props;
+  const { model, runId, space } = props;
+  const lifecycle = lifecycleOf(model);
   const [run, setRun] = React.useState<IRun | null>(null);
   const [spec, setSpec] = React.useState<Record<string, any> | null>(null);
   const [specError, setSpecError] = React.useState<string | null>(null);
@@ -186,8 +197,8 @@ function RunDetail(props: {
 
   React.useEffect(() => {
     let cancelled = false;
-    model.client
-      .getRun(runId)
+    lifecycle.api
+      .getRun(space, runId)
       .then(r => {
         if (!cancelled) {
           if (lastState.current !== undefined && isActive(lastState.current) && !isActive(r.state)) {
@@ -266,8 +277,8 @@ function RunDetail(props: {
   }
   const params = Object.entries(run.runtime_config?.parameters ?? {}).sort(([a], [b]) => a.localeCompare(b));
   const terminate = (): void => {
-    model.client
-      .terminateRun(run.run_id)
+    lifecycle.api
+      .runAction(space, run.run_id, 'terminate')
       .then(() => {
         model.notifyRuns();
         setTick(t => t + 1);
@@ -279,9 +290,24 @@ function RunDetail(props: {
       <div className="jp-DSP-runHeader">
         <h2 className="jp-DSP-runTitle">{run.display_name || run.run_id}</h2>
         <StateBadge state={run.state} />
+        {space === 'local' ? (
+          <span className="jp-DSP-localBadge" title="Ran on this workbench's local stack">
+            local
+          </span>
+        ) : null}
         <span className="jp-DSP-row-meta">
           started {formatTime(run.created_at)} · {formatDuration(run.created_at, run.finished_at)}
         </span>
+        {props.onRunAgain ? (
+          <button
+            className="jp-mod-styled jp-DSP-button"
+            data-action="run-again"
+            title="Open the run dialog with this run's pipeline version and parameters"
+            onClick={() => props.onRunAgain?.(run, space)}
+          >
+            Run again…
+          </button>
+        ) : null}
         {isActive(run.state) && run.state !== 'CANCELING' ? (
           <button className="jp-mod-styled jp-mod-warn jp-DSP-button" data-action="terminate" onClick={terminate}>
             <stopIcon.react tag="span" elementSize="small" /> Terminate
@@ -354,7 +380,7 @@ function RunDetail(props: {
             </div>
           ) : null}
           {selectedTask ? (
-            <LogView model={model} runId={run.run_id} task={selectedTask} visible={props.visible} />
+            <LogView model={model} runId={run.run_id} task={selectedTask} visible={props.visible} space={space} />
           ) : (
             <div className="jp-DSP-empty">Choose a task (in the graph or the table) to read its log.</div>
           )}
@@ -368,7 +394,9 @@ export class RunDetailWidget extends ReactWidget {
   constructor(
     private readonly model: DSPModel,
     readonly runId: string,
-    private readonly onTitle: (title: string) => void
+    private readonly onTitle: (title: string) => void,
+    readonly space: RunSpace = 'project',
+    private readonly onRunAgain?: (run: IRun, space: RunSpace) => void
   ) {
     super();
     this.addClass('jp-DSP-runWidget');
@@ -385,20 +413,41 @@ export class RunDetailWidget extends ReactWidget {
   }
 
   render(): JSX.Element {
-    return <RunDetail model={this.model} runId={this.runId} visible={this.isVisible} onTitle={this.onTitle} />;
+    return (
+      <RunDetail
+        model={this.model}
+        runId={this.runId}
+        visible={this.isVisible}
+        onTitle={this.onTitle}
+        space={this.space}
+        onRunAgain={this.onRunAgain}
+      />
+    );
   }
 }
 
 /** A main-area widget for a run; the caller adds it to the shell. */
-export function createRunView(model: DSPModel, runId: string): MainAreaWidget<RunDetailWidget> {
+export function createRunView(
+  model: DSPModel,
+  runId: string,
+  space: RunSpace = 'project',
+  onRunAgain?: (run: IRun, space: RunSpace) => void
+): MainAreaWidget<RunDetailWidget> {
   let widget: MainAreaWidget<RunDetailWidget> | null = null;
-  const content = new RunDetailWidget(model, runId, title => {
-    if (widget && widget.title.label !== `Run: ${title}`) {
-      widget.title.label = `Run: ${title}`;
-    }
-  });
+  const prefix = space === 'local' ? 'Local run' : 'Run';
+  const content = new RunDetailWidget(
+    model,
+    runId,
+    title => {
+      if (widget && widget.title.label !== `${prefix}: ${title}`) {
+        widget.title.label = `${prefix}: ${title}`;
+      }
+    },
+    space,
+    onRunAgain
+  );
   widget = new MainAreaWidget({ content });
-  widget.id = `jupyter-dsp-run-${runId}`;
+  widget.id = space === 'local' ? `jupyter-dsp-local-run-${runId}` : `jupyter-dsp-run-${runId}`;
   widget.title.label = `Run ${runId.slice(0, 8)}`;
   widget.title.icon = runningIcon;
   widget.title.closable = true;

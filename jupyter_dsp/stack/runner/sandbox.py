@@ -6,7 +6,7 @@ environment is the step's). This file imports nothing but the standard library, 
 fast and never imports the package. It:
 
 1. enters a new mount namespace (private mounts, gone when the step's processes end);
-2. mounts an empty tmpfs over every directory in ``hide`` (the stack's data dir, and any
+2. mounts an empty tmpfs (passable, not listable) over every directory in ``hide`` (the stack's data dir, and any
    directory the step user could not pass anyway, such as ``/root`` when the server's Python
    lives under it) and binds back only the directories in ``keep`` (the run's own work,
    artifact and temp directories, the Python installation and step environments);
@@ -64,7 +64,8 @@ def isolate_mounts(hide: list[str], keep: list[str]) -> None:
             held[path] = os.open(path, os.O_PATH | os.O_CLOEXEC)
     for path in hide:
         if os.path.isdir(path):
-            _mount(libc, "tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
+            _mount(libc, "tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0711,size=1m")
+    os.umask(0o066)  # mount points made inside a tmpfs: passable, not listable
     for path, fd in held.items():
         if os.path.isdir(f"/proc/self/fd/{fd}"):
             os.makedirs(path, exist_ok=True)

@@ -2,7 +2,15 @@
  * One space's pipelines: server-side name search, pages loaded as the user
  * scrolls, only the visible rows rendered; each pipeline opens to its versions.
  */
-import { caretDownIcon, caretRightIcon, deleteIcon, duplicateIcon, LabIcon, runIcon } from '@jupyterlab/ui-components';
+import {
+  caretDownIcon,
+  caretRightIcon,
+  deleteIcon,
+  duplicateIcon,
+  historyIcon,
+  LabIcon,
+  runIcon
+} from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { DSPError } from '../api';
@@ -19,6 +27,8 @@ export interface IPipelineActions {
   run: (space: SpaceName, pipeline: IPipeline, version?: IPipelineVersion) => void;
   fork: (pipeline: IPipeline, version?: IPipelineVersion) => void;
   remove: (space: SpaceName, pipeline: IPipeline, version?: IPipelineVersion) => void;
+  /** Compare two versions of the pipeline (diff.tsx). */
+  diff?: (space: SpaceName, pipeline: IPipeline) => void;
 }
 
 interface IVersionsState {
@@ -229,6 +239,14 @@ export function PipelineBrowser(props: {
             {p.error?.message ? <span className="jp-DSP-row-error">{p.error.message}</span> : null}
             <span className="jp-DSP-row-actions">
               <IconButton icon={runIcon} title="Run the latest version" action="run" onClick={() => actions.run(space, p)} />
+              {actions.diff ? (
+                <IconButton
+                  icon={historyIcon}
+                  title="Compare versions"
+                  action="diff"
+                  onClick={() => actions.diff?.(space, p)}
+                />
+              ) : null}
               {space === 'shared' && model.canWrite('project') ? (
                 <IconButton icon={duplicateIcon} title="Fork into the project" action="fork" onClick={() => actions.fork(p)} />
               ) : null}

@@ -6,9 +6,11 @@ import * as React from 'react';
 
 import { DSPError } from '../api';
 import { formatDuration, formatTime } from '../format';
+import { lifecycleOf, RunSpace } from '../lifecycle';
 import { DSPModel } from '../model';
 import { IRun, isActive } from '../types';
 import { ErrorBox } from './ErrorBox';
+import { IRunFilter, RunsToolbar, useExperiments } from './RunsToolbar';
 import { StateBadge } from './StateBadge';
 
 const POLL_MS = 3000;
@@ -20,8 +22,16 @@ export function RunsList(props: {
   refreshKey: number;
   onOpen: (run: IRun) => void;
   onTerminate: (run: IRun) => Promise<void>;
+  /** The project's runs (default) or the local stack's ("run locally"). */
+  space?: RunSpace;
 }): JSX.Element {
   const { model } = props;
+  const space = props.space ?? 'project';
+  const [filter, setFilter] = React.useState<IRunFilter>({ experimentId: '', showArchived: false });
+  const [bulkErrors, setBulkErrors] = React.useState<string[]>([]);
+  const [checked, setChecked] = React.useState<string[]>([]);
+  const toggle = (runId: string): void =>
+    setChecked(ids => (ids.includes(runId) ? ids.filter(i => i !== runId) : [...ids, runId]));
   const [runs, setRuns] = React.useState<IRun[]>([]);
   const [total, setTotal] = React.useState(0);
   const [pageSize, setPageSize] = React.useState(20);
@@ -39,8 +49,8 @@ export function RunsList(props: {
 
   React.useEffect(() => {
     let cancelled = false;
-    model.client
-      .listRuns({ pageSize })
+    lifecycleOf(model)
+      .api.listRuns(space, { pageSize, experimentId: filter.experimentId, showArchived: filter.showArchived })
       .then(page => {
         if (!cancelled) {
           setRuns(page.runs ?? []);
@@ -53,7 +63,11 @@ export function RunsList(props: {
     return () => {
       cancelled = true;
     };
-  }, [model, pageSize, tick, props.refreshKey]);
+  }, [model, pageSize, tick, props.refreshKey, space, filter]);
+  const experiments = useExperiments(model, space, props.refreshKey);
+  const experimentName = new Map(experiments.map(e => [e.experiment_id, e.display_name || e.experiment_id]));
+  const archived = (run: IRun): boolean => (run as { storage_state?: string }).storage_state === 'ARCHIVED';
+  const visibleChecked = runs.filter(r => checked.includes(r.run_id));
 
   const anyActive = runs.some(r => isActive(r.state));
   const { visible } = props;
@@ -73,10 +87,34 @@ export function RunsList(props: {
   }, [anyActive, error, runs, visible]);
 
   return (
-    <div className="jp-DSP-runs">
+    <div className="jp-DSP-runs" data-space={space}>
+      <RunsToolbar
+        model={model}
+        space={space}
+        experiments={experiments}
+        filter={filter}
+        onFilter={f => {
+          setFilter(f);
+          setChecked([]);
+        }}
+        selected={visibleChecked.map(r => r.run_id)}
+        selectedArchived={visibleChecked.filter(archived).length}
+        onDone={failures => {
+          setBulkErrors(failures);
+          setChecked([]);
+          model.notifyRuns();
+        }}
+      />
+      {bulkErrors.length ? <ErrorBox error={`Some runs were refused: ${bulkErrors.join('; ')}`} /> : null}
       {error ? <ErrorBox error={`Cannot list runs: ${error}`} onRetry={() => setTick(t => t + 1)} /> : null}
       {loaded && !error && runs.length === 0 ? (
-        <div className="jp-DSP-empty">No runs in this project yet. Start one with the ▶ button of a pipeline.</div>
+        <div className="jp-DSP-empty">
+          {filter.experimentId
+            ? 'No runs in this experiment.'
+            : space === 'local'
+              ? 'No local runs yet. Use "Run locally" in a pipeline\'s ▶ run dialog.'
+              : 'No runs in this project yet. Start one with the ▶ button of a pipeline.'}
+        </div>
       ) : null}
       <ul className="jp-DSP-runList">
         {runs.map(run => (
@@ -86,10 +124,27 @@ export function RunsList(props: {
             data-run-id={run.run_id}
             data-state={run.state ?? ''}
             title="Open the run"
+            data-archived={String(archived(run))}
             onClick={() => props.onOpen(run)}
           >
+            <input
+              type="checkbox"
+              className="jp-DSP-runCheck"
+              aria-label="Select for comparison"
+              checked={checked.includes(run.run_id)}
+              onClick={event => event.stopPropagation()}
+              onChange={() => toggle(run.run_id)}
+            />
             <StateBadge state={run.state} />
-            <span className="jp-DSP-row-name">{run.display_name || run.run_id}</span>
+            {archived(run) ? <span className="jp-DSP-tag">archived</span> : null}
+            <span className="jp-DSP-row-name">
+              {run.display_name || run.run_id}
+              {!filter.experimentId && run.experiment_id && experimentName.has(run.experiment_id) ? (
+                <span className="jp-DSP-tag jp-DSP-expTag" title="Experiment">
+                  {experimentName.get(run.experiment_id)}
+                </span>
+              ) : null}
+            </span>
             <span className="jp-DSP-row-meta" title={formatTime(run.created_at)}>
               {formatDuration(run.created_at, run.finished_at)}
             </span>

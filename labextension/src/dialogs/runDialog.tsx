@@ -12,9 +12,11 @@ import * as React from 'react';
 import { DSPError } from '../api';
 import { pipelineLabel } from '../format';
 import { DSPModel } from '../model';
+import { IRecurringRun, lifecycleOf, RunSpace } from '../lifecycle';
 import { IInputField, parseInput, rootArtifactInputs, rootInputs } from '../spec';
 import { IPipeline, IPipelineVersion, IRun, SpaceName } from '../types';
 import { guardAccept } from './guard';
+import { extrasErrors, IRunExtras, RunExtrasFields, triggerOf } from './runExtras';
 
 export interface IRunFormValue {
   displayName: string;
@@ -39,7 +41,9 @@ export class RunForm extends ReactWidget {
     private displayName: string,
     private showErrors: boolean,
     private readonly artifactInputs: string[],
-    private readonly versionLabel: string
+    private readonly versionLabel: string,
+    readonly extras: IRunExtras,
+    private readonly canSchedule: boolean = false
   ) {
     super();
     this.addClass('jp-DSP-runForm');
@@ -59,6 +63,7 @@ export class RunForm extends ReactWidget {
     if (!this.displayName.trim()) {
       errors['__name__'] = 'Give the run a name';
     }
+    Object.assign(errors, extrasErrors(this.extras));
     return { displayName: this.displayName.trim(), parameters, errors };
   }
 
@@ -112,6 +117,17 @@ export class RunForm extends ReactWidget {
           />
           {show('__name__') ? <span className="jp-DSP-field-error">{show('__name__')}</span> : null}
         </label>
+        <RunExtrasFields
+          extras={this.extras}
+          errors={errors}
+          show={show}
+          canSchedule={this.canSchedule}
+          onChange={(patch, key) => {
+            Object.assign(this.extras, patch);
+            this.touched.add(key);
+            this.update();
+          }}
+        />
         {this.fields.length === 0 ? (
           <div className="jp-DSP-form-note">This pipeline takes no parameters.</div>
         ) : null}
@@ -188,6 +204,7 @@ export class RunForm extends ReactWidget {
   private guard: IDisposable | null = null;
 }
 
+
 async function resolveVersion(
   model: DSPModel,
   space: SpaceName,
@@ -203,17 +220,43 @@ async function resolveVersion(
   return model.client.latestVersion(space, pipeline.pipeline_id);
 }
 
+/** What the dialog made: a run (in the project or the local space) or a schedule. */
+export type IRunDialogResult =
+  | { kind: 'run'; space: RunSpace; run: IRun }
+  | { kind: 'schedule'; schedule: IRecurringRun };
+
+export interface IRunDialogOptions {
+  /** Values to start from ("Run again"): parameter values, run name, experiment id. */
+  parameters?: Record<string, unknown>;
+  displayName?: string;
+  experimentId?: string;
+  /** Where the run being repeated ran; "local" runs again locally. */
+  runSpace?: RunSpace;
+  /** The spec is not a stored version (a run of an inline spec): send it inline. */
+  inlineSpec?: boolean;
+}
+
+const RUN_LOCALLY = 'Run locally';
+
+function textOf(value: unknown): string {
+  if (value === undefined || value === null) {
+    return '';
+  }
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
 /**
- * Show the run dialog for a version (the latest one when none is given) and
- * create the run. Returns the created run, or null when cancelled or failed
- * (failures are shown to the user).
+ * Show the run dialog for a version (the latest one when none is given) and create the run,
+ * the local run ("Run locally", in cluster modes) or the schedule. Returns what was made, or
+ * null when cancelled or refused (refusals are shown to the user).
  */
 export async function runPipeline(
   model: DSPModel,
   space: SpaceName,
   pipeline: IPipeline,
-  version?: IPipelineVersion
-): Promise<IRun | null> {
+  version?: IPipelineVersion,
+  options: IRunDialogOptions = {}
+): Promise<IRunDialogResult | null> {
   let full: IPipelineVersion | null;
   try {
     full = await resolveVersion(model, space, pipeline, version);
@@ -225,48 +268,101 @@ export async function runPipeline(
     await showErrorMessage('Nothing to run', `Pipeline "${pipelineLabel(pipeline)}" has no versions yet.`);
     return null;
   }
+  const lifecycle = lifecycleOf(model);
   const fields = rootInputs(full.pipeline_spec);
-  let texts: Record<string, string> = Object.fromEntries(fields.map(f => [f.name, f.defaultText]));
-  let name = `${pipelineLabel(pipeline)} ${new Date().toISOString().slice(0, 19).replace('T', ' ')}`;
+  const given = options.parameters ?? {};
+  let texts: Record<string, string> = Object.fromEntries(
+    fields.map(f => [f.name, f.name in given ? textOf(given[f.name]) : f.defaultText])
+  );
+  let name =
+    options.displayName ?? `${pipelineLabel(pipeline)} ${new Date().toISOString().slice(0, 19).replace('T', ' ')}`;
   let showErrors = false;
-  const versionLabel = pipelineLabel({ ...full, pipeline_id: full.pipeline_version_id });
+  const versionLabel = options.inlineSpec
+    ? 'the spec of the run'
+    : pipelineLabel({ ...full, pipeline_id: full.pipeline_version_id });
+  const local = model.info?.mode !== undefined && model.info.mode !== 'embedded';
+  const onlyLocal = options.runSpace === 'local' && local;
+  const extras = await lifecycle.initialExtras(onlyLocal ? 'local' : 'project', options.experimentId);
+  const canSchedule = !onlyLocal;
   for (;;) {
-    const form = new RunForm(fields, texts, name, showErrors, rootArtifactInputs(full.pipeline_spec), versionLabel);
+    const form = new RunForm(
+      fields,
+      texts,
+      name,
+      showErrors,
+      rootArtifactInputs(full.pipeline_spec),
+      versionLabel,
+      extras,
+      canSchedule
+    );
+    const buttons = [Dialog.cancelButton()];
+    if (local && !onlyLocal) {
+      buttons.push(
+        Dialog.createButton({
+          label: RUN_LOCALLY,
+          caption: 'Run on this workbench (the cluster is not used)',
+          className: 'jp-DSP-runLocal',
+          accept: false
+        })
+      );
+    }
+    buttons.push(Dialog.okButton({ label: onlyLocal ? 'Run locally again' : 'Start' }));
     const result = await showDialog<IRunFormValue>({
       title: `Run ${pipelineLabel(pipeline)}`,
       body: form,
-      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Start run' })],
+      buttons,
       focusNodeSelector: 'input'
     });
     texts = form.currentTexts;
     name = form.currentName;
-    if (!result.button.accept || !result.value) {
+    const toLocal = onlyLocal || result.button.label === RUN_LOCALLY;
+    const value = result.button.accept ? result.value : result.button.label === RUN_LOCALLY ? form.getValue() : null;
+    if (!value) {
       return null;
     }
-    if (Object.keys(result.value.errors).length) {
+    if (Object.keys(value.errors).length) {
       showErrors = true;
       continue;
     }
-    const run: Partial<IRun> = {
-      display_name: result.value.displayName,
-      runtime_config: { parameters: result.value.parameters }
-    };
-    if (space === 'project' || model.sharedOnProjectStack) {
-      run.pipeline_version_reference = {
-        pipeline_id: full.pipeline_id || pipeline.pipeline_id,
-        pipeline_version_id: full.pipeline_version_id
-      };
-    } else {
-      // The shared space lives on another stack: the project's stack cannot resolve its ids.
-      run.pipeline_spec = full.pipeline_spec;
-    }
+    const byReference = !options.inlineSpec && (space === 'project' || model.sharedOnProjectStack);
+    const source: Partial<IRun> = byReference
+      ? {
+          pipeline_version_reference: {
+            pipeline_id: full.pipeline_id || pipeline.pipeline_id,
+            pipeline_version_id: full.pipeline_version_id
+          }
+        }
+      : { pipeline_spec: full.pipeline_spec }; // another stack cannot resolve these ids
     try {
-      const created = await model.client.createRun(run);
+      if (!toLocal && extras.when === 'schedule') {
+        const schedule = await lifecycle.api.createRecurringRun({
+          display_name: value.displayName,
+          ...source,
+          runtime_config: { parameters: value.parameters },
+          experiment_id: await lifecycle.api.experimentId('project', extras.experiment.trim()),
+          trigger: triggerOf(extras),
+          max_concurrency: extras.maxConcurrency.trim(),
+          no_catchup: !extras.catchUp,
+          mode: 'ENABLE'
+        });
+        model.notifyRuns();
+        return { kind: 'schedule', schedule };
+      }
+      const target: RunSpace = toLocal ? 'local' : 'project';
+      const run: Partial<IRun> = {
+        display_name: value.displayName,
+        runtime_config: { parameters: value.parameters },
+        // the local stack has none of the cluster's pipelines: it gets the spec itself
+        ...(toLocal ? { pipeline_spec: full.pipeline_spec } : source),
+        experiment_id: await lifecycle.api.experimentId(target, extras.experiment.trim())
+      };
+      const created = await lifecycle.api.createRun(target, run);
       model.notifyRuns();
-      return created;
+      return { kind: 'run', space: target, run: created };
     } catch (reason) {
-      await showErrorMessage('Cannot start the run', reason instanceof DSPError ? reason.message : String(reason));
-      return null;
+      const what = extras.when === 'schedule' && !toLocal ? 'the schedule' : toLocal ? 'the local run' : 'the run';
+      await showErrorMessage(`Cannot start ${what}`, reason instanceof DSPError ? reason.message : String(reason));
+      showErrors = true; // back to the form, values kept, to fix what was refused
     }
   }
 }

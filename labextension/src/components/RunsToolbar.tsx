@@ -1,0 +1,140 @@
+/**
+ * Above the runs list: filter by experiment, show archived runs (hidden by default, as in
+ * KFP's UI), and bulk archive / delete of the selected runs (confirmed).
+ */
+import { Dialog, showDialog } from '@jupyterlab/apputils';
+import * as React from 'react';
+
+import { DSPError } from '../api';
+import { IExperiment, lifecycleOf, RunSpace } from '../lifecycle';
+import { DSPModel } from '../model';
+
+export interface IRunFilter {
+  experimentId: string; // '' = all experiments
+  showArchived: boolean;
+}
+
+function message(reason: unknown): string {
+  return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
+}
+
+export function useExperiments(model: DSPModel, space: RunSpace, tick: number): IExperiment[] {
+  const [experiments, setExperiments] = React.useState<IExperiment[]>([]);
+  React.useEffect(() => {
+    let cancelled = false;
+    lifecycleOf(model)
+      .api.listExperiments(space)
+      .then(page => !cancelled && setExperiments(page.experiments ?? []))
+      .catch(() => !cancelled && setExperiments([])); // the runs list shows the stack's error
+    return () => {
+      cancelled = true;
+    };
+  }, [model, space, tick]);
+  return experiments;
+}
+
+/** Archive or delete runs one by one; the refusals are collected, not thrown. */
+export async function bulkRunAction(
+  model: DSPModel,
+  space: RunSpace,
+  runIds: string[],
+  action: 'archive' | 'unarchive' | 'delete'
+): Promise<string[]> {
+  const api = lifecycleOf(model).api;
+  const failures: string[] = [];
+  for (const id of runIds) {
+    try {
+      if (action === 'delete') {
+        await api.deleteRun(space, id);
+      } else {
+        await api.runAction(space, id, action);
+      }
+    } catch (reason) {
+      failures.push(`${id}: ${message(reason)}`);
+    }
+  }
+  return failures;
+}
+
+export function RunsToolbar(props: {
+  model: DSPModel;
+  space: RunSpace;
+  experiments: IExperiment[];
+  filter: IRunFilter;
+  onFilter: (filter: IRunFilter) => void;
+  selected: string[];
+  selectedArchived: number;
+  onDone: (failures: string[]) => void;
+}): JSX.Element {
+  const { filter, selected } = props;
+  const run = async (action: 'archive' | 'unarchive' | 'delete'): Promise<void> => {
+    const n = selected.length;
+    const what = `${n} run${n === 1 ? '' : 's'}`;
+    if (action === 'delete') {
+      const answer = await showDialog({
+        title: `Delete ${what}`,
+        body: `Delete ${what} with their logs and outputs? This cannot be undone.`,
+        buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
+      });
+      if (!answer.button.accept) {
+        return;
+      }
+    } else if (action === 'archive') {
+      const answer = await showDialog({
+        title: `Archive ${what}`,
+        body: `Archive ${what}? Archived runs are hidden from the list ("Show archived" shows them) and can be restored.`,
+        buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Archive' })]
+      });
+      if (!answer.button.accept) {
+        return;
+      }
+    }
+    props.onDone(await bulkRunAction(props.model, props.space, selected, action));
+  };
+  return (
+    <div className="jp-DSP-runsToolbar">
+      <select
+        className="jp-mod-styled jp-DSP-experimentFilter"
+        aria-label="Experiment"
+        title="Show the runs of one experiment"
+        value={filter.experimentId}
+        onChange={e => props.onFilter({ ...filter, experimentId: e.target.value })}
+      >
+        <option value="">All experiments</option>
+        {props.experiments.map(e => (
+          <option key={e.experiment_id} value={e.experiment_id}>
+            {e.display_name || e.experiment_id}
+            {e.storage_state === 'ARCHIVED' ? ' (archived)' : ''}
+          </option>
+        ))}
+      </select>
+      <label className="jp-DSP-switch" title="Archived runs are hidden unless this is on">
+        <input
+          type="checkbox"
+          name="show-archived"
+          checked={filter.showArchived}
+          onChange={e => props.onFilter({ ...filter, showArchived: e.target.checked })}
+        />{' '}
+        Show archived
+      </label>
+      {selected.length ? (
+        <span className="jp-DSP-bulk">
+          <span className="jp-DSP-row-meta">{selected.length} selected</span>
+          {props.selectedArchived < selected.length ? (
+            <button className="jp-DSP-link" data-action="bulk-archive" onClick={() => void run('archive')}>
+              Archive
+            </button>
+          ) : null}
+          {props.selectedArchived > 0 ? (
+            <button className="jp-DSP-link" data-action="bulk-restore" onClick={() => void run('unarchive')}>
+              Restore
+            </button>
+          ) : null}
+          <button className="jp-DSP-link jp-DSP-danger" data-action="bulk-delete" onClick={() => void run('delete')}>
+            Delete
+          </button>
+        </span>
+      ) : null}
+    </div>
+  );
+}

@@ -1,0 +1,202 @@
+/**
+ * The run dialog's lifecycle fields: the experiment (created when missing), and "when":
+ * now, or on a schedule (every N seconds/minutes/hours/days, or a cron expression) with its
+ * maximum of concurrent runs and catch-up choice. KFP's own UI asks the same things.
+ */
+import * as React from 'react';
+
+import { ITrigger } from '../lifecycle';
+
+export type IntervalUnit = 'seconds' | 'minutes' | 'hours' | 'days';
+
+export interface IRunExtras {
+  experiment: string;
+  when: 'now' | 'schedule';
+  triggerKind: 'periodic' | 'cron';
+  every: string;
+  unit: IntervalUnit;
+  cron: string;
+  maxConcurrency: string;
+  catchUp: boolean;
+  /** Experiment names offered in the field's list. */
+  knownExperiments: string[];
+}
+
+export function defaultExtras(experiment = 'Default'): IRunExtras {
+  return {
+    experiment,
+    when: 'now',
+    triggerKind: 'periodic',
+    every: '1',
+    unit: 'hours',
+    cron: '0 6 * * *',
+    maxConcurrency: '1',
+    catchUp: false,
+    knownExperiments: []
+  };
+}
+
+const UNIT_SECONDS: Record<IntervalUnit, number> = { seconds: 1, minutes: 60, hours: 3600, days: 86400 };
+const CRON_FIELD = /^[\d*/,?LW#A-Za-z-]+$/;
+
+/** Problems with the extra fields, by field name (empty when all is well). */
+export function extrasErrors(extras: IRunExtras): Record<string, string> {
+  const errors: Record<string, string> = {};
+  if (!extras.experiment.trim()) {
+    errors['__experiment__'] = 'Name an experiment (it is created when missing)';
+  }
+  if (extras.when !== 'schedule') {
+    return errors;
+  }
+  if (extras.triggerKind === 'periodic') {
+    const n = Number(extras.every.trim());
+    if (!/^\d+$/.test(extras.every.trim()) || !Number.isInteger(n) || n < 1) {
+      errors['__every__'] = 'Give a whole number of 1 or more';
+    }
+  } else {
+    const fields = extras.cron.trim().split(/\s+/).filter(Boolean);
+    if (fields.length < 5 || fields.length > 6 || !fields.every(f => CRON_FIELD.test(f))) {
+      errors['__cron__'] = 'A cron expression has 5 fields (or 6 with seconds), e.g. 0 6 * * *';
+    }
+  }
+  const c = Number(extras.maxConcurrency.trim());
+  if (!/^\d+$/.test(extras.maxConcurrency.trim()) || c < 1 || c > 10) {
+    errors['__concurrency__'] = 'Between 1 and 10';
+  }
+  return errors;
+}
+
+export function triggerOf(extras: IRunExtras): ITrigger {
+  if (extras.triggerKind === 'cron') {
+    return { cron_schedule: { cron: extras.cron.trim().split(/\s+/).join(' ') } };
+  }
+  return { periodic_schedule: { interval_second: String(Number(extras.every) * UNIT_SECONDS[extras.unit]) } };
+}
+
+export function RunExtrasFields(props: {
+  extras: IRunExtras;
+  errors: Record<string, string>;
+  show: (key: string) => string | null;
+  onChange: (patch: Partial<IRunExtras>, key: string) => void;
+  /** Scheduling is offered (project runs of a stored version or spec). */
+  canSchedule: boolean;
+}): JSX.Element {
+  const { extras, show, onChange } = props;
+  const err = (key: string): JSX.Element | null =>
+    show(key) ? <span className="jp-DSP-field-error">{show(key)}</span> : null;
+  return (
+    <div className="jp-DSP-runExtras">
+      <label className="jp-DSP-field">
+        <span className="jp-DSP-field-label">
+          Experiment <span className="jp-DSP-required">*</span>
+        </span>
+        <input
+          className="jp-mod-styled jp-DSP-input"
+          name="__experiment__"
+          list="jp-DSP-experiments"
+          value={extras.experiment}
+          onChange={e => onChange({ experiment: e.target.value }, '__experiment__')}
+        />
+        <datalist id="jp-DSP-experiments">
+          {extras.knownExperiments.map(name => (
+            <option key={name} value={name} />
+          ))}
+        </datalist>
+        {err('__experiment__')}
+      </label>
+      {props.canSchedule ? (
+        <fieldset className="jp-DSP-when">
+          <legend className="jp-DSP-field-label">When</legend>
+          <label>
+            <input
+              type="radio"
+              name="__when__"
+              value="now"
+              checked={extras.when === 'now'}
+              onChange={() => onChange({ when: 'now' }, '__when__')}
+            />{' '}
+            Run once, now
+          </label>
+          <label>
+            <input
+              type="radio"
+              name="__when__"
+              value="schedule"
+              checked={extras.when === 'schedule'}
+              onChange={() => onChange({ when: 'schedule' }, '__when__')}
+            />{' '}
+            On a schedule (recurring run)
+          </label>
+          {extras.when === 'schedule' ? (
+            <div className="jp-DSP-schedule-fields">
+              <label className="jp-DSP-inline">
+                <select
+                  className="jp-mod-styled"
+                  name="__trigger__"
+                  value={extras.triggerKind}
+                  onChange={e => onChange({ triggerKind: e.target.value as 'periodic' | 'cron' }, '__trigger__')}
+                >
+                  <option value="periodic">Every</option>
+                  <option value="cron">Cron</option>
+                </select>
+                {extras.triggerKind === 'periodic' ? (
+                  <>
+                    <input
+                      className="jp-mod-styled jp-DSP-input jp-DSP-short"
+                      name="__every__"
+                      inputMode="numeric"
+                      value={extras.every}
+                      onChange={e => onChange({ every: e.target.value }, '__every__')}
+                    />
+                    <select
+                      className="jp-mod-styled"
+                      name="__unit__"
+                      value={extras.unit}
+                      onChange={e => onChange({ unit: e.target.value as IntervalUnit }, '__unit__')}
+                    >
+                      {Object.keys(UNIT_SECONDS).map(u => (
+                        <option key={u} value={u}>
+                          {u}
+                        </option>
+                      ))}
+                    </select>
+                  </>
+                ) : (
+                  <input
+                    className="jp-mod-styled jp-DSP-input"
+                    name="__cron__"
+                    placeholder="0 6 * * *"
+                    value={extras.cron}
+                    onChange={e => onChange({ cron: e.target.value }, '__cron__')}
+                  />
+                )}
+              </label>
+              {err('__every__')}
+              {err('__cron__')}
+              <label className="jp-DSP-inline">
+                <span className="jp-DSP-field-label">Max concurrent runs</span>
+                <input
+                  className="jp-mod-styled jp-DSP-input jp-DSP-short"
+                  name="__concurrency__"
+                  inputMode="numeric"
+                  value={extras.maxConcurrency}
+                  onChange={e => onChange({ maxConcurrency: e.target.value }, '__concurrency__')}
+                />
+              </label>
+              {err('__concurrency__')}
+              <label className="jp-DSP-inline">
+                <input
+                  type="checkbox"
+                  name="__catchup__"
+                  checked={extras.catchUp}
+                  onChange={e => onChange({ catchUp: e.target.checked }, '__catchup__')}
+                />{' '}
+                Catch up on missed firings (after a pause or restart)
+              </label>
+            </div>
+          ) : null}
+        </fieldset>
+      ) : null}
+    </div>
+  );
+}
