@@ -16,6 +16,7 @@ import { formatDuration, formatTime } from './format';
 import { DSPModel } from './model';
 import { IDagNode, layoutDag } from './spec';
 import { IRun, ITaskDetail, isActive } from './types';
+import { OutputsSection, TaskIOView, useResults } from './results';
 
 const RUN_POLL_MS = 2000;
 const LOG_POLL_MS = 1500;
@@ -264,6 +265,8 @@ function RunDetail(props: {
   const nodes = React.useMemo(() => layoutDag(spec ?? undefined), [spec]);
   const tasks = run?.run_details?.task_details ?? [];
   const selectedTask = tasks.find(t => t.task_id === selected) ?? null;
+  const doneTasks = tasks.filter(t => !isActive(t.state)).length;
+  const outputs = useResults(model, runId, `${run?.state}:${tasks.length}:${doneTasks}`);
 
   if (error && !run) {
     return (
@@ -380,11 +383,30 @@ function RunDetail(props: {
             </div>
           ) : null}
           {selectedTask ? (
+            <TaskIOView
+              model={model}
+              runId={run.run_id}
+              results={outputs.results}
+              taskId={selectedTask.task_id}
+              taskName={selectedTask.display_name ?? ''}
+            />
+          ) : null}
+          {selectedTask ? (
             <LogView model={model} runId={run.run_id} task={selectedTask} visible={props.visible} space={space} />
           ) : (
             <div className="jp-DSP-empty">Choose a task (in the graph or the table) to read its log.</div>
           )}
         </div>
+      </div>
+      <div className="jp-DSP-runOutputs">
+        <h3>Outputs</h3>
+        <OutputsSection
+          model={model}
+          runId={run.run_id}
+          results={outputs.results}
+          error={outputs.error}
+          onRetry={outputs.reload}
+        />
       </div>
     </div>
   );

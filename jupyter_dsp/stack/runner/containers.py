@@ -18,6 +18,7 @@ engine decides with :func:`wants_container`.
 
 from __future__ import annotations
 
+import inspect
 import os
 import socket
 from collections.abc import Mapping
@@ -225,12 +226,10 @@ def run_container_step(
 
     text = step_component_yaml(step_name, component, executor_label, executor, artifacts)
     step = components.load_component_from_text(text)
-    local.init(
-        runner=runner,
-        pipeline_root=str(pipeline_root),
-        workspace_root=str(Path(pipeline_root) / "workspace"),
-        raise_on_error=True,
-    )
+    options: dict[str, Any] = {"pipeline_root": str(pipeline_root), "raise_on_error": True}
+    if "workspace_root" in inspect.signature(local.init).parameters:  # kfp >= 2.15
+        options["workspace_root"] = str(Path(pipeline_root) / "workspace")
+    local.init(runner=runner, **options)
     task = step(**parameters)
     return split_outputs(task.outputs)
 

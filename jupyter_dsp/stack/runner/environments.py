@@ -114,6 +114,24 @@ def server_constraints() -> list[str]:
     return sorted(seen.values())
 
 
+def server_site_dirs() -> list[str]:
+    """The server's site-packages directories (a virtualenv's as well as the base's)."""
+    import site
+
+    dirs = [d for d in site.getsitepackages() if os.path.isdir(d)]
+    return list(dict.fromkeys(dirs))
+
+
+def _layer_over_server(env: Path) -> None:
+    """Make the server's site-packages visible after the step's own (``--system-site-packages``
+    alone reaches only the base interpreter's, not those of a server running in a venv).
+    ``site.addsitedir`` also runs their ``.pth`` files (editable installs)."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    site_packages = env / "lib" / version / "site-packages"
+    lines = [f"import site; site.addsitedir({d!r})" for d in server_site_dirs()]
+    (site_packages / "jupyter_dsp_server_env.pth").write_text("\n".join(lines) + "\n")
+
+
 def _tree_size(path: Path) -> int:
     total = 0
     for dirpath, _dirs, files in os.walk(path):
@@ -226,6 +244,7 @@ class StepEnvironments:
             packages,
         )
         python = str(env / "bin" / "python")
+        _layer_over_server(env)
         # pip's behaviour across several indexes (uv's default takes the first that has it)
         install = [uv, "pip", "install", "--python", python]
         install += ["--index-strategy", "unsafe-best-match"]
