@@ -22,6 +22,8 @@ export function RunsList(props: {
   refreshKey: number;
   onOpen: (run: IRun) => void;
   onTerminate: (run: IRun) => Promise<void>;
+  /** Open the Compare view for the runs ticked in the list. */
+  onCompare?: (runIds: string[]) => void;
   /** The project's runs (default) or the local stack's ("run locally"). */
   space?: RunSpace;
 }): JSX.Element {
