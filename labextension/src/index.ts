@@ -6,6 +6,7 @@
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, MainAreaWidget, showErrorMessage, WidgetTracker } from '@jupyterlab/apputils';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { DSPError } from './api';
@@ -19,6 +20,8 @@ import { RunSpace } from './lifecycle';
 import { runAgain } from './runAgain';
 import { createRunView, RunDetailWidget } from './runview';
 import { IRun } from './types';
+import { createCompareView } from './compare';
+import { setRenderMime } from './results';
 
 const PLUGIN_ID = 'jupyter-dsp:plugin';
 
@@ -27,6 +30,7 @@ export namespace CommandIDs {
   export const uploadFile = 'jupyter-dsp:upload-file';
   export const openRun = 'jupyter-dsp:open-run';
   export const openPanel = 'jupyter-dsp:open-panel';
+  export const compareRuns = 'jupyter-dsp:compare-runs';
 }
 
 const PIPELINE_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">
@@ -44,14 +48,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: 'Namespaced Kubeflow Pipelines: shared and project pipelines, runs and logs.',
   autoStart: true,
-  optional: [IFileBrowserFactory, ICommandPalette, ILayoutRestorer],
+  optional: [IFileBrowserFactory, ICommandPalette, ILayoutRestorer, IRenderMimeRegistry],
   activate: (
     app: JupyterFrontEnd,
     browserFactory: IFileBrowserFactory | null,
     palette: ICommandPalette | null,
-    restorer: ILayoutRestorer | null
+    restorer: ILayoutRestorer | null,
+    rendermime: IRenderMimeRegistry | null
   ) => {
     const model = new DSPModel();
+    setRenderMime(rendermime); // charts in run views use JupyterLab's Vega-Lite renderer
     // Open run views, remembered in the workspace so a reload brings them back.
     const runViews = new WidgetTracker<MainAreaWidget<RunDetailWidget>>({ namespace: 'jupyter-dsp-runs' });
 
@@ -93,7 +99,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
       },
       upload: () => void app.commands.execute(CommandIDs.upload),
-      openRun
+      openRun,
+      compare: runIds => void app.commands.execute(CommandIDs.compareRuns, { runIds })
     });
     panel.title.icon = pipelinesIcon;
     panel.title.caption = 'Pipelines (Kubeflow)';
@@ -193,6 +200,28 @@ const plugin: JupyterFrontEndPlugin<void> = {
         if (runId) {
           openRun(runId, args.space === 'local' ? 'local' : 'project');
         }
+      }
+    });
+
+    app.commands.addCommand(CommandIDs.compareRuns, {
+      label: 'Compare Pipeline Runs',
+      execute: args => {
+        const runIds = (args.runIds as string[] | undefined) ?? [];
+        if (runIds.length < 2) {
+          void showErrorMessage('Compare runs', 'Tick two or more runs in the Pipelines panel to compare them.');
+          return;
+        }
+        const view = createCompareView(model, runIds);
+        const existing = app.shell.widgets('main');
+        for (const w of existing) {
+          if (w.id === view.id) {
+            app.shell.activateById(w.id);
+            view.dispose();
+            return;
+          }
+        }
+        app.shell.add(view, 'main');
+        app.shell.activateById(view.id);
       }
     });
 

@@ -19,6 +19,8 @@ export interface IPanelCallbacks {
   actions: IPipelineActions;
   upload: () => void;
   openRun: (runId: string, space?: RunSpace) => void;
+  /** Compare runs side by side (results.tsx / compare.tsx). */
+  compare?: (runIds: string[]) => void;
 }
 
 function PanelView(props: { model: DSPModel; callbacks: IPanelCallbacks; visible: boolean }): JSX.Element {
@@ -108,6 +110,7 @@ function PanelView(props: { model: DSPModel; callbacks: IPanelCallbacks; visible
             visible={props.visible}
             refreshKey={refreshKey}
             openRun={callbacks.openRun}
+            onCompare={callbacks.compare}
             onTerminate={terminate}
           />
         </>

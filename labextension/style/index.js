@@ -1,3 +1,3 @@
 import './base.css';
 import './lifecycle.css';
-import './lifecycle.css';
+import './results.css';

@@ -31,15 +31,15 @@ export function RunsList(props: {
   const space = props.space ?? 'project';
   const [filter, setFilter] = React.useState<IRunFilter>({ experimentId: '', showArchived: false });
   const [bulkErrors, setBulkErrors] = React.useState<string[]>([]);
-  const [checked, setChecked] = React.useState<string[]>([]);
-  const toggle = (runId: string): void =>
-    setChecked(ids => (ids.includes(runId) ? ids.filter(i => i !== runId) : [...ids, runId]));
   const [runs, setRuns] = React.useState<IRun[]>([]);
   const [total, setTotal] = React.useState(0);
   const [pageSize, setPageSize] = React.useState(20);
   const [error, setError] = React.useState<string | null>(null);
   const [loaded, setLoaded] = React.useState(false);
   const [tick, setTick] = React.useState(0);
+  const [checked, setChecked] = React.useState<string[]>([]);
+  const toggle = (runId: string): void =>
+    setChecked(ids => (ids.includes(runId) ? ids.filter(i => i !== runId) : [...ids, runId]));
 
   React.useEffect(() => {
     const onChange = (): void => setTick(t => t + 1);
@@ -118,6 +118,24 @@ export function RunsList(props: {
               : 'No runs in this project yet. Start one with the ▶ button of a pipeline.'}
         </div>
       ) : null}
+      {props.onCompare && runs.length > 1 ? (
+        <div className="jp-DSP-compareBar">
+          <button
+            className="jp-mod-styled jp-DSP-button"
+            data-action="compare"
+            disabled={checked.length < 2}
+            title={checked.length < 2 ? 'Tick two or more runs to compare them' : 'Compare the ticked runs'}
+            onClick={() => props.onCompare?.(runs.filter(r => checked.includes(r.run_id)).map(r => r.run_id))}
+          >
+            Compare{checked.length ? ` (${checked.length})` : ''}
+          </button>
+          {checked.length ? (
+            <button className="jp-DSP-link" onClick={() => setChecked([])}>
+              clear
+            </button>
+          ) : null}
+        </div>
+      ) : null}
       <ul className="jp-DSP-runList">
         {runs.map(run => (
           <li
@@ -129,6 +147,7 @@ export function RunsList(props: {
             data-archived={String(archived(run))}
             onClick={() => props.onOpen(run)}
           >
+            {/* selection: compare (results) and bulk archive/delete */}
             <input
               type="checkbox"
               className="jp-DSP-runCheck"
