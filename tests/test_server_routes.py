@@ -51,7 +51,7 @@ def test_allowlist(method, path, kind):
 @pytest.mark.parametrize(
     ("method", "path", "status"),
     [
-        ("GET", "apis/v2beta1/recurringruns", 404),
+        ("GET", "apis/v2beta1/jobs", 404),
         ("GET", "apis/v2beta1/auth", 404),
         ("GET", "apis/v1beta1/pipelines", 404),
         ("GET", "apis/v2beta1/pipelines/p-1/versions/v-1/x", 404),

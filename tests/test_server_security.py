@@ -71,7 +71,7 @@ TRAVERSALS = [
     "dsp/api/project/http://127.0.0.1:1/apis/v2beta1/healthz",
     "dsp/api/project/apis/v1beta1/pipelines",
     "dsp/api/project/apis/v2beta1/auth",
-    "dsp/api/project/apis/v2beta1/recurringruns",
+    "dsp/api/project/apis/v2beta1/jobs",
     "dsp/api/project/apis/v2beta1/visualizations/default",
     "dsp/api/project/apis/v2beta1/pipelines/abc/versions/def/extra",
     "dsp/api/project/apis/v2beta1/runs/abc:explode",

@@ -9,6 +9,28 @@ from contextlib import contextmanager
 import urllib3.exceptions
 from kfp_server_api.exceptions import ApiException
 
+from jupyter_dsp.connection.scrub import scrub_text, secrets_of
+
+# the tokens this kernel sent (newest last, a few kept across rotations): never shown back
+_TOKENS: list[str] = []
+_SECRETS: list[bytes] = []
+MAX_TOKENS = 8
+
+
+def remember_token(token: str | None) -> None:
+    """Called with every token the client sends: errors and logs never show it back."""
+    global _SECRETS
+    if not token or token in _TOKENS:
+        return
+    _TOKENS.append(token)
+    del _TOKENS[:-MAX_TOKENS]
+    _SECRETS = secrets_of(_TOKENS)
+
+
+def scrub(text: str) -> str:
+    """``text`` without any token (or JWT part) this kernel has sent."""
+    return scrub_text(text, _SECRETS)
+
 _HINTS: dict[int, str] = {
     400: "Check the values you passed.",
     401: "The stack refused the credentials: `%dsp connect` again or check the token file.",
@@ -26,6 +48,8 @@ class DSPError(Exception):
     """
 
     def __init__(self, message: str, *, status: int | None = None, hint: str | None = None):
+        message = scrub(message)
+        hint = scrub(hint) if hint else hint
         super().__init__(message)
         self.message = message
         self.status = status

@@ -22,7 +22,13 @@ from jupyter_dsp.client.compiling import (
     is_pipeline_function,
     split_file_function,
 )
-from jupyter_dsp.client.errors import ArgumentError, DSPError, NotFoundError, api_errors
+from jupyter_dsp.client.errors import (
+    ArgumentError,
+    DSPError,
+    NotFoundError,
+    api_errors,
+    scrub,
+)
 from jupyter_dsp.client.models import LogChunk, Logs, Pipeline, PipelineVersion, ResultList, Run
 from jupyter_dsp.client.params import check_arguments, root_parameters
 from jupyter_dsp.client.pipelines import PAGE_SIZE, name_filter
@@ -153,6 +159,7 @@ class RunOperations:
             with api_errors(f"Starting a run of {title!r}", self._where(PROJECT)):
                 raw = self.kfp.runs.run_service_create_run(run=body)
         run = Run.from_api(raw)
+        run.client = self
         if run.spec is None:
             run.spec = spec if spec is not None else (picked.spec if picked else None)
         return self.wait(run.id, timeout=timeout) if wait else run
@@ -193,6 +200,7 @@ class RunOperations:
                 response = api.run_service_list_runs(**kwargs)
                 for raw in response.runs or []:
                     run = Run.from_api(raw)
+                    run.client = self
                     if wanted is None or run.state == wanted:
                         items.append(run)
                 token = response.next_page_token or ""
@@ -208,7 +216,9 @@ class RunOperations:
     def get_run(self, run_id: str) -> Run:
         run_id = _run_id(run_id)
         with api_errors(f"Getting run {run_id}", self._where(PROJECT)):
-            return Run.from_api(self.kfp.runs.run_service_get_run(run_id=run_id))
+            run = Run.from_api(self.kfp.runs.run_service_get_run(run_id=run_id))
+        run.client = self  # run.outputs reads through this client
+        return run
 
     def wait(
         self,
@@ -266,9 +276,10 @@ class RunOperations:
                 _preload_content=False,
                 _return_http_data_only=True,
             )
-        body = response.data.decode("utf-8", "replace")
+        body = scrub(response.data.decode("utf-8", "replace"))
         headers = response.headers
-        next_offset = int(headers.get("X-Log-Next-Offset") or offset + len(response.data))
+        raw_next = str(headers.get("X-Log-Next-Offset") or "")
+        next_offset = int(raw_next) if raw_next.isdigit() else offset + len(response.data)
         complete = str(headers.get("X-Log-Complete", "false")).lower() == "true"
         return LogChunk(body, next_offset, complete)
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from jupyter_dsp.client.errors import remember_token
+
 PROJECT = "project"
 SHARED = "shared"
 
@@ -69,6 +71,7 @@ def make_kfp_client(space: SpaceLike, user_namespace: str) -> Any:
 
     def refresh(cfg: Any) -> None:
         token = space.token()
+        remember_token(token)
         if token:
             cfg.api_key["authorization"] = token
             cfg.api_key_prefix["authorization"] = "Bearer"

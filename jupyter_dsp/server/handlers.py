@@ -20,6 +20,7 @@ from tornado.iostream import StreamClosedError
 
 from jupyter_dsp.connection.explain import denied_message
 from jupyter_dsp.connection.model import Connection, DSPConnectionError, Space
+from jupyter_dsp.connection.scrub import StreamScrubber, scrub_bytes, scrub_text, secrets_of
 from jupyter_dsp.server import routes
 from jupyter_dsp.server.errors import ProxyError, kfp_error_body, upstream_message
 from jupyter_dsp.server.info import build_info
@@ -128,15 +129,15 @@ class _HandlerSink(ResponseSink):
         self.pending = 0
         self.error_parts: list[bytes] | None = None
         self.flushed = False
-        token = space.token()
-        self.token = token.encode() if token else None
+        self.secrets = secrets_of([space.token()])
+        self.scrubber = StreamScrubber(self.secrets)
 
     async def start(self, code: int, reason: str, headers: httputil.HTTPHeaders) -> None:
         self.code = code
         self.h.set_status(code, reason if code not in httputil.responses else None)
         for name in FORWARD_RESPONSE_HEADERS:
             if name in headers:
-                self.h.set_header(name, headers[name])
+                self.h.set_header(name, scrub_text(headers[name], self.secrets))
         self.content_type = safe_content_type(headers.get("Content-Type"))
         self.h.set_header("Content-Type", self.content_type)
         if code >= 400 or (code == 200 and self._shared_item_read()):
@@ -155,7 +156,7 @@ class _HandlerSink(ResponseSink):
             if sum(map(len, self.error_parts)) < 1024 * 1024:
                 self.error_parts.append(chunk)
             return
-        self.h.write(self._scrub(chunk))
+        self.h.write(self.scrubber.feed(chunk))
         self.pending += len(chunk)
         if self.pending >= BUFFER_BEFORE_FLUSH:
             self.pending = 0
@@ -181,13 +182,10 @@ class _HandlerSink(ResponseSink):
                 )
                 body = kfp_error_body(self.code, message, upload=self.route.upload)
                 self.h.set_header("Content-Type", "application/json")
-            self.h.write(self._scrub(body))
+            self.h.write(scrub_bytes(body, self.secrets))
+        else:
+            self.h.write(self.scrubber.flush())
         self.h.finish(set_content_type=self.content_type)
-
-    def _scrub(self, data: bytes) -> bytes:
-        if self.token and self.token in data:
-            data = data.replace(self.token, b"[redacted]")
-        return data
 
 
 def _is_shared_pipeline(body: bytes) -> bool:
@@ -335,7 +333,15 @@ class InfoHandler(DSPHandler):
     @authorized
     async def get(self) -> None:
         info = await build_info(self.dsp)
-        self.finish(json.dumps(info))
+        self.finish(scrub_text(json.dumps(info), await self._secrets()))
+
+    async def _secrets(self) -> list[bytes]:
+        try:
+            conn = await self.dsp.connection()
+        except Exception:  # noqa: BLE001 - no connection: no token was sent anywhere
+            return []
+        shared = conn.shared.token() if conn.shared is not None else None
+        return secrets_of([conn.project.token(), shared])
 
 
 class LogsHandler(DSPHandler):
@@ -362,14 +368,12 @@ class LogsHandler(DSPHandler):
             self.send_kfp_error(exc.status, exc.message)
             return
         self.set_status(piece.status)
+        secrets = secrets_of([conn.project.token()])
         if piece.next_offset is not None:
-            self.set_header("X-Log-Next-Offset", piece.next_offset)
+            self.set_header("X-Log-Next-Offset", scrub_text(piece.next_offset, secrets))
         if piece.complete is not None:
-            self.set_header("X-Log-Complete", piece.complete)
-        body = piece.body
-        token = conn.project.token()
-        if token and token.encode() in body:
-            body = body.replace(token.encode(), b"[redacted]")
+            self.set_header("X-Log-Complete", scrub_text(piece.complete, secrets))
+        body = scrub_bytes(piece.body, secrets)
         if piece.status in (401, 403):
             message = denied_message(
                 conn, conn.project, piece.status, "GET", "apis/v2beta1/runs", upstream_message(body)

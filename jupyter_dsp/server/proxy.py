@@ -9,8 +9,9 @@ from urllib.parse import urlencode
 
 from tornado import httputil
 
-from jupyter_dsp.connection.explain import tls_message
+from jupyter_dsp.connection.explain import denied_message, tls_message
 from jupyter_dsp.connection.model import Connection, Space
+from jupyter_dsp.connection.scrub import scrub_text, secrets_of
 from jupyter_dsp.server.errors import ProxyError, upstream_message
 from jupyter_dsp.server.routes import ID, Route, check_namespace
 from jupyter_dsp.server.upstream import (
@@ -357,10 +358,15 @@ class ProxyExchange:
                 )
             )
             if sink.code not in (200, 409):  # 409: created meanwhile by someone else
+                said = scrub_text(upstream_message(sink.body), secrets_of([self.space.token()]))
+                if sink.code in (401, 403):
+                    path = "/apis/v2beta1/experiments"
+                    said = denied_message(self.conn, self.space, sink.code, "POST", path, said)
                 raise ProxyError(
                     sink.code if sink.code in (401, 403) else 502,
-                    f"could not create the default experiment {DEFAULT_EXPERIMENT!r} in "
-                    f"namespace {namespace!r}: {upstream_message(sink.body)}",
+                    f"a run with no experiment goes to the project's default experiment "
+                    f"{DEFAULT_EXPERIMENT!r}, which could not be created in namespace "
+                    f"{namespace!r}: {said}",
                 )
         raise ProxyError(
             502, f"the stack did not show the default experiment of namespace {namespace!r}"

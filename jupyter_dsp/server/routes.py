@@ -22,6 +22,8 @@ QUERY_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$")
 MAX_NAME = 512
 # after decoding once: no separators, no second level of escaping, no control characters
 UNSAFE_SEGMENT = re.compile(r"[/\\%\x00-\x1f\x7f]")
+# query parameters that carry Jupyter's credentials (token auth, XSRF): consumed by Jupyter
+JUPYTER_CREDENTIALS = frozenset({"token", "_xsrf"})
 
 
 @dataclass
@@ -245,9 +247,16 @@ def pin_query(
     route: Route, space_name: str, namespace: str, query: list[tuple[str, str]]
 ) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
+    seen: set[str] = set()
     for key, value in query:
         if not QUERY_KEY.match(key):
             raise ProxyError(400, f"invalid query parameter name {key[:40]!r}")
+        if key in seen:
+            # KFP's Go server reads the first value, tornado the last: one value, or nothing
+            raise ProxyError(400, f"query parameter {key!r} is repeated: give it once")
+        seen.add(key)
+        if key in JUPYTER_CREDENTIALS:
+            continue  # Jupyter's own, never the stack's
         if key == "namespace":
             check_namespace(value, space_name, namespace)
             continue
