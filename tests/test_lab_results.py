@@ -49,8 +49,9 @@ def start_runs(lab: Lab, tmp_path: Path, rows: list[int]) -> list[str]:
             },
             "runtime_config": {"parameters": {"rows": n}},
         }
-        response = requests.post(lab.api("project", "runs"), json=body, headers=lab.headers,
-                                 timeout=60)
+        response = requests.post(
+            lab.api("project", "runs"), json=body, headers=lab.headers, timeout=60
+        )
         assert response.status_code == 200, response.text
         ids.append(response.json()["run_id"])
     return ids
@@ -107,8 +108,12 @@ def test_outputs_section_shows_every_output(lab: Lab, page: Any, tmp_path: Path)
         ("summary", "system.Markdown"),
         ("notes", "system.Artifact"),
     ):
-        assert train.locator(f'.jp-DSP-artifact[data-artifact="{artifact}"][data-type="{kind}"]'
-                             ).count() == 1, artifact
+        assert (
+            train.locator(
+                f'.jp-DSP-artifact[data-artifact="{artifact}"][data-type="{kind}"]'
+            ).count()
+            == 1
+        ), artifact
     scope = '.jp-DSP-outputs details[data-task="train"]'
     charts_drawn(page, scope, 4)  # metrics bars, confusion matrix, ROC, sliced ROC
     for kind in ("metrics", "confusion", "roc"):
@@ -133,8 +138,7 @@ def test_outputs_section_shows_every_output(lab: Lab, page: Any, tmp_path: Path)
     got = requests.get(requests.compat.urljoin(lab.url, url), headers=lab.headers, timeout=30)
     assert got.status_code == 200 and got.text == rp.MODEL_TEXT
 
-    element_shot(train.locator('.jp-DSP-artifact[data-artifact="classification"]'),
-                 "confusion_roc")
+    element_shot(train.locator('.jp-DSP-artifact[data-artifact="classification"]'), "confusion_roc")
     element_shot(train.locator('.jp-DSP-artifact[data-artifact="metrics"]'), "metrics")
     element_shot(train.locator('.jp-DSP-artifact[data-artifact="summary"]'), "markdown")
     element_shot(train.locator('.jp-DSP-artifact[data-artifact="report"]'), "html")

@@ -86,6 +86,12 @@ def test_outputs_show_every_output_of_the_showcase(shell, vegalite_schema, tmp_p
     types = {a.type for t in results.tasks for a in t.outputs.all_artifacts()}
     assert types >= TYPES
 
+    # the same values from the Run object: run.outputs and task.outputs
+    shown_run = shell.run_line_magic("dsp", "show r")
+    assert shown_run.outputs["train"].metrics == rp.SCALARS
+    assert shown_run.task("train").outputs["Output"] == 0.75
+    assert shown_run.task("make-dataset").outputs["data"].type == "system.Dataset"
+
     # the dataset reads as a DataFrame, the model as text
     frame = results["make-dataset"]["data"].to_dataframe()
     expected = list(csv.DictReader(io.StringIO(rp.DATASET_CSV)))

@@ -9,10 +9,14 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from jupyter_dsp.client import render
+from jupyter_dsp.client.errors import DSPError
 from jupyter_dsp.client.params import Parameter, root_parameters
+
+if TYPE_CHECKING:
+    from jupyter_dsp.client.outputs import Outputs, RunResults
 
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED"})
 DONE_TASK_STATES = frozenset({"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED", "CACHED"})
@@ -125,6 +129,7 @@ class Task:
     parent_id: str = ""
     error: str = ""
     raw: Any = field(default=None, repr=False)
+    run: Run | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_api(cls, obj: Any) -> Task:
@@ -144,6 +149,16 @@ class Task:
     def done(self) -> bool:
         return self.state in DONE_TASK_STATES
 
+    @property
+    def outputs(self) -> Outputs:
+        """This task's output values and artifacts (``task.outputs["NAME"]``)."""
+        if self.run is None:
+            raise DSPError(f"Task {self.name!r} is not part of a fetched run.")
+        found = self.run.outputs.task(self.id)
+        if found is None:
+            raise DSPError(f"Task {self.name!r} has recorded no results (yet).")
+        return found.outputs
+
 
 @dataclass
 class Run:
@@ -162,6 +177,8 @@ class Run:
     tasks: list[Task] = field(default_factory=list)
     spec: dict[str, Any] | None = field(default=None, repr=False)
     raw: Any = field(default=None, repr=False)
+    client: Any = field(default=None, repr=False, compare=False)  # set by the client's reads
+    _results: RunResults | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_api(cls, obj: Any) -> Run:
@@ -170,7 +187,7 @@ class Run:
         tasks = [Task.from_api(t) for t in (details.task_details or [])] if details else []
         runtime = obj.runtime_config
         err = obj.error
-        return cls(
+        run = cls(
             id=obj.run_id or "",
             name=obj.display_name or "",
             state=_state(obj.state),
@@ -185,10 +202,28 @@ class Run:
             spec=obj.pipeline_spec,
             raw=obj,
         )
+        for task in tasks:
+            task.run = run
+        return run
 
     @property
     def done(self) -> bool:
         return self.state in TERMINAL_STATES
+
+    @property
+    def outputs(self) -> RunResults:
+        """Every task's outputs (``run.outputs["train"]["accuracy"]``), read through the client
+        that fetched the run; kept once the run has ended."""
+        if self._results is None or not self.done:
+            if self.client is None:
+                raise DSPError(
+                    f"Run {self.id} was not read through a client: use client.get_run(...) "
+                    "or `%dsp outputs RUN_ID`."
+                )
+            from jupyter_dsp.client.outputs import load_results
+
+            self._results = load_results(self.client, self.id, run_name=self.name)
+        return self._results
 
     @property
     def succeeded(self) -> bool:

@@ -320,30 +320,10 @@ class RunResults(Mapping[str, Outputs]):
         render_results.display_bundles(render_results.run_bundles(self))
 
 
-# ---- loading (the document and bytes come from jupyter_dsp.client.results when present) -------
+# ---- loading --------------------------------------------------------------------------------
 
 
 def load_results(client: Any, run_id: str, run_name: str = "") -> RunResults:
-    """The results of ``run_id`` read through ``client``, artifacts readable through it."""
-    from jupyter_dsp.client import results as fetching
-
-    return RunResults(fetching.results_document(client, run_id), _ClientSource(client), run_name)
-
-
-class _ClientSource:
-    """Artifact bytes through the client's results reader."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def read_artifact(self, run_id: str, artifact_id: str, max_bytes: int | None = None) -> bytes:
-        from jupyter_dsp.client import results as fetching
-
-        return fetching.read_artifact(self.client, run_id, artifact_id, max_bytes)
-
-    def download_artifact(
-        self, run_id: str, artifact_id: str, path: Path, progress: Progress | None = None
-    ) -> Path:
-        from jupyter_dsp.client import results as fetching
-
-        return fetching.download_artifact(self.client, run_id, artifact_id, path, progress)
+    """The results of ``run_id`` read through ``client`` (a DSPClient: its ``results`` document
+    and, on demand, ``read_artifact`` / ``download_artifact``)."""
+    return RunResults(client.results(run_id), client, run_name)
