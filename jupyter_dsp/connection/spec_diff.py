@@ -58,7 +58,11 @@ def _parameters(spec: Spec) -> dict[str, dict[str, Any]]:
     for name, definition in params.items():
         entry: dict[str, Any] = {"name": name, "type": definition.get("parameterType", "")}
         if "defaultValue" in definition:
-            entry["default"] = definition["defaultValue"]
+            value = definition["defaultValue"]
+            integer = entry["type"] == "NUMBER_INTEGER"
+            if integer and isinstance(value, float) and value.is_integer():
+                value = int(value)  # protobuf keeps every number as a double
+            entry["default"] = value
         out[name] = entry
     return out
 
