@@ -33,6 +33,7 @@ INSTALL_LINE = "pip install --no-deps ml-metadata==1.17.1"
 RUN_CONTEXT_TYPE = "system.PipelineRun"
 DAG_TYPE = "system.DAGExecution"
 _IDS_PER_CALL = 500
+MAX_MESSAGE = 256 * 1024 * 1024
 
 
 def load_protos() -> tuple[Any, Any, Any]:
@@ -74,8 +75,9 @@ class MLMDReader:
             )
         import grpc  # type: ignore[import-untyped]
 
+        options = [("grpc.max_receive_message_length", MAX_MESSAGE)]  # a big run's executions
         if not ep.tls:
-            return grpc.insecure_channel(ep.target)
+            return grpc.insecure_channel(ep.target, options=options)
         roots = None
         if ep.ca_bundle:
             with open(ep.ca_bundle, "rb") as fh:
@@ -86,7 +88,7 @@ class MLMDReader:
             creds = grpc.composite_channel_credentials(
                 creds, grpc.access_token_call_credentials(token)
             )
-        return grpc.secure_channel(ep.target, creds)
+        return grpc.secure_channel(ep.target, creds, options=options)
 
     def close(self) -> None:
         self._channel.close()
