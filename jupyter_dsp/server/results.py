@@ -43,6 +43,7 @@ MAX_JSON = 64 * 1024 * 1024
 MAX_READ_ENV = "JUPYTER_DSP_MAX_ARTIFACT_READ"
 DEFAULT_MAX_READ = 1024 * 1024 * 1024
 CLUSTER_MODES = ("cluster-dspa", "cluster-kubeflow")
+FLUSH_BYTES = 512 * 1024  # what the server may hold of an artifact before it waits for the caller
 
 
 def max_read_bytes() -> int:
@@ -236,6 +237,7 @@ class _ContentSink(ResponseSink):
         self.code = 0
         self.headers = httputil.HTTPHeaders()
         self.error_parts: list[bytes] | None = None
+        self.pending = 0
 
     async def start(self, code: int, reason: str, headers: httputil.HTTPHeaders) -> None:
         self.code, self.headers = code, headers
@@ -259,7 +261,10 @@ class _ContentSink(ResponseSink):
                 self.error_parts.append(chunk)
             return
         self.h.write(chunk)
-        await self.h.flush()
+        self.pending += len(chunk)
+        if self.pending >= FLUSH_BYTES:  # bounded: at most FLUSH_BYTES wait in the server
+            self.pending = 0
+            await self.h.flush()
 
     async def end(self) -> None:
         return
