@@ -48,8 +48,15 @@ def explain_rpc_error(exc: BaseException, ep: MLMDEndpoint) -> MLMDError:
             return MLMDError(f"{where}: no answer in time", status=504)
         return MLMDError(f"{where}: {name} {_short(details)}", status=502)
     text = _short(str(exc))
+    hint = (
+        " (the DSPA's MLMD proxy exists while spec.mlmd.envoy.deployRoute is true, the default)"
+        if ep.grant
+        else ""
+    )
     if "refused" in text.lower():
-        return MLMDError(f"{where}: connection refused ({text})", status=502)
+        return MLMDError(f"{where}: connection refused ({text}){hint}", status=502)
+    if "NameResolution" in text or "Name or service not known" in text:
+        return MLMDError(f"{where}: unreachable, the name does not resolve{hint}", status=502)
     if "timed out" in text.lower() or "timeout" in type(exc).__name__.lower():
         return MLMDError(f"{where}: no answer in time ({text})", status=504)
     return MLMDError(f"{where}: {type(exc).__name__}: {text}", status=502)
