@@ -234,9 +234,10 @@ def _page(
             raise bad from None
         if not isinstance(payload, dict) or payload.get("l") != digest:
             raise bad
-        offset = payload.get("o")
-        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        given = payload.get("o")
+        if not isinstance(given, int) or isinstance(given, bool) or given < 0:
             raise bad
+        offset = given
     chunk = items[offset : offset + size]
     result: dict[str, Any] = {}
     if chunk:
