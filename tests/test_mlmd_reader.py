@@ -252,3 +252,25 @@ def test_unknown_run_is_said_plainly(kubeflow):
     doc = cluster_results(*kubeflow, {"run_id": "no-such-run", "state": "PENDING"}, sizes=False)
     assert doc["state"] == "PENDING" and doc["tasks"] == []
     assert "has no record of run no-such-run yet" in doc["unavailable"]
+
+
+def test_a_grpc_status_crosses_the_web_front(mlmd_cluster):
+    from ml_metadata.proto import metadata_store_service_pb2 as svc
+    from ml_metadata.proto import metadata_store_service_pb2_grpc as svc_grpc
+
+    from jupyter_dsp.connection.mlmd_grpcweb import GrpcWebChannel, GrpcWebError
+
+    channel = GrpcWebChannel(
+        mlmd_cluster.grpcweb_url, token=lambda: "good-token", ca_bundle=str(mlmd_cluster.ca_path)
+    )
+    stub = svc_grpc.MetadataStoreServiceStub(channel)
+    found = stub.GetContextByTypeAndName(
+        svc.GetContextByTypeAndNameRequest(
+            type_name="system.PipelineRun", context_name="run-team-a-1"
+        )
+    )
+    assert found.context.custom_properties["namespace"].string_value == "team-a"
+    with pytest.raises(GrpcWebError) as err:  # the servicer does not offer writes
+        stub.PutArtifactType(svc.PutArtifactTypeRequest())
+    assert err.value.grpc_status == 12 and err.value.http_status is None  # UNIMPLEMENTED
+    channel.close()
