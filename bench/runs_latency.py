@@ -172,7 +172,7 @@ def main() -> None:
             sleepy_package = tmp / "sleepy.yaml"
             compiler.Compiler().compile(sleepy, str(sleepy_package))
             stops = []
-            exchange = Path(tempfile.mkdtemp(prefix="dsp-bench-pids-"))
+            exchange = Path(tempfile.mkdtemp(prefix="dsp-bench-pids-", dir="/var/tmp"))
             exchange.chmod(0o1777)  # the step may run as another user (stack run as root)
             for i in range(3):
                 pid_file = exchange / f"sleeper-{i}.pid"

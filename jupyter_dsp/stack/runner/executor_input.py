@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,9 @@ def _parse_file_value(text: str, parameter_type: str) -> Any:
 
 
 def read_outputs(
-    component: dict[str, Any], executor_input: dict[str, Any]
+    component: dict[str, Any],
+    executor_input: dict[str, Any],
+    outside: Callable[[str], str] = str,
 ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     """The outputs a finished step reported: ``(parameters, artifacts)``.
 
@@ -166,8 +169,8 @@ def read_outputs(
         for item in items:
             uri = item.get("uri") or given.get("uri", "")
             custom = item.get("custom_path") or item.get("customPath")
-            if custom and Path(custom).exists() and custom != uri:
-                _copy(Path(custom), Path(uri))
+            if custom and custom != uri and Path(outside(custom)).exists():
+                _copy(Path(outside(custom)), Path(uri))
             result.append(
                 {
                     "name": item.get("name") or name,

@@ -195,7 +195,14 @@ def apply_defaults(
     for name, spec in (definitions.get("parameters") or {}).items():
         if name in params:
             continue
-        if "defaultValue" in spec:
+        if spec.get("parameterType") == "TASK_FINAL_STATUS":
+            # no task to report on (a status component run as a pipeline): the run's own
+            params[name] = {
+                "state": "RUNNING",
+                "pipelineJobResourceName": "",
+                "pipelineTaskName": "",
+            }
+        elif "defaultValue" in spec:
             params[name] = spec["defaultValue"]
         elif not spec.get("isOptional"):
             raise InputError(missing.get(name) or f"input '{name}' has no value")

@@ -120,13 +120,20 @@ class StepLauncher:
             os.chown(current, self.uid, self.gid)
             current = current.parent
 
+    def outside_path(self, path: str) -> str:
+        """Where a path the step saw is for the worker (the step's /tmp is the run's)."""
+        if self.isolated and (path == "/tmp" or path.startswith("/tmp/")):
+            return str(self.tmp / path[5:])
+        return path
+
     def environment(self, extra: dict[str, str]) -> dict[str, str]:
         env = scrubbed_environment(dict(os.environ))
         env.update(extra)
+        tmp = "/tmp" if self.isolated else str(self.tmp)
         env.update(
             {
-                "HOME": str(self.tmp),
-                "TMPDIR": str(self.tmp),
+                "HOME": tmp,
+                "TMPDIR": tmp,
                 "PYTHONUNBUFFERED": "1",
                 "PYTHONDONTWRITEBYTECODE": "1",
             }
@@ -154,6 +161,7 @@ class StepLauncher:
             "uid": self.uid,
             "gid": self.gid,
             "cwd": str(self.work),
+            "tmp": str(self.tmp),
             "hide": [str(h) for h in outer],
             "keep": kept,
         }

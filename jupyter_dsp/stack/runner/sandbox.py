@@ -5,11 +5,14 @@ environment variable ``DSP_SANDBOX_SPEC``, which the step does not inherit; the 
 environment is the step's). This file imports nothing but the standard library, so it starts
 fast and never imports the package. It:
 
-1. enters a new mount namespace (private mounts, gone when the step's processes end);
-2. mounts an empty tmpfs (passable, not listable) over every directory in ``hide`` (the stack's data dir, and any
-   directory the step user could not pass anyway, such as ``/root`` when the server's Python
-   lives under it) and binds back only the directories in ``keep`` (the run's own work,
-   artifact and temp directories, the Python installation and step environments);
+1. enters a new mount namespace (private mounts, gone when the step's processes end) and
+   binds the run's own temp directory on ``/tmp`` (steps that write fixed ``/tmp`` paths do
+   not meet other runs' files there);
+2. mounts an empty tmpfs (passable, not listable) over every directory in ``hide`` (the
+   stack's data dir, and any directory the step user could not pass anyway, such as
+   ``/root`` when the server's Python lives under it) and binds back only the directories
+   in ``keep`` (the run's own work, artifact and temp directories, the Python installation
+   and step environments);
 3. drops every group and becomes ``uid``/``gid``; then runs the command in ``cwd``.
 
 Without the right to make a mount namespace (no CAP_SYS_ADMIN), step 2 is skipped and the
@@ -52,16 +55,18 @@ def _mount(libc: ctypes.CDLL, source: str, target: str, fstype: str, flags: int,
         raise OSError(err, f"mount {source} on {target}: {os.strerror(err)}")
 
 
-def isolate_mounts(hide: list[str], keep: list[str]) -> None:
+def isolate_mounts(hide: list[str], keep: list[str], tmp: str = "") -> None:
     libc = _libc()
     if libc.unshare(CLONE_NEWNS) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"unshare: {os.strerror(err)}")
     _mount(libc, "none", "/", "", MS_REC | MS_PRIVATE, "")
     held = {}
-    for path in keep:
+    for path in keep:  # opened before anything is mounted over them
         if os.path.exists(path):
             held[path] = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    if tmp:  # the run's own temp dir is the step's /tmp
+        _mount(libc, tmp, "/tmp", "", MS_BIND, "")
     for path in hide:
         if os.path.isdir(path):
             _mount(libc, "tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0711,size=1m")
@@ -84,7 +89,9 @@ def main(argv: list[str]) -> int:
     spec = json.loads(env.pop(SPEC_VARIABLE, "{}"))
     command = argv[1:]
     try:
-        isolate_mounts(list(spec.get("hide") or []), list(spec.get("keep") or []))
+        isolate_mounts(
+            list(spec.get("hide") or []), list(spec.get("keep") or []), str(spec.get("tmp") or "")
+        )
     except OSError as exc:
         if spec.get("require_namespace"):
             print(f"[jupyter-dsp] cannot isolate the step: {exc}", file=sys.stderr)

@@ -230,7 +230,9 @@ class StepRuntime:
             how = f"signal {-code}" if code < 0 else f"exit code {code}"
             raise StepError(how + last_error_line(log_path))
         try:
-            parameters, artifacts = executor_input.read_outputs(call.component, ei)
+            parameters, artifacts = executor_input.read_outputs(
+                call.component, ei, self.launcher.outside_path
+            )
         except (ValueError, OSError) as exc:
             raise StepError(str(exc)) from None
         return Outputs(parameters, artifacts)
