@@ -251,3 +251,31 @@ def test_help_lists_the_lifecycle_commands(shell, capsys):
     for command in ("schedule", "schedules", "unschedule", "experiments", "rerun", "diff"):
         assert f"%dsp {command}" in doc
     assert "--yes" in doc
+
+
+def test_run_again_opens_a_filled_run_form(shell, stack, unique_name):
+    from jupyter_dsp.widgets import RunMonitor
+
+    name = unique_name("again")
+    upload(shell, name)
+    exp = unique_name("again-exp")
+    first = shell.run_line_magic(
+        "dsp", f"run {name} -p a=4 -p label=orig -p 'flags=[1, 2]' --experiment {exp} {WAIT}"
+    )
+    client = client_for(stack)
+    monitor = RunMonitor(client, first, autostart=False)
+    form = monitor.run_again()
+    assert monitor.again_box.children == (form,)
+    values = {k: box.value for k, box in form.inputs.items()}
+    assert values["a"] == "4" and values["label"] == "orig" and values["flags"] == "[1, 2]"
+    assert form.experiment.value == exp
+    assert form.run_name.value == f"Rerun of {first.name}"
+    assert "(project)" in form.heading.value  # the run's pipeline version, not a local spec
+    form.inputs["a"].value = "7"
+    new = form.submit()
+    assert new is not None, form.status.value
+    done = client.wait(new.id, timeout=240)
+    assert done.parameters["a"] == 7 and done.parameters["label"] == "orig"
+    assert done.version_id == first.version_id and done.experiment_id == first.experiment_id
+    if form.monitor is not None:
+        form.monitor.stop()

@@ -268,24 +268,9 @@ class LifecycleOperations:
         """Run again: the same pipeline version (or inline spec) and parameters as ``run``,
         with ``changes`` applied, in the same experiment unless told."""
         original = run if isinstance(run, Run) else self.get_run(run)  # type: ignore[attr-defined]
-        target: Any
-        if original.pipeline_id and original.version_id:
-            with api_errors("Reading the run's pipeline version", self._where(PROJECT)):  # type: ignore[attr-defined]
-                raw = self.kfp.pipelines.pipeline_service_get_pipeline_version(  # type: ignore[attr-defined]
-                    pipeline_id=original.pipeline_id, pipeline_version_id=original.version_id
-                )
-            target = PipelineVersion.from_api(raw, PROJECT)
-        elif original.spec:
-            target = from_spec_dict(original.spec, original.name)
-        else:
-            raise NotFoundError(f"Run {original.id} has no pipeline to run again.", status=404)
-        arguments = {**original.parameters, **dict(changes or {})}
-        if experiment is None and original.experiment_id:
-            with api_errors("Reading the run's experiment", self._where(PROJECT)):  # type: ignore[attr-defined]
-                exp = self.kfp.experiments.experiment_service_get_experiment(  # type: ignore[attr-defined]
-                    experiment_id=original.experiment_id
-                )
-            experiment = exp.display_name
+        target, arguments, same_experiment = self.rerun_target(original)
+        arguments = {**arguments, **dict(changes or {})}
+        experiment = experiment if experiment is not None else same_experiment
         return self.run(  # type: ignore[attr-defined]
             target,
             arguments,
@@ -293,6 +278,30 @@ class LifecycleOperations:
             name=name or f"Rerun of {original.name}",
             wait=wait,
         )
+
+    def rerun_target(self, run: Run) -> tuple[Any, dict[str, Any], str | None]:
+        """What running ``run`` again takes: (its pipeline version, or its inline spec as a
+        compiled pipeline; its parameters; its experiment's name). Used by ``rerun`` and by
+        the RunMonitor's "Run again" form."""
+        target: Any
+        if run.pipeline_id and run.version_id:
+            with api_errors("Reading the run's pipeline version", self._where(PROJECT)):  # type: ignore[attr-defined]
+                raw = self.kfp.pipelines.pipeline_service_get_pipeline_version(  # type: ignore[attr-defined]
+                    pipeline_id=run.pipeline_id, pipeline_version_id=run.version_id
+                )
+            target = PipelineVersion.from_api(raw, PROJECT)
+        elif run.spec:
+            target = from_spec_dict(run.spec, run.name)
+        else:
+            raise NotFoundError(f"Run {run.id} has no pipeline to run again.", status=404)
+        experiment = None
+        if run.experiment_id:
+            with api_errors("Reading the run's experiment", self._where(PROJECT)):  # type: ignore[attr-defined]
+                exp = self.kfp.experiments.experiment_service_get_experiment(  # type: ignore[attr-defined]
+                    experiment_id=run.experiment_id
+                )
+            experiment = exp.display_name
+        return target, dict(run.parameters), experiment
 
     # ---- deletes ------------------------------------------------------------------------
 

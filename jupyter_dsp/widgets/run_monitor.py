@@ -56,18 +56,25 @@ class RunMonitor(widgets.VBox):
             description="Terminate", button_style="danger", icon="stop"
         )
         self.terminate_button.on_click(lambda _: self.terminate())
+        # "Run again": a run form filled with this run's version and parameters
+        self.again_button = widgets.Button(description="Run again", icon="redo")
+        self.again_button.on_click(lambda _: self.run_again())
+        self.again_box = widgets.VBox()
         self.status = widgets.HTML()
         # each task's outputs as it ends; a clicked task's inputs, outputs and artifacts
         self.outputs_view = ResultsView(client, self.run_id, self.run.name)
         super().__init__(
             [
                 self.header,
-                widgets.HBox([self.progress, self.progress_label, self.terminate_button]),
+                widgets.HBox(
+                    [self.progress, self.progress_label, self.terminate_button, self.again_button]
+                ),
                 self.graph,
                 self.task_buttons,
                 self.log_view,
                 self.outputs_view,
                 self.status,
+                self.again_box,
             ]
         )
         self._show(self.run)
@@ -237,6 +244,18 @@ class RunMonitor(widgets.VBox):
             f"<b>{escape(task.name)}</b> {badge(task.state)}"
             f'<pre style="font-size:0.85em;margin:4px 0">{body}</pre>'
         )
+
+    def run_again(self) -> Any:
+        """Open a RunForm with this run's version and parameters below the monitor."""
+        from jupyter_dsp.widgets.run_again import run_again_form
+
+        try:
+            form = run_again_form(self.client, self.run, poll_interval=self.poll_interval)
+        except DSPError as exc:
+            self.status.value = f'<span style="color:#c62828">{escape(str(exc))}</span>'
+            return None
+        self.again_box.children = [form]
+        return form
 
     def terminate(self) -> None:
         """Ask the stack to terminate the run; the poller shows it ending."""
