@@ -163,3 +163,115 @@ def test_install_request_read_from_a_compiled_step(tmp_path: Path, package_index
     )
     assert done.stdout.strip() == "g", done.stderr
     assert step_environ(sys.executable, {"PATH": "/bin"}) == {"PATH": "/bin"}
+
+
+# ----- end to end: the embedded stack runs steps with packages_to_install -------------------
+
+from kfp import dsl as _dsl  # noqa: E402  (the pipelines below; kfp reads annotations)
+
+
+@_dsl.component(base_image="python:3.11", packages_to_install=["pyjokes==0.8.3"])
+def tell_joke(seed: int) -> str:
+    from importlib.metadata import version
+
+    import pyjokes
+
+    print("joke:", pyjokes.get_joke())
+    return f"{version('pyjokes')}:{seed}"
+
+
+@_dsl.pipeline(name="jokes")
+def jokes(seed: int = 1) -> str:
+    return tell_joke(seed=seed).output
+
+
+@pytest.fixture(scope="module")
+def env_stack(tmp_path_factory: pytest.TempPathFactory):
+    from jupyter_dsp.stack import start_stack
+
+    handle = start_stack(tmp_path_factory.mktemp("env-stack") / "data")
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+def _run_to_end(stack, pipeline, arguments: dict, enable_caching: bool = False) -> dict:
+    import kfp
+    from stack_http import call
+
+    client = kfp.Client(host=stack.url, existing_token=stack.token)
+    created = client.create_run_from_pipeline_func(
+        pipeline, arguments=arguments, enable_caching=enable_caching, namespace="default"
+    )
+    client.wait_for_run_completion(created.run_id, timeout=240, sleep_duration=0.3)
+    return call(stack, "GET", f"/runs/{created.run_id}").json()
+
+
+def _task_log(stack, run: dict, task: dict) -> str:
+    from stack_http import call
+
+    return call(stack, "GET", f"/runs/{run['run_id']}/tasks/{task['task_id']}/logs").text
+
+
+def _freeze() -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "freeze", "--all"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_step_with_a_package_runs_twice_building_its_environment_once(env_stack) -> None:
+    assert importlib.util.find_spec("pyjokes") is None, "pyjokes must not be installed here"
+    frozen = _freeze()
+    first = _run_to_end(env_stack, jokes, {"seed": 1})
+    assert first["state"] == "SUCCEEDED", first.get("error")
+    [task] = first["run_details"]["task_details"]
+    assert task["state"] == "SUCCEEDED"
+    assert task["output_parameters"] == {"Output": "0.8.3:1"}
+    log = _task_log(env_stack, first, task)
+    assert "Creating an environment for pyjokes==0.8.3" in log and "joke:" in log
+
+    envs = list((env_stack.data_dir / "environments" / "envs").iterdir())
+    assert len(envs) == 1
+    python = envs[0] / "bin" / "python"
+    built = (python.stat().st_ino, (envs[0] / "pyvenv.cfg").stat().st_mtime_ns)
+
+    second = _run_to_end(env_stack, jokes, {"seed": 2})  # caching off: the step runs again
+    assert second["state"] == "SUCCEEDED", second.get("error")
+    [task2] = second["run_details"]["task_details"]
+    assert task2["state"] == "SUCCEEDED"  # not CACHED: it ran, in the same environment
+    assert task2["output_parameters"] == {"Output": "0.8.3:2"}
+    log2 = _task_log(env_stack, second, task2)
+    assert "Reusing the environment" in log2 and "Creating an environment" not in log2
+    assert list((env_stack.data_dir / "environments" / "envs").iterdir()) == envs
+    assert (python.stat().st_ino, (envs[0] / "pyvenv.cfg").stat().st_mtime_ns) == built
+
+    assert importlib.util.find_spec("pyjokes") is None
+    assert _freeze() == frozen  # the server's environment is unchanged
+
+
+def test_a_package_that_cannot_be_installed_fails_the_step_naming_it(
+    env_stack, package_index
+) -> None:
+    @_dsl.component(
+        base_image="python:3.11",
+        packages_to_install=["dsp-surely-missing-pkg==9.9"],
+        pip_index_urls=[package_index.url],
+    )
+    def needs_missing() -> str:
+        return "never"
+
+    @_dsl.pipeline(name="missing-package")
+    def missing() -> str:
+        return needs_missing().output
+
+    run = _run_to_end(env_stack, missing, {})
+    assert run["state"] == "FAILED"
+    [task] = run["run_details"]["task_details"]
+    assert task["state"] == "FAILED"
+    message = task["error"]["message"]
+    assert "dsp-surely-missing-pkg" in message
+    assert "not found" in message  # the installer's reason
+    assert "dsp-surely-missing-pkg" in run["error"]["message"]
