@@ -266,7 +266,7 @@ function RunDetail(props: {
   const tasks = run?.run_details?.task_details ?? [];
   const selectedTask = tasks.find(t => t.task_id === selected) ?? null;
   const doneTasks = tasks.filter(t => !isActive(t.state)).length;
-  const outputs = useResults(model, runId, `${run?.state}:${tasks.length}:${doneTasks}`);
+  const outputs = useResults(model, runId, `${run?.state}:${tasks.length}:${doneTasks}`, space);
 
   if (error && !run) {
     return (
@@ -386,6 +386,7 @@ function RunDetail(props: {
             <TaskIOView
               model={model}
               runId={run.run_id}
+              space={space}
               results={outputs.results}
               taskId={selectedTask.task_id}
               taskName={selectedTask.display_name ?? ''}
@@ -403,6 +404,7 @@ function RunDetail(props: {
         <OutputsSection
           model={model}
           runId={run.run_id}
+          space={space}
           results={outputs.results}
           error={outputs.error}
           onRetry={outputs.reload}
