@@ -273,3 +273,83 @@ def test_diff_view_of_two_versions(lab: Lab, page: Any, tmp_path: Path) -> None:
     assert before.locator('[data-task="add"]').get_attribute("data-change") == "changed"
     assert before.locator('[data-task="report"]').count() == 0
     shot(page, "lifecycle_diff")
+
+
+@pytest.fixture(scope="module")
+def cluster_lab(tmp_path_factory: pytest.TempPathFactory):
+    """A lab in a simulated cluster workbench: a service-account dir, a fake Kubernetes API
+    with the namespace's DSPA, and a separate loopback stack playing the cluster's."""
+    from fake_kube_api import FakeKubeServer, make_dspa
+    from fixtures_cluster import ServiceAccountDir
+
+    from jupyter_dsp.stack import start_stack
+
+    base = tmp_path_factory.mktemp("cluster-lab")
+    stack = start_stack(base / "cluster-stack", default_namespace="team-a")
+    sa = ServiceAccountDir(base / "serviceaccount", "team-a")
+    sa.rotate(stack.create_token("sa", {"team-a": "edit"}, "view"))
+    kube_server = FakeKubeServer(lambda token: token == sa.token)
+    kube = kube_server.start()
+    kube.dspas["team-a"] = [make_dspa("dspa", "team-a", url=stack.url)]
+    env = {
+        "JUPYTER_DSP_SA_DIR": str(sa.root),
+        "JUPYTER_DSP_KUBE_API_URL": kube.url,
+        "JUPYTER_DSP_RUNTIMES_DIR": str(base / "no-runtimes"),
+        "JUPYTER_DSP_KUBEFLOW_TOKEN_PATH": str(base / "no-kubeflow-token"),
+    }
+    handle = harness.start_lab(base / "lab", extra_env=env)
+    try:
+        yield handle, stack
+    finally:
+        harness.stop_lab(handle)
+        kube_server.stop()
+        stack.stop()
+
+
+def test_run_locally_from_a_cluster_workbench(cluster_lab: Any, browser: Any) -> None:
+    lab_, stack = cluster_lab
+    assert lab_.info()["mode"] == "cluster-dspa"
+    name = unique("lab-local")
+    lab_.upload("project", ADD, name)  # the pipeline lives on the cluster
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    pg = context.new_page()
+    try:
+        open_panel(pg, lab_)
+        search(pg, name)
+        pipeline_row(pg, name).locator('[data-action="run"]').click()
+        dialog = pg.locator(".jp-Dialog")
+        dialog.locator('input[name="a"]').wait_for(timeout=20_000)
+        dialog.locator('input[name="a"]').fill("20")
+        dialog.locator('input[name="b"]').fill("22")
+        shot(pg, "lifecycle_run_locally_dialog")
+        dialog.locator("button.jp-DSP-runLocal").click()
+
+        view = pg.locator(".jp-DSP-runView[data-run-id]")
+        view.wait_for(timeout=60_000)
+        assert view.locator(".jp-DSP-localBadge").count() == 1
+        run_id = view.get_attribute("data-run-id")
+        pg.locator(
+            '.jp-DSP-runView[data-state="SUCCEEDED"], .jp-DSP-runView[data-state="FAILED"]'
+        ).wait_for(timeout=240_000)
+        shot(pg, "lifecycle_local_run_view")
+        local = lab_.get(lab_.api("local", f"runs/{run_id}")).json()
+        assert local["state"] == "SUCCEEDED", local.get("error")
+        assert local["runtime_config"]["parameters"] == {"a": 20, "b": 22}
+        # the cluster's stack got no run (its own API, its own token)
+        cluster_runs = requests.get(
+            f"{stack.url}/apis/v2beta1/runs",
+            params={"namespace": "team-a"},
+            headers={"Authorization": f"Bearer {stack.token}"},
+            timeout=30,
+        ).json()
+        assert not cluster_runs.get("runs")
+        # the panel shows it apart: in the Local tab, not in the project's runs
+        runs_tab(pg, "local")
+        pg.locator(
+            f'.jp-DSP-runs[data-space="local"] .jp-DSP-run[data-run-id="{run_id}"]'
+        ).wait_for(timeout=20_000)
+        shot(pg, "lifecycle_local_runs")
+        runs_tab(pg, "runs")
+        pg.locator('.jp-DSP-runs[data-space="project"] .jp-DSP-empty').wait_for(timeout=20_000)
+    finally:
+        context.close()
