@@ -16,7 +16,12 @@ from jupyter_dsp.connection.model import Connection, Space
 from jupyter_dsp.connection.objectstore import ObjectStoreError
 from jupyter_dsp.connection.settings import DSPSettings
 
-RUN_A = {"run_id": "run-team-a-1", "state": "SUCCEEDED", "pipeline_spec": PIPELINE_SPEC}
+RUN_A = {
+    "run_id": "run-team-a-1",
+    "experiment_id": "exp-1",
+    "state": "SUCCEEDED",
+    "pipeline_spec": PIPELINE_SPEC,
+}
 RUN_B = {"run_id": "run-team-b-1", "state": "SUCCEEDED", "pipeline_spec": PIPELINE_SPEC}
 
 
@@ -44,11 +49,13 @@ def connection(mode: str, token: str | None = None, ca: str | None = None) -> Co
     )
 
 
-def settings(tmp_path, endpoint: str, transport: str = "", public: str | None = None):
+def settings(
+    tmp_path, endpoint: str, transport: str = "", public: str | None = None, cos: dict | None = None
+):
     runtimes = tmp_path / "runtimes"
     runtimes.mkdir(exist_ok=True)
-    if public:
-        meta = {"api_endpoint": "https://x", "public_api_endpoint": public}
+    if public or cos:
+        meta = {"api_endpoint": "https://x", "public_api_endpoint": public, **(cos or {})}
         (runtimes / "odh_dsp.json").write_text(json.dumps({"metadata": meta}))
     return DSPSettings(
         mlmd_endpoint=endpoint,
@@ -84,7 +91,8 @@ def test_same_run_over_grpc_and_grpc_web_is_one_document(mlmd_cluster, kubeflow,
     assert over_web["unavailable"] is None, over_web["unavailable"]
     assert over_grpc["ui_url"] == "/pipeline/#/runs/details/run-team-a-1"
     assert (
-        over_web["ui_url"] == "https://dashboard.example.com/experiments/team-a/runs/run-team-a-1"
+        over_web["ui_url"]
+        == "https://dashboard.example.com/experiments/team-a/exp-1/runs/run-team-a-1"
     )
     over_grpc.pop("ui_url"), over_web.pop("ui_url")
     assert over_grpc == over_web
@@ -274,3 +282,29 @@ def test_a_grpc_status_crosses_the_web_front(mlmd_cluster):
         stub.PutArtifactType(svc.PutArtifactTypeRequest())
     assert err.value.grpc_status == 12 and err.value.http_status is None  # UNIMPLEMENTED
     channel.close()
+
+
+def test_pipeline_server_storage_from_the_runtime_file(mlmd_cluster, tmp_path):
+    """No data connection: the notebook controller's runtime file names the DSPA's storage."""
+    cos = {
+        "cos_endpoint": mlmd_cluster.s3_endpoint,
+        "cos_bucket": "mlpipeline",
+        "cos_username": "AKIDRUNTIME",
+        "cos_password": "runtime-secret",
+    }
+    conn = connection("cluster-dspa", token="good-token", ca=str(mlmd_cluster.ca_path))
+    conf = settings(tmp_path, mlmd_cluster.grpcweb_url, cos=cos)
+    ids = mlmd_cluster.runs["run-team-a-1"]["artifacts"]
+    for env in (
+        {},  # nothing attached
+        {  # a data connection to other storage: the pipeline bucket still uses the runtime file
+            "AWS_S3_ENDPOINT": f"http://127.0.0.1:{closed_port()}",
+            "AWS_ACCESS_KEY_ID": "other",
+            "AWS_SECRET_ACCESS_KEY": "other",
+        },
+    ):
+        art, read = open_artifact(conn, conf, RUN_A, str(ids["notes"]), environ=env)
+        assert b"".join(read.chunks) == MARKDOWN
+        doc = cluster_results(conn, conf, RUN_A, environ=env)
+        assert doc["unavailable"] is None, doc["unavailable"]
+        assert "runtime-secret" not in json.dumps(doc)

@@ -119,16 +119,23 @@ def _target(configured: str, transport: str) -> tuple[str, bool]:
     return f"{parts.hostname}:{port}", tls
 
 
-def ui_url(conn: Connection, settings: DSPSettings, run_id: str) -> str | None:
-    """A link to the run in the cluster's UI: the Open Data Hub dashboard's run page (from the
-    runtime file's ``public_api_endpoint``, as Elyra links it) or Kubeflow's KFP UI (a path on
-    the central dashboard's host, which also serves the notebook)."""
+def ui_url(
+    conn: Connection, settings: DSPSettings, run_id: str, experiment_id: str | None = None
+) -> str | None:
+    """A link to the run in the cluster's UI: Kubeflow's KFP UI (a path on the central
+    dashboard's host, which also serves the notebook), or the Open Data Hub dashboard. The
+    runtime file's ``public_api_endpoint`` is the dashboard's experiments page of the namespace
+    (``https://<dashboard>/experiments/<namespace>/``); a run's page is
+    ``<that>/<experiment id>/runs/<run id>`` (the dashboard's experimentRunDetailsRoute), so
+    without the experiment the link is the experiments page."""
     if conn.mode == "cluster-kubeflow":
         return KUBEFLOW_UI_RUN.format(run_id=run_id)
     public = public_api_endpoint(settings.runtimes_dir)
-    if public:
-        return f"{public.rstrip('/')}/runs/{run_id}"
-    return None
+    if not public:
+        return None
+    if experiment_id:
+        return f"{public.rstrip('/')}/{experiment_id}/runs/{run_id}"
+    return public
 
 
 def public_api_endpoint(runtimes_dir: str) -> str | None:

@@ -84,7 +84,8 @@ def cluster_results(
     named in ``unavailable`` (with ``ui_url`` to the run's page), never raised."""
     run_id = str(run.get("run_id") or "")
     state = str(run.get("state") or "")
-    doc = empty_document(run_id, state, ui_url(conn, settings, run_id))
+    experiment = str(run.get("experiment_id") or "") or None
+    doc = empty_document(run_id, state, ui_url(conn, settings, run_id, experiment))
     try:
         endpoint = endpoint_for(conn, settings)
     except ValueError as exc:
@@ -108,7 +109,7 @@ def cluster_results(
     found["state"] = state or found["state"]
     found["ui_url"] = doc["ui_url"]
     if sizes:
-        found["unavailable"] = fill_sizes(found, environ)
+        found["unavailable"] = fill_sizes(found, environ, settings.runtimes_dir)
     return found
 
 
@@ -123,14 +124,18 @@ def _all_artifacts(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return arts
 
 
-def fill_sizes(doc: dict[str, Any], environ: Mapping[str, str] | None = None) -> str | None:
+def fill_sizes(
+    doc: dict[str, Any],
+    environ: Mapping[str, str] | None = None,
+    runtimes_dir: str | None = None,
+) -> str | None:
     """Sets each artifact's ``size`` from a HEAD; the reason when object storage cannot be
     read (then sizes stay None)."""
     arts = [a for a in _all_artifacts(doc) if a["uri"].startswith(("s3://", "minio://"))]
     if not arts:
         return None
     try:
-        store = ObjectStore(environ)
+        store = ObjectStore(environ, runtimes_dir=runtimes_dir)
         store.head(arts[0]["uri"])  # fail fast, once, when the store is unreachable
     except ObjectStoreError as exc:
         if exc.status != 404:
@@ -164,7 +169,7 @@ def open_artifact(
     run_id = str(run.get("run_id") or "")
     with MLMDReader(endpoint, settings.connect_timeout) as reader:
         art = reader.artifact(run_id, artifact_id, conn.namespace)
-    store = ObjectStore(environ)
+    store = ObjectStore(environ, runtimes_dir=settings.runtimes_dir)
     read = store.read(art["uri"], start, end)
     art["size"] = read.size
     return art, read

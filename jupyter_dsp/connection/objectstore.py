@@ -3,20 +3,25 @@ Jupyter server only: the browser gets bytes, never credentials.
 
 Credentials and endpoint, in the order a workbench has them:
 
-- the Open Data Hub data connection variables ``AWS_S3_ENDPOINT``, ``AWS_ACCESS_KEY_ID``,
+- the pipeline server's own storage from the Open Data Hub runtime file
+  (``/opt/app-root/runtimes/*.json``: ``cos_endpoint``, ``cos_bucket``, ``cos_username``,
+  ``cos_password``, which the notebook controller copies from the DSPA's storage secret), for
+  that bucket, and for any bucket when no data connection is attached;
+- the data connection variables ``AWS_S3_ENDPOINT``, ``AWS_ACCESS_KEY_ID``,
   ``AWS_SECRET_ACCESS_KEY``, ``AWS_DEFAULT_REGION`` (``AWS_S3_BUCKET`` is that connection's
   bucket; an artifact's URI names its own);
 - otherwise boto3's own configuration (``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL``,
-  ``AWS_PROFILE``, ``~/.aws/credentials``, ...);
-- for a ``minio://`` URI with no endpoint configured, the endpoint KFP recorded in the
-  artifact's ``store_session_info`` is not used: its credentials live in a Secret the workbench
-  does not read, so the answer says what to configure.
+  ``AWS_PROFILE``, ``~/.aws/credentials``, ...). On Kubeflow, KFP's MinIO credentials live in
+  a Secret (``mlpipeline-minio-artifact``) that is not read here: give the notebook those
+  variables.
 
 Reads are streamed in chunks and ranged (``Range: bytes=a-b``); sizes come from ``HEAD``.
 """
 
 from __future__ import annotations
 
+import glob
+import json
 import os
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +31,8 @@ from urllib.parse import urlsplit
 
 SCHEMES = ("s3", "minio")
 CHUNK = 256 * 1024
+DEFAULT_RUNTIMES_DIR = "/opt/app-root/runtimes"
+COS_KEYS = ("cos_endpoint", "cos_bucket", "cos_username", "cos_password")
 
 
 class ObjectStoreError(Exception):
@@ -72,42 +79,105 @@ def split_uri(uri: str) -> tuple[str, str]:
     return parts.netloc, parts.path.lstrip("/")
 
 
-class ObjectStore:
-    """boto3 S3 client configured from the workbench's environment."""
+@dataclass
+class _Profile:
+    where: str  # for messages: the endpoint and where its credentials came from
+    kwargs: dict[str, Any]
+    bucket: str | None = None  # the pipeline server's own bucket (runtime file)
 
-    def __init__(self, environ: Mapping[str, str] | None = None, timeout: float = 10.0) -> None:
-        import boto3  # type: ignore[import-untyped]
+
+def runtime_storage(runtimes_dir: str) -> dict[str, str] | None:
+    """The pipeline server's object storage from the Open Data Hub runtime file
+    (``cos_endpoint``, ``cos_bucket``, ``cos_username``, ``cos_password``), if mounted."""
+    for path in sorted(glob.glob(os.path.join(runtimes_dir, "*.json"))):
+        try:
+            with open(path, encoding="utf-8") as fh:
+                meta = (json.load(fh) or {}).get("metadata") or {}
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(meta, dict) and meta.get("cos_endpoint") and meta.get("cos_username"):
+            return {k: str(meta.get(k) or "") for k in COS_KEYS} | {"path": path}
+    return None
+
+
+class ObjectStore:
+    """boto3 S3 clients configured from the workbench: its data connection (``AWS_*``), the
+    pipeline server's storage in the Open Data Hub runtime file (used for that bucket, and for
+    any bucket when no data connection is attached), else boto3's own configuration."""
+
+    def __init__(
+        self,
+        environ: Mapping[str, str] | None = None,
+        timeout: float = 10.0,
+        runtimes_dir: str | None = None,
+    ) -> None:
         from botocore.config import Config  # type: ignore[import-untyped]
 
         env = os.environ if environ is None else environ
-        self.endpoint = env.get("AWS_S3_ENDPOINT") or None
-        kwargs: dict[str, Any] = {}
-        if self.endpoint:
-            kwargs["endpoint_url"] = self.endpoint
-        if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
-            kwargs["aws_access_key_id"] = env["AWS_ACCESS_KEY_ID"]
-            kwargs["aws_secret_access_key"] = env["AWS_SECRET_ACCESS_KEY"]
-        region = env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION")
-        if region:
-            kwargs["region_name"] = region
-        verify = env.get("AWS_CA_BUNDLE") or env.get("REQUESTS_CA_BUNDLE") or None
-        if verify:
-            kwargs["verify"] = verify
-        config = Config(
+        self._config = Config(
             connect_timeout=timeout,
             read_timeout=max(timeout, 30.0),
             retries={"max_attempts": 2, "mode": "standard"},
             s3={"addressing_style": "path"},
         )
-        self.where = self.endpoint or env.get("AWS_ENDPOINT_URL_S3") or "AWS S3"
-        self._client = boto3.session.Session().client("s3", config=config, **kwargs)
+        common: dict[str, Any] = {}
+        region = env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION")
+        if region:
+            common["region_name"] = region
+        verify = env.get("AWS_CA_BUNDLE") or env.get("REQUESTS_CA_BUNDLE") or None
+        if verify:
+            common["verify"] = verify
+        self.endpoint = env.get("AWS_S3_ENDPOINT") or None
+        self._env: _Profile | None = None
+        if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+            kwargs = dict(
+                common,
+                aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            )
+            if self.endpoint:
+                kwargs["endpoint_url"] = self.endpoint
+            where = self.endpoint or env.get("AWS_ENDPOINT_URL_S3") or "AWS S3"
+            self._env = _Profile(f"{where} (data connection AWS_*)", kwargs)
+        rdir = runtimes_dir or env.get("JUPYTER_DSP_RUNTIMES_DIR") or DEFAULT_RUNTIMES_DIR
+        cos = runtime_storage(rdir)
+        self._runtime: _Profile | None = None
+        if cos:
+            kwargs = dict(
+                common,
+                endpoint_url=cos["cos_endpoint"],
+                aws_access_key_id=cos["cos_username"],
+                aws_secret_access_key=cos["cos_password"],
+            )
+            where = f"{cos['cos_endpoint']} (pipeline server storage, {cos['path']})"
+            self._runtime = _Profile(where, kwargs, bucket=cos["cos_bucket"] or None)
+        default_where = self.endpoint or env.get("AWS_ENDPOINT_URL_S3") or "AWS S3"
+        self._default = _Profile(f"{default_where} (boto3 configuration)", dict(common))
+        self._clients: dict[int, Any] = {}
+        self.where = self._profile("").where
+
+    def _profile(self, bucket: str) -> _Profile:
+        if self._runtime and (self._runtime.bucket == bucket or self._env is None):
+            return self._runtime
+        return self._env or self._default
+
+    def _client(self, bucket: str) -> tuple[Any, str]:
+        import boto3  # type: ignore[import-untyped]
+
+        profile = self._profile(bucket)
+        key = id(profile)
+        if key not in self._clients:
+            session = boto3.session.Session()
+            self._clients[key] = session.client("s3", config=self._config, **profile.kwargs)
+        return self._clients[key], profile.where
 
     def head(self, uri: str) -> ObjectInfo:
         bucket, key = split_uri(uri)
+        client, where = self._client(bucket)
         try:
-            resp = self._client.head_object(Bucket=bucket, Key=key)
+            resp = client.head_object(Bucket=bucket, Key=key)
         except Exception as exc:
-            raise self._explain(exc, uri) from None
+            raise self._explain(exc, uri, where) from None
         return ObjectInfo(
             size=int(resp.get("ContentLength") or 0),
             content_type=resp.get("ContentType"),
@@ -142,10 +212,11 @@ class ObjectStore:
                 status=416,
             )
         bucket, key = split_uri(uri)
+        client, where = self._client(bucket)
         try:
-            resp = self._client.get_object(Bucket=bucket, Key=key, Range=f"bytes={first}-{last}")
+            resp = client.get_object(Bucket=bucket, Key=key, Range=f"bytes={first}-{last}")
         except Exception as exc:
-            raise self._explain(exc, uri) from None
+            raise self._explain(exc, uri, where) from None
         body = resp["Body"]
         return ObjectRead(
             size=info.size,
@@ -156,8 +227,8 @@ class ObjectStore:
             _body=body,
         )
 
-    def _explain(self, exc: BaseException, uri: str) -> ObjectStoreError:
-        where = f"object storage {self.where}"
+    def _explain(self, exc: BaseException, uri: str, endpoint: str) -> ObjectStoreError:
+        where = f"object storage {endpoint}"
         response = getattr(exc, "response", None)
         if isinstance(response, dict):
             err = response.get("Error", {}) or {}
@@ -169,8 +240,7 @@ class ObjectStore:
                 http == 403
             ):
                 return ObjectStoreError(
-                    f"{where} refused {uri} ({code or http}): check the data connection's "
-                    "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
+                    f"{where} refused {uri} ({code or http}): check those credentials",
                     status=403,
                 )
             return ObjectStoreError(f"{where}: {code or http} reading {uri}", status=502)
