@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from kfp import compiler, dsl
 
@@ -178,3 +179,107 @@ def test_step_settings_from_jupyter_settings_reach_the_stack_process(tmp_path: P
         handle.stop()
     assert cmdline[cmdline.index("--env-cache-size") + 1] == str(int(1.5 * 1024**3))
     assert "--no-step-cache" in cmdline and "--python-in-containers" in cmdline
+
+
+# ----- end to end: repeated runs through the embedded stack ----------------------------------
+
+
+@dsl.component(base_image="python:3.11")
+def produce(n: int, out: dsl.Output[dsl.Dataset]) -> str:
+    import uuid
+
+    token = uuid.uuid4().hex  # differs on every real execution
+    with open(out.path, "w") as handle:
+        handle.write(f"{n}:{token}")
+    return token
+
+
+@dsl.component(base_image="python:3.11")
+def consume(data: dsl.Input[dsl.Dataset]) -> str:
+    import uuid
+
+    return open(data.path).read() + "|" + uuid.uuid4().hex
+
+
+@dsl.pipeline(name="cache-pair")
+def pair(n: int = 1) -> str:
+    first = produce(n=n)
+    return consume(data=first.outputs["out"]).output
+
+
+def _client_run(stack, arguments: dict, enable_caching: bool) -> dict:
+    import kfp
+    from stack_http import call
+
+    client = kfp.Client(host=stack.url, existing_token=stack.token)
+    created = client.create_run_from_pipeline_func(
+        pair, arguments=arguments, enable_caching=enable_caching, namespace="default"
+    )
+    client.wait_for_run_completion(created.run_id, timeout=180, sleep_duration=0.2)
+    run = call(stack, "GET", f"/runs/{created.run_id}").json()
+    assert run["state"] == "SUCCEEDED", run.get("error")
+    return run
+
+
+def _tasks(run: dict) -> dict[str, dict]:
+    return {t["display_name"]: t for t in run["run_details"]["task_details"]
+            if t["display_name"] in ("produce", "consume")}
+
+
+def _dataset(task: dict) -> str:
+    [artifact] = task["output_artifacts"]["out"]
+    return Path(artifact["uri"]).read_text()
+
+
+@pytest.fixture(scope="module")
+def cache_stack(tmp_path_factory: pytest.TempPathFactory):
+    from jupyter_dsp.stack import start_stack
+
+    handle = start_stack(tmp_path_factory.mktemp("cache-stack") / "data")
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+def test_repeated_run_with_caching_is_cached_with_the_same_outputs(cache_stack) -> None:
+    first = _tasks(_client_run(cache_stack, {"n": 7}, enable_caching=True))
+    assert {t["state"] for t in first.values()} == {"SUCCEEDED"}
+    second = _tasks(_client_run(cache_stack, {"n": 7}, enable_caching=True))
+    assert {name: t["state"] for name, t in second.items()} == {
+        "produce": "CACHED",
+        "consume": "CACHED",
+    }
+    for name in ("produce", "consume"):
+        assert second[name]["output_parameters"] == first[name]["output_parameters"]
+    assert _dataset(second["produce"]) == _dataset(first["produce"])
+    # the run owns its copy of the artifact (not the first run's file, not the cache's)
+    assert second["produce"]["output_artifacts"]["out"][0]["uri"] != (
+        first["produce"]["output_artifacts"]["out"][0]["uri"]
+    )
+    # other inputs: executed again
+    other = _tasks(_client_run(cache_stack, {"n": 8}, enable_caching=True))
+    assert {t["state"] for t in other.values()} == {"SUCCEEDED"}
+
+
+def test_without_caching_nothing_is_cached_and_clear_forgets(cache_stack) -> None:
+    _client_run(cache_stack, {"n": 21}, enable_caching=True)
+    off = _tasks(_client_run(cache_stack, {"n": 21}, enable_caching=False))
+    assert {t["state"] for t in off.values()} == {"SUCCEEDED"}
+    assert clear_step_cache(cache_stack.data_dir) >= 2
+    after = _tasks(_client_run(cache_stack, {"n": 21}, enable_caching=True))
+    assert {t["state"] for t in after.values()} == {"SUCCEEDED"}
+
+
+def test_the_stack_setting_turns_caching_off(tmp_path: Path) -> None:
+    from jupyter_dsp.stack import start_stack
+    from jupyter_dsp.stack.runner.step_settings import StepSettings
+
+    handle = start_stack(tmp_path / "data", steps=StepSettings(step_caching=False))
+    try:
+        first = _tasks(_client_run(handle, {"n": 3}, enable_caching=True))
+        second = _tasks(_client_run(handle, {"n": 3}, enable_caching=True))
+    finally:
+        handle.stop()
+    assert {t["state"] for t in (*first.values(), *second.values())} == {"SUCCEEDED"}
+    assert second["produce"]["output_parameters"] != first["produce"]["output_parameters"]
