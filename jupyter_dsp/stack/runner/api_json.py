@@ -1,10 +1,11 @@
 """Runs and tasks as KFP v2beta1 JSON (proto names, empty fields omitted, RFC 3339 times).
 
 Task details follow ``v2beta1PipelineTaskDetail``. KFP keeps parameter values in ML Metadata,
-which the embedded stack does not have, so each task also carries three documented extra
-fields (clients generated from the swagger ignore them):
-``input_parameters`` and ``output_parameters`` (name -> value) and ``output_artifacts``
-(name -> list of ``{"name", "uri", "schema_title", "metadata"}``).
+which the embedded stack does not have, so each task also carries documented extra fields
+(clients generated from the swagger ignore them): ``input_parameters`` and
+``output_parameters`` (name -> value), ``input_artifacts`` and ``output_artifacts`` (name ->
+list of ``{"name", "uri", "schema_title", "metadata"}``) and, for a loop's iterations,
+``iteration_index``. A step served from the step cache has the state ``CACHED``.
 """
 
 from __future__ import annotations
@@ -54,7 +55,9 @@ def task_json(run_id: str, task: TaskRecord) -> dict[str, Any]:
             "child_tasks": [{"task_id": c} for c in task.child_task_ids],
             "input_parameters": task.inputs,
             "output_parameters": task.outputs,
+            "input_artifacts": task.input_artifacts,
             "output_artifacts": task.output_artifacts,
+            "iteration_index": task.iteration_index,
         }
     )
 

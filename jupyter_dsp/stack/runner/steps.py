@@ -209,12 +209,9 @@ class StepRuntime:
             elif log.tell() > 0:
                 log.write(f"\n--- run attempt {self.recorder.run_attempt} ---\n".encode())
             python = self._python_for(prologue.packages, _index_urls(full[2]), log)
-        command = [
-            _PYTHON3.sub(shlex.quote(python), c)
-            if c.startswith(("set", "\n", "prog")) or "executor_main" in c
-            else c
-            for c in command
-        ]
+        if len(command) > 2 and command[0] == "sh" and command[1] in ("-c", "-ec"):
+            # the launcher script runs ``python3 -m kfp.dsl.executor_main``: this Python
+            command[2] = _PYTHON3.sub(shlex.quote(python), command[2])
         ei = executor_input.build(call.component, call.parameters, call.artifacts, task_root)
         try:
             resolved = resolve_command(command, PlaceholderContext(ei, call.placeholders))
