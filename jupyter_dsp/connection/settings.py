@@ -136,6 +136,15 @@ class DSPSettings(Configurable):
         120.0, help="Seconds to wait for a stack's response headers before answering 504."
     ).tag(config=True)
     probe_timeout = Float(3.0, help="Seconds for a healthz probe.").tag(config=True)
+    idle_timeout = Float(
+        60.0,
+        help="Seconds an upload through the proxy (or a stack's answer) may stay silent "
+        "before the exchange is cut (504).",
+    ).tag(config=True)
+    total_timeout = Float(
+        900.0,
+        help="Seconds one proxied request may take as a whole, upload included (504).",
+    ).tag(config=True)
 
     @classmethod
     def load(

@@ -7,7 +7,9 @@ authorization are checked in ``prepare`` too, before a streamed body is read.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
 from jupyter_core.utils import ensure_async
@@ -202,8 +204,10 @@ class ProxyHandler(DSPHandler):
 
     exchange: ProxyExchange | None = None
     failed: ProxyError | None = None
+    watchdog: asyncio.Task[None] | None = None
 
     async def prepare(self) -> None:  # type: ignore[override]
+        self.started = self.last_data = time.monotonic()
         await super().prepare()
         if self._finished:
             return
@@ -267,6 +271,30 @@ class ProxyHandler(DSPHandler):
             return
         self.exchange = exchange
         self.conn, self.space, self.route = conn, space, route
+        if route.body == "stream":
+            self.watchdog = asyncio.ensure_future(self._watch_upload())
+
+    async def _watch_upload(self) -> None:
+        """A streamed upload holds an upstream connection: it must keep moving (idle
+        timeout) and end in time (whole-request timeout), else both sides are cut (504)."""
+        settings = self.dsp.settings
+        while not self._finished:
+            now = time.monotonic()
+            idle_left = self.last_data + settings.idle_timeout - now
+            total_left = self.started + settings.total_timeout - now
+            if idle_left > 0 and total_left > 0:
+                await asyncio.sleep(min(idle_left, total_left, 1.0))
+                continue
+            if idle_left <= 0:
+                why = f"the upload was idle for {settings.idle_timeout:g}s"
+            else:
+                why = f"the whole request took longer than {settings.total_timeout:g}s"
+            if self.exchange is not None:
+                self.exchange.abort()
+            self.failed = ProxyError(504, f"{why} (DSPSettings.idle_timeout, total_timeout)")
+            self._fail(self.failed, self.conn, self.route.upload)
+            self.request.connection.close()  # type: ignore[union-attr]
+            return
 
     def _fail(self, exc: ProxyError, conn: Connection, upload: bool) -> None:
         if exc.status == 502 and self.path_kwargs.get("space") == "local":
@@ -276,6 +304,7 @@ class ProxyHandler(DSPHandler):
         self.send_kfp_error(exc.status, exc.message, upload=upload)
 
     async def data_received(self, chunk: bytes) -> None:
+        self.last_data = time.monotonic()
         if self.exchange is None or self.failed is not None:
             return
         try:
@@ -284,8 +313,12 @@ class ProxyHandler(DSPHandler):
             self.failed = exc
 
     async def _respond(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.cancel()
         if self._finished or self.exchange is None:
             return
+        left = self.started + self.dsp.settings.total_timeout - time.monotonic()
+        self.exchange.timeout = max(0.5, min(self.exchange.timeout, left))
         upload = self.route.upload
         if self.failed is not None:
             self._fail(self.failed, self.conn, upload)
@@ -323,6 +356,8 @@ class ProxyHandler(DSPHandler):
         await self._respond()
 
     def on_connection_close(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.cancel()
         if self.exchange is not None:
             self.exchange.abort()
         super().on_connection_close()

@@ -4,6 +4,7 @@ for writes, and the upstream exchange. No tornado handler here; see handlers.py.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -44,6 +45,10 @@ OWNED_BY_ID = {
     "recurringruns.action": "recurringruns",
 }
 OWNER_CACHE_SIZE = 4096
+# deepest JSON body the proxy passes (a compiled KFP pipeline spec nests about 15 levels)
+MAX_JSON_DEPTH = 100
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 DEFAULT_EXPERIMENT = "Default"  # KFP's name for a namespace's default experiment
 
 
@@ -62,6 +67,20 @@ class OwnerCache:
         if len(self._owners) >= self.size:
             self._owners.pop(next(iter(self._owners)))
         self._owners[(endpoint, kind, ident)] = namespace
+
+
+def json_too_deep(raw: bytes, limit: int) -> bool:
+    """Whether a JSON text nests arrays/objects more than ``limit`` deep (strings skipped);
+    checked before parsing, so a hostile body never reaches a recursive parser."""
+    depth = 0
+    for byte in _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKET):
+        if byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
 
 
 def upstream_headers(incoming: httputil.HTTPHeaders, token: str | None) -> httputil.HTTPHeaders:
@@ -274,6 +293,10 @@ class ProxyExchange:
 
     async def pinned_body(self) -> bytes:
         raw = bytes(self._buf)
+        if json_too_deep(raw, MAX_JSON_DEPTH):
+            raise ProxyError(
+                400, f"request body is JSON nested more than {MAX_JSON_DEPTH} levels deep"
+            )
         if not self.route.pin_body and self.route.kind != "runs.create":
             return raw
         try:

@@ -29,7 +29,9 @@ class DSPState:
         self.settings = settings
         self.load_error = load_error
         self.log = log or logging.getLogger("jupyter_dsp")
-        self.pool = UpstreamPool(connect_timeout=settings.connect_timeout)
+        self.pool = UpstreamPool(
+            connect_timeout=settings.connect_timeout, idle_timeout=settings.idle_timeout
+        )
         self.owners = OwnerCache()
         self.local = LocalSpace(self.log)  # dsp/api/local: run locally (server/local_space.py)
         self.embedded: EmbeddedStackManager | None = None

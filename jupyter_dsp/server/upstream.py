@@ -102,6 +102,8 @@ class _Delegate(httputil.HTTPMessageDelegate):
         self.headers_seen = asyncio.get_running_loop().create_future()
         self.keep_alive = False
         self.error: BaseException | None = None
+        self.last_data = time.monotonic()
+        self.idle_cut = False
 
     async def headers_received(
         self,
@@ -130,6 +132,7 @@ class _Delegate(httputil.HTTPMessageDelegate):
             raise
 
     async def data_received(self, chunk: bytes) -> None:
+        self.last_data = time.monotonic()
         try:
             await self.sink.data(chunk)
         except BaseException as exc:
@@ -178,8 +181,10 @@ class UpstreamPool:
         connect_timeout: float = 10.0,
         max_idle_per_target: int = 16,
         idle_ttl: float = 20.0,
+        idle_timeout: float = 60.0,
     ) -> None:
         self.connect_timeout = connect_timeout
+        self.idle_timeout = idle_timeout  # a started answer may not stall longer than this
         self.max_idle = max_idle_per_target
         self.idle_ttl = idle_ttl
         self._idle: dict[tuple[str, str, int, int], list[tuple[float, IOStream]]] = {}
@@ -335,15 +340,22 @@ class UpstreamPool:
         # stream and returns False before any header reached the delegate
         conn.params.header_timeout = header_timeout
         started = time.monotonic()
+        watch = asyncio.ensure_future(self._watch_idle(delegate, stream))
         try:
             open_after = await conn.read_response(delegate)
         except StreamClosedError:
             open_after = False
             stream.close()
+            if delegate.idle_cut:
+                raise UpstreamError(
+                    504, f"{target.host_header} stopped sending for {self.idle_timeout:g}s"
+                ) from None
             if delegate.error is None and delegate.headers_seen.done():
                 raise UpstreamError(
                     502, f"{target.host_header} closed the connection mid-response"
                 ) from None
+        finally:
+            watch.cancel()
         seen = delegate.headers_seen
         if not seen.done() or seen.exception() is not None:
             if seen.done():
@@ -366,6 +378,21 @@ class UpstreamPool:
             self._release(target, stream)
         else:
             stream.close()
+
+
+    async def _watch_idle(self, delegate: _Delegate, stream: IOStream) -> None:
+        """Once the answer has started, cut it when no byte came for ``idle_timeout``."""
+        try:
+            await asyncio.shield(delegate.headers_seen)
+        except Exception:  # noqa: BLE001 - closed before answering: _read reports it
+            return
+        while not stream.closed():
+            left = delegate.last_data + self.idle_timeout - time.monotonic()
+            if left <= 0:
+                delegate.idle_cut = True
+                stream.close()
+                return
+            await asyncio.sleep(min(left, 1.0))
 
 
 class _StaleConnection(Exception):
