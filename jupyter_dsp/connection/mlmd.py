@@ -256,7 +256,9 @@ class MLMDReader:
         events = self._rpc(
             "GetEventsByArtifactIDs", self.svc.GetEventsByArtifactIDsRequest(artifact_ids=[aid])
         ).events
-        name = next((ev.path.steps[0].key for ev in events if ev.path.steps), "")
+        named = [ev for ev in events if ev.path.steps]
+        named.sort(key=lambda ev: _event_side(ev.type, self.pb.Event) != "outputs")
+        name = named[0].path.steps[0].key if named else ""  # the producer's name first
         return dict(self._artifact_doc(arts[aid]), name=name)
 
     def _artifact_doc(self, art: Any) -> dict[str, Any]:
