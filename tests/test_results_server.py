@@ -162,7 +162,9 @@ async def test_artifact_bytes_ranges_and_cap(two_runs, jp_fetch, monkeypatch):
     # HTML is never served as HTML from Jupyter's origin
     html = await get(jp_fetch, "dsp", "artifacts", run, report["artifact_id"])
     assert html.code == 200 and html.body == rp.HTML_TEXT.encode()
-    assert not html.headers["Content-Type"].startswith("text/html")
+    assert html.headers["Content-Type"] == "application/octet-stream"
+    assert html.headers["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in html.headers["Content-Security-Policy"]
 
     no_file = await get(jp_fetch, "dsp", "artifacts", run, metrics["artifact_id"])
     assert no_file.code == 404 and "no content" in error_of(no_file)

@@ -33,7 +33,7 @@ from jupyter_dsp.connection.model import Connection, DSPConnectionError, Space
 from jupyter_dsp.connection.results import MAX_TASK_PAGES, TASKS_PAGE_SIZE, document_from_stack
 from jupyter_dsp.server import routes
 from jupyter_dsp.server.errors import ProxyError, upstream_message
-from jupyter_dsp.server.handlers import DSPHandler, safe_content_type
+from jupyter_dsp.server.handlers import DSPHandler
 from jupyter_dsp.server.proxy import ProxyExchange, upstream_headers
 from jupyter_dsp.server.results_cluster import ClusterResults
 from jupyter_dsp.server.upstream import BufferSink, ResponseSink, UpstreamError
@@ -44,6 +44,27 @@ MAX_READ_ENV = "JUPYTER_DSP_MAX_ARTIFACT_READ"
 DEFAULT_MAX_READ = 1024 * 1024 * 1024
 CLUSTER_MODES = ("cluster-dspa", "cluster-kubeflow")
 FLUSH_BYTES = 512 * 1024  # what the server may hold of an artifact before it waits for the caller
+
+
+# artifact types passed on as they are; anything else (HTML, SVG, script...) is sent as bytes
+PASSED_CONTENT_TYPES = (
+    "text/plain",
+    "text/csv",
+    "text/markdown",
+    "application/json",
+    "application/x-tar",
+    "application/gzip",
+    "application/zip",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+)
+
+
+def content_type_of(value: str | None) -> str:
+    """Never let an artifact be served as HTML or script from Jupyter's origin."""
+    base = (value or "").split(";")[0].strip().lower()
+    return str(value) if base in PASSED_CONTENT_TYPES else "application/octet-stream"
 
 
 def max_read_bytes() -> int:
@@ -238,6 +259,7 @@ class _ContentSink(ResponseSink):
         self.headers = httputil.HTTPHeaders()
         self.error_parts: list[bytes] | None = None
         self.pending = 0
+        self.content_type = "application/octet-stream"
 
     async def start(self, code: int, reason: str, headers: httputil.HTTPHeaders) -> None:
         self.code, self.headers = code, headers
@@ -249,7 +271,10 @@ class _ContentSink(ResponseSink):
             raise OverCap(length, self.cap)
         self.h.set_status(code)
         self.h.set_header("Content-Length", str(length))
-        self.h.set_header("Content-Type", safe_content_type(headers.get("Content-Type")))
+        self.content_type = content_type_of(headers.get("Content-Type"))
+        self.h.set_header("Content-Type", self.content_type)
+        self.h.set_header("X-Content-Type-Options", "nosniff")
+        self.h.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
         self.h.set_header("Accept-Ranges", "bytes")
         if headers.get("Content-Range"):
             self.h.set_header("Content-Range", headers["Content-Range"])
@@ -311,7 +336,7 @@ class ArtifactHandler(_ResultsBase):
             if sink.code == 416 and sink.headers.get("Content-Range"):
                 self.set_header("Content-Range", sink.headers["Content-Range"])
             raise error
-        self.finish()
+        self.finish(set_content_type=sink.content_type)  # (APIHandler would say JSON)
 
     async def _check_belongs(
         self, conn: Connection, space: Space, run_id: str, artifact_id: str

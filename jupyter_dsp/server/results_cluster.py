@@ -112,7 +112,7 @@ class ClusterResults:
                 raise ProxyError(refused.status, refused.message) from None
             if plan.length == 0:
                 handler.set_header("Content-Length", "0")
-                handler.finish()
+                handler.finish(set_content_type="application/octet-stream")
                 return
             read = await self._off_loop(store.read, uri, plan.start, plan.start + plan.length - 1)
         except ObjectStoreError as exc:
@@ -120,6 +120,8 @@ class ClusterResults:
         handler.set_status(plan.status)
         handler.set_header("Content-Length", str(plan.length))
         handler.set_header("Content-Type", "application/octet-stream")
+        handler.set_header("X-Content-Type-Options", "nosniff")
+        handler.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
         handler.set_header("Accept-Ranges", "bytes")
         if plan.content_range:
             handler.set_header("Content-Range", plan.content_range)
@@ -134,4 +136,4 @@ class ClusterResults:
                 await handler.flush()
         finally:
             read.close()
-        handler.finish()
+        handler.finish(set_content_type="application/octet-stream")
