@@ -8,6 +8,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -19,11 +20,54 @@ from jupyter_core.paths import jupyter_data_dir, jupyter_runtime_dir
 from jupyter_dsp.connection.settings import DSPSettings
 
 RUNTIME_FILE_NAME = "jupyter-dsp-stack.json"
+# written by a Jupyter server while it starts the embedded stack: kernels wait instead of failing
+STARTING_FILE_NAME = "jupyter-dsp-stack.starting.json"
 log = logging.getLogger("jupyter_dsp.embedded")
 
 
 def runtime_file() -> Path:
     return Path(jupyter_runtime_dir()) / RUNTIME_FILE_NAME
+
+
+def starting_file() -> Path:
+    return Path(jupyter_runtime_dir()) / STARTING_FILE_NAME
+
+
+def announce_starting(stack_dir: Path) -> None:
+    """Say that this process is starting the stack serving ``stack_dir``."""
+    path = starting_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps({"owner_pid": os.getpid(), "data_dir": str(stack_dir)}))
+    os.replace(tmp, path)
+
+
+def clear_starting() -> None:
+    try:
+        data = json.loads(starting_file().read_text(encoding="utf-8"))
+        if data.get("owner_pid") == os.getpid():
+            starting_file().unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def wait_for_starting_stack(stack_dir: Path, timeout: float) -> EmbeddedInfo | None:
+    """If a live Jupyter server is starting the stack of ``stack_dir``, wait (up to
+    ``timeout`` seconds) for its announcement; None when nobody is starting one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            data = json.loads(starting_file().read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = None
+        info = read_runtime_file()
+        if info is not None and pid_alive(info.owner_pid or info.pid):
+            return info
+        if not isinstance(data, dict) or not pid_alive(data.get("owner_pid")):
+            return None
+        if str(data.get("data_dir")) != str(stack_dir) or time.monotonic() >= deadline:
+            return None
+        time.sleep(0.2)
 
 
 def data_dir(settings: DSPSettings) -> Path:
@@ -147,12 +191,15 @@ class EmbeddedStackManager:
         with self._lock:
             if self._info and healthy(self._info.url, self._info.token):
                 return self._info
-            reused = self._reuse()
-            if reused:
-                self._info = reused
-                return reused
-            self._info = self._start()
-            return self._info
+            try:
+                reused = self._reuse()
+                if reused:
+                    self._info = reused
+                    return reused
+                self._info = self._start()
+                return self._info
+            finally:
+                clear_starting()
 
     def _reuse(self) -> EmbeddedInfo | None:
         announced = read_runtime_file()

@@ -16,6 +16,7 @@ from jupyter_dsp.connection.embedded import (
     read_data_dir_stack,
     read_runtime_file,
     runtime_file,
+    wait_for_starting_stack,
 )
 from jupyter_dsp.connection.kube import (
     KubeClient,
@@ -225,6 +226,10 @@ def _resolve_embedded(
         info = read_data_dir_stack(settings, settings.namespace or "default")
         if info is None:
             tried.append(f"embedded stack serving {data_dir(settings)}: none")
+    if info is None:  # a Jupyter server may be starting it right now: wait a little
+        info = wait_for_starting_stack(data_dir(settings), settings.embedded_wait)
+        if info is not None:
+            tried.append("waited for the Jupyter server to start the embedded stack")
     if info is None:
         raise NoStackFound(
             tried,

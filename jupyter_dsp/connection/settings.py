@@ -112,6 +112,10 @@ class DSPSettings(Configurable):
     embedded = Bool(
         True, help="Out of a cluster with nothing configured, use the embedded stack."
     ).tag(config=True)
+    embedded_wait = Float(
+        20.0,
+        help="Seconds a kernel waits for the embedded stack while a Jupyter server starts it.",
+    ).tag(config=True)
     embedded_data_dir = Unicode(
         "", help="Embedded stack data directory. Empty: <jupyter data dir>/dsp/stack."
     ).tag(config=True)

@@ -6,8 +6,10 @@ import atexit
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
+from tornado.ioloop import IOLoop
 
 from jupyter_dsp.connection import DSPSettings
+from jupyter_dsp.connection.embedded import announce_starting, clear_starting, data_dir
 from jupyter_dsp.server.diff import diff_handlers
 from jupyter_dsp.server.handlers import (
     InfoHandler,
@@ -41,6 +43,20 @@ class DSPExtension(ExtensionApp):
         self.state = DSPState(settings, self.log, load_error=load_error)
         self.settings["jupyter_dsp_state"] = self.state
         atexit.register(self._stop_owned_stack)
+        if self.state.embedded is not None:
+            # start the embedded stack now, in the background: a kernel's `%dsp` must work
+            # before anyone opens the panel (kernels wait while the starting file exists)
+            announce_starting(data_dir(settings))
+            IOLoop.current().add_callback(self._start_embedded)
+
+    async def _start_embedded(self) -> None:
+        if self.state is None:
+            return
+        try:
+            await self.state.connection()
+        except Exception as exc:  # noqa: BLE001 - logged; the next request tries again
+            self.log.warning("jupyter-dsp: the embedded stack did not start: %s", exc)
+            clear_starting()
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(
