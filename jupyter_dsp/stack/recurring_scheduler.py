@@ -43,6 +43,11 @@ class Scheduler:
                 heapq.heappush(self._heap, (due, recurring_run_id))
             self._cond.notify_all()
 
+    def due_of(self, recurring_run_id: str) -> int | None:
+        """When the thread will look at it next (None: not scheduled, or firing now)."""
+        with self._cond:
+            return self._due.get(recurring_run_id)
+
     def pending(self) -> dict[str, int]:
         with self._cond:
             return dict(self._due)

@@ -171,7 +171,9 @@ class RecurringRunService:
         reference = None
         if row["pipeline_id"] or row["pipeline_version_id"]:
             reference = _reference(row)
-        due = self.next_due(row)
+        due = None
+        if row["status"] == "ENABLED":  # the scheduler knows it; else compute (cron math)
+            due = self.scheduler.due_of(row["recurring_run_id"]) or self.next_due(row)
         return _drop_empty(
             {
                 "recurring_run_id": row["recurring_run_id"],
