@@ -1,8 +1,6 @@
 """Importer steps: local paths, file://, http(s):// from a real http server on loopback and
 s3:// from moto's S3 server on loopback; everything else fails with the reason."""
 
-from __future__ import annotations
-
 import http.server
 import threading
 from collections.abc import Iterator
@@ -134,3 +132,75 @@ def test_other_schemes_are_refused_with_the_reason(tmp_path: Path) -> None:
         import_artifact("gs://bucket/model", tmp_path / "m", {})
     assert "gs://bucket/model" in str(caught.value)
     assert "s3://" in str(caught.value)  # says what is supported
+
+
+# ----- end to end: importer steps in runs of the embedded stack -------------------------------
+
+
+@pytest.fixture(scope="module")
+def importer_stack(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str):
+    """A stack whose workers have an ODH data connection's variables (moto on loopback)."""
+    from jupyter_dsp.stack import start_stack
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            patch.delenv(name, raising=False)
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        patch.setenv("AWS_S3_ENDPOINT", s3_endpoint)
+        client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+        client.create_bucket(Bucket="runs")
+        client.put_object(Bucket="runs", Key="in/table.csv", Body=b"x,y\n1,2\n3,4\n")
+        handle = start_stack(tmp_path_factory.mktemp("importer-stack") / "data")
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+def _import_run(stack, uri: str) -> dict:
+    import kfp
+    from kfp import dsl
+    from stack_http import call
+
+    @dsl.component(base_image="python:3.11")
+    def count_bytes(data: dsl.Input[dsl.Dataset]) -> int:
+        with open(data.path, "rb") as handle:
+            return len(handle.read())
+
+    @dsl.pipeline(name="import-and-count")
+    def import_and_count(uri: str) -> int:
+        imported = dsl.importer(artifact_uri=uri, artifact_class=dsl.Dataset, reimport=True)
+        return count_bytes(data=imported.output).output
+
+    client = kfp.Client(host=stack.url, existing_token=stack.token)
+    created = client.create_run_from_pipeline_func(
+        import_and_count, arguments={"uri": uri}, enable_caching=False, namespace="default"
+    )
+    client.wait_for_run_completion(created.run_id, timeout=180, sleep_duration=0.2)
+    return call(stack, "GET", f"/runs/{created.run_id}").json()
+
+
+def _count(run: dict) -> int:
+    assert run["state"] == "SUCCEEDED", run.get("error")
+    tasks = run["run_details"]["task_details"]
+    [counter] = [t for t in tasks if t["display_name"] == "count-bytes"]
+    return counter["output_parameters"]["Output"]
+
+
+def test_runs_import_over_http_and_s3(importer_stack, http_url: str) -> None:
+    assert _count(_import_run(importer_stack, f"{http_url}/data.bin")) == len(PAYLOAD)
+    assert _count(_import_run(importer_stack, "s3://runs/in/table.csv")) == 12
+
+
+def test_an_unreachable_importer_fails_the_run_with_the_reason(importer_stack, http_url) -> None:
+    for uri, reason in (
+        ("gs://bucket/model", "gs://bucket/model"),
+        (f"{http_url}/missing.bin", "HTTP 404"),
+        ("s3://runs/in/absent.csv", "no object with that key or prefix"),
+    ):
+        run = _import_run(importer_stack, uri)
+        assert run["state"] == "FAILED", uri
+        [importer] = [t for t in run["run_details"]["task_details"] if t["state"] == "FAILED"]
+        assert reason in importer["error"]["message"], importer["error"]
