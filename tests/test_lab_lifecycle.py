@@ -258,9 +258,12 @@ def test_diff_view_of_two_versions(lab: Lab, page: Any, tmp_path: Path) -> None:
     assert params == {"b": "changed", "extra": "added", "label": "removed"}
     assert "= 1" in view.locator('tr[data-param="b"]').inner_text()
     assert "= 2" in view.locator('tr[data-param="b"]').inner_text()
-    steps = view.locator(".jp-DSP-diffSteps")
-    assert steps.locator('li[data-task="report"]').get_attribute("data-change") == "added"
-    changed = steps.locator('li[data-task="add"]')
+    # the server's diff (dsp/diff, as %dsp diff): an added component, changed code
+    components = view.locator(".jp-DSP-diffSteps")
+    added = components.locator('li[data-component="comp-report"]')
+    assert added.get_attribute("data-change") == "added"
+    assert "python:3.12" in added.inner_text()
+    changed = components.locator('li[data-component="comp-add"]')
     assert changed.get_attribute("data-change") == "changed"
     assert "code" in changed.inner_text()
     added_lines = changed.locator(".jp-DSP-diffLine-added").all_inner_texts()

@@ -1,7 +1,8 @@
 /**
- * Compare two versions of a pipeline in the main area: parameters added, removed or with a
- * changed default; steps added or removed; steps whose code or image changed (with the
- * changed lines); and the two task graphs side by side with the changed steps marked.
+ * Compare two versions of a pipeline in the main area, from the server's `dsp/diff` (the same
+ * comparison as `%dsp diff`): parameters added, removed or with a changed type or default;
+ * components added or removed; components whose code, image or interface changed (with the
+ * code's unified diff); and the two task graphs side by side with the changed tasks marked.
  */
 import { MainAreaWidget } from '@jupyterlab/apputils';
 import { ReactWidget } from '@jupyterlab/ui-components';
@@ -11,72 +12,74 @@ import { DSPError } from './api';
 import { ErrorBox } from './components/ErrorBox';
 import { formatShortTime, pipelineLabel } from './format';
 import { DSPModel } from './model';
-import { IDagNode, layoutDag } from './spec';
-import { changedLines, diffSpecs, ISpecDiff } from './specDiff';
+import { IDagNode } from './spec';
+import { fetchVersionDiff, IDagSide, IVersionDiff, layoutSide, NodeStatus, showValue } from './versionDiff';
 import { IPipeline, IPipelineVersion, SpaceName } from './types';
 
 const NODE_W = 150;
 const NODE_H = 30;
 const GAP_X = 18;
 const GAP_Y = 32;
+const MARK: Record<NodeStatus, string> = { added: '+ ', removed: '− ', changed: '~ ', same: '' };
 
 function message(reason: unknown): string {
   return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
 }
 
-function versionLabel(v: IPipelineVersion): string {
+function versionLabel(v: { display_name?: string; name?: string; pipeline_version_id: string; created_at?: string }): string {
   const when = formatShortTime(v.created_at);
   return `${v.display_name || v.name || v.pipeline_version_id}${when ? ` (${when})` : ''}`;
 }
 
-function DiffDag(props: { nodes: IDagNode[]; marks: ISpecDiff['marks']; side: 'before' | 'after' }): JSX.Element {
-  const { nodes } = props;
+function DiffDag(props: { side: IDagSide; which: 'before' | 'after' }): JSX.Element {
+  const { nodes, status } = React.useMemo(() => layoutSide(props.side), [props.side]);
   if (!nodes.length) {
-    return <div className="jp-DSP-empty">No steps.</div>;
+    return <div className="jp-DSP-empty">No tasks.</div>;
   }
-  const layers = Math.max(...nodes.map(n => n.layer)) + 1;
-  const widest = Math.max(...nodes.map(n => n.index)) + 1;
+  const layers = Math.max(...nodes.map((n: IDagNode) => n.layer)) + 1;
+  const widest = Math.max(...nodes.map((n: IDagNode) => n.index)) + 1;
   const width = widest * (NODE_W + GAP_X) + GAP_X;
   const height = layers * (NODE_H + GAP_Y) + GAP_Y / 2;
   const pos = new Map(
     nodes.map(n => [n.key, { x: GAP_X + n.index * (NODE_W + GAP_X), y: GAP_Y / 2 + n.layer * (NODE_H + GAP_Y) }])
   );
   return (
-    <svg className="jp-DSP-dag jp-DSP-diffDag" data-side={props.side} width={width} height={height} role="img">
+    <svg className="jp-DSP-dag jp-DSP-diffDag" data-side={props.which} width={width} height={height} role="img">
       {nodes.flatMap(n =>
         n.dependsOn.map(dep => {
           const a = pos.get(dep)!;
           const b = pos.get(n.key)!;
           const y1 = a.y + NODE_H;
           const mid = (y1 + b.y) / 2;
+          const x1 = a.x + NODE_W / 2;
+          const x2 = b.x + NODE_W / 2;
           return (
             <path
               key={`${dep}->${n.key}`}
               className="jp-DSP-dag-edge"
-              d={`M${a.x + NODE_W / 2},${y1} C${a.x + NODE_W / 2},${mid} ${b.x + NODE_W / 2},${mid} ${b.x + NODE_W / 2},${b.y}`}
+              d={`M${x1},${y1} C${x1},${mid} ${x2},${mid} ${x2},${b.y}`}
             />
           );
         })
       )}
       {nodes.map(n => {
         const p = pos.get(n.key)!;
-        const mark = props.marks[n.key];
+        const mark: NodeStatus = status[n.key] ?? 'same';
         const label = n.label.length > 19 ? n.label.slice(0, 18) + '…' : n.label;
         return (
           <g
             key={n.key}
-            className={`jp-DSP-dag-node jp-DSP-diff-node${mark ? ` jp-DSP-diff-${mark}` : ''}`}
+            className={`jp-DSP-dag-node jp-DSP-diff-node jp-DSP-diff-${mark}`}
             data-task={n.key}
-            data-change={mark ?? ''}
+            data-change={mark === 'same' ? '' : mark}
             transform={`translate(${p.x},${p.y})`}
           >
             <title>
-              {n.label}
-              {mark ? `: ${mark}` : ': unchanged'}
+              {n.label}: {mark === 'same' ? 'unchanged' : mark}
             </title>
             <rect width={NODE_W} height={NODE_H} rx={6} />
             <text x={8} y={NODE_H / 2 + 4}>
-              {mark === 'added' ? '+ ' : mark === 'removed' ? '− ' : mark === 'changed' ? '~ ' : ''}
+              {MARK[mark]}
               {label}
             </text>
           </g>
@@ -86,45 +89,65 @@ function DiffDag(props: { nodes: IDagNode[]; marks: ISpecDiff['marks']; side: 'b
   );
 }
 
-function DiffBody(props: { before: IPipelineVersion; after: IPipelineVersion }): JSX.Element {
-  const { before, after } = props;
-  const diff = React.useMemo(() => diffSpecs(before.pipeline_spec, after.pipeline_spec), [before, after]);
-  const nodesBefore = React.useMemo(() => layoutDag(before.pipeline_spec), [before]);
-  const nodesAfter = React.useMemo(() => layoutDag(after.pipeline_spec), [after]);
-  const marksBefore: ISpecDiff['marks'] = {};
-  const marksAfter: ISpecDiff['marks'] = {};
-  for (const [key, mark] of Object.entries(diff.marks)) {
-    if (mark === 'removed' || mark === 'changed') {
-      marksBefore[key] = mark;
-    }
-    if (mark === 'added' || mark === 'changed') {
-      marksAfter[key] = mark;
-    }
-  }
+function CodeDiff(props: { text: string }): JSX.Element {
+  const lines = props.text.split('\n').filter(l => l && !l.startsWith('---') && !l.startsWith('+++'));
   return (
-    <div className="jp-DSP-diffBody" data-identical={String(diff.identical)}>
-      {diff.identical ? <div className="jp-DSP-empty">These two versions have the same parameters and steps.</div> : null}
+    <pre className="jp-DSP-diffCode">
+      {lines.slice(0, 120).map((line, i) => (
+        <div
+          key={i}
+          className={
+            line.startsWith('+') ? 'jp-DSP-diffLine-added' : line.startsWith('-') ? 'jp-DSP-diffLine-removed' : line.startsWith('@@') ? 'jp-DSP-diffLine-hunk' : ''
+          }
+        >
+          {line}
+        </div>
+      ))}
+      {lines.length > 120 ? <div>… {lines.length - 120} more lines</div> : null}
+    </pre>
+  );
+}
+
+function DiffBody(props: { diff: IVersionDiff }): JSX.Element {
+  const { diff } = props;
+  const { parameters: p, components: c } = diff;
+  const oldName = diff.old.display_name || 'before';
+  const newName = diff.new.display_name || 'after';
+  const paramRows = [
+    ...p.added.map(x => ({ name: x.name, change: 'added', before: '—', after: `${x.type}${'default' in x ? ` = ${showValue(x.default)}` : ''}` })),
+    ...p.removed.map(x => ({ name: x.name, change: 'removed', before: `${x.type}${'default' in x ? ` = ${showValue(x.default)}` : ''}`, after: '—' })),
+    ...p.changed.map(x => ({
+      name: x.name,
+      change: 'changed',
+      before: `${x.old_type}${'old_default' in x ? ` = ${showValue(x.old_default)}` : ''}`,
+      after: `${x.new_type}${'new_default' in x ? ` = ${showValue(x.new_default)}` : ''}`
+    }))
+  ];
+  const nComponents = c.added.length + c.removed.length + c.changed.length;
+  return (
+    <div className="jp-DSP-diffBody" data-identical={String(!diff.changed)}>
+      {!diff.changed ? <div className="jp-DSP-empty">These two versions are the same.</div> : null}
       <h3>Parameters</h3>
-      {diff.params.length ? (
+      {paramRows.length ? (
         <table className="jp-DSP-table jp-DSP-diffParams">
           <thead>
             <tr>
               <th>Parameter</th>
               <th>Change</th>
-              <th>{before.display_name || 'before'}</th>
-              <th>{after.display_name || 'after'}</th>
+              <th>{oldName}</th>
+              <th>{newName}</th>
             </tr>
           </thead>
           <tbody>
-            {diff.params.map(p => (
-              <tr key={p.name} data-param={p.name} data-change={p.change} className={`jp-DSP-diff-${p.change}`}>
-                <th>{p.name}</th>
-                <td>{p.change === 'changed' ? 'changed default or type' : p.change}</td>
+            {paramRows.map(row => (
+              <tr key={row.name} data-param={row.name} data-change={row.change} className={`jp-DSP-diff-${row.change}`}>
+                <th>{row.name}</th>
+                <td>{row.change === 'changed' ? 'changed default or type' : row.change}</td>
                 <td>
-                  <code>{p.before ?? '—'}</code>
+                  <code>{row.before}</code>
                 </td>
                 <td>
-                  <code>{p.after ?? '—'}</code>
+                  <code>{row.after}</code>
                 </td>
               </tr>
             ))}
@@ -133,52 +156,53 @@ function DiffBody(props: { before: IPipelineVersion; after: IPipelineVersion }):
       ) : (
         <div className="jp-DSP-empty">No parameter changed.</div>
       )}
-      <h3>Steps</h3>
-      {diff.steps.length ? (
+      <h3>Components</h3>
+      {nComponents ? (
         <ul className="jp-DSP-diffSteps">
-          {diff.steps.map(s => {
-            const lines = s.codeBefore !== undefined ? changedLines(s.codeBefore, s.codeAfter ?? '') : null;
+          {c.added.map(x => (
+            <li key={x.name} data-component={x.name} data-change="added" className="jp-DSP-diff-added">
+              <b>{x.name}</b>: added{x.image ? <span className="jp-DSP-row-meta"> (image {x.image})</span> : null}
+            </li>
+          ))}
+          {c.removed.map(x => (
+            <li key={x.name} data-component={x.name} data-change="removed" className="jp-DSP-diff-removed">
+              <b>{x.name}</b>: removed
+            </li>
+          ))}
+          {c.changed.map(x => {
+            const what = [
+              x.code_changed ? 'code' : '',
+              x.old_image !== x.new_image ? 'image' : '',
+              x.interface_changed ? 'inputs/outputs' : ''
+            ].filter(Boolean);
             return (
-              <li key={s.task} data-task={s.task} data-change={s.change} className={`jp-DSP-diff-${s.change}`}>
-                <b>{s.task}</b>: {s.change === 'changed' ? `changed ${s.kinds.join(', ')}` : s.change}
-                {s.kinds.includes('image') ? (
+              <li key={x.name} data-component={x.name} data-change="changed" className="jp-DSP-diff-changed">
+                <b>{x.name}</b>: changed {what.join(', ')}
+                {x.old_image !== x.new_image ? (
                   <div className="jp-DSP-row-meta">
-                    image <code>{s.imageBefore}</code> → <code>{s.imageAfter}</code>
+                    image <code>{x.old_image}</code> → <code>{x.new_image}</code>
                   </div>
                 ) : null}
-                {lines && (lines.removed.length || lines.added.length) ? (
-                  <pre className="jp-DSP-diffCode">
-                    {lines.removed.slice(0, 40).map((l, i) => (
-                      <div key={`r${i}`} className="jp-DSP-diffLine-removed">
-                        - {l}
-                      </div>
-                    ))}
-                    {lines.added.slice(0, 40).map((l, i) => (
-                      <div key={`a${i}`} className="jp-DSP-diffLine-added">
-                        + {l}
-                      </div>
-                    ))}
-                  </pre>
-                ) : null}
+                {x.code_changed && x.code_diff ? <CodeDiff text={x.code_diff} /> : null}
               </li>
             );
           })}
         </ul>
       ) : (
-        <div className="jp-DSP-empty">No step added, removed or changed.</div>
+        <div className="jp-DSP-empty">No component added, removed or changed.</div>
       )}
       <h3>Graphs</h3>
       <div className="jp-DSP-diffGraphs">
         <div className="jp-DSP-diffSide">
-          <div className="jp-DSP-section-title">{versionLabel(before)}</div>
+          <div className="jp-DSP-section-title">{versionLabel(diff.old)}</div>
           <div className="jp-DSP-dagScroll">
-            <DiffDag nodes={nodesBefore} marks={marksBefore} side="before" />
+            <DiffDag side={diff.dag.old} which="before" />
           </div>
         </div>
         <div className="jp-DSP-diffSide">
-          <div className="jp-DSP-section-title">{versionLabel(after)}</div>
+          <div className="jp-DSP-section-title">{versionLabel(diff.new)}</div>
           <div className="jp-DSP-dagScroll">
-            <DiffDag nodes={nodesAfter} marks={marksAfter} side="after" />
+            <DiffDag side={diff.dag.new} which="after" />
           </div>
         </div>
       </div>
@@ -195,7 +219,7 @@ function DiffView(props: { model: DSPModel; space: SpaceName; pipeline: IPipelin
   const [versions, setVersions] = React.useState<IPipelineVersion[] | null>(null);
   const [left, setLeft] = React.useState('');
   const [right, setRight] = React.useState('');
-  const [specs, setSpecs] = React.useState<[IPipelineVersion, IPipelineVersion] | null>(null);
+  const [diff, setDiff] = React.useState<IVersionDiff | null>(null);
   const [error, setError] = React.useState<string | null>(null);
   const [retry, setRetry] = React.useState(0);
 
@@ -215,21 +239,23 @@ function DiffView(props: { model: DSPModel; space: SpaceName; pipeline: IPipelin
   }, [model, space, pipeline.pipeline_id, retry]);
 
   React.useEffect(() => {
-    if (!left || !right) {
+    if (!left || !right || left === right) {
       return;
     }
     let cancelled = false;
-    setSpecs(null);
-    Promise.all([
-      model.client.getVersion(space, pipeline.pipeline_id, left),
-      model.client.getVersion(space, pipeline.pipeline_id, right)
-    ])
-      .then(([a, b]) => !cancelled && setSpecs([a, b]))
-      .catch(reason => !cancelled && setError(`Cannot read the versions: ${message(reason)}`));
+    setDiff(null);
+    fetchVersionDiff(model.client, space, pipeline.pipeline_id, left, right)
+      .then(d => {
+        if (!cancelled) {
+          setDiff(d);
+          setError(null);
+        }
+      })
+      .catch(reason => !cancelled && setError(`Cannot compare the versions: ${message(reason)}`));
     return () => {
       cancelled = true;
     };
-  }, [model, space, pipeline.pipeline_id, left, right]);
+  }, [model, space, pipeline.pipeline_id, left, right, retry]);
 
   const select = (value: string, onChange: (v: string) => void, name: string): JSX.Element => (
     <select className="jp-mod-styled" name={name} value={value} onChange={e => onChange(e.target.value)}>
@@ -258,7 +284,7 @@ function DiffView(props: { model: DSPModel; space: SpaceName; pipeline: IPipelin
         </div>
       ) : null}
       {!versions && !error ? <div className="jp-DSP-empty">Loading versions…</div> : null}
-      {specs && left !== right ? <DiffBody before={specs[0]} after={specs[1]} /> : null}
+      {diff && left !== right ? <DiffBody diff={diff} /> : null}
     </div>
   );
 }
