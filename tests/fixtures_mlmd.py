@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,7 +214,6 @@ class MLMDCluster:
     s3_endpoint: str
     runs: dict[str, Any] = field(default_factory=dict)
     front: GrpcWebFront | None = None
-    _stop: list[Any] = field(default_factory=list)
 
     def s3_env(self) -> dict[str, str]:
         return {
@@ -253,7 +253,7 @@ def mlmd_cluster(tmp_path_factory) -> Any:
         runs[run_id] = record_results_demo(recorder)
 
     servicer = make_servicer(store)
-    server = grpc.server(__import__("concurrent.futures").futures.ThreadPoolExecutor(4))
+    server = grpc.server(ThreadPoolExecutor(4))
     svc_grpc.add_MetadataStoreServiceServicer_to_server(servicer, server)
     grpc_port = server.add_insecure_port("127.0.0.1:0")
     ca_path, ca_cert, ca_key = make_ca(root, "service-ca")
@@ -282,7 +282,6 @@ def mlmd_cluster(tmp_path_factory) -> Any:
         s3_endpoint=s3_endpoint,
         runs=runs,
         front=front,
-        _stop=[moto],
     )
     yield cluster
     front.stop()
