@@ -207,7 +207,20 @@ class StepEnvironments:
             if self._remove_if_unused(key):
                 total -= size
                 removed.append(key)
+        if removed:
+            self._prune_downloads()
         return removed
+
+    def _prune_downloads(self) -> None:
+        """Drop the download cache's entries that no environment can use any more."""
+        try:
+            subprocess.run(
+                [uv_binary(), "cache", "prune", "--quiet"],
+                env={**os.environ, "UV_CACHE_DIR": str(self.uv_cache)},
+                stdin=subprocess.DEVNULL, capture_output=True, timeout=120,
+            )
+        except (OSError, subprocess.SubprocessError, EnvironmentBuildError):
+            pass  # best effort: the bound is on the environments
 
     def clear(self) -> list[str]:
         """Remove every environment not in use by a process, and the download cache."""
