@@ -237,3 +237,55 @@ def test_other_namespaces_are_refused(stack_factory, tmp_path):
     }
     # alice may not use a pipeline of namespace default in team-a
     assert_kfp_error(call(stack, "POST", "/recurringruns", alice, json=body), 403)
+
+
+def test_recurring_run_answers_conform_to_the_swagger(stack_factory, tmp_path):
+    """Every recurring-run answer validates against KFP 2.17's strict schema once the three
+    documented extras are set aside (deviation 4 of test_stack_conformance)."""
+    import jsonschema
+    from test_stack_conformance import _formats, response_schema
+
+    def conforms(method: str, template: str, response: Any) -> dict[str, Any]:
+        assert response.status_code == 200, response.text
+        body = response.json()
+        items = body.get("recurringRuns", [body]) if "recurringRuns" in body else [body]
+        for item in items:
+            for extra in ("next_fire_time", "last_fire_time", "fired_count"):
+                item.pop(extra, None)
+        schema = response_schema(method, "/apis/v2beta1" + template, 200)
+        jsonschema.Draft4Validator(schema, format_checker=_formats).validate(body)
+        return body
+
+    stack = stack_factory(in_process=True)
+    pid, vid = upload_adder(stack, tmp_path, "adder")
+    body = {
+        "display_name": "conf",
+        "pipeline_version_reference": {"pipeline_id": pid, "pipeline_version_id": vid},
+        "runtime_config": {"parameters": {"a": 1}},
+        "trigger": {
+            "cron_schedule": {
+                "cron": "0 0 6 * * *",
+                "start_time": "2099-01-01T00:00:00Z",
+                "end_time": "2100-01-01T00:00:00Z",
+            }
+        },
+        "max_concurrency": "2",
+        "no_catchup": True,
+        "mode": "ENABLE",
+    }
+    created = conforms("POST", "/recurringruns", call(stack, "POST", "/recurringruns", json=body))
+    rid = created["recurring_run_id"]
+    conforms(
+        "GET", "/recurringruns/{recurring_run_id}", call(stack, "GET", f"/recurringruns/{rid}")
+    )
+    conforms("GET", "/recurringruns", call(stack, "GET", "/recurringruns"))
+    periodic = {**body, "trigger": {"periodic_schedule": {"interval_second": "3600"}}}
+    conforms("POST", "/recurringruns", call(stack, "POST", "/recurringruns", json=periodic))
+    for action in ("disable", "enable"):
+        template = f"/recurringruns/{{recurring_run_id}}:{action}"
+        conforms("POST", template, call(stack, "POST", f"/recurringruns/{rid}:{action}"))
+    conforms(
+        "DELETE",
+        "/recurringruns/{recurring_run_id}",
+        call(stack, "DELETE", f"/recurringruns/{rid}"),
+    )

@@ -10,8 +10,9 @@ Deliberate deviations (documented, asserted below where they show):
 2. An oversize upload is 413 (KFP answers 400).
 3. Experiments created or listed without a namespace in multi-user mode use the default
    namespace of the stack (KFP refuses that with 400).
-4. Recurring-run endpoints answer 501 (the body is still a googleRpcStatus). Run task
-   details carry three extra fields, ``input_parameters``, ``output_parameters`` and
+4. Recurring runs carry three extra fields, ``next_fire_time``, ``last_fire_time`` and
+   ``fired_count`` (checked in tests/test_recurring_stack.py). Run task details carry three
+   extra fields, ``input_parameters``, ``output_parameters`` and
    ``output_artifacts`` (jupyter_dsp/stack/runner/api_json.py): KFP keeps those in MLMD.
 5. ``GET /apis/v2beta1/auth``, ``/filters``, ``/visualizations``, ``/workflows`` and
    ``/scheduledworkflows`` are not implemented (KFP-shaped 404).

@@ -38,8 +38,8 @@ def test_same_name_twice_is_409_in_upload_error_shape(stack, unique_name):
     assert set(second.json()) == {"error_message", "error_details"}
 
 
-def test_recurring_runs_answer_501(stack):
-    assert_kfp_error(call(stack, "GET", "/recurringruns"), 501)
+def test_recurring_runs_need_a_token(stack):
+    assert_kfp_error(call(stack, "GET", "/recurringruns", token=False), 401)
 
 
 def test_unknown_path_is_kfp_404(stack):
