@@ -21,10 +21,16 @@ PAD = 10
 
 @dataclass
 class Node:
-    name: str
+    name: str  # the task's key in the DAG (edges refer to it)
     upstream: list[str] = field(default_factory=list)
     level: int = 0
     row: int = 0
+    # what a run's task record calls it: taskInfo.name (``.set_display_name``) or the key;
+    # the node's label and its state both come from the task record of that name
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        self.label = self.label or self.name
 
 
 def _root_dag(spec: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -53,7 +59,14 @@ def graph_from_spec(spec: Mapping[str, Any] | None, extra: list[str] | None = No
     ``extra`` names (tasks a run reports that the root DAG does not list) are added unlinked.
     """
     tasks = _root_dag(spec)
-    nodes = {name: Node(name, [u for u in _upstream(t) if u in tasks]) for name, t in tasks.items()}
+    nodes = {
+        name: Node(
+            name,
+            [u for u in _upstream(t) if u in tasks],
+            label=str((t.get("taskInfo") or {}).get("name") or name),
+        )
+        for name, t in tasks.items()
+    }
     for name in extra or []:
         nodes.setdefault(name, Node(name))
     levels: dict[str, int] = {}
@@ -82,7 +95,7 @@ def _xy(node: Node) -> tuple[int, int]:
 
 
 def render_svg(nodes: list[Node], states: Mapping[str, str], selected: str | None = None) -> str:
-    """SVG of ``nodes``, each filled with the colour of its state (``states[name]``)."""
+    """SVG of ``nodes``, each filled with the colour of its state (``states[label]``)."""
     if not nodes:
         return "<i>No tasks yet.</i>"
     width = PAD * 2 + (max(n.level for n in nodes) + 1) * (NODE_W + GAP_X) - GAP_X
@@ -106,12 +119,12 @@ def render_svg(nodes: list[Node], states: Mapping[str, str], selected: str | Non
             )
     for node in nodes:
         x, y = _xy(node)
-        state = states.get(node.name, "PENDING")
+        state = states.get(node.label, "PENDING")
         colour = state_colour(state) if state else UNKNOWN_COLOUR
-        stroke = ' stroke="#000" stroke-width="2"' if node.name == selected else ""
-        label = node.name if len(node.name) <= 22 else node.name[:21] + "…"
+        stroke = ' stroke="#000" stroke-width="2"' if node.label == selected else ""
+        label = node.label if len(node.label) <= 22 else node.label[:21] + "…"
         parts.append(
-            f"<g><title>{escape(node.name)}: {escape(state)}</title>"
+            f"<g><title>{escape(node.label)}: {escape(state)}</title>"
             f'<rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="5" '
             f'fill="{colour}"{stroke}/>'
             f'<text x="{x + NODE_W // 2}" y="{y + NODE_H // 2 + 4}" fill="white" '

@@ -162,7 +162,7 @@ class RunMonitor(widgets.VBox):
         nodes = graph_from_spec(self._spec)
         if not nodes:
             nodes = graph_from_spec(None, [t.name for t in run.tasks])
-        if [n.name for n in nodes] != [n.name for n in self._nodes]:
+        if [n.label for n in nodes] != [n.label for n in self._nodes]:
             self._nodes = nodes
             self._build_buttons()
         states = self.task_states()
@@ -173,7 +173,7 @@ class RunMonitor(widgets.VBox):
             f"<code>{escape(run.id)}</code></small>{error}"
         )
         total = max(len(self._nodes), 1)
-        done = sum(1 for n in self._nodes if states.get(n.name) in _DONE)
+        done = sum(1 for n in self._nodes if states.get(n.label) in _DONE)
         if run.state == "SUCCEEDED":
             done = total
         self.progress.max = total
@@ -200,7 +200,7 @@ class RunMonitor(widgets.VBox):
     def _build_buttons(self) -> None:
         buttons = []
         for node in self._nodes:
-            button = widgets.Button(description=node.name, layout=widgets.Layout(width="auto"))
+            button = widgets.Button(description=node.label, layout=widgets.Layout(width="auto"))
             button.style.text_color = "white"
             button.on_click(lambda b: self.select_task(b.description))
             buttons.append(button)
