@@ -30,6 +30,7 @@ from jupyter_dsp.client.compiling import split_file_function as _split
 from jupyter_dsp.client.params import parse_assignments
 from jupyter_dsp.client.render import duration
 from jupyter_dsp.magics.lifecycle import LifecycleCommands
+from jupyter_dsp.magics.local import local_client_for
 from jupyter_dsp.magics.parser import build_parser, full_help, parse
 from jupyter_dsp.magics.results import ResultsCommands
 
@@ -87,7 +88,7 @@ class DSPMagic(ResultsCommands, LifecycleCommands, Magics):
         if args is None:
             return None
         handler: Callable[[argparse.Namespace], Any] = getattr(self, f"_cmd_{args.command}")
-        with _usage_errors():
+        with _usage_errors(), local_client_for(self, args):
             return handler(args)
 
     # ---- argument helpers -------------------------------------------------------------------

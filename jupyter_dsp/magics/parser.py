@@ -10,6 +10,7 @@ from IPython.core.error import UsageError
 
 from jupyter_dsp.magics.lifecycle import SUMMARY_LINES as LIFECYCLE_SUMMARY
 from jupyter_dsp.magics.lifecycle import add_parsers as add_lifecycle_parsers
+from jupyter_dsp.magics.local import add_local_options
 from jupyter_dsp.magics.results import add_parsers as add_results_parsers
 
 RUN_STATES = (
@@ -205,6 +206,7 @@ def build_parser() -> MagicArgumentParser:
     add("browse", "Open the pipeline browser widget (Shared and Project tabs).")
     add_results_parsers(add)
     add_lifecycle_parsers(add)
+    add_local_options(sub.choices)
     return parser
 
 
