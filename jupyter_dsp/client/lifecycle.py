@@ -198,9 +198,8 @@ class LifecycleOperations:
             if enabled
             else api.recurring_run_service_disable_recurring_run
         )
-        with api_errors(
-            "Enabling the schedule" if enabled else "Disabling the schedule", self._where(PROJECT)
-        ):  # type: ignore[attr-defined]
+        action = "Enabling the schedule" if enabled else "Disabling the schedule"
+        with api_errors(action, self._where(PROJECT)):  # type: ignore[attr-defined]
             call(recurring_run_id=found.id)
         return self.get_schedule(found.id)
 

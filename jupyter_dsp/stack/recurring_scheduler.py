@@ -83,9 +83,10 @@ class Scheduler:
         except Exception:
             log.exception("loading recurring runs failed")
         while True:
-            rid = self._next()
-            if rid is None:
+            next_id = self._next()
+            if next_id is None:
                 return
+            rid = next_id
             try:
                 due = self._fire(rid)
             except Exception:

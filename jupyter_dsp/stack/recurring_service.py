@@ -24,6 +24,7 @@ longer valid) is shown in ``error.message`` and the schedule moves on.
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import time
@@ -251,6 +252,8 @@ class RecurringRunService:
         runtime = body.get("runtime_config") or {}
         if not isinstance(runtime, dict) or set(runtime) - {"parameters", "pipeline_root"}:
             raise invalid_argument("runtime_config takes parameters and pipeline_root only")
+        if not isinstance(runtime.get("parameters") or {}, dict):
+            raise invalid_argument("runtime_config.parameters must be an object")
         try:
             resolve_parameters(document.root_parameters(), runtime.get("parameters") or {})
         except ParameterError as exc:
@@ -313,7 +316,7 @@ class RecurringRunService:
 
     # ----- firing (the scheduler's thread) -------------------------------------------------
 
-    def _load(self) -> list[tuple[str, int | None]]:
+    def _load(self) -> builtins.list[tuple[str, int | None]]:
         return [(row["recurring_run_id"], self.next_due(row)) for row in self.store.enabled()]
 
     def _active_runs(self, recurring_run_id: str) -> int:

@@ -11,6 +11,7 @@ No authorization here: see recurring_service.
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import time
@@ -169,7 +170,7 @@ class RecurringStore:
     def list(self, scope: list[tuple[str, Any]], query: ListQuery) -> Page:
         return run_list(self._conn(), "recurring_runs", scope, query)
 
-    def enabled(self) -> list[sqlite3.Row]:
+    def enabled(self) -> builtins.list[sqlite3.Row]:
         return (
             self._conn()
             .execute("SELECT * FROM recurring_runs WHERE status = 'ENABLED' ORDER BY seq")
@@ -244,7 +245,9 @@ class RecurringStore:
                 (trigger, error[:2000], recurring_run_id, previous),
             )
 
-    def active_run_ids(self, recurring_run_id: str, final_states: frozenset[str]) -> list[str]:
+    def active_run_ids(
+        self, recurring_run_id: str, final_states: frozenset[str]
+    ) -> builtins.list[str]:
         marks = ", ".join("?" for _ in final_states)
         rows = (
             self._conn()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from croniter import croniter
+from croniter import croniter  # type: ignore[import-untyped]
 
 DESCRIPTORS = {
     "@yearly": "0 0 0 1 1 *",
