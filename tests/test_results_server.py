@@ -226,3 +226,44 @@ async def test_results_need_authentication(proxied_stack, jp_fetch, server_url):
         r = await asyncio.to_thread(requests.get, f"{server_url}{path}", timeout=30)
         assert r.status_code in (401, 403), path
         assert "tasks" not in r.text
+
+
+@pytest.fixture
+def dspa_cluster(sa_dir, fake_kube, stack_factory):
+    """A workbench on a (simulated) Data Science Pipelines cluster: the stack standing in for
+    the namespace's DSPA is found through the fake Kubernetes API."""
+    from fake_kube_api import make_dspa
+
+    handle = stack_factory(default_namespace="team-a", tokens={"sa": ({"team-a": "edit"}, "view")})
+    sa_dir.rotate(handle.tokens["sa"])
+    fake_kube.dspas["team-a"] = [make_dspa("dspa", "team-a", url=handle.url)]
+    return handle
+
+
+async def test_local_space_results_on_a_cluster_workbench(dspa_cluster, jp_fetch, tmp_path):
+    local = ("dsp", "api", "local", "apis", "v2beta1")
+    body = {
+        "display_name": "showcase locally",
+        "pipeline_spec": compile_to(rp.showcase, tmp_path),
+        "runtime_config": {"parameters": {}},
+    }
+    r = await jp_fetch(*local, "runs", method="POST", body=json.dumps(body))
+    run_id = json.loads(r.body)["run_id"]
+    for _ in range(600):
+        run = json.loads((await jp_fetch(*local, "runs", run_id)).body)
+        if run.get("state") in ("SUCCEEDED", "FAILED", "CANCELED"):
+            break
+        await asyncio.sleep(0.5)
+    assert run["state"] == "SUCCEEDED", run.get("error")
+
+    r = await get(jp_fetch, "dsp", "results", run_id, space="local")
+    assert r.code == 200, r.body
+    doc = json.loads(r.body)
+    assert doc["source"] == "stack" and doc["pipeline_outputs"]["parameters"] == {"Output": 0.75}
+    [train] = tasks_named(doc, "train")
+    summary = train["outputs"]["artifacts"]["summary"][0]
+    r = await get(jp_fetch, "dsp", "artifacts", run_id, summary["artifact_id"], space="local")
+    assert r.code == 200 and r.body == rp.MARKDOWN_TEXT.encode()
+    # the cluster's project space does not have that run
+    r = await get(jp_fetch, "dsp", "results", run_id)
+    assert r.code == 404

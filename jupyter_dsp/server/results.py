@@ -83,6 +83,8 @@ class OverCap(Exception):
 class _ResultsBase(DSPHandler):
     """What both endpoints share: the space, the ownership check, JSON reads from the stack."""
 
+    requested_space = "project"
+
     def space_name(self) -> str:
         values = self.get_query_arguments("space")
         if len(values) > 1:
@@ -191,10 +193,13 @@ class _ResultsBase(DSPHandler):
             return None
         space = await self.open_space(conn, name)
         await self.check_run(conn, space, run_id)
+        self.requested_space = name
         return conn, space
 
     def from_cluster(self, conn: Connection, space: Space) -> bool:
-        return space.name == "project" and conn.mode in CLUSTER_MODES
+        """ML Metadata for the project space of a cluster (the local space is a stack,
+        whose Space is also named "project": the proxy's project rules apply to it)."""
+        return self.requested_space == "project" and conn.mode in CLUSTER_MODES
 
 
 class ResultsHandler(_ResultsBase):
