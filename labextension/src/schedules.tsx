@@ -212,7 +212,13 @@ export function SchedulesSection(props: {
                 <span data-field="trigger">{triggerText(s.trigger)}</span>
                 {' · '}
                 <span data-field="next" title={formatTime(s.next_fire_time ?? undefined)}>
-                  {enabled ? (next ? `next run ${next}` : 'no further runs') : 'paused'}
+                  {!enabled
+                    ? 'paused'
+                    : next
+                      ? `next run ${next}`
+                      : 'next_fire_time' in s
+                        ? 'no further runs'
+                        : `created ${formatShortTime(s.created_at)}`}
                 </span>
                 {s.fired_count !== undefined ? <span> · {s.fired_count} made</span> : null}
                 {s.error?.message ? <div className="jp-DSP-field-error">{s.error.message}</div> : null}
