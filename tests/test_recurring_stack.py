@@ -289,3 +289,42 @@ def test_recurring_run_answers_conform_to_the_swagger(stack_factory, tmp_path):
         "/recurringruns/{recurring_run_id}",
         call(stack, "DELETE", f"/recurringruns/{rid}"),
     )
+
+
+RECURRING_OPERATIONS = [
+    ("/apis/v2beta1/recurringruns", "GET"),
+    ("/apis/v2beta1/recurringruns", "POST"),
+    ("/apis/v2beta1/recurringruns/{recurring_run_id}", "GET"),
+    ("/apis/v2beta1/recurringruns/{recurring_run_id}", "DELETE"),
+    ("/apis/v2beta1/recurringruns/{recurring_run_id}:enable", "POST"),
+    ("/apis/v2beta1/recurringruns/{recurring_run_id}:disable", "POST"),
+]
+
+
+@pytest.mark.parametrize(
+    "path, method", RECURRING_OPERATIONS, ids=[f"{m} {p}" for p, m in RECURRING_OPERATIONS]
+)
+def test_generated_recurring_run_requests_never_get_a_server_error(stack, path, method):
+    from hypothesis import HealthCheck, given, settings
+    from test_stack_fuzz import SCHEMA
+
+    operation = SCHEMA[path][method]
+
+    @settings(
+        max_examples=40,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy())
+    def run(case: Any) -> None:
+        response = case.call(
+            base_url=stack.url, headers={"Authorization": f"Bearer {stack.token}"}, timeout=30
+        )
+        assert response.status_code < 500, (case.path, case.body, response.text)
+        body = response.json()
+        if response.status_code >= 400:
+            assert set(body) == {"code", "message", "details"}
+
+    run()
