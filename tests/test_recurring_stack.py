@@ -328,3 +328,39 @@ def test_generated_recurring_run_requests_never_get_a_server_error(stack, path, 
             assert set(body) == {"code", "message", "details"}
 
     run()
+
+
+def test_a_firing_that_cannot_run_is_shown_and_the_schedule_goes_on(stack_factory, tmp_path):
+    stack = stack_factory()
+    pid, vid = upload_adder(stack, tmp_path, "adder")
+    exp = call(stack, "POST", "/experiments", json={"display_name": "old"}).json()
+    call(stack, "POST", f"/experiments/{exp['experiment_id']}:archive")
+    body = {
+        "display_name": "x",
+        "experiment_id": exp["experiment_id"],
+        "pipeline_version_reference": {"pipeline_id": pid, "pipeline_version_id": vid},
+        "runtime_config": {"parameters": {"a": 1}},
+        "trigger": {"periodic_schedule": {"interval_second": "1"}},
+    }
+    error = assert_kfp_error(call(stack, "POST", "/recurringruns", json=body), 400)
+    assert "archived" in error["message"]
+
+    rr = create(
+        stack,
+        pid,
+        trigger={"periodic_schedule": {"interval_second": "1"}},
+        pipeline_version_reference={"pipeline_id": pid, "pipeline_version_id": vid},
+        max_concurrency="10",
+    )
+    rid = rr["recurring_run_id"]
+    time.sleep(2.5)
+    assert call(stack, "DELETE", f"/pipelines/{pid}/versions/{vid}").status_code == 200
+    made = len(runs_of(stack, rid))
+    time.sleep(3)
+    got = call(stack, "GET", f"/recurringruns/{rid}").json()
+    call(stack, "POST", f"/recurringruns/{rid}:disable")
+    assert len(runs_of(stack, rid)) == made  # nothing could be made...
+    assert vid in got["error"]["message"]  # ...and it says why
+    assert got["fired_count"] == made
+    last = datetime.strptime(got["last_fire_time"], "%Y-%m-%dT%H:%M:%SZ")
+    assert last.replace(tzinfo=timezone.utc).timestamp() >= time.time() - 3  # it moved on

@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from jupyter_dsp.stack.auth import Principal
-from jupyter_dsp.stack.errors import ApiError, invalid_argument
+from jupyter_dsp.stack.errors import ApiError, failed_precondition, invalid_argument
 from jupyter_dsp.stack.listing import parse_list_request
 from jupyter_dsp.stack.recurring_scheduler import Scheduler
 from jupyter_dsp.stack.recurring_store import (
@@ -247,6 +247,11 @@ class RecurringRunService:
         experiment = self.runs._experiment(who, body.get("experiment_id") or "", namespace)
         ns = experiment["namespace"]
         self.access.check_write(who, ns)
+        if experiment["storage_state"] == "ARCHIVED":
+            raise failed_precondition(
+                f"Experiment {experiment['experiment_id']} is archived; unarchive it to add"
+                " recurring runs"
+            )
         # the pipeline and parameters are checked now, as a run would check them
         document, pipeline_id, version_id = self.runs._pipeline(who, body, ns)
         runtime = body.get("runtime_config") or {}
