@@ -164,7 +164,7 @@ async def test_magic_run_local_reads_the_cluster_pipeline_and_runs_it_locally(
     monkeypatch.chdir(tmp_path)
     assert find_local_stack() is None
 
-    _, run, info, logs, local_runs = await asyncio.to_thread(
+    _, run, info, logs, local_runs, results = await asyncio.to_thread(
         _magic_in_thread,
         [
             f"!r = %dsp run {name} -p a=3 -p label=magic --local --wait --timeout 180",
@@ -172,9 +172,11 @@ async def test_magic_run_local_reads_the_cluster_pipeline_and_runs_it_locally(
             "info",
             "logs r report",  # r ran locally: its log is read there without --local
             "runs --local",
+            "outputs r",  # and its results too
         ],
     )
     assert "magic: total=3.5" in logs.text
+    assert results["report"]["Output"] == "magic: total=3.5 flags=[]"
     assert run.id in [x.id for x in local_runs]
     assert isinstance(run, Run)
     assert run.state == "SUCCEEDED", run.error

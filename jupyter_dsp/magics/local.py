@@ -57,7 +57,17 @@ def cmd_run_local(magic: Any, args: argparse.Namespace) -> Any:
 
 # commands that name runs: with --local (or given a run that ran locally) they go to the
 # local stack; `run --local` is cmd_run_local above
-LOCAL_COMMANDS = ("runs", "show", "terminate", "retry", "wait", "logs")
+LOCAL_COMMANDS = (
+    "runs",
+    "show",
+    "terminate",
+    "retry",
+    "wait",
+    "logs",
+    "outputs",
+    "download",
+    "rerun",
+)
 
 
 def add_local_options(choices: dict[str, argparse.ArgumentParser]) -> None:
