@@ -27,6 +27,8 @@ class DSPClient(PipelineOperations, RunOperations, LifecycleOperations):
 
     default_experiment = "Default"
     poll_interval = 1.0
+    # how much of a task's log `logs()` / `%dsp logs` show (the tail); JUPYTER_DSP_LOG_TAIL_BYTES
+    log_tail_bytes = int(os.environ.get("JUPYTER_DSP_LOG_TAIL_BYTES", "") or 1_000_000)
 
     def __init__(
         self,

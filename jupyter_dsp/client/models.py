@@ -316,15 +316,29 @@ class LogChunk:
     text: str
     next_offset: int
     complete: bool
+    size: int | None = None  # the whole log's size in bytes, when the stack says
+
+
+@dataclass
+class LogWindow:
+    """Part of one task's log: bytes ``start`` to ``end`` of ``size``."""
+
+    text: str
+    start: int
+    end: int
+    size: int
+    complete: bool
 
 
 @dataclass
 class Logs:
-    """Logs of one task or of a whole run (tasks in order, each under a header)."""
+    """Logs of one task or of a whole run (tasks in order, each under a header). Each task's
+    log is bounded to its tail; ``skipped`` tells how many bytes before it were left out."""
 
     run_id: str
     text: str
     tasks: list[str] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return self.text

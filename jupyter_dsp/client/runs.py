@@ -29,7 +29,15 @@ from jupyter_dsp.client.errors import (
     api_errors,
     scrub,
 )
-from jupyter_dsp.client.models import LogChunk, Logs, Pipeline, PipelineVersion, ResultList, Run
+from jupyter_dsp.client.models import (
+    LogChunk,
+    Logs,
+    LogWindow,
+    Pipeline,
+    PipelineVersion,
+    ResultList,
+    Run,
+)
 from jupyter_dsp.client.params import check_arguments, root_parameters
 from jupyter_dsp.client.pipelines import PAGE_SIZE, name_filter
 from jupyter_dsp.client.spaces import PROJECT
@@ -37,6 +45,8 @@ from jupyter_dsp.client.spaces import PROJECT
 
 class RunOperations:
     """Run operations over the project space of a :class:`DSPClient`."""
+
+    log_tail_bytes: int
 
     # ---- runs ---------------------------------------------------------------------------
 
@@ -281,21 +291,64 @@ class RunOperations:
         raw_next = str(headers.get("X-Log-Next-Offset") or "")
         next_offset = int(raw_next) if raw_next.isdigit() else offset + len(response.data)
         complete = str(headers.get("X-Log-Complete", "false")).lower() == "true"
-        return LogChunk(body, next_offset, complete)
+        raw_size = str(headers.get("X-Log-Size") or "")
+        return LogChunk(body, next_offset, complete, int(raw_size) if raw_size.isdigit() else None)
 
-    def task_log(self, run_id: str, task_id: str) -> str:
-        parts: list[str] = []
-        offset = 0
-        for _ in range(10_000):
-            chunk = self.log_chunk(run_id, task_id, offset)
-            parts.append(chunk.text)
-            if chunk.next_offset <= offset or not chunk.text:
+    def read_log(
+        self, run_id: str, task_id: str, *, start: int | None = None, max_bytes: int | None = None
+    ) -> LogWindow:
+        """At most ``max_bytes`` of a task's log (default ``log_tail_bytes``): from byte
+        ``start``, or the tail when ``start`` is None. Memory stays bounded whatever the
+        log's size; a stack that does not say the size is read through, keeping the tail."""
+        limit = int(max_bytes or self.log_tail_bytes)
+        if limit <= 0:
+            raise ArgumentError("the number of log bytes must be positive")
+        offset = int(start or 0)
+        first = self.log_chunk(run_id, task_id, offset)
+        if start is None and first.size is not None and first.size - offset > limit:
+            offset = first.size - limit
+            first = self.log_chunk(run_id, task_id, offset)
+        window_start, parts, kept = offset, [first.text], len(first.text.encode())
+        chunk, size = first, first.size
+        while chunk.text and chunk.next_offset > offset and not chunk.complete:
+            if start is not None and kept >= limit:
                 break
             offset = chunk.next_offset
-        return "".join(parts)
+            chunk = self.log_chunk(run_id, task_id, offset)
+            size = chunk.size if chunk.size is not None else size
+            parts.append(chunk.text)
+            kept += len(chunk.text.encode())
+            while start is None and kept - len(parts[0].encode()) >= limit and len(parts) > 1:
+                dropped = parts.pop(0)  # an old stack: keep only the tail in memory
+                kept -= len(dropped.encode())
+                window_start += len(dropped.encode())
+        text = "".join(parts)
+        raw = text.encode()
+        if len(raw) > limit:
+            if start is None:
+                window_start += len(raw) - limit
+                raw = raw[-limit:]
+            else:
+                raw = raw[:limit]
+            text = raw.decode("utf-8", "replace")
+        end = window_start + len(raw)
+        return LogWindow(text, window_start, end, max(size or 0, end), chunk.complete)
 
-    def logs(self, run_id: str | Run, task: str | None = None) -> Logs:
-        """The log of one task (by name or id) or of every task of the run."""
+    def task_log(self, run_id: str, task_id: str) -> str:
+        """The tail of a task's log (``log_tail_bytes`` at most)."""
+        return self.read_log(run_id, task_id).text
+
+    def logs(
+        self,
+        run_id: str | Run,
+        task: str | None = None,
+        *,
+        tail: int | None = None,
+        start: int | None = None,
+    ) -> Logs:
+        """The log of one task (by name or id) or of every task of the run: each task's last
+        ``tail`` bytes (default ``log_tail_bytes``, about 1 MB), or ``tail`` bytes from byte
+        ``start`` to read an earlier part."""
         run = run_id if isinstance(run_id, Run) and run_id.tasks else self.get_run(_run_id(run_id))
         if task is not None:
             found = run.task(task)
@@ -304,16 +357,32 @@ class RunOperations:
                 raise NotFoundError(
                     f"Run {run.id} has no task {task!r} (tasks: {names}).", status=404
                 )
-            return Logs(run.id, self.task_log(run.id, found.id), [found.name])
+            window = self.read_log(run.id, found.id, start=start, max_bytes=tail)
+            text = _earlier_note(run.id, found.name, window) + window.text
+            return Logs(run.id, text, [found.name], {found.name: window.start})
         ordered = sorted(
             run.tasks,
             key=lambda t: t.started_at or dt.datetime.max.replace(tzinfo=dt.timezone.utc),
         )
-        sections = []
+        sections, skipped = [], {}
         for t in ordered:
-            text = self.task_log(run.id, t.id)
-            sections.append(f"==> {t.name} [{t.state}] <==\n{text.rstrip()}\n")
-        return Logs(run.id, "\n".join(sections), [t.name for t in ordered])
+            window = self.read_log(run.id, t.id, start=start, max_bytes=tail)
+            skipped[t.name] = window.start
+            note = _earlier_note(run.id, t.name, window)
+            sections.append(f"==> {t.name} [{t.state}] <==\n{note}{window.text.rstrip()}\n")
+        return Logs(run.id, "\n".join(sections), [t.name for t in ordered], skipped)
+
+
+def _earlier_note(run_id: str, task: str, window: LogWindow) -> str:
+    """A first line saying what was left out, and how to read it."""
+    if window.start <= 0:
+        return ""
+    before = max(0, window.start - (window.end - window.start))
+    return (
+        f"[... {window.start:,} earlier bytes of {window.size:,} not shown; read them with "
+        f"`%dsp logs {run_id} {task} --start {before} --bytes {window.end - window.start}` "
+        f"...]\n"
+    )
 
 
 def _run_id(value: str | Run) -> str:

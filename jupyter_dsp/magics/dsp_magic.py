@@ -229,7 +229,13 @@ class DSPMagic(ResultsCommands, LifecycleCommands, Magics):
         return self.client.retry(self._run_id(args.run_id))
 
     def _cmd_logs(self, args: argparse.Namespace) -> Any:
-        return self.client.logs(self._run_id(args.run_id), args.task)
+        if (args.log_bytes is not None and args.log_bytes <= 0) or (
+            args.start is not None and args.start < 0
+        ):
+            raise UsageError("--bytes must be positive and --start 0 or more")
+        return self.client.logs(
+            self._run_id(args.run_id), args.task, tail=args.log_bytes, start=args.start
+        )
 
     def _cmd_browse(self, args: argparse.Namespace) -> Any:
         from jupyter_dsp.widgets import PipelineBrowser

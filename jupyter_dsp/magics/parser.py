@@ -202,6 +202,13 @@ def build_parser() -> MagicArgumentParser:
     p = add("logs", "Print the log of a task (by name or id), or of every task of the run.")
     p.add_argument("run_id", metavar="RUN_ID", help=_RUN_HELP)
     p.add_argument("task", metavar="TASK", nargs="?", help="task name or id (default: all)")
+    p.add_argument(
+        "--bytes",
+        type=int,
+        dest="log_bytes",
+        help="how many bytes of each log (default: the last ~1 MB, JUPYTER_DSP_LOG_TAIL_BYTES)",
+    )
+    p.add_argument("--start", type=int, help="read from this byte instead of the tail")
 
     add("browse", "Open the pipeline browser widget (Shared and Project tabs).")
     add_results_parsers(add)

@@ -40,6 +40,7 @@ FORWARD_RESPONSE_HEADERS = (
     "Content-Disposition",
     "X-Log-Next-Offset",
     "X-Log-Complete",
+    "X-Log-Size",
     "ETag",
     "Last-Modified",
 )
@@ -408,6 +409,8 @@ class LogsHandler(DSPHandler):
             self.set_header("X-Log-Next-Offset", scrub_text(piece.next_offset, secrets))
         if piece.complete is not None:
             self.set_header("X-Log-Complete", scrub_text(piece.complete, secrets))
+        if piece.size is not None:
+            self.set_header("X-Log-Size", scrub_text(piece.size, secrets))
         body = scrub_bytes(piece.body, secrets)
         if piece.status in (401, 403):
             message = denied_message(

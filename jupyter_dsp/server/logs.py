@@ -29,6 +29,7 @@ class LogSlice:
     content_type: str
     next_offset: str | None
     complete: str | None
+    size: str | None = None  # the whole log's size in bytes, when known
 
 
 def uses_pod_logs(state: DSPState, conn: Connection) -> bool:
@@ -75,6 +76,7 @@ async def _stack_log(
         sink.headers.get("Content-Type", "text/plain; charset=utf-8"),
         sink.headers.get("X-Log-Next-Offset"),
         sink.headers.get("X-Log-Complete"),
+        sink.headers.get("X-Log-Size"),
     )
 
 

@@ -229,9 +229,14 @@ class RunMonitor(widgets.VBox):
         if task.id != self._log_task_id:
             self._log_task_id, self._log_text, self._log_offset = task.id, "", 0
         try:
-            for _ in range(1000):
+            # only new bytes, a few chunks per poll; far behind: jump to the tail. The widget
+            # (and so a saved notebook) keeps MONITOR_LOG_BYTES of text at most.
+            for _ in range(8):
                 chunk = self.client.log_chunk(self.run_id, task.id, self._log_offset)
-                self._log_text += chunk.text
+                if chunk.size is not None and chunk.size - self._log_offset > 2 * MONITOR_LOG_BYTES:
+                    self._log_offset, self._log_text = chunk.size - MONITOR_LOG_BYTES, ""
+                    continue
+                self._log_text = (self._log_text + chunk.text)[-MONITOR_LOG_BYTES:]
                 moved = chunk.next_offset > self._log_offset
                 self._log_offset = max(self._log_offset, chunk.next_offset)
                 if not chunk.text or not moved or chunk.complete:
@@ -240,6 +245,11 @@ class RunMonitor(widgets.VBox):
             self.log_view.value = f'<span style="color:#c62828">{escape(str(exc))}</span>'
             return
         body = escape(self._log_text) if self._log_text else "<i>(no output yet)</i>"
+        if self._log_offset > len(self._log_text.encode()):
+            body = (
+                f"<i>[earlier output not shown: <code>%dsp logs {escape(self.run_id)} "
+                f"{escape(task.name)} --start 0</code>]</i>\n{body}"
+            )
         self.log_view.value = (
             f"<b>{escape(task.name)}</b> {badge(task.state)}"
             f'<pre style="font-size:0.85em;margin:4px 0">{body}</pre>'
@@ -272,4 +282,6 @@ class RunMonitor(widgets.VBox):
             self.start()
 
 
+# the most log text the monitor holds and shows (widget state is saved in the notebook)
+MONITOR_LOG_BYTES = 256 * 1024
 _DONE = frozenset({"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED", "CACHED"})

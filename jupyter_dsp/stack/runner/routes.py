@@ -99,9 +99,10 @@ class TaskLogHandler(_RunHandler):
             offset = int(raw)
         except ValueError:
             raise invalid_argument(f"offset must be an integer, not {raw!r}") from None
-        data, next_offset, complete = await self.ctx.call(
+        data, next_offset, complete, size = await self.ctx.call(
             self.runs.task_log, who, run_id, task_id, offset
         )
+        self.set_header("X-Log-Size", str(size))  # lets a reader start at the tail
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.set_header("X-Log-Next-Offset", str(next_offset))
         self.set_header("X-Log-Complete", "true" if complete else "false")

@@ -395,7 +395,7 @@ class RunService:
 
     def task_log(
         self, who: Principal, run_id: str, task_id: str, offset: int
-    ) -> tuple[bytes, int, bool]:
+    ) -> tuple[bytes, int, bool, int]:
         row = self._row(who, run_id)
         snap = self._snapshot(row)
         task = snap.tasks.get(task_id)
@@ -406,7 +406,7 @@ class RunService:
         path = self.engine.run_dir(run_id) / "logs" / f"{task_id}.log"
         chunk = read_log(path, offset)
         complete = task.state in FINAL_STATES and chunk.next_offset >= chunk.size
-        return chunk.data, chunk.next_offset, complete
+        return chunk.data, chunk.next_offset, complete, chunk.size
 
     def read_artifact(self, who: Principal, run_id: str, node_id: str, artifact_name: str) -> bytes:
         row = self._row(who, run_id)
