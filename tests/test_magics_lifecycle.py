@@ -279,3 +279,30 @@ def test_run_again_opens_a_filled_run_form(shell, stack, unique_name):
     assert done.version_id == first.version_id and done.experiment_id == first.experiment_id
     if form.monitor is not None:
         form.monitor.stop()
+
+
+def test_delete_confirmation_widget_deletes_only_on_delete(shell, stack, unique_name):
+    from jupyter_dsp.magics.lifecycle import confirm_widget
+
+    name = unique_name("confirm")
+    upload(shell, name)
+    client = client_for(stack)
+    r1 = shell.run_line_magic("dsp", f"run {name} -p a=1")
+    r2 = shell.run_line_magic("dsp", f"run {name} -p a=2")
+
+    cancel = confirm_widget(f"Delete run {r1.id}?", lambda: client.delete_run(r1.id))
+    cancel.children[1].children[1].click()  # Cancel
+    assert cancel.result is None and "Not deleted" in cancel.children[2].value
+    assert client.get_run(r1.id).id == r1.id
+
+    box = confirm_widget(f"Delete run {r1.id}?", lambda: client.delete_run(r1.id))
+    box.children[1].children[0].click()  # Delete
+    assert isinstance(box.result, Deleted) and box.result.id == r1.id
+    assert "Deleted run" in box.children[2].value
+    with pytest.raises(DSPError):
+        client.get_run(r1.id)
+    assert client.get_run(r2.id).id == r2.id
+
+    failing = confirm_widget("Delete it?", lambda: client.delete_run(r1.id))  # gone already
+    failing.children[1].children[0].click()
+    assert "NotFoundError" in failing.children[2].value  # shown, no traceback
