@@ -76,7 +76,9 @@ function ScheduleRuns(props: { model: DSPModel; schedule: IRecurringRun; tick: n
         >
           <StateBadge state={run.state} />
           <span className="jp-DSP-row-name">{run.display_name || run.run_id}</span>
-          <span className="jp-DSP-row-meta">{formatShortTime(run.created_at)}</span>
+          <span className="jp-DSP-row-meta" title={formatTime(run.created_at)}>
+            {run.created_at ? fireTime(run.created_at) : ''}
+          </span>
         </li>
       ))}
       {total > runs.length ? <li className="jp-DSP-empty">{total - runs.length} older runs not shown</li> : null}
