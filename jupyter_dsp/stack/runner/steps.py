@@ -15,9 +15,11 @@ under the run's directory); with caching on (the stack's setting and the task's
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +56,9 @@ class StepOptions:
     environments: Any = None  # StepEnvironments, or None
     step_cache: StepCache | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    # step processes of one run at a time (a ParallelFor without parallelism over many items
+    # must not start hundreds of interpreters at once)
+    max_parallel_steps: int = field(default_factory=lambda: max(4, 2 * (os.cpu_count() or 1)))
 
 
 def _seconds(text: Any, default: float) -> float:
@@ -86,6 +91,8 @@ class StepRuntime:
         self.launcher = launcher
         self.options = options
         self.run_cache = StepCache(run_dir / "cache")
+        self.slots = threading.BoundedSemaphore(max(1, options.max_parallel_steps))
+        self.container_lock = threading.Lock()
 
     def run(self, call: StepCall) -> Result:
         display = str((call.task_spec.get("taskInfo") or {}).get("name") or call.key)
@@ -222,7 +229,8 @@ class StepRuntime:
             for e in container.get("env") or []
             if e.get("name")
         }
-        code = self.launcher.run(resolved, log_path, {**self.options.extra_env, **env})
+        with self.slots:
+            code = self.launcher.run(resolved, log_path, {**self.options.extra_env, **env})
         if code != 0:
             how = f"signal {-code}" if code < 0 else f"exit code {code}"
             raise StepError(how + last_error_line(log_path))
@@ -281,15 +289,17 @@ class StepRuntime:
         from jupyter_dsp.stack.runner.containers import ContainerEngineError, run_container_step
 
         try:
-            result = run_container_step(
-                call.key,
-                call.component,
-                call.component.get("executorLabel", ""),
-                executor,
-                call.parameters,
-                call.artifacts,
-                task_root,
-            )
+            # kfp.local's configuration is process-wide: one container step at a time
+            with self.container_lock:
+                result = run_container_step(
+                    call.key,
+                    call.component,
+                    call.component.get("executorLabel", ""),
+                    executor,
+                    call.parameters,
+                    call.artifacts,
+                    task_root,
+                )
         except ContainerEngineError as exc:
             raise StepError(exc.message) from None
         except Exception as exc:
