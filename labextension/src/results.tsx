@@ -12,6 +12,7 @@ import { DSPError } from './api';
 import { ErrorBox } from './components/ErrorBox';
 import { StateBadge } from './components/StateBadge';
 import { DSPModel } from './model';
+import { isActive } from './types';
 import {
   allArtifacts,
   artifactUrl,
@@ -328,7 +329,11 @@ function MetricsSummary(props: { results: IResults }): JSX.Element | null {
   );
 }
 
-/** The results document of a run, fetched again when `key` changes (state, task count). */
+/**
+ * The results document of a run, read again when `key` changes (state, tasks ended) while the
+ * run is active, or on `reload`. One read at a time: a change during a read is looked at when
+ * it ends (so opening a finished run reads once, in parallel with the run itself).
+ */
 export function useResults(
   model: DSPModel,
   runId: string,
@@ -338,19 +343,50 @@ export function useResults(
   const [results, setResults] = React.useState<IResults | null>(null);
   const [error, setError] = React.useState<string | null>(null);
   const [tick, setTick] = React.useState(0);
+  const want = React.useRef({ key, tick });
+  want.current = { key, tick };
+  const reads = React.useRef({ busy: false, alive: true, final: false, got: null as null | { key: string; tick: number } });
+  React.useEffect(
+    () => () => {
+      reads.current.alive = false;
+    },
+    []
+  );
   React.useEffect(() => {
-    let cancelled = false;
-    fetchResults(model.client.settings, runId, space)
-      .then(doc => {
-        if (!cancelled) {
+    const r = reads.current;
+    const load = (): void => {
+      if (r.busy) {
+        return; // the read under way looks at `want` again when it ends
+      }
+      const target = { ...want.current };
+      r.busy = true;
+      fetchResults(model.client.settings, runId, space)
+        .then(doc => {
+          r.busy = false;
+          if (!r.alive) {
+            return;
+          }
+          r.got = target;
+          r.final = !isActive(doc.state);
           setResults(doc);
           setError(null);
-        }
-      })
-      .catch(reason => !cancelled && setError(errorText(reason)));
-    return () => {
-      cancelled = true;
+          const now = want.current;
+          if (now.tick !== target.tick || (!r.final && now.key !== target.key)) {
+            load();
+          }
+        })
+        .catch(reason => {
+          r.busy = false;
+          if (r.alive) {
+            setError(errorText(reason));
+          }
+        });
     };
+    const got = r.got;
+    if (got && got.tick === tick && (r.final || got.key === key)) {
+      return; // a finished run's results do not change
+    }
+    load();
   }, [model, runId, key, space, tick]);
   return { results, error, reload: () => setTick(t => t + 1) };
 }
