@@ -23,7 +23,7 @@ from typing import Any
 
 TASKS_PATH = "/tasks"  # ?run_id=...&page_size=...&page_token=...
 CONTENT_PATH = "/artifacts/{artifact_id}/content"
-TASKS_PAGE_SIZE = 200
+TASKS_PAGE_SIZE = 1000  # the stack's largest tasks page
 MAX_TASK_PAGES = 500  # 100 000 tasks: a bound on a misbehaving server
 
 

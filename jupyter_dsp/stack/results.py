@@ -155,11 +155,19 @@ class Catalog:
     artifacts: list[Entry] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)
     by_id: dict[str, Entry] = field(default_factory=dict)
+    made: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def path_of(self, entry: Entry) -> Path | None:
         return contained_path(entry.uri, self.run_dir)
 
     def artifact_json(self, entry: Entry) -> dict[str, Any]:
+        """The ``Artifact`` (made once per catalog: an artifact linked to many tasks)."""
+        made = self.made.get(entry.artifact_id)
+        if made is None:
+            made = self.made[entry.artifact_id] = self._artifact_json(entry)
+        return made
+
+    def _artifact_json(self, entry: Entry) -> dict[str, Any]:
         data: dict[str, Any] = {
             "artifact_id": entry.artifact_id,
             "name": entry.name,
@@ -288,8 +296,16 @@ def catalog(run_id: str, namespace: str, snap: RunSnapshot, run_dir: Path) -> Ca
     return result
 
 
-def task_details(snap: RunSnapshot, cat: Catalog) -> list[dict[str, Any]]:
-    """Each task in master's ``PipelineTaskDetail`` shape, artifacts inlined."""
+def ordered_tasks(snap: RunSnapshot) -> list[TaskRecord]:
+    """The run's tasks in the order the tasks API lists them (creation, then id)."""
+    return sorted(snap.tasks.values(), key=lambda t: (t.create_time, t.task_id))
+
+
+def task_details(
+    snap: RunSnapshot, cat: Catalog, tasks: list[TaskRecord] | None = None
+) -> list[dict[str, Any]]:
+    """Each task (or those of ``tasks``) in master's ``PipelineTaskDetail`` shape, artifacts
+    inlined."""
     iterations = iteration_indexes(snap)
     loop_children = {
         child for t in snap.tasks.values() if t.kind == "loop" for child in t.child_task_ids
@@ -298,7 +314,7 @@ def task_details(snap: RunSnapshot, cat: Catalog) -> list[dict[str, Any]]:
     for link in cat.links:
         by_task.setdefault(link.task_id, []).append(link)
     details = []
-    for task in sorted(snap.tasks.values(), key=lambda t: (t.create_time, t.task_id)):
+    for task in ordered_tasks(snap) if tasks is None else tasks:
         kind = (
             "LOOP_ITERATION"
             if task.task_id in loop_children

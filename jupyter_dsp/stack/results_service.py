@@ -23,14 +23,21 @@ import hashlib
 import json
 import mimetypes
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from jupyter_dsp.stack.auth import Principal
 from jupyter_dsp.stack.errors import ApiError, invalid_argument, not_found
-from jupyter_dsp.stack.listing import parse_page_size
-from jupyter_dsp.stack.results import IO_TYPES, Catalog, catalog, run_of, task_details
+from jupyter_dsp.stack.listing import MAX_PAGE_SIZE, parse_page_size
+from jupyter_dsp.stack.results import (
+    IO_TYPES,
+    Catalog,
+    catalog,
+    ordered_tasks,
+    run_of,
+    task_details,
+)
 from jupyter_dsp.stack.results_read import (
     DEFAULT_MAX_READ,
     ReadPlan,
@@ -43,6 +50,7 @@ from jupyter_dsp.stack.results_read import (
 from jupyter_dsp.stack.runner.store import snapshot_of
 
 MAX_READ_ENV = "JUPYTER_DSP_STACK_MAX_READ_BYTES"
+MAX_TASKS_PAGE = 1000  # a run's tasks come in large pages (one read for most runs)
 
 
 def max_read_bytes() -> int:
@@ -182,7 +190,15 @@ class ResultsService:
         if not run_id:
             raise invalid_argument("List tasks of one run: run_id is required")
         cat, snap = self._catalog(who, run_id)
-        return _page("tasks", task_details(snap, cat), page_size, page_token, f"run:{run_id}")
+        return _page(
+            "tasks",
+            ordered_tasks(snap),
+            page_size,
+            page_token,
+            f"run:{run_id}",
+            build=lambda records: task_details(snap, cat, records),
+            max_size=MAX_TASKS_PAGE,
+        )
 
     def open_content(self, who: Principal, artifact_id: str, range_header: str | None) -> Content:
         cat, entry = self._entry(who, artifact_id)
@@ -220,10 +236,19 @@ def _by_schema(schema_title: str) -> str:
 
 
 def _page(
-    kind: str, items: list[dict[str, Any]], page_size: str | None, token: str | None, key: str
+    kind: str,
+    items: Sequence[Any],
+    page_size: str | None,
+    token: str | None,
+    key: str,
+    build: Callable[[list[Any]], list[dict[str, Any]]] = list,
+    max_size: int = MAX_PAGE_SIZE,
 ) -> dict[str, Any]:
-    """One page of ``items`` (offset pages; the token names the list it belongs to)."""
+    """One page of ``items`` (offset pages; the token names the list it belongs to); only the
+    page's items are turned into JSON by ``build``."""
     size = parse_page_size(page_size)
+    if size == MAX_PAGE_SIZE and page_size and page_size.strip().isdigit():
+        size = min(int(page_size), max_size)  # this list allows larger pages
     digest = hashlib.sha256(f"{kind}\0{key}".encode()).hexdigest()[:16]
     offset = 0
     if token:
@@ -238,7 +263,7 @@ def _page(
         if not isinstance(given, int) or isinstance(given, bool) or given < 0:
             raise bad
         offset = given
-    chunk = items[offset : offset + size]
+    chunk = build(list(items[offset : offset + size]))
     result: dict[str, Any] = {}
     if chunk:
         result[kind] = chunk
