@@ -108,8 +108,13 @@ class StepLauncher:
                 os.chown(d, self.uid, self.gid)
                 d.chmod(0o700)
         if self.isolated:
-            for d in (run_dir.parent, run_dir):
-                d.chmod(d.stat().st_mode | stat.S_IXOTH)  # pass-through only, no listing
+            # pass-through only, no listing: where no mount namespace can be made (see
+            # sandbox.py) the step user still reaches its own run's directories
+            chain = [run_dir.parent, run_dir]
+            if data_dir is not None and data_dir in run_dir.parents:
+                chain.insert(0, data_dir)
+            for d in chain:
+                d.chmod(d.stat().st_mode | stat.S_IXOTH)
 
     def prepare_output_dir(self, path: Path) -> None:
         """Let the step write into ``path`` (created by the worker)."""

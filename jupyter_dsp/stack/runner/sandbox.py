@@ -96,6 +96,11 @@ def main(argv: list[str]) -> int:
         if spec.get("require_namespace"):
             print(f"[jupyter-dsp] cannot isolate the step: {exc}", file=sys.stderr)
             return 126
+        print(
+            f"[jupyter-dsp] no private mount namespace here ({exc}): the step runs as uid"
+            f" {spec['uid']} with the files' permissions as the only boundary",
+            file=sys.stderr,
+        )
     uid, gid = int(spec["uid"]), int(spec["gid"])
     os.setgroups([])
     os.setgid(gid)
