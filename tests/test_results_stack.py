@@ -159,6 +159,17 @@ def test_artifact_tasks_and_tasks_keep_iterations_apart(stack, runs):
     assert all(link["type"] == "OUTPUT" for link in only_outputs["artifact_tasks"])
 
     tasks = get(stack, "/tasks", params={"run_id": run_id}).json()["tasks"]
+    paged, token = [], ""
+    while True:
+        page = get(
+            stack, "/tasks", params={"run_id": run_id, "page_size": 3, "page_token": token}
+        ).json()
+        assert len(page["tasks"]) <= 3 and page["total_size"] == len(tasks)
+        paged += page["tasks"]
+        token = page.get("next_page_token", "")
+        if not token:
+            break
+    assert paged == tasks
     kinds = {t["type"] for t in tasks}
     assert {"RUNTIME", "LOOP", "LOOP_ITERATION"} <= kinds
     scored = sorted(
