@@ -304,6 +304,16 @@ class LifecycleOperations:
 
     # ---- deletes ------------------------------------------------------------------------
 
+    def _may_delete(self, pipeline: Any) -> None:
+        """Deleting in the shared space follows the shared-space policy (refused up front)."""
+        if not self.space(pipeline.space).writable:  # type: ignore[attr-defined]
+            raise DSPError(
+                f"Pipeline {pipeline.name!r} is in the shared space, which is read-only here"
+                f" (policy {self.policy}): it cannot be deleted from this notebook.",  # type: ignore[attr-defined]
+                status=403,
+                hint="Ask whoever administers the shared catalog.",
+            )
+
     def find_run(self, name_or_id: str) -> Run:
         """A project run by id, or by name (which must be unique)."""
         try:
@@ -336,7 +346,7 @@ class LifecycleOperations:
         """Delete one version of a pipeline (the pipeline and its other versions stay)."""
         found = self.find_pipeline(pipeline, space)  # type: ignore[attr-defined]
         picked = self._pick_version(found, version)  # type: ignore[attr-defined]
-        self._writable(found.space)  # type: ignore[attr-defined]
+        self._may_delete(found)
         api = self.kfp_client(found.space).pipelines  # type: ignore[attr-defined]
         with api_errors("Deleting the version", self._where(found.space)):  # type: ignore[attr-defined]
             api.pipeline_service_delete_pipeline_version(
@@ -347,7 +357,7 @@ class LifecycleOperations:
     def remove_pipeline(self, name_or_id: str, space: str | None = None) -> Deleted:
         """Delete a pipeline with all its versions; returns what was removed."""
         found = self.find_pipeline(name_or_id, space)  # type: ignore[attr-defined]
-        self._writable(found.space)  # type: ignore[attr-defined]
+        self._may_delete(found)
         self.delete_pipeline(found.id, found.space)  # type: ignore[attr-defined]
         return Deleted(
             "pipeline", found.id, found.name, found.space, [v.id for v in found.versions]
