@@ -100,6 +100,8 @@ def _classify(name: str, state: str, error: str) -> tuple[str, bool]:
         return "FAILED as designed", state == "FAILED"
     if "no container engine" in error:
         return "needs a container engine", True
+    if "which the embedded stack does not provide" in error:  # the step's platform spec
+        return "needs Kubernetes: " + error.split("asks for Kubernetes ")[-1][:80], True
     if name in NEEDS_KUBERNETES:
         return f"needs Kubernetes: {NEEDS_KUBERNETES[name]}", state == "FAILED"
     if name in CANNOT_RUN_HERE:

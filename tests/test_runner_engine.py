@@ -461,3 +461,18 @@ def test_exit_handler_final_status_retries_and_ignore_upstream_failure(
     assert report.inputs["status"]["pipelineTaskName"] == "exit-handler-1"
     log = (engine.run_dir("run-x") / "logs" / f"{by_name['fail-op'].task_id}.log").read_text()
     assert log.count("\nboom\n") == 2 and "--- attempt 2 ---" in log
+
+
+def test_a_step_that_needs_a_kubernetes_secret_says_so(
+    engine_factory: Callable[..., RunEngine],
+) -> None:
+    engine = engine_factory()
+    doc = load_pipeline_document((CORPUS / "valid/pipeline_with_secret_as_volume.yaml").read_text())
+    assert doc.platform_spec
+    engine.submit("run-s", doc, resolve_parameters(doc.root_parameters(), {"secret_param": "s"}))
+    snap = engine.wait("run-s", timeout=120)
+    assert snap is not None and snap.state == "FAILED"
+    assert "asks for Kubernetes secret (from input 'secret_param') mounted at" in snap.error
+    [task] = snap.tasks.values()
+    log = (engine.run_dir("run-s") / "logs" / f"{task.task_id}.log").read_text()
+    assert "not provided here (Kubernetes only): secret" in log

@@ -178,6 +178,7 @@ class RunEngine:
             job = {
                 "run_id": run_id,
                 "pipeline_spec": document.pipeline_spec,
+                "platform_spec": document.platform_spec,
                 "parameters": parameters,
                 "attempt": attempt,
                 "settings": self.settings,

@@ -29,6 +29,7 @@ from jupyter_dsp.stack.runner import executor_input
 from jupyter_dsp.stack.runner.cache import StepCache, fingerprint
 from jupyter_dsp.stack.runner.dag import StepCall
 from jupyter_dsp.stack.runner.inputs import Outputs, Result
+from jupyter_dsp.stack.runner.kubernetes import kubernetes_needs
 from jupyter_dsp.stack.runner.launch import StepLauncher
 from jupyter_dsp.stack.runner.locality import is_lightweight_python
 from jupyter_dsp.stack.runner.model import CACHED, FAILED, SUCCEEDED, TaskRecord
@@ -83,6 +84,7 @@ class StepRuntime:
         recorder: Recorder,
         launcher: StepLauncher,
         options: StepOptions,
+        platform_spec: dict[str, Any] | None = None,
     ) -> None:
         self.executors = (pipeline_spec.get("deploymentSpec") or {}).get("executors") or {}
         self.run_dir = run_dir
@@ -91,6 +93,7 @@ class StepRuntime:
         self.launcher = launcher
         self.options = options
         self.run_cache = StepCache(run_dir / "cache")
+        self.platform_spec = platform_spec
         self.slots = threading.BoundedSemaphore(max(1, options.max_parallel_steps))
         self.container_lock = threading.Lock()
 
@@ -110,8 +113,15 @@ class StepRuntime:
         try:
             outputs, state = self._execute(call, task)
         except StepError as exc:
-            self.recorder.close(task, FAILED, str(exc))
-            return Result(FAILED, error=str(exc))
+            error = str(exc)
+            needs = kubernetes_needs(self.platform_spec, call.component.get("executorLabel", ""))
+            if needs:
+                error += (
+                    f" (the step asks for Kubernetes {'; '.join(needs)}, which the embedded"
+                    " stack does not provide)"
+                )
+            self.recorder.close(task, FAILED, error)
+            return Result(FAILED, error=error)
         task.outputs = dict(outputs.parameters)
         task.output_artifacts = public_artifacts(outputs.artifacts)
         task.cached = state == CACHED
@@ -215,6 +225,10 @@ class StepRuntime:
                 log.write(f"\n--- attempt {task.attempts} ---\n".encode())
             elif log.tell() > 0:
                 log.write(f"\n--- run attempt {self.recorder.run_attempt} ---\n".encode())
+            needs = kubernetes_needs(self.platform_spec, call.component.get("executorLabel", ""))
+            if needs:
+                note = "; ".join(needs)
+                log.write(f"[jupyter-dsp] not provided here (Kubernetes only): {note}\n".encode())
             python = self._python_for(prologue.packages, _index_urls(full[2]), log)
         if len(command) > 2 and command[0] == "sh" and command[1] in ("-c", "-ec"):
             # the launcher script runs ``python3 -m kfp.dsl.executor_main``: this Python

@@ -95,7 +95,9 @@ def run(run_dir: Path, emit: EventWriter) -> None:
     launcher = StepLauncher(
         run_id, run_dir, data_dir, extra_keep=[Path(env_root)] if env_root else []
     )
-    runtime = StepRuntime(spec, run_dir, recorder, launcher, options)
+    runtime = StepRuntime(
+        spec, run_dir, recorder, launcher, options, platform_spec=job.get("platform_spec")
+    )
     name = str((spec.get("pipelineInfo") or {}).get("name") or "pipeline")
     resource = f"{name}-{run_id}"
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
