@@ -4,7 +4,7 @@ It keeps one heap of (due time, id) for every enabled recurring run, so a thousa
 cost nothing while none is due: the thread waits on a condition until the head of the heap
 is due or a change (create, enable, disable, delete) wakes it. What is due is decided again
 from the database by ``fire(id)`` (which returns the next time to look), so a stale heap entry
-only costs a look.
+only costs a look. It wakes at least once a minute (wall-clock steps), nothing more.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ import time
 from collections.abc import Callable
 
 log = logging.getLogger("jupyter_dsp.stack")
+# due times are wall-clock; waits are monotonic: look again at least this often so that a
+# clock step (NTP, suspend) delays a firing by a minute at most
+MAX_SLEEP = 60.0
 
 
 class Scheduler:
@@ -73,7 +76,7 @@ class Scheduler:
                     heapq.heappop(self._heap)
                     del self._due[rid]
                     return rid
-                self._cond.wait(timeout=delay)
+                self._cond.wait(timeout=min(delay, MAX_SLEEP))
             return None
 
     def _run(self) -> None:
