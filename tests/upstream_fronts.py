@@ -80,14 +80,26 @@ class _Forward(tornado.web.RequestHandler):
         )
         self.set_status(response.code)
         self.set_header("Content-Type", response.headers.get("Content-Type", "application/json"))
-        self.finish(response.body or b"")
+        for name in ("X-Log-Next-Offset", "X-Log-Complete", "X-Log-Size"):
+            if name in response.headers:
+                self.set_header(name, response.headers[name])
+        body = response.body or b""
+        if self.front.rewrite is not None and response.code == 200:
+            body = self.front.rewrite(path, body)
+        self.finish(body)
 
     get = post = patch = delete = _any
 
 
 class GoQueryFront(_Threaded):
-    def __init__(self, upstream: str) -> None:
+    """``rewrite(path, body) -> body`` may change 200 answers (e.g. add what a real cluster's
+    API server says and the embedded stack does not, such as task pod names)."""
+
+    def __init__(
+        self, upstream: str, rewrite: Callable[[str, bytes], bytes] | None = None
+    ) -> None:
         self.upstream = upstream.rstrip("/")
+        self.rewrite = rewrite
         self.seen: list[str] = []
 
     def _app(self) -> tornado.web.Application:

@@ -13,13 +13,14 @@ from tornado.httputil import HTTPHeaders
 from jupyter_dsp.connection.kube import KubeError
 from jupyter_dsp.connection.model import Connection
 from jupyter_dsp.connection.resolve import in_cluster
-from jupyter_dsp.server.errors import ProxyError
+from jupyter_dsp.server.errors import ProxyError, upstream_message
 from jupyter_dsp.server.proxy import upstream_headers
 from jupyter_dsp.server.state import DSPState
-from jupyter_dsp.server.upstream import BufferSink, UpstreamError
+from jupyter_dsp.server.upstream import BufferSink, ResponseSink, UpstreamError
 
 TERMINAL = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED"}
 MAX_LOG = 16 * 1024 * 1024
+ARCHIVE_CHUNK = 1024 * 1024  # bytes of an archived log served per read (offsets as the stack)
 
 
 @dataclass
@@ -94,28 +95,36 @@ async def _pod_log(
     if task is None:
         raise ProxyError(404, f"run {run_id} has no task {task_id}")
     pod = _pod_name(task)
-    if not pod:
-        raise ProxyError(404, f"task {task_id} of run {run_id} has no pod (yet)")
     state_name = str(task.get("state") or "")
     complete = state_name in TERMINAL or str(run.get("state") or "") in TERMINAL
+    if pod:
+        try:
+            return await _from_pod(state, conn, pod, offset, complete)
+        except KubeError as exc:
+            if exc.status == 404:
+                why = f"pod {pod} is gone (collected by Kubernetes: {exc})"
+            elif exc.status == 403:
+                why = (
+                    f"reading the log of pod {pod} was refused for {conn.identity} ({exc}; "
+                    f"missing grant: verb 'get' on pods/log in namespace {conn.namespace})"
+                )
+            else:
+                why = f"the Kubernetes API could not read pod {pod}: {exc}"
+        except Exception as exc:  # noqa: BLE001 - no Kubernetes API: say so, try the archive
+            why = f"the Kubernetes API is not reachable: {exc}"
+    else:
+        why = f"task {task_id} has no pod (yet)"
+    return await _archived_log(state, conn, run_id, pod or task_id, offset, why)
+
+
+async def _from_pod(
+    state: DSPState, conn: Connection, pod: str, offset: int, complete: bool
+) -> LogSlice:
     loop = asyncio.get_running_loop()
-    try:
-        kube = state.kube()
-        data: bytes = await loop.run_in_executor(
-            None, kube.pod_log, conn.namespace, pod, "main", offset + MAX_LOG
-        )
-    except KubeError as exc:
-        if exc.status == 403:
-            raise ProxyError(
-                403,
-                f"reading the log of pod {pod} was refused for {conn.identity}: {exc}. Missing "
-                f"grant: verb 'get' on pods/log in namespace {conn.namespace}.",
-            ) from None
-        if exc.status == 404:
-            raise ProxyError(404, f"pod {pod} of task {task_id} is gone: {exc}") from None
-        raise ProxyError(502, f"Kubernetes API: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - a missing Kubernetes API, shown to the user
-        raise ProxyError(502, str(exc)) from None
+    kube = state.kube()
+    data: bytes = await loop.run_in_executor(
+        None, kube.pod_log, conn.namespace, pod, "main", offset + MAX_LOG
+    )
     body = data[offset:] if offset < len(data) else b""
     return LogSlice(
         200,
@@ -123,6 +132,69 @@ async def _pod_log(
         "text/plain; charset=utf-8",
         str(max(offset, len(data))),
         "true" if complete else "false",
+    )
+
+
+class _WindowSink(ResponseSink):
+    """Keeps only bytes [offset, offset + limit) of a streamed answer and counts the rest, so an
+    archived log of any size costs at most ``limit`` bytes of memory."""
+
+    def __init__(self, offset: int, limit: int) -> None:
+        self.offset, self.limit = offset, limit
+        self.code, self.seen = 0, 0
+        self.kept = bytearray()
+        self.error = bytearray()
+
+    async def start(self, code: int, reason: str, headers: HTTPHeaders) -> None:
+        self.code = code
+
+    async def data(self, chunk: bytes) -> None:
+        if self.code != 200:
+            self.error += chunk[: max(0, 65536 - len(self.error))]
+            return
+        lo, hi = self.seen, self.seen + len(chunk)
+        self.seen = hi
+        want_lo, want_hi = self.offset, self.offset + self.limit
+        if hi > want_lo and lo < want_hi:
+            self.kept += chunk[max(0, want_lo - lo) : min(len(chunk), want_hi - lo)]
+
+
+async def _archived_log(
+    state: DSPState, conn: Connection, run_id: str, node_id: str, offset: int, why: str
+) -> LogSlice:
+    """The API server's archived log (KFP ``/apis/v1alpha1/runs/{run}/nodes/{node}/log``)."""
+    sink = _WindowSink(offset, ARCHIVE_CHUNK)
+    headers = upstream_headers(HTTPHeaders(), conn.project.token())
+    path = f"/apis/v1alpha1/runs/{run_id}/nodes/{node_id}/log"
+    try:
+        await state.pool.fetch(
+            state.target(conn.project),
+            "GET",
+            path,
+            headers,
+            None,
+            sink,
+            state.settings.request_timeout,
+        )
+    except UpstreamError as exc:
+        raise ProxyError(exc.status, f"no log: {why}; the API server: {exc}") from None
+    if sink.code == 200:
+        end = offset + len(sink.kept)
+        return LogSlice(
+            200,
+            bytes(sink.kept),
+            "text/plain; charset=utf-8",
+            str(max(offset, end)),
+            "true" if end >= sink.seen else "false",
+            str(sink.seen),
+        )
+    said = upstream_message(bytes(sink.error)) or f"HTTP {sink.code}"
+    raise ProxyError(
+        404 if sink.code in (404, 500) else sink.code,
+        f"no log for node {node_id} of run {run_id}: {why}; and the API server has no archived "
+        f"log ({said}). KFP keeps step logs after their pods only when log archiving is on "
+        "(the API server's log archive settings; on Data Science Pipelines, the DSPA's "
+        "object storage).",
     )
 
 

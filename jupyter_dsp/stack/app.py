@@ -5,6 +5,7 @@ from __future__ import annotations
 from tornado import web
 
 from jupyter_dsp.stack.context import StackContext
+from jupyter_dsp.stack.handlers.archived_logs import archived_log_routes
 from jupyter_dsp.stack.handlers.artifacts import artifact_routes
 from jupyter_dsp.stack.handlers.base import NotFoundHandler
 from jupyter_dsp.stack.handlers.experiments import experiment_routes
@@ -25,6 +26,7 @@ def make_app(ctx: StackContext) -> web.Application:
         *experiment_routes(),
         *run_routes(ctx),
         *artifact_routes(ctx),  # after run_routes: uses the runs service
+        *archived_log_routes(),  # KFP's v1alpha1 run log endpoint, over the runs service
     ]
     routes += recurring_routes(ctx)  # after the runs: it fires runs through their service
     handlers = [(pattern, handler, {"ctx": ctx}) for pattern, handler in routes]
