@@ -110,7 +110,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       void restorer.restore(runViews, {
         command: CommandIDs.openRun,
         args: view => ({ runId: view.content.runId, space: view.content.space }),
-        name: view => `${view.content.space}:${view.content.runId}`
+        name: view => (view.content.space === 'local' ? `local:${view.content.runId}` : view.content.runId)
       });
     }
 
