@@ -18,6 +18,7 @@ from kfp.dsl import Dataset, Output
 from results_helpers import compile_to, start_run, tasks_named, wait_run
 
 from jupyter_dsp.client import DSPClient
+from jupyter_dsp.client import results as client_results
 from jupyter_dsp.client.errors import DSPError
 from jupyter_dsp.stack import start_stack
 from jupyter_dsp.stack.results_read import ReadRefused, plan_read
@@ -262,7 +263,7 @@ def test_another_namespace_is_refused(stack, runs):
     assert get(stack, f"/artifacts/{aid}", "both").status_code == 200
 
 
-def test_kernel_client_reads_results_and_bytes(stack, runs, tmp_path):
+def test_kernel_client_reads_results_and_bytes(stack, runs, tmp_path, monkeypatch):
     client = DSPClient.from_endpoint(stack.url, stack.tokens["alice"], namespace="team-a")
     doc = client.results(runs["showcase"])
     assert doc["source"] == "stack" and doc["pipeline_outputs"]["parameters"] == {"Output": 0.75}
@@ -282,6 +283,15 @@ def test_kernel_client_reads_results_and_bytes(stack, runs, tmp_path):
     with pytest.raises(DSPError, match="Range"):  # over the stack's cap
         client.download_artifact(runs["showcase"], data["artifact_id"], tmp_path / "d.csv")
     assert not (tmp_path / "d.csv").exists() and not (tmp_path / "d.csv.part").exists()
+    # in pieces within the cap, the download goes through (ranged requests, in order)
+    monkeypatch.setattr(client_results, "DOWNLOAD_STEP", 20)
+    seen.clear()
+    target = client.download_artifact(
+        runs["showcase"], data["artifact_id"], tmp_path / "d.csv", lambda n, t: seen.append((n, t))
+    )
+    assert target.read_bytes() == rp.DATASET_CSV.encode()
+    assert [n for n, _ in seen] == sorted(n for n, _ in seen) and seen[-1][0] == len(rp.DATASET_CSV)
+    assert {t for _, t in seen} == {len(rp.DATASET_CSV)}
 
     # a token that reads both namespaces still only reads the project's runs
     both = DSPClient.from_endpoint(stack.url, stack.tokens["both"], namespace="team-a")

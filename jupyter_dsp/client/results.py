@@ -40,6 +40,7 @@ from jupyter_dsp.connection.results import (
 
 API = "/apis/v2beta1"
 CHUNK = 256 * 1024
+DOWNLOAD_STEP = 256 * 1024 * 1024  # bytes per ranged request of a download
 CLUSTER_MODES = ("cluster-dspa", "cluster-kubeflow")
 Progress = Callable[[int, int | None], None]
 
@@ -195,23 +196,36 @@ class _Stream:
         self.close = close
 
 
-def _open(client: Any, run_id: str, artifact_id: str, max_bytes: int | None) -> _Stream:
-    _run(client, run_id)
+def _open(
+    client: Any,
+    run_id: str,
+    artifact_id: str,
+    max_bytes: int | None,
+    start: int = 0,
+    checked: bool = False,
+) -> _Stream:
+    """Bytes ``start`` .. ``start + max_bytes`` (to the end when None); ``checked``: the run
+    and the artifact were checked by an earlier piece of the same read."""
+    if not checked:
+        _run(client, run_id)
     if max_bytes is not None and max_bytes <= 0:
         return _Stream(None, iter(()), lambda: None)
     if _from_cluster(client):
         return _open_cluster(client, run_id, artifact_id, max_bytes)
-    links = _json(
-        client,
-        f"Finding artifact {artifact_id}",
-        "/artifact_tasks",
-        [("run_ids", run_id), ("artifact_ids", artifact_id), ("page_size", "1")],
-    )
-    if not links.get("artifact_tasks"):
-        raise NotFoundError(f"Run {run_id} has no artifact {artifact_id}.", status=404)
+    if not checked:
+        links = _json(
+            client,
+            f"Finding artifact {artifact_id}",
+            "/artifact_tasks",
+            [("run_ids", run_id), ("artifact_ids", artifact_id), ("page_size", "1")],
+        )
+        if not links.get("artifact_tasks"):
+            raise NotFoundError(f"Run {run_id} has no artifact {artifact_id}.", status=404)
     headers = {"Accept": "*/*"}
     if max_bytes is not None:
-        headers["Range"] = f"bytes=0-{max_bytes - 1}"
+        headers["Range"] = f"bytes={start}-{start + max_bytes - 1}"
+    elif start:
+        headers["Range"] = f"bytes={start}-"
     try:
         response = _call(
             client,
@@ -283,20 +297,31 @@ def download_artifact(
     target = Path(path).expanduser()
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
-    stream = _open(client, _run_id(run), artifact_id, None)
+    run_id = _run_id(run)
+    # on a stack, pieces of DOWNLOAD_STEP bytes (each within the stack's per-read cap)
+    step = None if _from_cluster(client) else DOWNLOAD_STEP
     done = 0
     try:
         with open(partial, "wb") as f:
-            for chunk in stream.chunks:
-                f.write(chunk)
-                done += len(chunk)
-                if progress is not None:
-                    progress(done, stream.size)
+            stream = _open(client, run_id, artifact_id, step)
+            while True:
+                try:
+                    for chunk in stream.chunks:
+                        f.write(chunk)
+                        done += len(chunk)
+                        if progress is not None:
+                            progress(done, stream.size)
+                finally:
+                    stream.close()
+                if step is None or stream.size is None or done >= stream.size:
+                    break
+                piece = min(step, stream.size - done)
+                size = stream.size
+                stream = _open(client, run_id, artifact_id, piece, start=done, checked=True)
+                stream.size = stream.size or size
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    finally:
-        stream.close()
     partial.replace(target)
     return target
 
