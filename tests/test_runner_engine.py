@@ -12,7 +12,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, List, NamedTuple  # noqa: UP035 (kfp 2.14 reads typing.List only)
 
 import pytest
 from kfp import compiler, dsl
@@ -361,7 +361,7 @@ def double(x: int) -> int:
 
 
 @dsl.component(base_image="python:3.11")
-def total(xs: list[int]) -> int:
+def total(xs: List[int]) -> int:  # noqa: UP006
     return sum(xs)
 
 
@@ -381,7 +381,7 @@ class Out(NamedTuple):
 
 
 @dsl.pipeline(name="features")
-def features(items: list[int] = [1, 2, 3]) -> Out:  # noqa: B006
+def features(items: List[int] = [1, 2, 3]) -> Out:  # noqa: B006, UP006
     with dsl.ParallelFor(items, parallelism=2) as item:
         doubled = double(x=item).set_display_name("double it")
     summed = total(xs=dsl.Collected(doubled.output))

@@ -161,7 +161,10 @@ class StepLauncher:
                 hide.add(blocker)
         hidden = sorted(hide, key=lambda p: len(p.parts))
         outer = [h for h in hidden if not any(o in h.parents for o in hidden if o != h)]
-        kept = sorted({str(k) for k in keep if any(h == k or h in k.parents for h in outer)})
+        # what lies under a hidden directory, or under /tmp (the step gets the run's own),
+        # is bound back
+        covering = [*outer, Path("/tmp")]
+        kept = sorted({str(k) for k in keep if any(h == k or h in k.parents for h in covering)})
         return {
             "uid": self.uid,
             "gid": self.gid,
