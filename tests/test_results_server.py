@@ -14,6 +14,8 @@ import pytest
 import results_pipelines as rp
 from results_helpers import compile_to, start_run, tasks_named, wait_run
 
+from jupyter_dsp.server import results as server_results
+
 pytest_plugins = ("pytest_jupyter.jupyter_server", "fixtures_cluster", "fixtures_server")
 
 
@@ -168,6 +170,13 @@ async def test_artifact_bytes_ranges_and_cap(two_runs, jp_fetch, monkeypatch):
 
     no_file = await get(jp_fetch, "dsp", "artifacts", run, metrics["artifact_id"])
     assert no_file.code == 404 and "no content" in error_of(no_file)
+
+    # a whole download is read from the stack in pieces (here 20 bytes): one 200 answer
+    monkeypatch.setattr(server_results, "STACK_STEP", 20)
+    pieces = await get(jp_fetch, "dsp", "artifacts", run, data["artifact_id"])
+    assert pieces.code == 200 and pieces.body == csv
+    assert pieces.headers["Content-Length"] == str(len(csv))
+    assert "Content-Range" not in pieces.headers
 
     monkeypatch.setenv("JUPYTER_DSP_MAX_ARTIFACT_READ", "10")
     capped = await get(jp_fetch, "dsp", "artifacts", run, data["artifact_id"])

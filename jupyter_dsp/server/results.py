@@ -43,6 +43,7 @@ MAX_JSON = 64 * 1024 * 1024
 MAX_READ_ENV = "JUPYTER_DSP_MAX_ARTIFACT_READ"
 DEFAULT_MAX_READ = 1024 * 1024 * 1024
 CLUSTER_MODES = ("cluster-dspa", "cluster-kubeflow")
+STACK_STEP = 256 * 1024 * 1024  # a whole download is read from the stack in pieces this big
 FLUSH_BYTES = 512 * 1024  # what the server may hold of an artifact before it waits for the caller
 
 
@@ -178,6 +179,10 @@ class _ResultsBase(DSPHandler):
             await work()
         except ProxyError as exc:
             if not self._headers_written:
+                content_range = self._headers.get("Content-Range")
+                self.clear()  # drop what a partial answer had set and buffered
+                if exc.status == 416 and content_range:
+                    self.set_header("Content-Range", content_range)
                 self.send_kfp_error(exc.status, exc.message)
             else:
                 self.request.connection.close()  # type: ignore[union-attr]
@@ -255,33 +260,44 @@ class ResultsHandler(_ResultsBase):
 
 
 class _ContentSink(ResponseSink):
-    """Streams the stack's answer to the caller, one chunk at a time (flush = backpressure)."""
+    """Streams the stack's answer to the caller, one chunk at a time (flush = backpressure).
 
-    def __init__(self, handler: ArtifactHandler, cap: int) -> None:
+    ``part``: "as-is" (the caller's own range, passed through), "first" (the first piece of a
+    whole download: the answer is a 200 of the artifact's full size) or "next" (a later piece:
+    bytes only)."""
+
+    def __init__(self, handler: ArtifactHandler, cap: int, part: str = "as-is") -> None:
         self.h = handler
         self.cap = cap
+        self.part = part
         self.code = 0
         self.headers = httputil.HTTPHeaders()
         self.error_parts: list[bytes] | None = None
         self.pending = 0
+        self.received = 0
+        self.total = 0
         self.content_type = "application/octet-stream"
 
     async def start(self, code: int, reason: str, headers: httputil.HTTPHeaders) -> None:
         self.code, self.headers = code, headers
-        if code >= 400:
+        if code >= 400 or (self.part == "next" and code != 206):
             self.error_parts = []
             return
         length = int(headers.get("Content-Length") or 0)
-        if length > self.cap:
-            raise OverCap(length, self.cap)
-        self.h.set_status(code)
-        self.h.set_header("Content-Length", str(length))
+        total = headers.get("Content-Range", "").rpartition("/")[2]
+        self.total = int(total) if self.part == "first" and total.isdigit() else length
+        if self.part == "next":
+            return
+        if self.total > self.cap:
+            raise OverCap(self.total, self.cap)
+        self.h.set_status(200 if self.part == "first" else code)
+        self.h.set_header("Content-Length", str(self.total))
         self.content_type = content_type_of(headers.get("Content-Type"))
         self.h.set_header("Content-Type", self.content_type)
         self.h.set_header("X-Content-Type-Options", "nosniff")
         self.h.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
         self.h.set_header("Accept-Ranges", "bytes")
-        if headers.get("Content-Range"):
+        if headers.get("Content-Range") and self.part == "as-is":
             self.h.set_header("Content-Range", headers["Content-Range"])
         self.h.set_header("Content-Disposition", self.h.disposition(headers))
 
@@ -291,6 +307,7 @@ class _ContentSink(ResponseSink):
                 self.error_parts.append(chunk)
             return
         self.h.write(chunk)
+        self.received += len(chunk)
         self.pending += len(chunk)
         if self.pending >= FLUSH_BYTES:  # bounded: at most FLUSH_BYTES wait in the server
             self.pending = 0
@@ -329,19 +346,41 @@ class ArtifactHandler(_ResultsBase):
             await ClusterResults(self.dsp, conn).stream(self, run_id, artifact_id, range_header)
             return
         await self._check_belongs(conn, space, run_id, artifact_id)
-        sink = _ContentSink(self, max_read_bytes())
         path = f"{API}/artifacts/{artifact_id}/content"
+        if range_header:  # the caller's range, as the stack answers it
+            sink = await self._piece(conn, space, path, "as-is", range_header)
+        else:  # the whole artifact, from the stack in pieces within its per-read cap
+            sink = await self._piece(conn, space, path, "first", f"bytes=0-{STACK_STEP - 1}")
+            if sink.code == 416:  # an empty artifact
+                self.set_status(200)
+                self.set_header("Content-Length", "0")
+                self.set_header("Content-Disposition", self.disposition(httputil.HTTPHeaders()))
+                self.finish(set_content_type="application/octet-stream")
+                return
+            done = sink.received
+            while done < sink.total:
+                last = min(done + STACK_STEP, sink.total) - 1
+                piece = await self._piece(conn, space, path, "next", f"bytes={done}-{last}")
+                if piece.error_parts is not None or piece.received != last - done + 1:
+                    raise ProxyError(502, "the pipeline stack stopped answering mid-artifact")
+                done += piece.received
+        self.finish(set_content_type=sink.content_type)  # (APIHandler would say JSON)
+
+    async def _piece(
+        self, conn: Connection, space: Space, path: str, part: str, range_header: str
+    ) -> _ContentSink:
+        sink = _ContentSink(self, max_read_bytes(), part)
         try:
-            await self.fetch(space, path, sink, {"Range": range_header} if range_header else None)
+            await self.fetch(space, path, sink, {"Range": range_header})
         except OverCap as exc:
             raise ProxyError(413, str(exc)) from None
-        if sink.error_parts is not None:
+        if sink.error_parts is not None and not (part == "first" and sink.code == 416):
             body = b"".join(sink.error_parts)
             error = self.upstream_error(conn, space, sink.code, body, path)
             if sink.code == 416 and sink.headers.get("Content-Range"):
                 self.set_header("Content-Range", sink.headers["Content-Range"])
             raise error
-        self.finish(set_content_type=sink.content_type)  # (APIHandler would say JSON)
+        return sink
 
     async def _check_belongs(
         self, conn: Connection, space: Space, run_id: str, artifact_id: str
