@@ -104,6 +104,10 @@ def error_from_api(exc: ApiException, action: str, where: str) -> DSPError:
         )
     cls = NotFoundError if status == 404 else DSPError
     hint = _HINTS.get(status) or ("The stack failed: look at its log." if status >= 500 else None)
+    if status == 403:
+        from jupyter_dsp.connection.explain import sar_grant
+
+        hint = sar_grant(_server_message(exc), "you") or hint
     return cls(message, status=status, hint=hint)
 
 

@@ -55,6 +55,9 @@ class PipelineOperations:
                     break
         if name is not None:  # exact match even if a server ignored the filter
             found = [p for p in found if name in (p.display_name, p.name)]
+        if not self.single_user:  # never a shared pipeline for a project name, nor the reverse
+            want = self._ns(space) or ""
+            found = [p for p in found if (getattr(p, "namespace", None) or "") == want]
         return found
 
     def _list_raw_versions(

@@ -2,7 +2,58 @@
 
 from __future__ import annotations
 
+import re
+
 from jupyter_dsp.connection.model import Connection, Space
+
+# how KFP's API server reports a refused SubjectAccessReview (resource_manager.IsAuthorized):
+# "... is not authorized with reason: ... (request: &ResourceAttributes{Namespace:kubeflow,
+# Verb:create,Group:pipelines.kubeflow.org,Version:v1beta1,Resource:pipelines,...})"
+SAR_ATTRIBUTES = re.compile(r"ResourceAttributes\{([^{}]*)\}")
+SAR_USER = re.compile(r"User '([^']{1,253})' is not authorized")
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,252}$")
+
+
+def sar_grant(upstream: str, who: str) -> str | None:
+    """The missing grant a refused SubjectAccessReview names, with the RoleBinding to ask an
+    administrator for; None when the message carries no ResourceAttributes."""
+    found = SAR_ATTRIBUTES.search(upstream or "")
+    if not found:
+        return None
+    attrs: dict[str, str] = {}
+    for part in found.group(1).split(","):
+        key, _, value = part.partition(":")
+        if key.strip():
+            attrs[key.strip()] = value.strip()
+    user = SAR_USER.search(upstream)
+    who = user.group(1) if user else who  # the identity the API server saw
+    verb, resource = attrs.get("Verb", ""), attrs.get("Resource", "")
+    if not verb or not resource:
+        return None
+    group = attrs.get("Group") or "pipelines.kubeflow.org"
+    sub = attrs.get("Subresource") or ""
+    namespace = attrs.get("Namespace") or ""
+    where = f"in namespace {namespace}" if namespace else "cluster-wide"
+    full = f"{group}/{resource}" + (f"/{sub}" if sub else "")
+    text = (
+        f"Missing grant (the API server's SubjectAccessReview): verb '{verb}' on {full} "
+        f"{where} for {who}."
+    )
+    if not all(SAFE_NAME.match(v) for v in (verb, resource, group, who) if v) or not namespace:
+        return text + " Ask an administrator for a (Cluster)RoleBinding that grants it."
+    subject = (
+        f"--serviceaccount={who.split(':', 2)[2]}"
+        if who.startswith("system:serviceaccount:") and who.count(":") == 3
+        else f"--user={who}"
+    )
+    role = f"kfp-{resource}-{verb}"
+    target = f"{resource}.{group}" + (f"/{sub}" if sub else "")
+    return (
+        f"{text} Ask an administrator of namespace {namespace} for a RoleBinding that binds "
+        f"you to a Role allowing it, e.g.: kubectl -n {namespace} create role {role} "
+        f"--verb={verb} --resource={target} && kubectl -n {namespace} create rolebinding "
+        f"{role} --role={role} {subject}"
+    )
 
 VERB_BY_METHOD = {
     "GET": "get",
@@ -69,6 +120,8 @@ def denied_message(
             f"Missing grant: '{need}' on {scope} for {who}; issue a token with it using "
             "'jupyter-dsp stack token create'."
         )
+    elif (grant := sar_grant(upstream, who)) is not None:
+        fix = grant
     else:
         scope = (
             "the KFP system namespace (writes to shared pipelines)"

@@ -11,6 +11,7 @@ or a number, int64 values a number or a string, timestamps RFC 3339. All predica
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -49,6 +50,16 @@ _CAMEL = {
 }
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _PREDICATE_FIELDS = {"key", "operation", *_SCALAR_FIELDS, *_LIST_FIELDS}
+
+
+# KFP tags (kubeflow/pipelines #12999): a listable with a "tags" field filters on "tags.<key>"
+TAG_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$")
+TAG_COLUMN = re.compile(r"""^json_extract\(tags, '\$\."[A-Za-z0-9][A-Za-z0-9._/-]{0,62}"'\)$""")
+
+
+def tag_column(key: str) -> str:
+    """The SQL expression of one tag's value (``key`` checked against TAG_KEY first)."""
+    return f"json_extract(tags, '$.\"{key}\"')"
 
 
 @dataclass(frozen=True)
@@ -140,6 +151,10 @@ def _parse_predicate(raw: Any, fields: dict[str, Column]) -> Predicate:
     key = pred.get("key")
     if not isinstance(key, str) or not key:
         raise invalid_argument("Invalid filter: a predicate has no key")
+    if key not in fields and key.startswith("tags.") and "tags" in fields:
+        if not TAG_KEY.match(key[5:]):
+            raise invalid_argument(f"Invalid filter: {key!r} is not a valid tag key")
+        fields = {**fields, key: Column(tag_column(key[5:]))}
     if key not in fields:
         allowed = ", ".join(sorted(fields))
         raise invalid_argument(f"Invalid filter: cannot filter on {key!r} (allowed: {allowed})")

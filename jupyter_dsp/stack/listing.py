@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jupyter_dsp.stack.errors import invalid_argument
-from jupyter_dsp.stack.filtering import Column, Predicate, parse_filter
+from jupyter_dsp.stack.filtering import TAG_COLUMN, Column, Predicate, parse_filter
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 200
@@ -148,6 +148,8 @@ def _decode_token(token: str, listable: Listable, size: int) -> ListQuery:
             raise bad
         predicates = [Predicate.from_json(p) for p in payload["f"]]
         columns = {c.column for c in listable.fields.values()}
+        if "tags" in listable.fields:
+            columns |= {p.column for p in predicates if TAG_COLUMN.match(p.column)}
         if any(p.column not in columns for p in predicates):
             raise bad
         return ListQuery(

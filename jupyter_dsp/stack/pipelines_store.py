@@ -25,6 +25,7 @@ PIPELINES = Listable(
         "created_at": Column("created_at", "int"),
         "description": Column("description"),
         "namespace": Column("namespace"),
+        "tags": Column("tags"),  # and tags.<key> (KFP #12999)
     },
 )
 VERSIONS = Listable(
@@ -35,6 +36,7 @@ VERSIONS = Listable(
         "display_name": Column("display_name"),
         "created_at": Column("created_at", "int"),
         "description": Column("description"),
+        "tags": Column("tags"),  # and tags.<key> (KFP #12999)
     },
 )
 _VERSION_LIST_COLUMNS = (
