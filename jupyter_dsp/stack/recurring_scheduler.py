@@ -2,7 +2,8 @@
 
 It keeps one heap of (due time, id) for every enabled recurring run, so a thousand schedules
 cost nothing while none is due: the thread waits on a condition until the head of the heap
-is due or a change (create, enable, disable, delete) wakes it. What is due is decided again
+is due or a change (create, enable, disable, delete) wakes it, and hands due ids to a small
+pool of threads. What is due is decided again
 from the database by ``fire(id)`` (which returns the next time to look), so a stale heap entry
 only costs a look. It wakes at least once a minute (wall-clock steps), nothing more.
 """
@@ -14,25 +15,34 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 log = logging.getLogger("jupyter_dsp.stack")
 # due times are wall-clock; waits are monotonic: look again at least this often so that a
 # clock step (NTP, suspend) delays a firing by a minute at most
 MAX_SLEEP = 60.0
+FIRE_THREADS = 4  # a burst of due schedules is made this many at a time
 
 
 class Scheduler:
+    """Due ids are fired on a few threads (``fire_threads``): a burst of schedules due in the
+    same second is made in parallel, while one schedule never fires twice at once."""
+
     def __init__(
         self,
         fire: Callable[[str], int | None],
         load: Callable[[], list[tuple[str, int | None]]],
+        fire_threads: int = FIRE_THREADS,
     ) -> None:
         self._fire = fire
         self._load = load
         self._heap: list[tuple[int, str]] = []
         self._due: dict[str, int] = {}  # id -> the due time that counts
+        self._firing: set[str] = set()  # ids a pool thread is firing now
+        self._again: set[str] = set()  # came due again while firing: fire once more after
         self._cond = threading.Condition()
         self._stopped = False
+        self._pool = ThreadPoolExecutor(fire_threads, thread_name_prefix="dsp-recurring-fire")
         self._thread = threading.Thread(target=self._run, name="dsp-recurring", daemon=True)
         self._thread.start()
 
@@ -41,13 +51,14 @@ class Scheduler:
         with self._cond:
             if due is None:
                 self._due.pop(recurring_run_id, None)
+                self._again.discard(recurring_run_id)
             else:
                 self._due[recurring_run_id] = due
                 heapq.heappush(self._heap, (due, recurring_run_id))
             self._cond.notify_all()
 
     def due_of(self, recurring_run_id: str) -> int | None:
-        """When the thread will look at it next (None: not scheduled, or firing now)."""
+        """When it will be looked at next (None: not scheduled, or firing now)."""
         with self._cond:
             return self._due.get(recurring_run_id)
 
@@ -60,9 +71,10 @@ class Scheduler:
             self._stopped = True
             self._cond.notify_all()
         self._thread.join(timeout=10)
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _next(self) -> str | None:
-        """Wait for the next due id (None when stopped)."""
+        """Wait for the next due id that is not firing already (None when stopped)."""
         with self._cond:
             while not self._stopped:
                 while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
@@ -75,27 +87,42 @@ class Scheduler:
                 if delay <= 0:
                     heapq.heappop(self._heap)
                     del self._due[rid]
+                    if rid in self._firing:
+                        self._again.add(rid)
+                        continue
+                    self._firing.add(rid)
                     return rid
                 self._cond.wait(timeout=min(delay, MAX_SLEEP))
             return None
 
     def _run(self) -> None:
         try:
-            for rid, due in self._load():
-                self.schedule(rid, due)
+            for loaded, due in self._load():
+                self.schedule(loaded, due)
         except Exception:
             log.exception("loading recurring runs failed")
         while True:
-            next_id = self._next()
-            if next_id is None:
+            rid = self._next()
+            if rid is None:
                 return
-            rid = next_id
+            try:
+                self._pool.submit(self._fire_one, rid)
+            except RuntimeError:  # the pool is shutting down
+                return
+
+    def _fire_one(self, rid: str) -> None:
+        while True:
             try:
                 due = self._fire(rid)
             except Exception:
                 log.exception("recurring run %s: firing failed", rid)
                 due = int(time.time()) + 5
             with self._cond:
+                if rid in self._again and not self._stopped:
+                    self._again.discard(rid)
+                    continue  # came due again meanwhile: look again now
+                self._firing.discard(rid)
                 if rid in self._due:  # changed while firing: that schedule wins
-                    continue
+                    return
             self.schedule(rid, due)
+            return
