@@ -39,8 +39,8 @@ def write_dir(data: Output[Dataset]) -> None:
 
 
 @dsl.pipeline(name="dir-artifact")
-def dir_artifact() -> None:
-    write_dir()
+def dir_artifact() -> Dataset:
+    return write_dir().outputs["data"]
 
 
 @pytest.fixture(scope="module")
@@ -292,6 +292,11 @@ def test_kernel_client_reads_results_and_bytes(stack, runs, tmp_path, monkeypatc
     assert target.read_bytes() == rp.DATASET_CSV.encode()
     assert [n for n, _ in seen] == sorted(n for n, _ in seen) and seen[-1][0] == len(rp.DATASET_CSV)
     assert {t for _, t in seen} == {len(rp.DATASET_CSV)}
+
+    # a pipeline that returns an artifact: the run's output is the producing task's artifact
+    dir_doc = client.results(runs["dir"])
+    [produced] = tasks_named(dir_doc, "write-dir")[0]["outputs"]["artifacts"]["data"]
+    assert dir_doc["pipeline_outputs"]["artifacts"] == {"Output": [produced]}
 
     # a token that reads both namespaces still only reads the project's runs
     both = DSPClient.from_endpoint(stack.url, stack.tokens["both"], namespace="team-a")
