@@ -179,7 +179,7 @@ def test_run_again_opens_the_dialog_filled_from_the_run(lab: Lab, page: Any) -> 
     assert dialog.locator('input[name="a"]').input_value() == "5"
     assert dialog.locator('input[name="b"]').input_value() == "7"
     assert dialog.locator('input[name="__experiment__"]').input_value() == f"{name}-exp"
-    assert dialog.locator('input[name="__name__"]').input_value().startswith("Clone of")
+    assert dialog.locator('input[name="__name__"]').input_value().startswith("Rerun of")
     dialog.locator('input[name="b"]').fill("8")
     shot(page, "lifecycle_run_again_dialog")
     dialog.locator("button.jp-mod-accept").click()

@@ -44,7 +44,7 @@ async function storedVersion(
 export async function runAgain(model: DSPModel, run: IRun, space: RunSpace): Promise<IRunDialogResult | null> {
   const options = {
     parameters: run.runtime_config?.parameters ?? {},
-    displayName: `Clone of ${run.display_name || run.run_id}`,
+    displayName: `Rerun of ${run.display_name || run.run_id}`,
     experimentId: run.experiment_id,
     runSpace: space
   };
