@@ -218,3 +218,43 @@ async def test_run_form_run_locally_button(cluster, jp_fetch, jp_serverapp, tmp_
     assert done.state == "SUCCEEDED", done.error
     assert done.parameters["a"] == 4
     assert cluster_counts(cluster) == (1, 0)
+
+
+async def test_unauthenticated_requests_are_refused_and_start_nothing(
+    cluster, jp_fetch, server_url
+):
+    from tornado.httpclient import AsyncHTTPClient
+
+    await jp_fetch("dsp", "info")
+    client = AsyncHTTPClient()
+    for method, body in (("GET", None), ("POST", b"{}")):
+        r = await client.fetch(
+            f"{server_url}dsp/api/local/apis/v2beta1/runs",
+            method=method,
+            body=body,
+            raise_error=False,
+        )
+        assert r.code == 403
+    assert find_local_stack() is None  # no stack was started for them
+
+
+def test_manager_reuses_the_announced_stack_and_stops_only_its_own(tmp_path, monkeypatch):
+    from jupyter_dsp.connection.embedded import healthy
+    from jupyter_dsp.connection.local_stack import LocalStackManager, local_runtime_file
+
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    first = LocalStackManager("team-a")
+    info = first.ensure()
+    try:
+        assert first.owned and (local_runtime_file().stat().st_mode & 0o777) == 0o600
+        # a second manager (say, after the server restarted its extension) reuses the running
+        # stack instead of starting another one on the same data dir
+        second = LocalStackManager("team-a")
+        assert second.ensure().url == info.url and not second.owned
+        second.stop()  # not its own: the stack keeps running
+        assert healthy(info.url, info.token)
+    finally:
+        first.stop()
+    assert not healthy(info.url, info.token)
+    assert not local_runtime_file().exists()
