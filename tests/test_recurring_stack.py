@@ -364,3 +364,42 @@ def test_a_firing_that_cannot_run_is_shown_and_the_schedule_goes_on(stack_factor
     assert got["fired_count"] == made
     last = datetime.strptime(got["last_fire_time"], "%Y-%m-%dT%H:%M:%SZ")
     assert last.replace(tzinfo=timezone.utc).timestamp() >= time.time() - 3  # it moved on
+
+
+def test_scheduler_fires_due_ids_in_parallel_but_one_id_never_twice_at_once():
+    """The scheduler thread alone (plain class): 8 ids due now, each firing takes 0.3 s."""
+    import threading
+
+    from jupyter_dsp.stack.recurring_scheduler import Scheduler
+
+    lock = threading.Lock()
+    running: dict[str, int] = {}
+    overlap: list[str] = []
+    fired: list[tuple[str, float]] = []
+    peak = [0]
+
+    def fire(rid: str) -> int | None:
+        with lock:
+            running[rid] = running.get(rid, 0) + 1
+            if running[rid] > 1:
+                overlap.append(rid)
+            peak[0] = max(peak[0], sum(running.values()))
+        time.sleep(0.3)
+        with lock:
+            running[rid] -= 1
+            fired.append((rid, time.time()))
+        return None
+
+    ids = [f"s{i}" for i in range(8)]
+    scheduler = Scheduler(fire, lambda: [(rid, int(time.time()) - 1) for rid in ids])
+    time.sleep(0.1)
+    for _ in range(5):  # due again while firing: looked at again after, never in parallel
+        scheduler.schedule("s0", int(time.time()) - 1)
+        time.sleep(0.05)
+    time.sleep(2)
+    scheduler.stop()
+    assert not overlap
+    assert peak[0] == 4  # four at a time
+    assert {rid for rid, _ in fired} == set(ids)
+    # 5 re-schedules while firing coalesce: one more look after each firing they overlapped
+    assert 2 <= [rid for rid, _ in fired].count("s0") <= 3
