@@ -88,19 +88,25 @@ class Schedule:
         return self.status == "ENABLED"
 
     @property
+    def what(self) -> str:
+        """What each firing runs."""
+        if not self.pipeline_id:
+            return "an inline pipeline spec"
+        version = f"version {self.version_id}" if self.version_id else "its newest version"
+        return f"pipeline {self.pipeline_id}, {version}"
+
+    @property
     def trigger(self) -> str:
         return describe_trigger(self.cron, self.interval_second)
 
     def _text(self) -> str:
         nxt = render.when(self.next_fire_time) if self.enabled else "-"
         params = json.dumps(self.parameters) if self.parameters else "none"
-        version = self.version_id or "newest at each firing"
         lines = [
             f"Schedule {self.name!r} {self.status} ({self.id})",
             f"  {self.trigger}; next: {nxt}; max concurrency {self.max_concurrency};"
             f" catch-up {'on' if self.catchup else 'off'}",
-            f"  pipeline {self.pipeline_id or '(inline spec)'} version {version};"
-            f" parameters {params}",
+            f"  {self.what}; parameters {params}",
         ]
         if self.error:
             lines.append(f"  last firing failed: {self.error}")
@@ -126,8 +132,7 @@ class Schedule:
             f"<div><b>Schedule</b> {escape(self.name)} {badge} {render.code(self.id)}<br>"
             f"{escape(self.trigger)} &middot; next {escape(nxt)} &middot; max concurrency "
             f"{self.max_concurrency} &middot; catch-up {'on' if self.catchup else 'off'}<br>"
-            f"version {render.code(self.version_id or 'newest at each firing')} &middot; "
-            f"parameters {params}{error}</div>"
+            f"runs {escape(self.what)} &middot; parameters {params}{error}</div>"
         )
 
 
