@@ -124,8 +124,10 @@ def test_dspa_discovered_through_kubernetes_api(sa_dir, fake_kube):
     assert conn.dspa_name == "dspa"
     assert conn.project.endpoint == url
     assert conn.project.multi_user is False
-    # single-user DSPA and no catalog stack: no shared space
-    assert conn.shared is None
+    # single-user DSPA and no catalog stack: the shared space is the platform's managed
+    # pipelines of the project stack (read-only), which the project space hides
+    assert conn.shared.managed == "only" and conn.shared.endpoint == url
+    assert conn.shared.writable is False and conn.project.managed == "hide"
     method, path, auth = fake_kube.requests[-1]
     assert path.endswith("/namespaces/team-a/datasciencepipelinesapplications")
     assert auth == f"Bearer {sa_dir.token}"
@@ -257,7 +259,8 @@ def test_tls_failure_names_the_ca_file(sa_dir, clean_dsp_env, tmp_path):
 def test_shared_space_by_policy_and_catalog(sa_dir, clean_dsp_env):
     clean_dsp_env.setenv("KF_PIPELINES_ENDPOINT", "http://p:8888")
     clean_dsp_env.setenv("JUPYTER_DSP_MULTI_USER", "false")
-    assert resolve(settings(), probe=False).shared is None
+    managed_only = resolve(settings(), probe=False).shared
+    assert managed_only.managed == "only" and managed_only.writable is False
     clean_dsp_env.setenv("JUPYTER_DSP_SHARED_ENDPOINT", "http://catalog:8888")
     conn = resolve(settings(), probe=False)
     assert conn.shared is not None

@@ -102,8 +102,14 @@ class Pipeline:
     def latest(self) -> PipelineVersion | None:
         return self.versions[0] if self.versions else None
 
+    @property
+    def managed(self) -> bool:
+        """A pipeline the platform manages (KFP tag managed=true): read-only, forkable."""
+        return str((getattr(self.raw, "tags", None) or {}).get("managed", "")).lower() == "true"
+
     def _text(self) -> str:
-        lines = [f"Pipeline {self.name!r} ({self.space})  id: {self.id}"]
+        where = f"{self.space}, managed by the platform" if self.managed else self.space
+        lines = [f"Pipeline {self.name!r} ({where})  id: {self.id}"]
         if self.description:
             lines.append(f"  {self.description}")
         for v in self.versions:

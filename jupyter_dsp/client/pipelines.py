@@ -23,6 +23,7 @@ from jupyter_dsp.client.compiling import (
 from jupyter_dsp.client.errors import ArgumentError, DSPError, NotFoundError, api_errors
 from jupyter_dsp.client.models import Pipeline, PipelineVersion, ResultList
 from jupyter_dsp.client.spaces import PROJECT, SHARED
+from jupyter_dsp.connection.managed import managed_filter
 
 PAGE_SIZE = 200
 _SAFE_FILE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -38,6 +39,7 @@ class PipelineOperations:
         filt = None
         if name is not None:
             filt = name_filter(name)
+        filt = managed_filter(filt, getattr(self.space(space), "managed", "") or "")
         found: list[Any] = []
         token = ""
         with api_errors("Listing pipelines", self._where(space)):

@@ -143,7 +143,7 @@ def _row(item: Any) -> tuple[list[str], list[str]]:
         return (
             ["space", "pipeline", "versions", "id", "created"],
             [
-                escape(item.space),
+                escape(item.space + (" (managed)" if getattr(item, "managed", False) else "")),
                 escape(item.name),
                 escape(versions),
                 code(item.id),
@@ -181,7 +181,8 @@ def list_text(title: str, items: list[Any]) -> str:
         kind = type(item).__name__
         if kind == "Pipeline":
             versions = version_names(item)
-            lines.append(f"  [{item.space}] {item.name}  versions: {versions}  id: {item.id}")
+            space = f"{item.space}, managed" if getattr(item, "managed", False) else item.space
+            lines.append(f"  [{space}] {item.name}  versions: {versions}  id: {item.id}")
         elif kind == "Run":
             lines.append(f"  {item.state:10} {item.name}  {when(item.created_at)}  id: {item.id}")
         else:

@@ -40,6 +40,9 @@ class Space:
     token_source: str | None = None  # "service-account token /path", never the token
     _token: Callable[[], str | None] = field(default=lambda: None, repr=False)
     health_error: str | None = None  # from the probe made while resolving
+    # "only": the project stack's managed pipelines (a single-user stack's shared space);
+    # "hide": a single-user project stack without them (see connection/managed.py)
+    managed: str = ""
 
     def token(self) -> str | None:
         """The current bearer token (re-read from its file when it rotated)."""

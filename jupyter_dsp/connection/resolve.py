@@ -281,10 +281,12 @@ def _apply_probe(space: Space, settings: DSPSettings, probe: bool) -> Health:
 def _shared_space(
     conn: Connection, settings: DSPSettings, env: Mapping[str, str], probe: bool
 ) -> Space | None:
+    project = conn.project
+    if not project.multi_user:
+        project.managed = "hide"  # the platform's managed pipelines are shared, not the project's
     if conn.policy == "off":
         return None
     writable = conn.policy == "read-write"
-    project = conn.project
     if settings.shared_endpoint:
         if settings.shared_token_file:
             tf = TokenFile(settings.shared_token_file, "DSPSettings.shared_token_file")
@@ -320,9 +322,22 @@ def _shared_space(
             health_error=project.health_error,
         )
     conn.notes.append(
-        "no shared space: the project stack is single-user and no shared_endpoint is set"
+        "shared space: the platform's managed pipelines of the single-user project stack "
+        "(tags.managed=true, read-only); set shared_endpoint for a catalog stack"
     )
-    return None
+    return Space(
+        name="shared",
+        endpoint=project.endpoint,
+        namespace="",
+        multi_user=False,
+        writable=False,
+        ca_bundle=project.ca_bundle,
+        ca_source=project.ca_source,
+        token_source=project.token_source,
+        _token=project.token,
+        health_error=project.health_error,
+        managed="only",
+    )
 
 
 def _check_url(url: str, source: str) -> None:

@@ -21,6 +21,7 @@ from tornado import httputil, web
 from tornado.iostream import StreamClosedError
 
 from jupyter_dsp.connection.explain import denied_message
+from jupyter_dsp.connection.managed import is_managed
 from jupyter_dsp.connection.model import Connection, DSPConnectionError, Space
 from jupyter_dsp.connection.scrub import StreamScrubber, scrub_bytes, scrub_text, secrets_of
 from jupyter_dsp.server import routes
@@ -147,6 +148,8 @@ class _HandlerSink(ResponseSink):
             self.error_parts = []
 
     def _shared_item_read(self) -> bool:
+        if self.space.managed == "only":  # a name lookup must find a managed pipeline
+            return self.route.kind == "pipelines.by_name"
         return (
             self.space.name == "shared"
             and self.space.multi_user
@@ -169,7 +172,8 @@ class _HandlerSink(ResponseSink):
     async def end(self) -> None:
         if self.error_parts is not None:
             body = b"".join(self.error_parts)
-            if self.code == 200 and not _is_shared_pipeline(body):
+            managed_only = self.space.managed == "only"
+            if self.code == 200 and not _is_shared_pipeline(body, managed_only):
                 self.h.set_status(404)
                 self.h.set_header("Content-Type", "application/json")
                 self.h.finish(kfp_error_body(404, "no such pipeline in the shared space"))
@@ -191,11 +195,13 @@ class _HandlerSink(ResponseSink):
         self.h.finish(set_content_type=self.content_type)
 
 
-def _is_shared_pipeline(body: bytes) -> bool:
+def _is_shared_pipeline(body: bytes, managed_only: bool = False) -> bool:
     try:
         data = json.loads(body)
     except ValueError:
         return False
+    if managed_only:
+        return isinstance(data, dict) and is_managed(data.get("tags"))
     return isinstance(data, dict) and not data.get("namespace")
 
 

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from tornado import httputil
 
 from jupyter_dsp.connection.explain import denied_message, tls_message
+from jupyter_dsp.connection.managed import is_managed, managed_filter
 from jupyter_dsp.connection.model import Connection, Space
 from jupyter_dsp.connection.scrub import scrub_text, secrets_of
 from jupyter_dsp.server.errors import ProxyError, upstream_message
@@ -134,6 +135,8 @@ class ProxyExchange:
             await self.check_pipeline_write(pipeline_id)
         if self.route.kind in OWNED_BY_ID:
             await self.check_owner()
+        if self.space.managed:
+            await self.check_managed()
         if self.route.kind in ("runs.list", "recurringruns.list"):
             experiment_id = dict(self.route.query).get("experiment_id")
             if experiment_id:
@@ -197,6 +200,25 @@ class ProxyExchange:
             f"{kind[:-1]} {ident} is not in this project's namespace "
             f"({self.space.namespace!r}); the proxy only reaches the project namespace",
         )
+
+    async def check_managed(self) -> None:
+        """A single-user stack's managed pipelines are the shared space's, the rest the
+        project's: lists are filtered on the tag, a read by id in the shared space must be a
+        managed pipeline (404 otherwise)."""
+        if self.route.kind == "pipelines.list":
+            query = [(k, v) for k, v in self.route.query if k != "filter"]
+            try:
+                flt = managed_filter(dict(self.route.query).get("filter"), self.space.managed)
+            except ValueError as exc:
+                raise ProxyError(400, f"invalid filter: {exc}") from None
+            self.route.query = [*query, ("filter", flt or "")]
+            return
+        if self.space.managed != "only" or self.route.write:
+            return
+        if self.route.kind in ("pipelines.item", "versions.collection", "versions.item"):
+            data = await self.lookup(f"/apis/v2beta1/pipelines/{self.route.segments[1]}")
+            if data is not None and not is_managed(data.get("tags")):
+                raise ProxyError(404, "no such pipeline among the platform's managed pipelines")
 
     async def check_experiment(self, experiment_id: str) -> None:
         """Runs listed or created in an experiment: the experiment must be the project's."""

@@ -54,12 +54,14 @@ _PREDICATE_FIELDS = {"key", "operation", *_SCALAR_FIELDS, *_LIST_FIELDS}
 
 # KFP tags (kubeflow/pipelines #12999): a listable with a "tags" field filters on "tags.<key>"
 TAG_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$")
-TAG_COLUMN = re.compile(r"""^json_extract\(tags, '\$\."[A-Za-z0-9][A-Za-z0-9._/-]{0,62}"'\)$""")
+TAG_COLUMN = re.compile(
+    r"""^ifnull\(json_extract\(tags, '\$\."[A-Za-z0-9][A-Za-z0-9._/-]{0,62}"'\), ''\)$"""
+)
 
 
 def tag_column(key: str) -> str:
-    """The SQL expression of one tag's value (``key`` checked against TAG_KEY first)."""
-    return f"json_extract(tags, '$.\"{key}\"')"
+    """The SQL expression of one tag's value, '' when absent (``key`` matches TAG_KEY)."""
+    return f"ifnull(json_extract(tags, '$.\"{key}\"'), '')"
 
 
 @dataclass(frozen=True)
