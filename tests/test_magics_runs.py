@@ -99,10 +99,10 @@ def flaky(marker: str):
 """
 
 
-def test_retry_a_failed_run(shell, tmp_path, unique_name):
+def test_retry_a_failed_run(shell, exchange_dir, unique_name):
     name = unique_name("flaky")
     run_cell(shell, FLAKY_STEP.replace("NAME", name))
-    marker = tmp_path / "marker"
+    marker = exchange_dir / "marker"  # a file the step (another OS user when root) can see
     failed = shell.run_line_magic("dsp", f"run flaky -p marker={marker} --wait {TIMEOUT}")
     assert failed.state == "FAILED"
     assert "no marker" in shell.run_line_magic("dsp", f"logs {failed.id} needs-marker").text
