@@ -195,7 +195,7 @@ class DagWalker:
         result = self.run_dag(component, Scope(params, artifacts), record.task_id)
         record.outputs = dict(result.outputs.parameters)
         record.output_artifacts = public_artifacts(result.outputs.artifacts)
-        self.recorder.close(record, result.state, "" if result.state != FAILED else "")
+        self.recorder.close(record, result.state)
         result.name = key
         return result
 
