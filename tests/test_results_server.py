@@ -128,6 +128,7 @@ async def test_results_document_has_every_output(two_runs, jp_fetch, proxied_sta
     again = json.loads((await get(jp_fetch, "dsp", "results", two_runs["mine"])).body)
     assert again == doc
     assert two_runs["broad"] not in r.body.decode()
+    assert all(two_runs["broad"] not in value for _, value in r.headers.get_all())
 
 
 async def test_artifact_bytes_ranges_and_cap(two_runs, jp_fetch, monkeypatch):
@@ -144,6 +145,7 @@ async def test_artifact_bytes_ranges_and_cap(two_runs, jp_fetch, monkeypatch):
     assert whole.headers["Content-Length"] == str(len(csv))
     assert whole.headers["Content-Disposition"].startswith("attachment;")
     assert whole.headers["Accept-Ranges"] == "bytes"
+    assert all(two_runs["broad"] not in value for _, value in whole.headers.get_all())
 
     part = await get(
         jp_fetch, "dsp", "artifacts", run, data["artifact_id"], headers={"Range": "bytes=2-9"}
