@@ -14,7 +14,7 @@ import pytest
 import requests
 import results_pipelines as rp
 from kfp import dsl
-from kfp.dsl import Dataset, Output
+from kfp.dsl import Artifact, Dataset, Output
 from results_helpers import compile_to, start_run, tasks_named, wait_run
 
 from jupyter_dsp.client import DSPClient
@@ -28,8 +28,10 @@ API = "/apis/v2beta1"
 
 
 @dsl.component(base_image="python:3.11")
-def write_dir(data: Output[Dataset]) -> None:
+def write_dir(data: Output[Dataset], empty: Output[Artifact]) -> None:
     import os
+
+    open(empty.path, "w").close()
 
     os.makedirs(os.path.join(data.path, "part"), exist_ok=True)
     with open(os.path.join(data.path, "a.txt"), "w") as f:
@@ -135,7 +137,7 @@ def test_artifacts_of_a_run_in_masters_shape(stack, runs):
     # the namespace's list holds the run's artifacts (and the dir run's one)
     in_ns = get(stack, "/artifacts", params={"namespace": "team-a", "page_size": 200}).json()
     assert {a["artifact_id"] for a in artifacts} <= {a["artifact_id"] for a in in_ns["artifacts"]}
-    assert in_ns["total_size"] == 12
+    assert in_ns["total_size"] == 13  # and the dir run's two
 
 
 def test_artifact_tasks_and_tasks_keep_iterations_apart(stack, runs):
@@ -226,7 +228,8 @@ def test_content_ranges_cap_and_refusals(stack, runs):
 
 
 def test_a_directory_comes_as_a_tar(stack, runs):
-    [artifact] = get(stack, "/artifacts", params={"run_id": runs["dir"]}).json()["artifacts"]
+    listed = get(stack, "/artifacts", params={"run_id": runs["dir"]}).json()["artifacts"]
+    [artifact] = [a for a in listed if a["name"] == "data"]
     assert artifact["size"] == len("alpha\n") + len("beta\n")
     path = f"/artifacts/{artifact['artifact_id']}/content"
     assert "Range" in kfp_error(get(stack, path), 413)  # the tar is larger than the cap
@@ -248,7 +251,7 @@ def test_a_directory_comes_as_a_tar(stack, runs):
 
 def test_another_namespace_is_refused(stack, runs):
     bobs = runs["bobs"]
-    [their] = get(stack, "/artifacts", "bob", params={"run_id": bobs}).json()["artifacts"]
+    their = get(stack, "/artifacts", "bob", params={"run_id": bobs}).json()["artifacts"][0]
     aid = their["artifact_id"]
     for path, params in (
         ("/artifacts", {"run_id": bobs}),
@@ -295,6 +298,11 @@ def test_kernel_client_reads_results_and_bytes(stack, runs, tmp_path, monkeypatc
 
     # a pipeline that returns an artifact: the run's output is the producing task's artifact
     dir_doc = client.results(runs["dir"])
+    [empty] = tasks_named(dir_doc, "write-dir")[0]["outputs"]["artifacts"]["empty"]
+    assert empty["size"] == 0
+    assert client.read_artifact(runs["dir"], empty["artifact_id"], 10) == b""
+    got = client.download_artifact(runs["dir"], empty["artifact_id"], tmp_path / "empty")
+    assert got.read_bytes() == b""
     [produced] = tasks_named(dir_doc, "write-dir")[0]["outputs"]["artifacts"]["data"]
     assert dir_doc["pipeline_outputs"]["artifacts"] == {"Output": [produced]}
 
