@@ -325,6 +325,15 @@ def test_run_locally_from_a_cluster_workbench(cluster_lab: Any, browser: Any) ->
         dialog.locator('input[name="a"]').fill("20")
         dialog.locator('input[name="b"]').fill("22")
         shot(pg, "lifecycle_run_locally_dialog")
+        # a schedule cannot run locally: said, then back to the form with the values kept
+        dialog.locator('input[name="__when__"][value="schedule"]').check()
+        dialog.locator("button.jp-DSP-runLocal").click()
+        refusal = pg.locator(".jp-Dialog", has_text="Schedules run on the cluster")
+        refusal.wait_for(timeout=20_000)
+        refusal.locator("button", has_text="Close").click()
+        dialog.locator('input[name="__when__"][value="now"]').wait_for(timeout=20_000)
+        assert dialog.locator('input[name="a"]').input_value() == "20"
+        dialog.locator('input[name="__when__"][value="now"]').check()
         dialog.locator("button.jp-DSP-runLocal").click()
 
         view = pg.locator(".jp-DSP-runView[data-run-id]")

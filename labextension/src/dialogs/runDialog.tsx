@@ -324,6 +324,14 @@ export async function runPipeline(
       showErrors = true;
       continue;
     }
+    if (toLocal && extras.when === 'schedule') {
+      await showErrorMessage(
+        'Schedules run on the cluster',
+        'A schedule is a recurring run of the project\'s stack. To try the pipeline on this workbench, ' +
+          'choose "Run once, now" and then Run locally.'
+      );
+      continue;
+    }
     const byReference = !options.inlineSpec && (space === 'project' || model.sharedOnProjectStack);
     const source: Partial<IRun> = byReference
       ? {
