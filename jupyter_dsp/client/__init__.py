@@ -89,6 +89,14 @@ def connect(
         raise DSPError(message, hint=hint) from None
     except DSPConnectionError as exc:  # a setting that cannot work; the message says how
         raise DSPError(" ".join(str(exc).split())) from None
+    from jupyter_dsp.client.models import UI_LINKS
+    from jupyter_dsp.connection.links import ui_links
+
+    links = ui_links(conn.mode, conn.namespace, settings)
+    if links is not None:
+        UI_LINKS["links"] = links
+    else:
+        UI_LINKS.pop("links", None)
     return DSPClient.from_connection(conn)
 
 

@@ -26,6 +26,10 @@ def _state(value: Any) -> str:
     return str(value or "RUNTIME_STATE_UNSPECIFIED").upper()
 
 
+# the cluster UI's links for objects read in this kernel (set by connect(); see links.py)
+UI_LINKS: dict[str, Any] = {}
+
+
 @dataclass
 class PipelineVersion:
     """One version of a pipeline; ``space`` is ``"project"`` or ``"shared"``."""
@@ -39,10 +43,15 @@ class PipelineVersion:
     spec: dict[str, Any] | None = field(default=None, repr=False)
     pipeline: Pipeline | None = field(default=None, repr=False)
     raw: Any = field(default=None, repr=False)
+    ui_url: str | None = None  # its page in the cluster's UI (connection/links.py)
 
     @classmethod
     def from_api(cls, obj: Any, space: str) -> PipelineVersion:
+        links = UI_LINKS.get("links")
         return cls(
+            ui_url=links.pipeline(obj.pipeline_id or "", obj.pipeline_version_id or "")
+            if links
+            else None,
             id=obj.pipeline_version_id or "",
             pipeline_id=obj.pipeline_id or "",
             name=obj.display_name or obj.name or "",
@@ -85,10 +94,13 @@ class Pipeline:
     created_at: dt.datetime | None = None
     versions: list[PipelineVersion] = field(default_factory=list)
     raw: Any = field(default=None, repr=False)
+    ui_url: str | None = None  # its page in the cluster's UI (connection/links.py)
 
     @classmethod
     def from_api(cls, obj: Any, space: str) -> Pipeline:
+        links = UI_LINKS.get("links")
         return cls(
+            ui_url=links.pipeline(obj.pipeline_id or "") if links else None,
             id=obj.pipeline_id or "",
             name=obj.display_name or obj.name or "",
             space=space,
@@ -184,6 +196,7 @@ class Run:
     spec: dict[str, Any] | None = field(default=None, repr=False)
     raw: Any = field(default=None, repr=False)
     client: Any = field(default=None, repr=False, compare=False)  # set by the client's reads
+    ui_url: str | None = None  # its page in the cluster's UI (connection/links.py)
     _results: RunResults | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -208,6 +221,9 @@ class Run:
             spec=obj.pipeline_spec,
             raw=obj,
         )
+        links = UI_LINKS.get("links")
+        if links is not None:
+            run.ui_url = links.run(run.id, run.experiment_id)
         for task in tasks:
             task.run = run
         return run

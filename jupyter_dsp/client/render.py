@@ -94,8 +94,16 @@ def version_html(version: Any) -> str:
         f"<small>({escape(version.space)})</small><br>"
         f"id {code(version.id)} &middot; pipeline {code(version.pipeline_id)} &middot; "
         f"created {escape(when(version.created_at))}<br>"
-        f"parameters: {params_html(version.parameters)}</div>"
+        f"parameters: {params_html(version.parameters)}{ui_link(version)}</div>"
     )
+
+
+def ui_link(obj: Any) -> str:
+    url = getattr(obj, "ui_url", None)
+    if not url:
+        return ""
+    link = f'<a href="{escape(url)}" target="_blank" rel="noopener">open in the cluster UI</a>'
+    return f" &middot; {link}"
 
 
 def pipeline_html(pipeline: Any) -> str:
@@ -107,7 +115,7 @@ def pipeline_html(pipeline: Any) -> str:
     desc = f"<br>{escape(pipeline.description)}" if pipeline.description else ""
     return (
         f"<div><b>Pipeline</b> {escape(pipeline.name)} <small>({escape(pipeline.space)})</small> "
-        f"{code(pipeline.id)}{desc}{versions}</div>"
+        f"{code(pipeline.id)}{ui_link(pipeline)}{desc}{versions}</div>"
     )
 
 
@@ -122,7 +130,7 @@ def run_html(run: Any) -> str:
     params = escape(json.dumps(run.parameters)) if run.parameters else "<i>none</i>"
     error = f'<br><span style="color:#c62828">{escape(run.error)}</span>' if run.error else ""
     return (
-        f"<div><b>Run</b> {escape(run.name)} {badge(run.state)} {code(run.id)}<br>"
+        f"<div><b>Run</b> {escape(run.name)} {badge(run.state)} {code(run.id)}{ui_link(run)}<br>"
         f"created {escape(when(run.created_at))} &middot; elapsed "
         f"{escape(duration(run.elapsed()))} &middot; parameters {params}{error}"
         f"{tasks if run.tasks else ''}</div>"

@@ -112,6 +112,15 @@ class DSPSettings(Configurable):
     embedded = Bool(
         True, help="Out of a cluster with nothing configured, use the embedded stack."
     ).tag(config=True)
+    ui_url = Unicode(
+        "",
+        help="Base URL of the cluster's pipelines UI for links out (KFP UI, e.g. "
+        "https://kubeflow.example.com/pipeline, or the ODH dashboard's origin). Empty: found "
+        "from the mode (Kubeflow: /pipeline) or the runtime file's public_api_endpoint.",
+    ).tag(config=True)
+    ui_kind = Unicode("", help="kfp or odh: which UI ui_url is (empty: by mode).").tag(
+        config=True
+    )
     embedded_wait = Float(
         20.0,
         help="Seconds a kernel waits for the embedded stack while a Jupyter server starts it.",

@@ -7,6 +7,7 @@ from typing import Any
 from tornado.httputil import HTTPHeaders
 
 from jupyter_dsp.connection.explain import denied_message, tls_message
+from jupyter_dsp.connection.links import ui_links
 from jupyter_dsp.connection.model import Connection, NoStackFound, Space
 from jupyter_dsp.server.errors import upstream_message
 from jupyter_dsp.server.proxy import upstream_headers
@@ -42,6 +43,7 @@ def _space_json(space: Space, healthy: bool, error: str | None) -> dict[str, Any
         "namespace": space.namespace,
         "multi_user": space.multi_user,
         "writable": space.writable,
+        "managed": space.managed or None,  # "only": the platform's managed pipelines
         "healthy": healthy,
         "error": error,
     }
@@ -88,6 +90,9 @@ async def build_info(state: DSPState) -> dict[str, Any]:
             "project": _space_json(conn.project, project_ok, project_err),
             "shared": shared_json,
         },
+        "ui": links.to_json()
+        if (links := ui_links(conn.mode, conn.namespace, state.settings))
+        else None,
     }
 
 
