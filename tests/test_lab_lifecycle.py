@@ -164,6 +164,20 @@ def test_experiment_filter_archived_switch_and_bulk_actions(lab: Lab, page: Any)
     assert lab.get(lab.api("project", f"runs/{run_a['run_id']}")).status_code == 404
     assert lab.get(lab.api("project", f"runs/{run_b['run_id']}")).status_code == 200
 
+    # archive B's experiment (asked first), then restore it
+    runs.locator(".jp-DSP-experimentFilter").select_option(label=f"{name}-b")
+    runs.locator('[data-action="archive-experiment"]').click()
+    page.locator(".jp-Dialog button.jp-mod-accept", has_text="Archive").click()
+    runs.locator('[data-action="restore-experiment"]').wait_for(timeout=20_000)
+    experiment = lab.get(lab.api("project", f"experiments/{run_b['experiment_id']}")).json()
+    assert experiment["storage_state"] == "ARCHIVED"
+    assert "(archived)" in runs.locator(".jp-DSP-experimentFilter").inner_text()
+    shot(page, "lifecycle_experiment_archived")
+    runs.locator('[data-action="restore-experiment"]').click()
+    runs.locator('[data-action="archive-experiment"]').wait_for(timeout=20_000)
+    experiment = lab.get(lab.api("project", f"experiments/{run_b['experiment_id']}")).json()
+    assert experiment["storage_state"] == "AVAILABLE"
+
 
 def test_run_again_opens_the_dialog_filled_from_the_run(lab: Lab, page: Any) -> None:
     name = unique("lab-again")

@@ -158,6 +158,13 @@ export class LifecycleClient {
     );
   }
 
+  async setExperimentArchived(space: RunSpace, experimentId: string, archived: boolean): Promise<void> {
+    const action = archived ? 'archive' : 'unarchive';
+    await this.client.fetch(this.client.apiUrl(space, `experiments/${enc(experimentId)}:${action}`), {
+      method: 'POST'
+    });
+  }
+
   /** The id of the experiment called `name`, created when missing. */
   async experimentId(space: RunSpace, name: string): Promise<string> {
     const filter = JSON.stringify({ predicates: [{ key: 'name', operation: 'EQUALS', string_value: name }] });

@@ -66,7 +66,7 @@ export function RunsList(props: {
       cancelled = true;
     };
   }, [model, pageSize, tick, props.refreshKey, space, filter]);
-  const experiments = useExperiments(model, space, props.refreshKey);
+  const experiments = useExperiments(model, space, props.refreshKey + tick);
   const experimentName = new Map(experiments.map(e => [e.experiment_id, e.display_name || e.experiment_id]));
   const archived = (run: IRun): boolean => (run as { storage_state?: string }).storage_state === 'ARCHIVED';
   const visibleChecked = runs.filter(r => checked.includes(r.run_id));

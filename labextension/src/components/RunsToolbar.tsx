@@ -67,6 +67,30 @@ export function RunsToolbar(props: {
   onDone: (failures: string[]) => void;
 }): JSX.Element {
   const { filter, selected } = props;
+  const experiment = props.experiments.find(e => e.experiment_id === filter.experimentId);
+  const experimentArchived = experiment?.storage_state === 'ARCHIVED';
+  const archiveExperiment = async (): Promise<void> => {
+    if (!experiment) {
+      return;
+    }
+    const label = experiment.display_name || experiment.experiment_id;
+    if (!experimentArchived) {
+      const answer = await showDialog({
+        title: 'Archive experiment',
+        body: `Archive the experiment "${label}"? It stays listed as archived and can be restored.`,
+        buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Archive' })]
+      });
+      if (!answer.button.accept) {
+        return;
+      }
+    }
+    try {
+      await lifecycleOf(props.model).api.setExperimentArchived(props.space, experiment.experiment_id, !experimentArchived);
+      props.onDone([]);
+    } catch (reason) {
+      props.onDone([`${label}: ${message(reason)}`]);
+    }
+  };
   const run = async (action: 'archive' | 'unarchive' | 'delete'): Promise<void> => {
     const n = selected.length;
     const what = `${n} run${n === 1 ? '' : 's'}`;
@@ -108,6 +132,16 @@ export function RunsToolbar(props: {
           </option>
         ))}
       </select>
+      {experiment ? (
+        <button
+          className="jp-DSP-link"
+          data-action={experimentArchived ? 'restore-experiment' : 'archive-experiment'}
+          title={experimentArchived ? 'Restore this experiment' : 'Archive this experiment'}
+          onClick={() => void archiveExperiment()}
+        >
+          {experimentArchived ? 'Restore experiment' : 'Archive experiment'}
+        </button>
+      ) : null}
       <label className="jp-DSP-switch" title="Archived runs are hidden unless this is on">
         <input
           type="checkbox"
