@@ -38,6 +38,8 @@ import {
 
 /** Tasks shown open at first when the run has at most this many with outputs. */
 const OPEN_LIMIT = 12;
+/** Rows shown before a "show all" button (tasks with outputs, metrics): big runs open fast. */
+const FIRST_ROWS = 40;
 const PREVIEW_ROWS = 10;
 
 let registry: IRenderMimeRegistry | null = null;
@@ -306,11 +308,13 @@ function TaskOutputs(props: { model: DSPModel; runId: string; space: ResultsSpac
 
 function MetricsSummary(props: { results: IResults }): JSX.Element | null {
   const metrics = Object.entries(runMetrics(props.results));
+  const [all, setAll] = React.useState(false);
   if (metrics.length < 2) {
     return null;
   }
+  const shown = all ? metrics : metrics.slice(0, FIRST_ROWS);
   return (
-    <table className="jp-DSP-table jp-DSP-metricsSummary">
+    <table className="jp-DSP-table jp-DSP-metricsSummary" data-count={metrics.length}>
       <thead>
         <tr>
           <th>metric (task.name)</th>
@@ -318,12 +322,21 @@ function MetricsSummary(props: { results: IResults }): JSX.Element | null {
         </tr>
       </thead>
       <tbody>
-        {metrics.map(([k, v]) => (
+        {shown.map(([k, v]) => (
           <tr key={k} data-metric={k}>
             <th>{k}</th>
             <td>{Number(v.toPrecision(6))}</td>
           </tr>
         ))}
+        {shown.length < metrics.length ? (
+          <tr>
+            <td colSpan={2}>
+              <button className="jp-DSP-link" data-action="all-metrics" onClick={() => setAll(true)}>
+                Show all {metrics.length} metrics
+              </button>
+            </td>
+          </tr>
+        ) : null}
       </tbody>
     </table>
   );
@@ -402,6 +415,7 @@ export function OutputsSection(props: {
 }): JSX.Element {
   const { results, model, runId } = props;
   const space = props.space ?? 'project';
+  const [allTasks, setAllTasks] = React.useState(false);
   if (props.error && !results) {
     return <ErrorBox error={`Cannot read the run's results: ${props.error}`} onRetry={props.onRetry} />;
   }
@@ -409,6 +423,7 @@ export function OutputsSection(props: {
     return <div className="jp-DSP-empty">Loading outputs…</div>;
   }
   const withOutputs = results.tasks.filter(hasOutputs);
+  const hidden = allTasks ? 0 : Math.max(0, withOutputs.length - FIRST_ROWS);
   const pipeline = results.pipeline_outputs;
   const hasPipeline = Object.keys(pipeline.parameters).length > 0 || allArtifacts(pipeline).length > 0;
   return (
@@ -427,7 +442,7 @@ export function OutputsSection(props: {
       ) : null}
       <MetricsSummary results={results} />
       {withOutputs.length === 0 ? <div className="jp-DSP-empty">No task has written outputs yet.</div> : null}
-      {withOutputs.map(task => (
+      {(allTasks ? withOutputs : withOutputs.slice(0, FIRST_ROWS)).map(task => (
         <TaskOutputs
           key={task.task_id}
           model={model}
@@ -437,6 +452,11 @@ export function OutputsSection(props: {
           open={withOutputs.length <= OPEN_LIMIT}
         />
       ))}
+      {hidden ? (
+        <button className="jp-DSP-link" data-action="all-tasks" onClick={() => setAllTasks(true)}>
+          Show all {withOutputs.length} tasks with outputs ({hidden} more)
+        </button>
+      ) : null}
     </div>
   );
 }

@@ -397,18 +397,18 @@ function RunDetail(props: {
           ) : (
             <div className="jp-DSP-empty">Choose a task (in the graph or the table) to read its log.</div>
           )}
+          <div className="jp-DSP-runOutputs">
+            <h3>Outputs</h3>
+            <OutputsSection
+              model={model}
+              runId={run.run_id}
+              space={space}
+              results={outputs.results}
+              error={outputs.error}
+              onRetry={outputs.reload}
+            />
+          </div>
         </div>
-      </div>
-      <div className="jp-DSP-runOutputs">
-        <h3>Outputs</h3>
-        <OutputsSection
-          model={model}
-          runId={run.run_id}
-          space={space}
-          results={outputs.results}
-          error={outputs.error}
-          onRetry={outputs.reload}
-        />
       </div>
     </div>
   );
