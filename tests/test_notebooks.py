@@ -196,3 +196,8 @@ def test_04_on_a_cluster(nb_stack, tmp_path):
     assert "No pipeline stack found. Tried:" in text
     assert "(HTTP 401)" in text and "an-expired-token" not in text
     assert ".signature" not in text, "the (made-up) service-account token was printed"
+    # managed pipelines: shared (marked managed), not the project's own
+    assert "[shared, managed] platform-training" in text
+    assert "managed among the project's own: []" in text
+    # the archived log endpoint answers the step's log
+    assert "SUCCEEDED 200 text/plain" in text and "platform says from the archive" in text
