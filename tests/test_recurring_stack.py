@@ -403,3 +403,13 @@ def test_scheduler_fires_due_ids_in_parallel_but_one_id_never_twice_at_once():
     assert {rid for rid, _ in fired} == set(ids)
     # 5 re-schedules while firing coalesce: one more look after each firing they overlapped
     assert 2 <= [rid for rid, _ in fired].count("s0") <= 3
+
+
+def test_five_field_cron_is_a_unix_cron(stack_factory, tmp_path):
+    """Deviation from KFP (documented in recurring_trigger): '0 6 * * *' is 06:00 daily."""
+    stack = stack_factory(in_process=True)
+    pid, _ = upload_adder(stack, tmp_path, "adder")
+    rr = create(stack, pid, trigger={"cron_schedule": {"cron": "0 6 * * *"}})
+    assert rr["trigger"]["cron_schedule"]["cron"] == "0 0 6 * * *"
+    assert rr["next_fire_time"].endswith("T06:00:00Z")
+    call(stack, "DELETE", f"/recurringruns/{rr['recurring_run_id']}")

@@ -5,7 +5,8 @@ API (``/apis/v2beta1/recurringruns``; the proxy serves it under ``{base}dsp/api/
 - ``POST recurringruns`` body ``v2beta1RecurringRun``: ``display_name`` (required),
   ``pipeline_version_reference {pipeline_id, pipeline_version_id?}`` (no version: the latest
   version at each firing) or ``pipeline_spec``, ``runtime_config {parameters}``,
-  ``trigger {cron_schedule {cron, start_time?, end_time?}}`` or
+  ``trigger {cron_schedule {cron, start_time?, end_time?}}`` (6 fields, seconds first, UTC;
+  5 fields are taken as a Unix cron, see recurring_trigger) or
   ``trigger {periodic_schedule {interval_second, start_time?, end_time?}}``,
   ``max_concurrency`` (1-10, default 1), ``no_catchup``, ``mode`` (``ENABLE`` default,
   ``DISABLE``), ``experiment_id`` (default: the namespace's ``Default`` experiment),

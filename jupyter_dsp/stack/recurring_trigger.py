@@ -1,9 +1,13 @@
 """When a recurring run fires: KFP's trigger rules, as its scheduledworkflow controller has them.
 
 - A cron trigger has 6 fields, seconds first, in UTC (KFP parses it with robfig/cron v1:
-  ``"0 0 6 * * *"`` is 06:00:00 every day). As there, 5 fields are seconds to month with
-  any weekday, and the descriptors ``@yearly @monthly @weekly @daily @midnight @hourly``
-  are accepted. croniter does the cron arithmetic.
+  ``"0 0 6 * * *"`` is 06:00:00 every day). The descriptors ``@yearly @monthly @weekly
+  @daily @midnight @hourly`` are accepted. croniter does the cron arithmetic.
+- Deliberate deviation: 5 fields are read as a standard Unix cron (minute first, second 0:
+  ``"0 6 * * *"`` is 06:00 daily) and stored and answered in the 6-field form. KFP's parser
+  would read them as second, minute, hour, day, month (``"0 6 * * *"`` = 6 minutes past every
+  hour), which no one means; clients talking to a real KFP must send 6 fields
+  (``jupyter_dsp.client.lifecycle.kfp_cron`` converts).
 - A periodic trigger fires every ``interval_second`` seconds, the first one an interval after
   the start (the start time, else the creation or re-enable time).
 - Nothing fires before ``start_time`` or after ``end_time``.
@@ -47,8 +51,8 @@ def normalize_cron(expr: str) -> str:
             )
         raise TriggerError(f"Unknown cron descriptor {text!r}")
     fields = text.split(" ")
-    if len(fields) == 5:  # robfig/cron v1: seconds..month, any weekday
-        fields.append("*")
+    if len(fields) == 5:  # a Unix cron: minute first (see the module docstring)
+        fields.insert(0, "0")
     if len(fields) != 6:
         raise TriggerError(
             f"Cron expression {text!r} has {len(fields)} fields; KFP's has 6:"
