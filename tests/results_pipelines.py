@@ -129,3 +129,14 @@ def write_big(size_mb: int, blob: Output[Artifact]) -> None:
 @dsl.pipeline(name="big-artifact")
 def big_artifact(size_mb: int = 100) -> None:
     write_big(size_mb=size_mb)
+
+
+@dsl.component(base_image="python:3.11")
+def write_empty(empty: Output[Artifact]) -> None:
+    open(empty.path, "w").close()
+
+
+@dsl.pipeline(name="empty-artifact")
+def empty_artifact() -> None:
+    """One task writing an empty artifact (the server's empty download)."""
+    write_empty()

@@ -278,3 +278,26 @@ async def test_local_space_results_on_a_cluster_workbench(dspa_cluster, jp_fetch
     # the cluster's project space does not have that run
     r = await get(jp_fetch, "dsp", "results", run_id)
     assert r.code == 404
+
+
+async def test_an_empty_artifact_is_an_empty_download(proxied_stack, jp_fetch, tmp_path):
+    """The stack answers 416 to the first piece of an empty artifact: the server says 200, 0
+    bytes (a download of nothing), and a caller's own range stays the stack's 416."""
+    spec = compile_to(rp.empty_artifact, tmp_path)
+    run_id = await asyncio.to_thread(start_run, proxied_stack.url, proxied_stack.token, spec)
+    run = await asyncio.to_thread(wait_run, proxied_stack.url, proxied_stack.token, run_id)
+    assert run["state"] == "SUCCEEDED", run
+    doc = json.loads((await get(jp_fetch, "dsp", "results", run_id)).body)
+    [empty] = tasks_named(doc, "write-empty")[0]["outputs"]["artifacts"]["empty"]
+    assert empty["size"] == 0
+
+    whole = await get(jp_fetch, "dsp", "artifacts", run_id, empty["artifact_id"])
+    assert whole.code == 200 and whole.body == b""
+    assert whole.headers["Content-Length"] == "0"
+    assert whole.headers["Content-Disposition"].startswith("attachment;")
+    assert "Content-Range" not in whole.headers
+
+    ranged = await get(
+        jp_fetch, "dsp", "artifacts", run_id, empty["artifact_id"], headers={"Range": "bytes=0-9"}
+    )
+    assert ranged.code == 416 and ranged.headers["Content-Range"] == "bytes */0"
