@@ -68,7 +68,10 @@ export function extrasErrors(extras: IRunExtras): Record<string, string> {
 
 export function triggerOf(extras: IRunExtras): ITrigger {
   if (extras.triggerKind === 'cron') {
-    return { cron_schedule: { cron: extras.cron.trim().split(/\s+/).join(' ') } };
+    // KFP reads six fields, seconds first: a Unix cron of five fields fires at second 0
+    // (as %dsp schedule converts it), so "0 6 * * *" is 06:00 daily on every stack.
+    const fields = extras.cron.trim().split(/\s+/);
+    return { cron_schedule: { cron: (fields.length === 5 ? ['0', ...fields] : fields).join(' ') } };
   }
   return { periodic_schedule: { interval_second: String(Number(extras.every) * UNIT_SECONDS[extras.unit]) } };
 }
