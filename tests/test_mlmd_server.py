@@ -5,15 +5,17 @@ store over gRPC-Web behind the token check (DSP) or over gRPC (Kubeflow), bytes 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import socket
+import tarfile
 
-import boto3
-import kfp
+import boto3  # type: ignore[import-untyped]
+import kfp  # type: ignore[import-untyped]
 import pytest
 from fake_kube_api import make_dspa
 from fixtures_mlmd import BUCKET
-from mlmd_kfp_run import DATASET, KfpRunRecorder, record_results_demo
+from mlmd_kfp_run import DATASET, MODEL, KfpRunRecorder, record_results_demo
 from server_helpers import HELLO
 from tornado.httpclient import HTTPClientError
 
@@ -29,17 +31,42 @@ def jp_server_config(dsp_server_config):
     return dsp_server_config
 
 
-def record(cluster, run_id: str, namespace: str) -> dict:
-    s3 = boto3.client(
+def s3_client(cluster):
+    return boto3.client(
         "s3",
         endpoint_url=cluster.s3_endpoint,
         aws_access_key_id="x",
         aws_secret_access_key="y",
         region_name="us-east-1",
     )
+
+
+def record(cluster, run_id: str, namespace: str) -> dict:
     return record_results_demo(
-        KfpRunRecorder(cluster.store, s3, BUCKET, "results-demo", run_id, namespace)
+        KfpRunRecorder(cluster.store, s3_client(cluster), BUCKET, "results-demo", run_id, namespace)
     )
+
+
+DIR_FILES = {"a.txt": b"alpha\n", "part/b.txt": b"beta\n" * 300}
+
+
+def record_with_a_directory(cluster, run_id: str, namespace: str) -> dict:
+    """The results demo, plus a task whose output ``data`` was written as a directory (KFP
+    uploads each file under the artifact's URI: no object at the URI itself); the root DAG's
+    own state in ML Metadata is CANCELED, which the KFP API never says of these runs."""
+    s3 = s3_client(cluster)
+    recorder = KfpRunRecorder(cluster.store, s3, BUCKET, "results-demo", run_id, namespace)
+    ids = record_results_demo(recorder)
+    task = recorder.create("Container", "write-dir", parent=ids["root"])
+    written = recorder.publish(task, {}, {"data": ("system.Dataset", b"", {})}, task_dir="dir")
+    key = f"v2/artifacts/results-demo/{run_id}/dir/data"
+    s3.delete_object(Bucket=BUCKET, Key=key)
+    for name, data in DIR_FILES.items():
+        s3.put_object(Bucket=BUCKET, Key=f"{key}/{name}", Body=data)
+    [root] = cluster.store.get_executions_by_id([ids["root"]])
+    root.last_known_state = recorder.pb.Execution.CANCELED
+    cluster.store.put_executions([root])
+    return {**ids, "dir": written["data"]}
 
 
 def closed_port() -> int:
@@ -139,6 +166,84 @@ async def test_dsp_missing_grant_and_unreachable_pieces(
         await jp_fetch("dsp", "artifacts", run_id, str(ids["dataset"]))
     body = err.value.response.body.decode()
     assert err.value.code == 502 and "unreachable" in body and "Traceback" not in body
+
+
+def artifacts_named(doc: dict, task: str, name: str) -> list[dict]:
+    found = [t for t in doc["tasks"] if t["name"] == task and t["iteration_index"] is None]
+    return found[0]["outputs"]["artifacts"][name]
+
+
+async def test_dsp_document_is_the_kfp_runs_with_sizes_and_directories(
+    dsp_cluster, mlmd_cluster, jp_fetch, server_url, jupyter_token
+):
+    """Through dsp/results: the KFP run's state (not the root DAG's), every size filled from
+    object storage (a directory's the total of its files), the dashboard's run page; a
+    directory artifact downloads as a tar, whole or by range."""
+    run_id = await start_run(server_url, jupyter_token)
+    ids = record_with_a_directory(mlmd_cluster, run_id, "team-a")
+    api = ("dsp", "api", "project", "apis", "v2beta1", "runs", run_id)
+    before = json.loads((await jp_fetch(*api)).body)
+    doc = json.loads((await jp_fetch("dsp", "results", run_id)).body)
+    after = json.loads((await jp_fetch(*api)).body)
+    assert doc["unavailable"] is None, doc["unavailable"]
+    assert doc["state"] in (before["state"], after["state"]) and doc["state"] != "CANCELED"
+    experiment = before["experiment_id"]
+    assert experiment
+    assert (
+        doc["ui_url"] == f"https://dash.example.com/experiments/team-a/{experiment}/runs/{run_id}"
+    )
+    [dataset] = artifacts_named(doc, "make-data", "dataset")
+    [model] = artifacts_named(doc, "train", "model")
+    [folder] = artifacts_named(doc, "write-dir", "data")
+    assert (dataset["size"], model["size"]) == (len(DATASET), len(MODEL))
+    assert folder["size"] == sum(map(len, DIR_FILES.values()))
+    [used] = [t for t in doc["tasks"] if t["name"] == "train"][0]["inputs"]["artifacts"]["data"]
+    assert used["size"] == len(DATASET)
+
+    r = await jp_fetch("dsp", "artifacts", run_id, str(ids["dir"]))
+    assert r.code == 200 and r.headers["Content-Type"] == "application/x-tar"
+    assert r.headers["Content-Length"] == str(len(r.body)) and len(r.body) % 512 == 0
+    assert "data.tar" in r.headers["Content-Disposition"]
+    with tarfile.open(fileobj=io.BytesIO(r.body)) as tar:
+        files = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+    assert files == {f"data/{name}": data for name, data in DIR_FILES.items()}
+    part = await jp_fetch(
+        "dsp", "artifacts", run_id, str(ids["dir"]), headers={"Range": "bytes=700-1800"}
+    )
+    assert part.code == 206 and part.body == r.body[700:1801]
+    assert part.headers["Content-Range"] == f"bytes 700-1800/{len(r.body)}"
+
+
+async def test_kernel_reads_the_same_document_and_bytes_as_the_server(
+    dsp_cluster, mlmd_cluster, jp_fetch, server_url, jupyter_token, clean_dsp_env, tmp_path
+):
+    """The kernel (jupyter_dsp.connect() in the workbench) and dsp/results give one
+    document: the same state, sizes and run page; bytes and directories read the same."""
+    from jupyter_dsp.client import connect
+
+    run_id = await start_run(server_url, jupyter_token)
+    ids = record_with_a_directory(mlmd_cluster, run_id, "team-a")
+    served = json.loads((await jp_fetch("dsp", "results", run_id)).body)
+    clean_dsp_env.setenv("JUPYTER_DSP_MLMD_ENDPOINT", mlmd_cluster.grpcweb_url)
+    clean_dsp_env.setenv("JUPYTER_DSP_CA_BUNDLE", str(mlmd_cluster.ca_path))
+    client = await asyncio.to_thread(connect)
+    assert client.mode == "cluster-dspa"
+    doc = await asyncio.to_thread(client.results, run_id)
+    if doc["state"] != served["state"]:  # the run moved on between the two reads
+        served["state"] = doc["state"]
+    assert doc == served
+    [dataset] = artifacts_named(doc, "make-data", "dataset")
+    assert dataset["size"] == len(DATASET) and doc["state"] != "CANCELED"
+    assert doc["ui_url"].endswith(f"/runs/{run_id}")
+
+    head = await asyncio.to_thread(
+        client.read_artifact, run_id, str(ids["artifacts"]["dataset"]), 10
+    )
+    assert head == DATASET[:10]
+    target = tmp_path / "data.tar"
+    await asyncio.to_thread(client.download_artifact, run_id, str(ids["dir"]), target)
+    whole = await jp_fetch("dsp", "artifacts", run_id, str(ids["dir"]))
+    assert target.read_bytes() == whole.body
 
 
 @pytest.fixture

@@ -231,7 +231,7 @@ async def test_another_namespace_and_bad_ids_are_refused(two_runs, jp_fetch, pro
 
 
 async def test_results_need_authentication(proxied_stack, jp_fetch, server_url):
-    import requests
+    import requests  # type: ignore[import-untyped]
 
     for path in ("dsp/results/some-run", "dsp/artifacts/some-run/some-artifact"):
         r = await asyncio.to_thread(requests.get, f"{server_url}{path}", timeout=30)

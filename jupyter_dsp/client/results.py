@@ -15,8 +15,10 @@ Three functions (``client`` is a :class:`jupyter_dsp.client.DSPClient`; ``run`` 
 Where they read: a jupyter-dsp stack (embedded, or configured) through its artifact API
 (``/apis/v2beta1/tasks``, ``/artifacts/{id}/content``) with the project space's token; on a
 cluster (``cluster-dspa`` / ``cluster-kubeflow``, or a configured KFP that has no such API),
-ML Metadata and object storage through :mod:`jupyter_dsp.connection.mlmd` and
-:mod:`jupyter_dsp.connection.objectstore`. The run is checked to be in the project
+ML Metadata and object storage through the same readers as the server's ``dsp/results`` and
+``dsp/artifacts`` (:func:`jupyter_dsp.connection.mlmd_results.cluster_results`,
+:func:`jupyter_dsp.connection.cluster_content.open_cluster_artifact`): one document, the same
+bytes (a directory artifact as a tar). The run is checked to be in the project
 namespace first (multi-user stacks). Failures are :class:`DSPError` with a hint.
 """
 
@@ -35,7 +37,6 @@ from jupyter_dsp.connection.results import (
     TASKS_PATH,
     document_from_stack,
     find_artifact,
-    unavailable_document,
 )
 
 API = "/apis/v2beta1"
@@ -149,31 +150,11 @@ def _cluster(client: Any) -> tuple[Any, Any]:
 
 
 def _cluster_document(client: Any, run_id: str, run: dict[str, Any]) -> dict[str, Any]:
-    from jupyter_dsp.connection.mlmd import MLMDReader
-    from jupyter_dsp.connection.mlmd_endpoint import discover, ui_url
-    from jupyter_dsp.connection.mlmd_errors import MLMDError
+    """The same document the server's ``dsp/results`` gives on a cluster (one reader)."""
+    from jupyter_dsp.connection.mlmd_results import cluster_results
 
     conn, settings = _cluster(client)
-    link = ui_url(conn, settings, run_id)
-    state = str(run.get("state") or "")
-    try:
-        endpoint = discover(conn, settings)
-    except ValueError as exc:
-        return unavailable_document(run_id, state, "mlmd", str(exc), link)
-    if endpoint is None:
-        reason = (
-            "no ML Metadata store is known for this connection (set"
-            " DSPSettings.mlmd_endpoint / JUPYTER_DSP_MLMD_ENDPOINT)"
-        )
-        return unavailable_document(run_id, state, "mlmd", reason, link)
-    try:
-        with MLMDReader(endpoint) as reader:
-            doc = reader.read_run(run_id, conn.namespace, run.get("pipeline_spec"))
-    except MLMDError as exc:
-        return unavailable_document(run_id, state, "mlmd", str(exc), link)
-    doc["ui_url"] = doc.get("ui_url") or link
-    doc["state"] = doc.get("state") or state
-    return doc
+    return cluster_results(conn, settings, {**run, "run_id": run_id})
 
 
 def results_document(client: Any, run: Any) -> dict[str, Any]:
@@ -248,29 +229,30 @@ def _open(
 
 
 def _open_cluster(client: Any, run_id: str, artifact_id: str, max_bytes: int | None) -> _Stream:
-    from jupyter_dsp.connection.mlmd import MLMDReader
-    from jupyter_dsp.connection.mlmd_endpoint import discover
+    """The bytes as the server's ``dsp/artifacts`` reads them on a cluster (one object, or a
+    directory as a tar)."""
+    from jupyter_dsp.connection.cluster_content import open_cluster_artifact
     from jupyter_dsp.connection.mlmd_errors import MLMDError
-    from jupyter_dsp.connection.objectstore import ObjectStore, ObjectStoreError
+    from jupyter_dsp.connection.objectstore import ObjectStoreError
 
     conn, settings = _cluster(client)
+    where = f"Reading artifact {artifact_id} of run {run_id}"
     try:
-        endpoint = discover(conn, settings)
-        if endpoint is None:
-            raise DSPError(
-                "No ML Metadata store is known for this connection.",
-                hint="Set DSPSettings.mlmd_endpoint (JUPYTER_DSP_MLMD_ENDPOINT).",
-            )
-        with MLMDReader(endpoint) as reader:
-            artifact = reader.artifact(run_id, artifact_id, conn.namespace)
-        read = ObjectStore().read(
-            str(artifact.get("uri") or ""),
-            0 if max_bytes else None,
-            max_bytes - 1 if max_bytes else None,
-        )
+        art = open_cluster_artifact(conn, settings, run_id, artifact_id)
+        length = art.size if max_bytes is None else min(max_bytes, art.size)
+        read = art.read(0, length)
     except (MLMDError, ObjectStoreError, ValueError) as exc:
-        raise DSPError(f"Reading artifact {artifact_id} of run {run_id}: {exc}") from None
-    return _Stream(read.size, read.chunks, read.close)
+        status = getattr(exc, "status", None)
+        error = NotFoundError if status == 404 else DSPError
+        raise error(f"{where}: {exc}", status=status) from None
+
+    def chunks() -> Any:
+        try:
+            yield from read.chunks
+        except ObjectStoreError as exc:  # a file of a directory went away mid-tar
+            raise DSPError(f"{where}: {exc}") from None
+
+    return _Stream(art.size, chunks(), read.close)
 
 
 def read_artifact(client: Any, run: Any, artifact_id: str, max_bytes: int | None = None) -> bytes:

@@ -33,6 +33,7 @@ SCHEMES = ("s3", "minio")
 CHUNK = 256 * 1024
 DEFAULT_RUNTIMES_DIR = "/opt/app-root/runtimes"
 COS_KEYS = ("cos_endpoint", "cos_bucket", "cos_username", "cos_password")
+LIST_LIMIT = 100_000  # objects of one directory artifact
 
 
 class ObjectStoreError(Exception):
@@ -46,6 +47,16 @@ class ObjectInfo:
     size: int
     content_type: str | None
     etag: str | None
+
+
+@dataclass
+class ObjectEntry:
+    """One object under a directory's prefix: its URI, its name below the prefix, its size."""
+
+    uri: str
+    name: str
+    size: int
+    mtime: int
 
 
 @dataclass
@@ -185,10 +196,53 @@ class ObjectStore:
         )
 
     def size(self, uri: str) -> int | None:
+        """The object's size; for a directory (objects under ``uri/``, as KFP uploads an
+        artifact written as a directory) the total of its files; None when unreadable."""
         try:
             return self.head(uri).size
+        except ObjectStoreError as exc:
+            if exc.status != 404:
+                return None
+        try:
+            found = self.listing(uri)
         except ObjectStoreError:
             return None
+        return sum(entry.size for entry in found) if found else None
+
+    def listing(self, uri: str, limit: int = LIST_LIMIT) -> list[ObjectEntry]:
+        """The objects under ``uri`` taken as a directory (keys starting ``<key>/``), sorted by
+        key; [] when there are none. More than ``limit`` objects is a 413."""
+        bucket, key = split_uri(uri)
+        scheme = urlsplit(uri).scheme
+        prefix = key.rstrip("/") + "/"
+        client, where = self._client(bucket)
+        found: list[ObjectEntry] = []
+        try:
+            pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for page in pages:
+                for obj in page.get("Contents") or []:
+                    name = str(obj["Key"])[len(prefix) :]
+                    if not name or name.endswith("/"):
+                        continue  # the folder markers some tools write
+                    modified = obj.get("LastModified")
+                    found.append(
+                        ObjectEntry(
+                            uri=f"{scheme}://{bucket}/{obj['Key']}",
+                            name=name,
+                            size=int(obj.get("Size") or 0),
+                            mtime=int(modified.timestamp()) if modified is not None else 0,
+                        )
+                    )
+                    if len(found) > limit:
+                        raise ObjectStoreError(
+                            f"{uri} holds more than {limit} objects: too many to send as one tar",
+                            status=413,
+                        )
+        except ObjectStoreError:
+            raise
+        except Exception as exc:
+            raise self._explain(exc, uri, where) from None
+        return sorted(found, key=lambda entry: entry.name)
 
     def sizes(self, uris: list[str], workers: int = 8) -> dict[str, int | None]:
         """HEAD each URI (concurrently); None where it cannot be read."""

@@ -220,11 +220,11 @@ class ResultsHandler(_ResultsBase):
         conn, space = opened
         run = await self.get_json(conn, space, f"{API}/runs/{run_id}")
         if self.from_cluster(conn, space):
-            doc = await ClusterResults(self.dsp, conn).document(run_id, run)
+            doc = await ClusterResults(self.dsp, conn).document({**run, "run_id": run_id})
         else:
             tasks = await self._stack_tasks(conn, space, run_id)
             if tasks is None:  # not a jupyter-dsp stack: try ML Metadata
-                doc = await ClusterResults(self.dsp, conn).document(run_id, run)
+                doc = await ClusterResults(self.dsp, conn).document({**run, "run_id": run_id})
             else:
                 doc = document_from_stack(run, tasks)
         self.set_header("Content-Type", "application/json")

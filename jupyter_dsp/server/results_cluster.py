@@ -1,11 +1,12 @@
 """Results on a cluster: the document from ML Metadata, artifact bytes from object storage.
 
-Glue between the server's results handlers and the cluster readers of
-:mod:`jupyter_dsp.connection.mlmd` (``discover``, ``MLMDReader.read_run`` / ``.artifact``,
-``ui_url``) and :mod:`jupyter_dsp.connection.objectstore` (``ObjectStore.head`` / ``.read``).
-Those are blocking (gRPC, boto3), so they run on the default executor, one chunk at a time for
-content. A store that cannot be reached gives a document with ``unavailable`` saying why and
-the run's link in the cluster UI, never a failure of the whole answer.
+Glue between the server's results handlers and the same cluster readers the kernel uses:
+:func:`jupyter_dsp.connection.mlmd_results.cluster_results` for the document (the KFP run's
+state, artifact sizes, the run's page in the cluster UI) and
+:func:`jupyter_dsp.connection.cluster_content.open_cluster_artifact` for bytes (one object, or a
+directory sent as a tar). Those are blocking (gRPC, boto3), so they run on the default
+executor, one chunk at a time for content. A store that cannot be reached gives a document with
+``unavailable`` saying why and the run's link, never a failure of the whole answer.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from jupyter_dsp.connection.model import Connection
-from jupyter_dsp.connection.results import unavailable_document
 from jupyter_dsp.server.errors import ProxyError
 from jupyter_dsp.stack.results_read import ReadRefused, plan_read
 
@@ -35,105 +35,70 @@ class ClusterResults:
     async def _off_loop(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
-    def _endpoint(self) -> Any:
-        from jupyter_dsp.connection.mlmd_endpoint import discover
+    def _read_document(self, run: dict[str, Any]) -> dict[str, Any]:
+        from jupyter_dsp.connection.mlmd_results import cluster_results
 
-        return discover(self.conn, self.state.settings)
+        return cluster_results(self.conn, self.state.settings, run)
 
-    def _ui_url(self, run_id: str) -> str | None:
-        from jupyter_dsp.connection.mlmd_endpoint import ui_url
+    async def document(self, run: dict[str, Any]) -> dict[str, Any]:
+        """The document of ``run`` (as the KFP API has just returned it)."""
+        return await self._off_loop(self._read_document, run)
 
-        return ui_url(self.conn, self.state.settings, run_id)
-
-    def _read_document(self, run_id: str, run: dict[str, Any]) -> dict[str, Any]:
-        link = self._ui_url(run_id)
-        state = str(run.get("state") or "")
-        try:
-            from jupyter_dsp.connection.mlmd import MLMDReader
-            from jupyter_dsp.connection.mlmd_errors import MLMDError
-        except ImportError as exc:  # pragma: no cover - the module ships with the package
-            return unavailable_document(run_id, state, "mlmd", str(exc), link)
-        try:
-            endpoint = self._endpoint()
-        except ValueError as exc:
-            return unavailable_document(run_id, state, "mlmd", str(exc), link)
-        if endpoint is None:
-            reason = (
-                "no ML Metadata store is known for this connection (set"
-                " DSPSettings.mlmd_endpoint / JUPYTER_DSP_MLMD_ENDPOINT)"
-            )
-            return unavailable_document(run_id, state, "mlmd", reason, link)
-        try:
-            with MLMDReader(endpoint) as reader:
-                doc = reader.read_run(run_id, self.conn.namespace, run.get("pipeline_spec"))
-        except MLMDError as exc:
-            return unavailable_document(run_id, state, "mlmd", str(exc), link)
-        doc["ui_url"] = doc.get("ui_url") or link
-        doc["state"] = doc.get("state") or state
-        return doc
-
-    async def document(self, run_id: str, run: dict[str, Any]) -> dict[str, Any]:
-        return await self._off_loop(self._read_document, run_id, run)
-
-    def _artifact_uri(self, run_id: str, artifact_id: str) -> str:
-        from jupyter_dsp.connection.mlmd import MLMDReader
+    def _open(self, run_id: str, artifact_id: str) -> Any:
+        from jupyter_dsp.connection.cluster_content import open_cluster_artifact
         from jupyter_dsp.connection.mlmd_errors import MLMDError
+        from jupyter_dsp.connection.objectstore import ObjectStoreError
 
-        endpoint = self._endpoint()
-        if endpoint is None:
-            raise ProxyError(
-                501, "no ML Metadata store is known for this connection: artifacts cannot be read"
-            )
         try:
-            with MLMDReader(endpoint) as reader:
-                artifact = reader.artifact(run_id, artifact_id, self.conn.namespace)
-        except MLMDError as exc:
+            return open_cluster_artifact(self.conn, self.state.settings, run_id, artifact_id)
+        except (MLMDError, ObjectStoreError) as exc:
             raise ProxyError(int(getattr(exc, "status", 502) or 502), str(exc)) from None
-        uri = str(artifact.get("uri") or "")
-        if not uri:
-            raise ProxyError(404, f"artifact {artifact_id} has no content (no URI)")
-        return uri
+        except ValueError as exc:  # a setting that cannot work (mlmd_transport)
+            raise ProxyError(500, str(exc)) from None
 
     async def stream(
         self, handler: ArtifactHandler, run_id: str, artifact_id: str, range_header: str | None
     ) -> None:
-        from jupyter_dsp.connection.objectstore import ObjectStore, ObjectStoreError
-        from jupyter_dsp.server.results import max_read_bytes
+        from jupyter_dsp.connection.objectstore import ObjectStoreError
+        from jupyter_dsp.server.results import content_type_of, max_read_bytes
 
-        uri = await self._off_loop(self._artifact_uri, run_id, artifact_id)
+        art = await self._off_loop(self._open, run_id, artifact_id)
         try:
-            store = await self._off_loop(ObjectStore)
-            info = await self._off_loop(store.head, uri)
-            try:
-                plan = plan_read(info.size, range_header, max_read_bytes())
-            except ReadRefused as refused:
-                if refused.status == 416:
-                    handler.set_header("Content-Range", f"bytes */{refused.size}")
-                raise ProxyError(refused.status, refused.message) from None
-            if plan.length == 0:
-                handler.set_header("Content-Length", "0")
-                handler.finish(set_content_type="application/octet-stream")
-                return
-            read = await self._off_loop(store.read, uri, plan.start, plan.start + plan.length - 1)
+            plan = plan_read(art.size, range_header, max_read_bytes())
+        except ReadRefused as refused:
+            if refused.status == 416:
+                handler.set_header("Content-Range", f"bytes */{refused.size}")
+            raise ProxyError(refused.status, refused.message) from None
+        disposition = f"attachment; filename*=UTF-8''{quote(art.filename)}"
+        if plan.length == 0:
+            handler.set_header("Content-Length", "0")
+            handler.set_header("Content-Disposition", disposition)
+            handler.finish(set_content_type="application/octet-stream")
+            return
+        try:
+            read = await self._off_loop(art.read, plan.start, plan.length)
         except ObjectStoreError as exc:
             raise ProxyError(exc.status, str(exc)) from None
+        content_type = content_type_of(art.content_type)
         handler.set_status(plan.status)
         handler.set_header("Content-Length", str(plan.length))
-        handler.set_header("Content-Type", "application/octet-stream")
+        handler.set_header("Content-Type", content_type)
         handler.set_header("X-Content-Type-Options", "nosniff")
         handler.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
         handler.set_header("Accept-Ranges", "bytes")
         if plan.content_range:
             handler.set_header("Content-Range", plan.content_range)
-        name = uri.rstrip("/").rsplit("/", 1)[-1] or artifact_id
-        handler.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{quote(name)}")
+        handler.set_header("Content-Disposition", disposition)
         try:
             while True:
-                chunk = await self._off_loop(next, read.chunks, b"")
+                try:
+                    chunk = await self._off_loop(next, read.chunks, b"")
+                except ObjectStoreError as exc:  # a file of a directory went away mid-tar
+                    raise ProxyError(exc.status, str(exc)) from None
                 if not chunk:
                     break
                 handler.write(chunk)
                 await handler.flush()
         finally:
             read.close()
-        handler.finish(set_content_type="application/octet-stream")
+        handler.finish(set_content_type=content_type)
