@@ -161,17 +161,22 @@ def busy(cdp) -> float:
     return next(m["value"] for m in metrics if m["name"] == "TaskDuration")
 
 
-def server_cpu(lab: Lab) -> float:
-    """CPU seconds used so far by the Jupyter server and its children (the embedded stack)."""
+def server_cpu(lab: Lab) -> dict[int, float]:
+    """CPU seconds used so far by the Jupyter server and each of its children (the stack)."""
     root = psutil.Process(lab.process.pid)
-    total = 0.0
+    found: dict[int, float] = {}
     for proc in [root, *root.children(recursive=True)]:
         try:
             times = proc.cpu_times()
-            total += times.user + times.system
+            found[proc.pid] = times.user + times.system
         except psutil.NoSuchProcess:
             pass
-    return total
+    return found
+
+
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two samples, over the processes alive in both."""
+    return sum(after[pid] - before[pid] for pid in after if pid in before)
 
 
 def fmt(values: list[float]) -> str:
@@ -249,7 +254,8 @@ def main() -> int:
                         before, server_before = busy(cdp), server_cpu(lab)
                         opened = page.evaluate(OPEN_JS, arg)
                         figures["page_cpu"].append((busy(cdp) - before) * 1000)
-                        figures["server_cpu"].append((server_cpu(lab) - server_before) * 1000)
+                        spent = cpu_delta(server_before, server_cpu(lab))
+                        figures["server_cpu"].append(spent * 1000)
                         figures["open"].append(opened["ms"])
                         figures["view"].append(opened["view"])
                         got = page.evaluate(RESULTS_JS, {"url": f"{lab.url}dsp/results/{run_id}"})

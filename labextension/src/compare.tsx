@@ -10,7 +10,7 @@ import { DSPError } from './api';
 import { ErrorBox } from './components/ErrorBox';
 import { StateBadge } from './components/StateBadge';
 import { DSPModel } from './model';
-import { VegaChart } from './results';
+import { VegaChart } from './charts';
 import { compareMetricSpec, fetchResults, IResults, runMetrics, valueText } from './resultsModel';
 import { IRun } from './types';
 

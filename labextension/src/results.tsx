@@ -4,11 +4,10 @@
  * Markdown, HTML in a sandboxed iframe, dataset rows, download). Charts are Vega-Lite specs
  * shown with JupyterLab's own renderers (IRenderMimeRegistry), like a notebook output.
  */
-import { IRenderMimeRegistry, MimeModel } from '@jupyterlab/rendermime';
-import { Widget } from '@lumino/widgets';
 import * as React from 'react';
 
 import { DSPError } from './api';
+import { MimeView, VegaChart } from './charts';
 import { ErrorBox } from './components/ErrorBox';
 import { StateBadge } from './components/StateBadge';
 import { DSPModel } from './model';
@@ -32,9 +31,10 @@ import {
   runMetrics,
   scalarMetrics,
   taskLabel,
-  valueText,
-  VEGALITE_MIME
+  valueText
 } from './resultsModel';
+
+export { setRenderMime } from './charts';
 
 /** Tasks shown open at first when the run has at most this many with outputs. */
 const OPEN_LIMIT = 12;
@@ -42,73 +42,8 @@ const OPEN_LIMIT = 12;
 const FIRST_ROWS = 40;
 const PREVIEW_ROWS = 10;
 
-let registry: IRenderMimeRegistry | null = null;
-
-/** The plugin hands JupyterLab's rendermime registry over at activation (null: text fallbacks). */
-export function setRenderMime(value: IRenderMimeRegistry | null): void {
-  registry = value;
-}
-
 function errorText(reason: unknown): string {
   return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
-}
-
-/** Renders one MIME bundle with the registry into a div (null when no renderer). */
-function MimeView(props: { mime: string; data: unknown; fallback: JSX.Element; className?: string }): JSX.Element {
-  const host = React.useRef<HTMLDivElement>(null);
-  const [failed, setFailed] = React.useState<string | null>(null);
-  const usable = !!registry && registry.mimeTypes.includes(props.mime);
-  const json = JSON.stringify(props.data);
-  React.useEffect(() => {
-    if (!usable || !host.current || !registry) {
-      return;
-    }
-    const renderer = registry.createRenderer(props.mime);
-    const model = new MimeModel({ data: { [props.mime]: props.data as any }, trusted: false });
-    let disposed = false;
-    renderer
-      .renderModel(model)
-      .then(() => {
-        if (!disposed && host.current) {
-          Widget.attach(renderer, host.current);
-        }
-      })
-      .catch(reason => setFailed(errorText(reason)));
-    return () => {
-      disposed = true;
-      renderer.dispose();
-    };
-  }, [props.mime, json, usable]);
-  if (!usable || failed) {
-    return props.fallback;
-  }
-  return <div ref={host} className={props.className ?? 'jp-DSP-mime'} data-mime={props.mime} />;
-}
-
-/** A Vega-Lite chart; without a Vega renderer, its data as a table. */
-export function VegaChart(props: { spec: Record<string, any>; kind: string }): JSX.Element {
-  const values: Record<string, unknown>[] =
-    props.spec.data?.values ?? props.spec.layer?.[props.spec.layer.length - 1]?.data?.values ?? [];
-  const keys = values.length ? Object.keys(values[0]) : [];
-  const fallback = (
-    <table className="jp-DSP-table jp-DSP-chartData">
-      <caption>{props.spec.title}</caption>
-      <tbody>
-        {values.slice(0, 50).map((v, i) => (
-          <tr key={i}>
-            {keys.map(k => (
-              <td key={k}>{valueText(v[k])}</td>
-            ))}
-          </tr>
-        ))}
-      </tbody>
-    </table>
-  );
-  return (
-    <div className="jp-DSP-chart" data-chart={props.kind} data-title={props.spec.title}>
-      <MimeView mime={VEGALITE_MIME} data={props.spec} fallback={fallback} />
-    </div>
-  );
 }
 
 function ParamsTable(props: { parameters: Record<string, unknown>; title: string }): JSX.Element | null {

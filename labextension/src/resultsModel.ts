@@ -115,11 +115,18 @@ function normalizeIO(io: Partial<IIO> | undefined): IIO {
 }
 
 export function normalize(doc: IResults): IResults {
-  return {
-    ...doc,
-    pipeline_outputs: normalizeIO(doc.pipeline_outputs),
-    tasks: (doc.tasks ?? []).map(t => ({ ...t, inputs: normalizeIO(t.inputs), outputs: normalizeIO(t.outputs) }))
-  };
+  const tasks = (doc.tasks ?? []).map(t => ({ ...t, inputs: normalizeIO(t.inputs), outputs: normalizeIO(t.outputs) }));
+  // a loop's iterations in order, where the engine listed them as they ended (as in Python)
+  const first = new Map<string, number>();
+  tasks.forEach((t, i) => {
+    const name = t.display_name || t.name;
+    if (!first.has(name)) {
+      first.set(name, i);
+    }
+  });
+  const place = (t: ITaskResult): number => first.get(t.display_name || t.name) ?? 0;
+  tasks.sort((a, b) => place(a) - place(b) || (a.iteration_index ?? 0) - (b.iteration_index ?? 0));
+  return { ...doc, pipeline_outputs: normalizeIO(doc.pipeline_outputs), tasks };
 }
 
 /** `score-fold[2]` for a loop iteration, else the display name. */
