@@ -2,6 +2,7 @@
 on loopback (tests/fixtures_pkgindex.py), layered over this environment, never changing it.
 """
 
+import importlib.metadata
 import importlib.util
 import io
 import multiprocessing
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 from jupyter_dsp.stack.runner.environments import EnvironmentBuildError, StepEnvironments
 
@@ -275,3 +277,37 @@ def test_a_package_that_cannot_be_installed_fails_the_step_naming_it(
     assert "dsp-surely-missing-pkg" in message
     assert "not found" in message  # the installer's reason
     assert "dsp-surely-missing-pkg" in run["error"]["message"]
+
+
+def test_a_step_compiled_with_a_newer_kfp_gets_that_kfp() -> None:
+    """On a cluster the prologue installs the kfp the step was compiled with; a server with an
+    older kfp gives the step an environment with that kfp (none when it is the same)."""
+    import importlib.metadata
+
+    from jupyter_dsp.stack.runner.environments import runtime_kfp_requirement
+
+    installed = importlib.metadata.version("kfp")
+
+    def prologue(version: str) -> list[str]:
+        script = (
+            "PIP_DISABLE_PIP_VERSION_CHECK=1 python3 -m pip install --quiet "
+            f"'kfp=={version}' '--no-deps' 'typing-extensions>=3.7.4,<5' && \"$0\" \"$@\"\n"
+        )
+        return ["sh", "-c", script, "sh", "-ec", "python3 -m kfp.dsl.executor_main"]
+
+    assert runtime_kfp_requirement(prologue(installed)) is None
+    assert runtime_kfp_requirement(prologue("2.0.0")) is None
+    assert runtime_kfp_requirement(prologue("99.1.0")) == "kfp==99.1.0"
+    assert runtime_kfp_requirement(["python3", "-c", "pass"]) is None
+
+
+@pytest.mark.skipif(
+    Version(importlib.metadata.version("kfp")) >= Version("2.17.3"),
+    reason="runs where the server's kfp is older than 2.17.3 (CI's oldest-kfp pass)",
+)
+def test_environment_with_a_newer_kfp_over_an_older_server(tmp_path: Path) -> None:
+    envs = StepEnvironments(tmp_path)
+    log = io.BytesIO()
+    python = envs.python_for(["kfp==2.17.3"], [], log)
+    assert _run(python, "import kfp; print(kfp.__version__)") == "2.17.3"
+    assert "kfp" in log.getvalue().decode()

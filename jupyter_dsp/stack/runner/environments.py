@@ -25,6 +25,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -104,14 +105,54 @@ def step_environ(python: str, environ: dict[str, str]) -> dict[str, str]:
     return {**environ, "PATH": bin_dir + os.pathsep + path, "VIRTUAL_ENV": venv}
 
 
-def server_constraints() -> list[str]:
-    """``name==version`` for every distribution of the server's environment."""
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requested_names(packages: Iterable[str]) -> set[str]:
+    """Canonical project names of requirement strings (URLs and paths are skipped)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    names = set()
+    for package in packages:
+        try:
+            names.add(_canonical(Requirement(package).name))
+        except InvalidRequirement:
+            continue
+    return names
+
+
+def server_constraints(exclude: Iterable[str] = ()) -> list[str]:
+    """``name==version`` for every distribution of the server's environment, except the
+    projects the step asks for by name (its own requirements win)."""
+    skip = {_canonical(name) for name in exclude}
     seen: dict[str, str] = {}
     for dist in metadata.distributions():
         name = (dist.metadata["Name"] or "").strip()
-        if name and dist.version and name.lower() not in seen:
-            seen[name.lower()] = f"{name}=={dist.version}"
+        key = _canonical(name)
+        if name and dist.version and key not in seen and key not in skip:
+            seen[key] = f"{name}=={dist.version}"
     return sorted(seen.values())
+
+
+def runtime_kfp_requirement(full_command: list[str]) -> str | None:
+    """``kfp==X`` when a compiled step pins a kfp newer than the server's (its prologue
+    installs ``kfp==X`` on a cluster): such a step may use SDK features the server's kfp
+    lacks (e.g. ``dsl.EmbeddedInput`` in 2.15+), so its environment gets that kfp. None when
+    the server's kfp is the same or newer, or the step pins none."""
+    from packaging.version import InvalidVersion, Version
+
+    if len(full_command) < 3 or "pip install" not in full_command[2]:
+        return None
+    match = re.search(r"""['"\s]kfp==([0-9][^'"\s]*)""", full_command[2])
+    if not match:
+        return None
+    try:
+        wanted = Version(match.group(1))
+        installed = Version(metadata.version("kfp"))
+    except (InvalidVersion, metadata.PackageNotFoundError):
+        return None
+    return f"kfp=={wanted}" if wanted > installed else None
 
 
 def server_site_dirs() -> list[str]:
@@ -266,7 +307,8 @@ class StepEnvironments:
             for url in index_urls[1:]:
                 install += ["--extra-index-url", url]
         constraints = env / ".jupyter-dsp-constraints.txt"
-        constraints.write_text("\n".join(server_constraints()) + "\n")
+        pinned = server_constraints(exclude=requested_names(packages))
+        constraints.write_text("\n".join(pinned) + "\n")
         try:
             self._uv(install + ["--constraint", str(constraints), *packages], log, packages)
         except EnvironmentBuildError:
