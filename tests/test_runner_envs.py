@@ -311,3 +311,42 @@ def test_environment_with_a_newer_kfp_over_an_older_server(tmp_path: Path) -> No
     python = envs.python_for(["kfp==2.17.3"], [], log)
     assert _run(python, "import kfp; print(kfp.__version__)") == "2.17.3"
     assert "kfp" in log.getvalue().decode()
+
+
+def test_concurrent_runs_needing_the_same_set_build_it_once(env_stack, package_index) -> None:
+    import kfp
+    from stack_http import call
+
+    package_index.add("dsp-tiny-h", "1.0", "import time\nVALUE = 'h'\n")
+
+    @_dsl.component(
+        base_image="python:3.11",
+        packages_to_install=["dsp-tiny-h==1.0"],
+        pip_index_urls=[package_index.url],
+    )
+    def use_h(n: int) -> str:
+        import dsp_tiny_h
+
+        return f"{dsp_tiny_h.VALUE}{n}"
+
+    @_dsl.pipeline(name="tiny-h")
+    def tiny_h(n: int = 0) -> str:
+        return use_h(n=n).output
+
+    client = kfp.Client(host=env_stack.url, existing_token=env_stack.token)
+    created = [
+        client.create_run_from_pipeline_func(
+            tiny_h, arguments={"n": n}, enable_caching=False, namespace="default"
+        )
+        for n in (1, 2, 3)
+    ]
+    logs = []
+    for n, run in zip((1, 2, 3), created, strict=True):
+        client.wait_for_run_completion(run.run_id, timeout=240, sleep_duration=0.3)
+        got = call(env_stack, "GET", f"/runs/{run.run_id}").json()
+        assert got["state"] == "SUCCEEDED", got.get("error")
+        [task] = got["run_details"]["task_details"]
+        assert task["output_parameters"] == {"Output": f"h{n}"}
+        logs.append(_task_log(env_stack, got, task))
+    assert sum("Creating an environment for dsp-tiny-h==1.0" in log for log in logs) == 1
+    assert sum("Reusing the environment" in log for log in logs) == 2
