@@ -49,7 +49,7 @@ def test_magic_logs_shows_the_tail_and_reads_earlier_parts(shell, big_log_run, m
     assert len(text.encode()) < 200_000 + 1_000
     assert "THE END" in text[-5_000:]
     assert "earlier bytes" in text and "--start" in text
-    assert len(logs._repr_html_().encode()) < 250_000
+    assert logs._repr_html_() is None  # one text/plain copy of a long log, no HTML twin
     first = str(run_cell(shell, f"%dsp logs {big_log_run.id} chatty --start 0 --bytes 100"))
     assert len(first.encode()) == 100 and "THE END" not in first
     assert first == text_of_head(magic_client, big_log_run.id)[:100]

@@ -352,6 +352,10 @@ class LogWindow:
     complete: bool
 
 
+# logs longer than this are shown as text/plain only (no second, HTML copy in the notebook)
+HTML_LOG_LIMIT = 64 * 1024
+
+
 @dataclass
 class Logs:
     """Logs of one task or of a whole run (tasks in order, each under a header). Each task's
@@ -368,7 +372,9 @@ class Logs:
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(self.text or "(no log output)")
 
-    def _repr_html_(self) -> str:
+    def _repr_html_(self) -> str | None:
+        if len(self.text) > HTML_LOG_LIMIT:
+            return None  # text/plain only: a saved notebook keeps one copy of a long log
         body = escape(self.text) if self.text else "<i>(no log output)</i>"
         return f'<pre style="max-height:30em;overflow:auto;font-size:0.85em">{body}</pre>'
 
