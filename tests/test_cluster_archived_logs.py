@@ -48,6 +48,7 @@ def cluster(sa_dir, fake_kube, stack_factory, clean_dsp_env, tmp_path):
     clean_dsp_env.setenv("JUPYTER_DSP_KUBEFLOW_TOKEN_PATH", str(projected))
     clean_dsp_env.setenv("JUPYTER_DSP_KUBEFLOW_ENDPOINT", front.url)
     handle.kube = fake_kube
+    handle.front = front
     yield handle
     front.stop()
 
@@ -106,3 +107,33 @@ async def test_stack_serves_kfps_v1alpha1_log_endpoint(cluster):
     )
     assert r.status_code == 404
     assert set(r.json()) == {"error_message", "error_details"}
+
+
+async def test_kernel_reads_the_archived_log_on_a_real_kfp_api(cluster):
+    """A cluster's KFP API server has no tasks/{task}/logs route (the embedded stack's
+    extension): the kernel reads the v1alpha1 endpoint instead, windowed by offset."""
+    from jupyter_dsp.client import DSPClient, DSPError
+
+    cluster.front.missing = ("/logs",)
+    token = cluster.tokens["kf-1"]
+    client = DSPClient.from_endpoint(cluster.front.url, token, namespace="team-a")
+
+    def run_and_read():
+        run = client.run(str(ADD_NUMBERS), {"a": 1, "b": 2}, wait=True, timeout=240)
+        task = run.task("add-numbers")
+        archived = (cluster.data_dir / "runs" / run.id / "logs" / f"{task.id}.log").read_bytes()
+        whole = client.log_chunk(run.id, task.id)
+        tail = client.log_chunk(run.id, task.id, 10)
+        (cluster.data_dir / "runs" / run.id / "logs" / f"{task.id}.log").unlink()
+        try:
+            client.log_chunk(run.id, task.id)
+            gone = None
+        except DSPError as exc:
+            gone = str(exc)
+        return archived, whole, tail, gone
+
+    archived, whole, tail, gone = await asyncio.to_thread(run_and_read)
+    assert whole.text.encode() == archived and whole.complete
+    assert whole.next_offset == len(archived) == whole.size
+    assert tail.text.encode() == archived[10:]
+    assert gone is not None and "archived log" in gone

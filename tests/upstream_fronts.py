@@ -58,6 +58,10 @@ class _Forward(tornado.web.RequestHandler):
         self.front = front
 
     async def _any(self, path: str) -> None:
+        if path.endswith(self.front.missing):  # a route the real KFP API server does not have
+            self.set_status(404)
+            self.finish({"code": 5, "message": "Not Found", "details": []})
+            return
         first: dict[str, str] = {}
         for key, value in parse_qsl(self.request.query, keep_blank_values=True):
             first.setdefault(key, value)  # Go: the first value wins
@@ -100,6 +104,7 @@ class GoQueryFront(_Threaded):
     ) -> None:
         self.upstream = upstream.rstrip("/")
         self.rewrite = rewrite
+        self.missing: tuple[str, ...] = ("/no-such-route",)  # path endings answered 404
         self.seen: list[str] = []
 
     def _app(self) -> tornado.web.Application:

@@ -42,6 +42,8 @@ from jupyter_dsp.client.params import check_arguments, root_parameters
 from jupyter_dsp.client.pipelines import PAGE_SIZE, name_filter
 from jupyter_dsp.client.spaces import PROJECT
 
+WINDOW = 1024 * 1024  # bytes of an archived log per read, as the stack's logs extension
+
 
 class RunOperations:
     """Run operations over the project space of a :class:`DSPClient`."""
@@ -273,19 +275,25 @@ class RunOperations:
     # ---- logs ---------------------------------------------------------------------------
 
     def log_chunk(self, run_id: str, task_id: str, offset: int = 0) -> LogChunk:
-        """One read of a task's log from ``offset`` (the stack's logs extension)."""
+        """One read of a task's log from ``offset``: the stack's logs extension, or on a
+        cluster's KFP API server (which has none) its archived log endpoint."""
         api_client = self.kfp.runs.api_client
-        with api_errors(f"Reading the log of task {task_id}", self._where(PROJECT)):
-            response = api_client.call_api(
-                "/apis/v2beta1/runs/{run_id}/tasks/{task_id}/logs",
-                "GET",
-                path_params={"run_id": run_id, "task_id": task_id},
-                query_params=[("offset", int(offset))],
-                header_params={"Accept": "text/plain"},
-                auth_settings=["Bearer"],
-                _preload_content=False,
-                _return_http_data_only=True,
-            )
+        try:
+            with api_errors(f"Reading the log of task {task_id}", self._where(PROJECT)):
+                response = api_client.call_api(
+                    "/apis/v2beta1/runs/{run_id}/tasks/{task_id}/logs",
+                    "GET",
+                    path_params={"run_id": run_id, "task_id": task_id},
+                    query_params=[("offset", int(offset))],
+                    header_params={"Accept": "text/plain"},
+                    auth_settings=["Bearer"],
+                    _preload_content=False,
+                    _return_http_data_only=True,
+                )
+        except NotFoundError as exc:
+            if getattr(self, "mode", "") == "embedded":
+                raise
+            return self._archived_chunk(run_id, task_id, offset, exc)
         body = scrub(response.data.decode("utf-8", "replace"))
         headers = response.headers
         raw_next = str(headers.get("X-Log-Next-Offset") or "")
@@ -293,6 +301,48 @@ class RunOperations:
         complete = str(headers.get("X-Log-Complete", "false")).lower() == "true"
         raw_size = str(headers.get("X-Log-Size") or "")
         return LogChunk(body, next_offset, complete, int(raw_size) if raw_size.isdigit() else None)
+
+    def _archived_chunk(
+        self, run_id: str, task_id: str, offset: int, first: DSPError
+    ) -> LogChunk:
+        """KFP's ``GET /apis/v1alpha1/runs/{run}/nodes/{node}/log`` (the pod's log while the pod
+        exists, the archived one after; node = the task's pod), windowed to ``offset``."""
+        run = self.get_run(run_id)
+        task = next((t for t in run.tasks if t.id == task_id), None)
+        if task is None:
+            raise first
+        raw = task.raw
+        pod = getattr(raw, "pod_name", None) or next(
+            (c.pod_name for c in (getattr(raw, "child_tasks", None) or []) if c.pod_name), None
+        )
+        node = pod or task_id
+        api_client = self.kfp.runs.api_client
+        try:
+            with api_errors(f"Reading the archived log of task {task_id}", self._where(PROJECT)):
+                response = api_client.call_api(
+                    "/apis/v1alpha1/runs/{run_id}/nodes/{node_id}/log",
+                    "GET",
+                    path_params={"run_id": run_id, "node_id": node},
+                    header_params={"Accept": "text/plain"},
+                    auth_settings=["Bearer"],
+                    _preload_content=False,
+                    _return_http_data_only=True,
+                )
+        except DSPError as exc:
+            raise DSPError(
+                f"No log for task {task.name}: {first.message} And the API server's archived "
+                f"log: {exc.message} (KFP keeps step logs after their pods only with log "
+                "archiving on).",
+                status=404,
+            ) from None
+        kept, seen = bytearray(), 0
+        for piece in response.stream(64 * 1024):  # memory bounded by the window
+            lo, seen = seen, seen + len(piece)
+            if seen > offset and lo < offset + WINDOW:
+                kept += piece[max(0, offset - lo) : offset + WINDOW - lo]
+        end = offset + len(kept)
+        text = scrub(bytes(kept).decode("utf-8", "replace"))
+        return LogChunk(text, max(offset, end), end >= seen, seen)
 
     def read_log(
         self, run_id: str, task_id: str, *, start: int | None = None, max_bytes: int | None = None
