@@ -277,6 +277,30 @@ function MetricsSummary(props: { results: IResults }): JSX.Element | null {
   );
 }
 
+const prefetched = new Map<string, Promise<IResults>>();
+
+/**
+ * Start reading a run's results now (the run view calls it on mount, before the run itself has
+ * arrived); the first `useResults` of that run takes the read over. Causes no re-render.
+ */
+export function usePrefetchResults(model: DSPModel, runId: string, space: ResultsSpace = 'project'): void {
+  React.useEffect(() => {
+    const id = `${space}:${runId}`;
+    if (!prefetched.has(id)) {
+      const read = fetchResults(model.client.settings, runId, space);
+      read.catch(() => undefined); // an error shows when taken over
+      prefetched.set(id, read);
+    }
+  }, [model, runId, space]);
+}
+
+function takeOrFetch(model: DSPModel, runId: string, space: ResultsSpace): Promise<IResults> {
+  const id = `${space}:${runId}`;
+  const read = prefetched.get(id);
+  prefetched.delete(id);
+  return read ?? fetchResults(model.client.settings, runId, space);
+}
+
 /**
  * The results document of a run, read again when `key` changes (state, tasks ended) while the
  * run is active, or on `reload`. One read at a time: a change during a read is looked at when
@@ -308,7 +332,7 @@ export function useResults(
       }
       const target = { ...want.current };
       r.busy = true;
-      fetchResults(model.client.settings, runId, space)
+      takeOrFetch(model, runId, space)
         .then(doc => {
           r.busy = false;
           if (!r.alive) {
@@ -419,5 +443,51 @@ export function TaskIOView(props: {
       <h4>Outputs of {taskLabel(task)}</h4>
       <IOView model={props.model} runId={props.runId} space={space} io={task.outputs} title="outputs" task={taskLabel(task)} />
     </div>
+  );
+}
+
+/**
+ * The run view's results: the chosen task's inputs and outputs, then `children` (its log), then
+ * the Outputs section. It holds the results itself, so their arrival re-renders only this
+ * part, not the run view's task table and graph.
+ */
+export function RunResultsArea(props: {
+  model: DSPModel;
+  runId: string;
+  space?: ResultsSpace;
+  /** Changes when the run's state or the number of ended tasks does. */
+  runKey: string;
+  selectedTaskId: string | null;
+  selectedTaskName: string;
+  children?: React.ReactNode;
+}): JSX.Element {
+  const { model, runId } = props;
+  const space = props.space ?? 'project';
+  const outputs = useResults(model, runId, props.runKey, space);
+  return (
+    <>
+      {props.selectedTaskId ? (
+        <TaskIOView
+          model={model}
+          runId={runId}
+          space={space}
+          results={outputs.results}
+          taskId={props.selectedTaskId}
+          taskName={props.selectedTaskName}
+        />
+      ) : null}
+      {props.children}
+      <div className="jp-DSP-runOutputs">
+        <h3>Outputs</h3>
+        <OutputsSection
+          model={model}
+          runId={runId}
+          space={space}
+          results={outputs.results}
+          error={outputs.error}
+          onRetry={outputs.reload}
+        />
+      </div>
+    </>
   );
 }

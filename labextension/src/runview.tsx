@@ -16,7 +16,7 @@ import { formatDuration, formatTime } from './format';
 import { DSPModel } from './model';
 import { IDagNode, layoutDag } from './spec';
 import { IRun, ITaskDetail, isActive } from './types';
-import { OutputsSection, TaskIOView, useResults } from './results';
+import { RunResultsArea, usePrefetchResults } from './results';
 
 const RUN_POLL_MS = 2000;
 const LOG_POLL_MS = 1500;
@@ -266,7 +266,7 @@ function RunDetail(props: {
   const tasks = run?.run_details?.task_details ?? [];
   const selectedTask = tasks.find(t => t.task_id === selected) ?? null;
   const doneTasks = tasks.filter(t => !isActive(t.state)).length;
-  const outputs = useResults(model, runId, `${run?.state}:${tasks.length}:${doneTasks}`, space);
+  usePrefetchResults(model, runId, space); // in parallel with the run itself
 
   if (error && !run) {
     return (
@@ -382,32 +382,20 @@ function RunDetail(props: {
               <DagView nodes={nodes} tasks={tasks} selected={selected} onSelect={t => setSelected(t.task_id)} />
             </div>
           ) : null}
-          {selectedTask ? (
-            <TaskIOView
-              model={model}
-              runId={run.run_id}
-              space={space}
-              results={outputs.results}
-              taskId={selectedTask.task_id}
-              taskName={selectedTask.display_name ?? ''}
-            />
-          ) : null}
-          {selectedTask ? (
-            <LogView model={model} runId={run.run_id} task={selectedTask} visible={props.visible} space={space} />
-          ) : (
-            <div className="jp-DSP-empty">Choose a task (in the graph or the table) to read its log.</div>
-          )}
-          <div className="jp-DSP-runOutputs">
-            <h3>Outputs</h3>
-            <OutputsSection
-              model={model}
-              runId={run.run_id}
-              space={space}
-              results={outputs.results}
-              error={outputs.error}
-              onRetry={outputs.reload}
-            />
-          </div>
+          <RunResultsArea
+            model={model}
+            runId={run.run_id}
+            space={space}
+            runKey={`${run.state}:${tasks.length}:${doneTasks}`}
+            selectedTaskId={selectedTask?.task_id ?? null}
+            selectedTaskName={selectedTask?.display_name ?? ''}
+          >
+            {selectedTask ? (
+              <LogView model={model} runId={run.run_id} task={selectedTask} visible={props.visible} space={space} />
+            ) : (
+              <div className="jp-DSP-empty">Choose a task (in the graph or the table) to read its log.</div>
+            )}
+          </RunResultsArea>
         </div>
       </div>
     </div>
