@@ -236,7 +236,8 @@ export class DSPClient {
     return {
       bytes: new Uint8Array(buffer),
       nextOffset: Number.isFinite(next) && response.headers.has('X-Log-Next-Offset') ? next : offset + buffer.byteLength,
-      complete: response.headers.get('X-Log-Complete') === 'true'
+      complete: response.headers.get('X-Log-Complete') === 'true',
+      size: response.headers.has('X-Log-Size') ? Number(response.headers.get('X-Log-Size')) : undefined
     };
   }
 }

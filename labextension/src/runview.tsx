@@ -99,6 +99,11 @@ function DagView(props: {
   );
 }
 
+// a long log: the view starts LOG_TAIL_BYTES before its end, and polling never keeps more than
+// LOG_MAX_CHARS of text in React state (earlier parts load on demand)
+const LOG_TAIL_BYTES = 64 * 1024;
+const LOG_MAX_CHARS = 128 * 1024;
+
 function LogView(props: {
   model: DSPModel;
   runId: string;
@@ -111,6 +116,9 @@ function LogView(props: {
   const visible = React.useRef(props.visible);
   visible.current = props.visible;
   const [text, setText] = React.useState('');
+  // byte offset of the first byte shown: a long log is shown from its tail (LOG_TAIL_BYTES),
+  // earlier parts on demand; the text kept in state never grows past LOG_MAX_CHARS by polling
+  const [start, setStart] = React.useState(0);
   const [complete, setComplete] = React.useState(false);
   const [error, setError] = React.useState<string | null>(null);
   const [retry, setRetry] = React.useState(0);
@@ -120,8 +128,9 @@ function LogView(props: {
     let offset = 0;
     let stopped = false;
     let timer = 0;
-    const decoder = new TextDecoder('utf-8');
+    let decoder = new TextDecoder('utf-8');
     setText('');
+    setStart(0);
     setComplete(false);
     setError(null);
     const poll = async (): Promise<void> => {
@@ -134,16 +143,29 @@ function LogView(props: {
         if (stopped) {
           return;
         }
+        if (chunk.size !== undefined && chunk.size - offset > 2 * LOG_TAIL_BYTES) {
+          offset = chunk.size - LOG_TAIL_BYTES; // far behind: jump to the tail
+          decoder = new TextDecoder('utf-8');
+          setText('');
+          setStart(offset);
+          timer = window.setTimeout(poll, 0);
+          return;
+        }
         offset = chunk.nextOffset;
         const piece = decoder.decode(chunk.bytes, { stream: !chunk.complete });
         if (piece) {
-          setText(t => t + piece);
+          setText(t => {
+            const all = t + piece;
+            return all.length > LOG_MAX_CHARS ? all.slice(all.length - LOG_MAX_CHARS) : all;
+          });
         }
         if (chunk.complete) {
           setComplete(true);
           return;
         }
-        timer = window.setTimeout(poll, LOG_POLL_MS);
+        // catching up: read on at once; at the end: poll for new bytes only
+        const behind = chunk.size !== undefined && chunk.size > offset;
+        timer = window.setTimeout(poll, behind ? 0 : LOG_POLL_MS);
       } catch (reason) {
         if (!stopped) {
           setError(errorText(reason));
@@ -156,6 +178,19 @@ function LogView(props: {
       window.clearTimeout(timer);
     };
   }, [model, runId, task.task_id, retry]);
+
+  const loadEarlier = async (): Promise<void> => {
+    // the LOG_TAIL_BYTES before the first byte shown (the user asked: the view may grow)
+    const from = Math.max(0, start - LOG_TAIL_BYTES);
+    try {
+      const chunk = await lifecycleOf(model).api.readLog(space, runId, task.task_id, from);
+      const bytes = chunk.bytes.subarray(0, start - from);
+      setText(t => new TextDecoder('utf-8').decode(bytes) + t);
+      setStart(from);
+    } catch (reason) {
+      setError(errorText(reason));
+    }
+  };
 
   React.useEffect(() => {
     const node = pre.current;
@@ -170,6 +205,11 @@ function LogView(props: {
         Log of {task.display_name || task.task_id} {complete ? '' : <span className="jp-DSP-tailing">(following…)</span>}
       </div>
       {error ? <ErrorBox error={`Cannot read the log: ${error}`} onRetry={() => setRetry(r => r + 1)} /> : null}
+      {start > 0 ? (
+        <button className="jp-DSP-link jp-DSP-log-earlier" data-action="log-earlier" onClick={() => void loadEarlier()}>
+          Load earlier output ({start.toLocaleString()} bytes not shown)
+        </button>
+      ) : null}
       <pre ref={pre} className="jp-DSP-log-text">
         {text || (complete ? '(this task wrote no log)' : 'Waiting for output…')}
       </pre>

@@ -126,6 +126,8 @@ export interface ILogChunk {
   bytes: Uint8Array;
   nextOffset: number;
   complete: boolean;
+  /** The whole log's size in bytes, when the server says (X-Log-Size): lets a view start at the tail. */
+  size?: number;
 }
 
 /** States after which a run or task will not change any more. */
