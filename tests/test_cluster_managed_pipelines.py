@@ -94,6 +94,14 @@ def test_kernel_lists_managed_as_shared_and_forks_them(dsp_stack, clean_dsp_env,
     assert [p.name for p in client.list_pipelines("project")] == ["my-own"]
     with pytest.raises(DSPError):
         client.upload(str(dsp_stack.data_dir), shared=True)
+    # the widgets' Shared tab: marked managed, forkable, not deletable
+    from jupyter_dsp.widgets import PipelineBrowser
+
+    browser = PipelineBrowser(client, user_ns={}, poll_interval=0.2)
+    row = browser.row("shared", "platform-pipeline")
+    assert "managed" in row.label.value and row.fork_button is not None
+    assert row.delete_button.disabled
+    assert browser.row("project", "platform-pipeline") is None
     forked = client.fork("platform-pipeline", as_name="my-copy")
     assert forked is not None
     project = client.list_pipelines("project")

@@ -27,8 +27,16 @@ class PipelineRow(widgets.HBox):
             options=options or [("(no version)", "")],
             layout=widgets.Layout(width="22em"),
         )
+        managed = (
+            ' <span title="managed by the platform: read-only, fork it to change it" '
+            'style="font-size:0.8em;border:1px solid #888;border-radius:3px;padding:0 3px">'
+            "managed</span>"
+            if getattr(pipeline, "managed", False)
+            else ""
+        )
         self.label = widgets.HTML(
-            f"<b>{escape(pipeline.name)}</b><br><small>{escape(pipeline.description)}</small>",
+            f"<b>{escape(pipeline.name)}</b>{managed}<br>"
+            f"<small>{escape(pipeline.description)}</small>",
             layout=widgets.Layout(width="16em"),
         )
         self.run_button = widgets.Button(description="Run", icon="play", button_style="primary")
