@@ -180,7 +180,10 @@ class GrpcWebFront:
 
         self._thread = threading.Thread(target=run, daemon=True)
         self._thread.start()
-        ready.wait(10)
+        # binding a loopback socket in a fresh thread; a front that never came up must fail
+        # here, not leave an empty URL to every test of the session
+        if not ready.wait(60) or not self.url:
+            raise RuntimeError("the gRPC-Web front did not start within 60 s")
         return self.url
 
     def authorize(self, header: str) -> int:

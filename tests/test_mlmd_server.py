@@ -69,10 +69,14 @@ def record_with_a_directory(cluster, run_id: str, namespace: str) -> dict:
     return {**ids, "dir": written["data"]}
 
 
-def closed_port() -> int:
+@pytest.fixture
+def refused_port():
+    """A loopback port that refuses connections for the whole test: bound (so no other
+    process on this shared machine can take it meanwhile) but never listening. A port that
+    was free a moment ago is not: another server may have been given it since."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        yield s.getsockname()[1]
 
 
 @pytest.fixture
@@ -149,6 +153,7 @@ async def test_dsp_missing_grant_and_unreachable_pieces(
     server_url,
     jupyter_token,
     s3_env,
+    refused_port,
 ):
     run_id = await start_run(server_url, jupyter_token)
     ids = record(mlmd_cluster, run_id, "team-a")["artifacts"]
@@ -161,7 +166,7 @@ async def test_dsp_missing_grant_and_unreachable_pieces(
     assert "403" in doc["unavailable"] and "ds-pipeline-user-access-dspa" in doc["unavailable"]
 
     # object storage down: the artifact read answers with the reason, no traceback
-    s3_env.setenv("AWS_S3_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
+    s3_env.setenv("AWS_S3_ENDPOINT", f"http://127.0.0.1:{refused_port}")
     with pytest.raises(HTTPClientError) as err:
         await jp_fetch("dsp", "artifacts", run_id, str(ids["dataset"]))
     body = err.value.response.body.decode()
