@@ -130,13 +130,15 @@ def classification_bundles(metadata: dict[str, Any], title: str) -> list[Bundle]
 def _header(a: ArtifactOutput) -> Bundle:
     meta = {k: v for k, v in a.metadata.items() if k != "display_name"}
     shown = escape(json.dumps(meta))[:400] if meta and a.type not in _CHART_TYPES else ""
+    size = f" &middot; {escape(human_size(a.size))}" if a.size is not None else ""
     html = (
-        f"<div><b>{escape(a.name)}</b> <small>{escape(a.type)} &middot; "
-        f"{escape(human_size(a.size))} &middot; <code>{escape(a.uri)}</code></small>"
+        f"<div><b>{escape(a.name)}</b> <small>{escape(a.type)}{size} &middot; "
+        f"<code>{escape(a.uri)}</code></small>"
         + (f"<br><small>metadata {shown}</small>" if shown else "")
         + "</div>"
     )
-    return html_bundle(html, f"{a.name} [{a.type}] {human_size(a.size)} {a.uri}")
+    text_size = f" {human_size(a.size)}" if a.size is not None else ""
+    return html_bundle(html, f"{a.name} [{a.type}]{text_size} {a.uri}")
 
 
 _CHART_TYPES = (

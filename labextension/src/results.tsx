@@ -156,7 +156,7 @@ export function ArtifactView(props: {
     <div className="jp-DSP-artifact" data-artifact={artifact.name} data-type={artifact.type}>
       <div className="jp-DSP-artifactHead">
         <b>{artifact.name}</b> <span className="jp-DSP-artifactType">{artifact.type}</span>{' '}
-        <span className="jp-DSP-row-meta">{humanSize(artifact.size)}</span>{' '}
+        {artifact.size !== null ? <span className="jp-DSP-row-meta">{humanSize(artifact.size)}</span> : null}{' '}
         {href && artifact.size !== null ? (
           <a className="jp-DSP-link" data-action="download" href={href} download={fileName}>
             Download
