@@ -106,6 +106,12 @@ class ClusterArtifact:
             yield bytes(hi - lo)
 
 
+def _safe(name: str) -> bool:
+    """A key below the prefix that extracts inside the tar's folder (no ``..``, no empty or
+    ``.`` parts): others are left out of the tar."""
+    return all(part not in ("", ".", "..") for part in name.split("/"))
+
+
 def _tar_members(base: str, entries: list[ObjectEntry]) -> list[_Member]:
     def header(name: str, size: int, mtime: int, is_dir: bool) -> bytes:
         info = tarfile.TarInfo(name)
@@ -161,7 +167,7 @@ def open_cluster_artifact(
     except ObjectStoreError as exc:
         if exc.status != 404:
             raise
-        entries = store.listing(uri)
+        entries = [e for e in store.listing(uri) if _safe(e.name)]
         if not entries:
             raise
         members = _tar_members(name, entries)
