@@ -15,8 +15,8 @@ with ``kfp.compiler.Compiler().compile(showcase, path)`` where used. (No
 ``from __future__ import annotations``: kfp reads the components' annotations.)
 """
 
-from kfp import dsl
-from kfp.dsl import (
+from kfp import dsl  # type: ignore[import-untyped]
+from kfp.dsl import (  # type: ignore[import-untyped]
     HTML,
     Artifact,
     ClassificationMetrics,
