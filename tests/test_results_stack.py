@@ -11,10 +11,10 @@ import tarfile
 from typing import Any
 
 import pytest
-import requests
+import requests  # type: ignore[import-untyped]
 import results_pipelines as rp
-from kfp import dsl
-from kfp.dsl import Artifact, Dataset, Output
+from kfp import dsl  # type: ignore[import-untyped]
+from kfp.dsl import Artifact, Dataset, Output  # type: ignore[import-untyped]
 from results_helpers import compile_to, start_run, tasks_named, wait_run
 
 from jupyter_dsp.client import DSPClient
@@ -52,7 +52,7 @@ def stack(tmp_path_factory) -> Any:
         handle = start_stack(tmp_path_factory.mktemp("results-stack") / "data")
     finally:
         del os.environ["JUPYTER_DSP_STACK_MAX_READ_BYTES"]
-    handle.tokens = {
+    handle.tokens = {  # type: ignore[attr-defined]
         "alice": handle.create_token("alice", {"team-a": "edit"}, "view"),
         "bob": handle.create_token("bob", {"team-b": "edit"}, "view"),
         "both": handle.create_token("both", {"team-a": "edit", "team-b": "edit"}, "view"),
