@@ -97,5 +97,14 @@ def test_kubeflow_links_to_the_kfp_ui_and_config_wins(stack, dsp_config, clean_d
 
 async def test_dsp_info_names_the_ui(odh, jp_fetch):
     info = json.loads((await jp_fetch("dsp", "info")).body)
+    templates = info["ui"].pop("templates")
     assert info["ui"] == {"kind": "odh", "base": DASHBOARD, "namespace": "team-a"}
+    # the panel fills these in (same rule as the kernel's ui_url, made by the server)
+    assert templates == {
+        "run": f"{DASHBOARD}/experiments/team-a/EXPERIMENT_ID_/runs/RUN_ID_",
+        "run_no_experiment": f"{DASHBOARD}/experiments/team-a",
+        "pipeline": f"{DASHBOARD}/develop-train/pipelines/definitions/team-a",
+        "version": f"{DASHBOARD}/develop-train/pipelines/definitions/team-a"
+        "/PIPELINE_ID_/VERSION_ID_/view",
+    }
     assert info["spaces"]["shared"]["managed"] == "only"

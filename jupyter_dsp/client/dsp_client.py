@@ -15,7 +15,14 @@ from jupyter_dsp.client.lifecycle import LifecycleOperations
 from jupyter_dsp.client.models import ConnectionInfo
 from jupyter_dsp.client.pipelines import PipelineOperations
 from jupyter_dsp.client.runs import RunOperations
-from jupyter_dsp.client.spaces import PROJECT, SHARED, SpaceLike, describe_endpoint, make_kfp_client
+from jupyter_dsp.client.spaces import (
+    MANAGED,
+    PROJECT,
+    SHARED,
+    SpaceLike,
+    describe_endpoint,
+    make_kfp_client,
+)
 
 
 class DSPClient(PipelineOperations, RunOperations, LifecycleOperations):
@@ -41,6 +48,7 @@ class DSPClient(PipelineOperations, RunOperations, LifecycleOperations):
     ) -> None:
         self.project = project
         self.shared = shared
+        self.managed: SpaceLike | None = None  # see spaces.MANAGED
         self.mode = mode
         self.identity = identity
         self.policy = policy
@@ -63,6 +71,7 @@ class DSPClient(PipelineOperations, RunOperations, LifecycleOperations):
             policy=conn.policy,
         )
         client.connection = conn  # the cluster results readers discover ML Metadata from it
+        client.managed = getattr(conn, "managed", None)
         return client
 
     @classmethod
@@ -121,6 +130,8 @@ class DSPClient(PipelineOperations, RunOperations, LifecycleOperations):
                     hint="Use the project space, or ask your admin to enable shared pipelines.",
                 )
             return self.shared
+        if name == MANAGED and self.managed is not None:
+            return self.managed
         raise ArgumentError(f"Unknown space {name!r}: use 'project' or 'shared'.")
 
     def kfp_client(self, space: str = PROJECT) -> Any:
@@ -143,6 +154,8 @@ class DSPClient(PipelineOperations, RunOperations, LifecycleOperations):
         return self.kfp_client(SHARED) if self.shared is not None else None
 
     def _where(self, space: str) -> str:
+        if space == MANAGED and self.managed is not None:
+            return f"the platform's managed pipelines at {describe_endpoint(self.managed)}"
         target = self.project if space == PROJECT else self.shared
         if target is None:
             return space

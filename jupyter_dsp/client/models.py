@@ -95,6 +95,8 @@ class Pipeline:
     versions: list[PipelineVersion] = field(default_factory=list)
     raw: Any = field(default=None, repr=False)
     ui_url: str | None = None  # its page in the cluster's UI (connection/links.py)
+    # where a shared pipeline lives when the shared space has both: "catalog" | "managed"
+    where: str = ""
 
     @classmethod
     def from_api(cls, obj: Any, space: str) -> Pipeline:
@@ -120,7 +122,9 @@ class Pipeline:
         return str((getattr(self.raw, "tags", None) or {}).get("managed", "")).lower() == "true"
 
     def _text(self) -> str:
-        where = f"{self.space}, managed by the platform" if self.managed else self.space
+        where = "shared, managed by the platform" if self.managed else self.space
+        if self.where == "catalog":
+            where = "shared, catalog"
         lines = [f"Pipeline {self.name!r} ({where})  id: {self.id}"]
         if self.description:
             lines.append(f"  {self.description}")

@@ -22,7 +22,7 @@ from jupyter_dsp.client.compiling import (
 )
 from jupyter_dsp.client.errors import ArgumentError, DSPError, NotFoundError, api_errors
 from jupyter_dsp.client.models import Pipeline, PipelineVersion, ResultList
-from jupyter_dsp.client.spaces import PROJECT, SHARED
+from jupyter_dsp.client.spaces import MANAGED, PROJECT, SHARED
 from jupyter_dsp.connection.managed import managed_filter
 
 PAGE_SIZE = 200
@@ -87,8 +87,20 @@ class PipelineOperations:
         )
         return found[:limit] if limit else found
 
-    def _with_versions(self, raw: Any, space: str, limit: int | None = None) -> Pipeline:
+    def _shared_spaces(self) -> list[str]:
+        """The shared space, and beside a catalog the project stack's managed pipelines."""
+        if self.shared is None:
+            return []
+        return [SHARED] + ([MANAGED] if getattr(self, "managed", None) is not None else [])
+
+    def _pipeline(self, raw: Any, space: str) -> Pipeline:
         pipeline = Pipeline.from_api(raw, space)
+        if space in (SHARED, MANAGED) and MANAGED in self._shared_spaces():
+            pipeline.where = "managed" if space == MANAGED else "catalog"
+        return pipeline
+
+    def _with_versions(self, raw: Any, space: str, limit: int | None = None) -> Pipeline:
+        pipeline = self._pipeline(raw, space)
         for v in self._list_raw_versions(space, pipeline.id, limit):
             version = PipelineVersion.from_api(v, space)
             version.pipeline = pipeline
@@ -99,23 +111,27 @@ class PipelineOperations:
         self, space: str = PROJECT, *, versions: bool = True
     ) -> ResultList[Pipeline]:
         """Pipelines of ``space`` (``"project"``, ``"shared"`` or ``"all"``) with their versions."""
-        spaces = [PROJECT, SHARED] if space == "all" else [space]
-        if space == "all" and self.shared is None:
-            spaces = [PROJECT]
+        spaces = {"all": [PROJECT, *self._shared_spaces()], SHARED: self._shared_spaces()}.get(
+            space, [space]
+        )
+        if space == SHARED and not spaces:
+            self.space(SHARED)  # the shared space is off: say so
         items: list[Pipeline] = []
         for name in spaces:
             for raw in sorted(self._list_raw_pipelines(name), key=lambda p: p.display_name or ""):
                 if versions:
                     items.append(self._with_versions(raw, name))
                 else:
-                    items.append(Pipeline.from_api(raw, name))
+                    items.append(self._pipeline(raw, name))
         title = {"all": "Pipelines (project and shared)"}.get(space, f"Pipelines ({space})")
         return ResultList(items, title)
 
     def _spaces_for(self, space: str | None) -> list[str]:
-        if space in (PROJECT, SHARED):
+        if space == SHARED and self._shared_spaces():
+            return self._shared_spaces()
+        if space in (PROJECT, SHARED, MANAGED):
             return [space]
-        return [PROJECT] + ([SHARED] if self.shared is not None else [])
+        return [PROJECT, *self._shared_spaces()]
 
     def find_pipeline(
         self, name_or_id: str, space: str | None = None, *, latest_only: bool = False
@@ -137,7 +153,9 @@ class PipelineOperations:
                 if exc.status in (400, 403, 404):
                     continue
                 raise
-            actual = SHARED if not (raw.namespace or "") and self.namespace else name
+            actual = name
+            if name == PROJECT and not (raw.namespace or "") and self.namespace:
+                actual = SHARED
             return self._with_versions(raw, actual, limit)
         where = " or ".join(self._spaces_for(space))
         raise NotFoundError(
@@ -284,8 +302,8 @@ class PipelineOperations:
         picked = self._pick_version(source, version)
         spec = picked.spec
         if not spec:
-            with api_errors("Reading the shared version", self._where(SHARED)):
-                raw = self.kfp_shared.pipelines.pipeline_service_get_pipeline_version(
+            with api_errors("Reading the shared version", self._where(source.space)):
+                raw = self.kfp_client(source.space).pipelines.pipeline_service_get_pipeline_version(
                     pipeline_id=source.id, pipeline_version_id=picked.id
                 )
             spec = raw.pipeline_spec
@@ -293,6 +311,9 @@ class PipelineOperations:
             raise DSPError(f"Shared version {picked.name!r} has no pipeline spec to copy.")
         compiled = from_spec_dict(spec, f"shared {source.name}")
         description = f"Forked from shared pipeline {source.name!r} version {picked.name!r}."
+        if as_name is None and source.managed:
+            # a managed pipeline lives in the project's own stack, where its name is taken
+            as_name = f"{source.name}-fork"
         return self._upload_compiled(compiled, PROJECT, as_name or source.name, None, description)
 
 

@@ -151,7 +151,7 @@ def _row(item: Any) -> tuple[list[str], list[str]]:
         return (
             ["space", "pipeline", "versions", "id", "created"],
             [
-                escape(item.space + (" (managed)" if getattr(item, "managed", False) else "")),
+                escape(space_label(item)),
                 escape(item.name),
                 escape(versions),
                 code(item.id),
@@ -189,7 +189,7 @@ def list_text(title: str, items: list[Any]) -> str:
         kind = type(item).__name__
         if kind == "Pipeline":
             versions = version_names(item)
-            space = f"{item.space}, managed" if getattr(item, "managed", False) else item.space
+            space = space_label(item)
             lines.append(f"  [{space}] {item.name}  versions: {versions}  id: {item.id}")
         elif kind == "Run":
             lines.append(f"  {item.state:10} {item.name}  {when(item.created_at)}  id: {item.id}")
@@ -198,3 +198,11 @@ def list_text(title: str, items: list[Any]) -> str:
     if not items:
         lines.append("  nothing here")
     return "\n".join(lines)
+
+
+def space_label(item: Any) -> str:
+    """Where a pipeline lives: project, shared, shared (managed) or shared (catalog)."""
+    if getattr(item, "managed", False):
+        return "shared (managed)"
+    where = getattr(item, "where", "")
+    return f"{item.space} ({where})" if where else str(item.space)

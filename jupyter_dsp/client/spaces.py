@@ -15,6 +15,9 @@ from jupyter_dsp.client.errors import remember_token
 
 PROJECT = "project"
 SHARED = "shared"
+# a single-user project stack's platform-managed pipelines, shown in the shared space beside a
+# catalog stack (connection/managed.py); without a catalog they are the shared space itself
+MANAGED = "managed"
 
 
 @runtime_checkable

@@ -75,10 +75,15 @@ class Connection:
     shared: Space | None
     dspa_name: str | None = None  # cluster-dspa: the DataSciencePipelinesApplication
     notes: list[str] = field(default_factory=list)  # how it was found, for dsp/info
+    # a single-user project stack's managed pipelines when the shared space is a catalog stack
+    # (read-only, connection/managed.py); None otherwise (without a catalog they are `shared`)
+    managed: Space | None = None
 
     def space(self, name: str) -> Space | None:
         if name == "project":
             return self.project
         if name == "shared":
             return self.shared
+        if name == "managed":
+            return self.managed
         return None

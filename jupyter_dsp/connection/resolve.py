@@ -307,6 +307,8 @@ def _shared_space(
             _token=read_token,
         )
         _apply_probe(shared, settings, probe)
+        if not project.multi_user:  # the catalog, and beside it the platform's managed ones
+            conn.managed = _managed_space(project)
         return shared
     if project.multi_user:
         return Space(
@@ -325,6 +327,12 @@ def _shared_space(
         "shared space: the platform's managed pipelines of the single-user project stack "
         "(tags.managed=true, read-only); set shared_endpoint for a catalog stack"
     )
+    return _managed_space(project)
+
+
+def _managed_space(project: Space) -> Space:
+    """The single-user project stack seen as its platform-managed pipelines only: a shared
+    space (read-only, tags.managed=true), dsp/api/shared without a catalog, else dsp/api/managed."""
     return Space(
         name="shared",
         endpoint=project.endpoint,

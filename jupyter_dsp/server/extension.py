@@ -65,7 +65,7 @@ class DSPExtension(ExtensionApp):
                 (r"dsp/logs/([^/]+)/([^/]+)", LogsHandler),
                 *result_handlers(),  # dsp/results/{run}, dsp/artifacts/{run}/{artifact}
                 *diff_handlers(),  # dsp/diff?pipeline_id=&v1=&v2= (version diff)
-                (r"dsp/api/(?P<space>project|shared|local)/(?P<path>.*)", ProxyHandler),
+                (r"dsp/api/(?P<space>project|shared|managed|local)/(?P<path>.*)", ProxyHandler),
                 (r"dsp/api/(?P<space>[^/]*)(?:/.*)?", UnknownSpaceHandler),
             ]
         )

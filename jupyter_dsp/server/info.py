@@ -7,7 +7,7 @@ from typing import Any
 from tornado.httputil import HTTPHeaders
 
 from jupyter_dsp.connection.explain import denied_message, tls_message
-from jupyter_dsp.connection.links import ui_links
+from jupyter_dsp.connection.links import UILinks, ui_links
 from jupyter_dsp.connection.model import Connection, NoStackFound, Space
 from jupyter_dsp.server.errors import upstream_message
 from jupyter_dsp.server.proxy import upstream_headers
@@ -89,10 +89,30 @@ async def build_info(state: DSPState) -> dict[str, Any]:
         "spaces": {
             "project": _space_json(conn.project, project_ok, project_err),
             "shared": shared_json,
+            "managed": _space_json(conn.managed, project_ok, project_err)
+            if conn.managed is not None
+            else None,
         },
-        "ui": links.to_json()
-        if (links := ui_links(conn.mode, conn.namespace, state.settings))
-        else None,
+        "ui": _ui_json(ui_links(conn.mode, conn.namespace, state.settings)),
+    }
+
+
+# placeholders the panel replaces with an id (URL-encoded): the links are made here, by the
+# same rule as the kernel's ui_url (connection/links.py), never rebuilt in TypeScript
+RUN, EXPERIMENT, PIPELINE, VERSION = "RUN_ID_", "EXPERIMENT_ID_", "PIPELINE_ID_", "VERSION_ID_"
+
+
+def _ui_json(links: UILinks | None) -> dict[str, Any] | None:
+    if links is None:
+        return None
+    return {
+        **links.to_json(),
+        "templates": {
+            "run": links.run(RUN, EXPERIMENT),
+            "run_no_experiment": links.run(RUN),
+            "pipeline": links.pipeline(PIPELINE),
+            "version": links.pipeline(PIPELINE, VERSION),
+        },
     }
 
 
@@ -106,5 +126,5 @@ def _failed(state: DSPState, error: str, hint: str) -> dict[str, Any]:
         "healthy": False,
         "error": error,
         "hint": hint,
-        "spaces": {"project": None, "shared": None},
+        "spaces": {"project": None, "shared": None, "managed": None},
     }

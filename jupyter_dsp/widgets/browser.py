@@ -27,11 +27,16 @@ class PipelineRow(widgets.HBox):
             options=options or [("(no version)", "")],
             layout=widgets.Layout(width="22em"),
         )
+        where = "managed" if getattr(pipeline, "managed", False) else pipeline.where
+        titles = {
+            "managed": "managed by the platform: read-only, fork it to change it",
+            "catalog": "in the shared catalog stack",
+        }
         managed = (
-            ' <span title="managed by the platform: read-only, fork it to change it" '
+            f' <span title="{titles.get(where, where)}" '
             'style="font-size:0.8em;border:1px solid #888;border-radius:3px;padding:0 3px">'
-            "managed</span>"
-            if getattr(pipeline, "managed", False)
+            f"{escape(where)}</span>"
+            if where
             else ""
         )
         self.label = widgets.HTML(
@@ -44,13 +49,13 @@ class PipelineRow(widgets.HBox):
         self.run_button.on_click(lambda _: browser.open_run_form(self))
         buttons: list[widgets.Widget] = [self.run_button]
         self.fork_button: widgets.Button | None = None
-        if pipeline.space == "shared":
+        if pipeline.space in ("shared", "managed"):
             self.fork_button = widgets.Button(description="Fork", icon="copy")
             self.fork_button.tooltip = "Copy this version into your project as a private pipeline"
             self.fork_button.on_click(lambda _: browser.fork(self))
             buttons.append(self.fork_button)
         self.delete_button = widgets.Button(description="Delete", icon="trash")
-        self.delete_button.disabled = not writable
+        self.delete_button.disabled = not writable or getattr(pipeline, "managed", False)
         self.delete_button.on_click(lambda _: browser.ask_delete(self))
         buttons.append(self.delete_button)
         super().__init__([self.label, self.version, *buttons])
@@ -172,7 +177,9 @@ class PipelineBrowser(widgets.VBox):
     def fork(self, row: PipelineRow) -> Any:
         version = row.selected_version
         try:
-            forked = self.client.fork(row.name, version=version.id if version else None)
+            # a managed pipeline by id: the catalog may hold one of the same name
+            source = row.pipeline.id if row.pipeline.space == "managed" else row.name
+            forked = self.client.fork(source, version=version.id if version else None)
         except DSPError as exc:
             self._fail(exc)
             return None
