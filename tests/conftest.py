@@ -4,6 +4,12 @@
 modules here are registered by their bare module name.
 """
 
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from jupyter_core.utils import ensure_event_loop
+
 pytest_plugins = [
     "fixtures_stack",
     "kernel_shell",
@@ -11,3 +17,16 @@ pytest_plugins = [
     "fixtures_runner",
     "fixtures_mlmd",
 ]
+
+
+@pytest.fixture
+def jp_asyncio_loop(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """pytest-jupyter's autouse event loop (active in the whole session as soon as one module
+    names ``pytest_jupyter.jupyter_server`` in its ``pytest_plugins``), except in browser tests:
+    there Playwright's sync API owns the thread's running loop, which must not be closed."""
+    if request.node.get_closest_marker("browser"):
+        yield None
+        return
+    loop = ensure_event_loop(prefer_selector_loop=True)
+    yield loop
+    loop.close()
