@@ -31,6 +31,7 @@ from jupyter_dsp.server.logs import read_log
 from jupyter_dsp.server.proxy import ProxyExchange
 from jupyter_dsp.server.state import DSPState
 from jupyter_dsp.server.upstream import ResponseSink
+from jupyter_dsp.server.version_specs import SpecStripper
 
 AUTH_RESOURCE = "dsp"
 # the most an upload may carry through the proxy (the stack takes files up to 32 MB)
@@ -135,6 +136,7 @@ class _HandlerSink(ResponseSink):
         self.flushed = False
         self.secrets = secrets_of([space.token()])
         self.scrubber = StreamScrubber(self.secrets)
+        self.stripper: SpecStripper | None = None
 
     async def start(self, code: int, reason: str, headers: httputil.HTTPHeaders) -> None:
         self.code = code
@@ -146,6 +148,9 @@ class _HandlerSink(ResponseSink):
         self.h.set_header("Content-Type", self.content_type)
         if code >= 400 or (code == 200 and self._shared_item_read()):
             self.error_parts = []
+        elif code == 200 and self.route.strip_specs:
+            self.stripper = SpecStripper()  # the list streams on without the versions' specs
+            self.h.clear_header("ETag")
 
     def _shared_item_read(self) -> bool:
         if self.space.managed == "only":  # a name lookup must find a managed pipeline
@@ -162,6 +167,8 @@ class _HandlerSink(ResponseSink):
             if sum(map(len, self.error_parts)) < 1024 * 1024:
                 self.error_parts.append(chunk)
             return
+        if self.stripper is not None:
+            chunk = self.stripper.feed(chunk)
         self.h.write(self.scrubber.feed(chunk))
         self.pending += len(chunk)
         if self.pending >= BUFFER_BEFORE_FLUSH:
@@ -191,6 +198,8 @@ class _HandlerSink(ResponseSink):
                 self.h.set_header("Content-Type", "application/json")
             self.h.write(scrub_bytes(body, self.secrets))
         else:
+            if self.stripper is not None:
+                self.h.write(self.scrubber.feed(self.stripper.flush()))
             self.h.write(self.scrubber.flush())
         self.h.finish(set_content_type=self.content_type)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlencode
 
 from jupyter_dsp.server.errors import ProxyError
+from jupyter_dsp.server.version_specs import wants_specs
 
 API_PREFIX = ("apis", "v2beta1")
 # KFP ids are UUIDs; the embedded stack's are URL-safe too. No ':' (actions), '/', '%', '..'.
@@ -38,6 +39,7 @@ class Route:
     pipeline_id: str | None = None  # a pipeline written to (policy/ownership check)
     upload: bool = False  # upload endpoints answer errors in their own shape
     query: list[tuple[str, str]] = field(default_factory=list)
+    strip_specs: bool = False  # a version list without pipeline_spec/platform_spec
 
     def upstream_path(self) -> str:
         """The canonical path to send upstream: every segment re-encoded."""
@@ -240,6 +242,8 @@ def match(
                 "(an administrator sets DSPSettings.shared_policy)",
             )
     route.query = pin_query(route, space_name, space_namespace, query)
+    include, route.query = wants_specs(route.query)  # the proxy's own: never forwarded
+    route.strip_specs = route.kind == "versions.collection" and method == "GET" and not include
     return route
 
 
