@@ -31,7 +31,14 @@ from jupyter_dsp.stack.runner.inputs import (
     producers,
     resolve_task_inputs,
 )
-from jupyter_dsp.stack.runner.model import CANCELED, FAILED, SKIPPED, SUCCEEDED
+from jupyter_dsp.stack.runner.model import (
+    CANCELED,
+    FAILED,
+    PENDING,
+    SKIPPED,
+    SUCCEEDED,
+    TaskRecord,
+)
 from jupyter_dsp.stack.runner.placeholders import PlaceholderContext
 from jupyter_dsp.stack.runner.recording import Recorder, public_artifacts
 
@@ -188,8 +195,14 @@ class DagWalker:
         artifacts: dict[str, list[dict[str, Any]]],
         parent_id: str,
         iteration_index: int | None = None,
+        record: TaskRecord | None = None,
     ) -> Result:
-        record = self.recorder.open(parent_id, key, display, "dag", iteration_index=iteration_index)
+        if record is None:
+            record = self.recorder.open(
+                parent_id, key, display, "dag", iteration_index=iteration_index
+            )
+        else:  # opened PENDING beforehand (a loop's iteration): it starts now
+            self.recorder.start(record)
         record.inputs = dict(params)
         record.input_artifacts = public_artifacts(artifacts)
         result = self.run_dag(component, Scope(params, artifacts), record.task_id)
@@ -221,6 +234,20 @@ class DagWalker:
         limit = int((task.get("iteratorPolicy") or {}).get("parallelismLimit") or 0)
         gate = threading.BoundedSemaphore(limit) if limit > 0 else None
         results: list[Result | None] = [None] * len(items)
+        # every iteration is listed at once, by index (as KFP lists them), PENDING until its
+        # turn: the loop's child_task_ids and the API's task order never depend on which
+        # iteration's thread starts first
+        records = [
+            self.recorder.open(
+                loop.task_id,
+                f"iteration-{index}",
+                f"{display} #{index}",
+                "dag",
+                state=PENDING,
+                iteration_index=index,
+            )
+            for index in range(len(items))
+        ]
 
         def iterate(index: int, item: Any) -> None:
             scope_params = dict(params)
@@ -240,9 +267,12 @@ class DagWalker:
                     scope_artifacts,
                     loop.task_id,
                     iteration_index=index,
+                    record=records[index],
                 )
             except Exception as exc:
                 results[index] = Result(FAILED, error=f"{type(exc).__name__}: {exc}")
+                if records[index].state not in (SUCCEEDED, FAILED, SKIPPED, CANCELED):
+                    self.recorder.close(records[index], FAILED, f"{type(exc).__name__}: {exc}")
             finally:
                 if gate is not None:
                     gate.release()

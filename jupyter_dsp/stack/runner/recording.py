@@ -53,6 +53,7 @@ class Recorder:
         self.run_attempt = run_attempt
         self._lock = threading.RLock()
         self.tasks: dict[str, TaskRecord] = {}
+        self._last_create = 0
 
     def log_path(self, task_id: str) -> Path:
         return self.logs_dir / f"{task_id}.log"
@@ -80,7 +81,9 @@ class Recorder:
         with self._lock:
             if not task_id or task_id in self.tasks:
                 task_id = self.new_id(parent_id, key)
-            t = now_us()
+            # strictly increasing: the API lists tasks by create_time, so tasks opened in a
+            # row (a loop's iterations) keep that order even within one microsecond
+            t = self._last_create = max(now_us(), self._last_create + 1)
             task = TaskRecord(
                 task_id=task_id,
                 name=key,
