@@ -84,7 +84,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         run: (space, pipeline, version) => {
           void runPipeline(model, space, pipeline, version).then(onRunMade);
         },
-        fork: (pipeline, version) => void forkPipeline(model, pipeline, version),
+        fork: (pipeline, version, space) => void forkPipeline(model, pipeline, version, space),
         remove: (space, pipeline, version) => void deleteItem(model, space, pipeline, version),
         diff: (space, pipeline) => {
           const view = createDiffView(model, space, pipeline);

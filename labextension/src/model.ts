@@ -88,6 +88,9 @@ export class DSPModel {
     if (space === 'shared') {
       return info.policy === 'read-write' && !!info.spaces?.shared?.writable;
     }
+    if (space === 'managed') {
+      return false; // the platform's managed pipelines are read-only
+    }
     return !!info.spaces?.project?.writable;
   }
 

@@ -13,6 +13,7 @@ import { lifecycleOf, RunSpace } from './lifecycle';
 import { ErrorBox } from './components/ErrorBox';
 import { StateBadge } from './components/StateBadge';
 import { formatDuration, formatTime } from './format';
+import { runLink, UILink } from './links';
 import { DSPModel } from './model';
 import { IDagNode, layoutDag } from './spec';
 import { IRun, ITaskDetail, isActive } from './types';
@@ -341,6 +342,9 @@ function RunDetail(props: {
         <span className="jp-DSP-row-meta">
           started {formatTime(run.created_at)} · {formatDuration(run.created_at, run.finished_at)}
         </span>
+        {space !== 'local' ? (
+          <UILink href={runLink(model, run.run_id, run.experiment_id)} title="Open the run in the cluster UI" label="Cluster UI" />
+        ) : null}
         {props.onRunAgain ? (
           <button
             className="jp-mod-styled jp-DSP-button"

@@ -3,7 +3,9 @@
  * REST objects the panel reads (proto field names, empty fields omitted).
  */
 
-export type SpaceName = 'project' | 'shared';
+/** `managed`: the platform's managed pipelines of a single-user project stack, shown in the
+ * Shared tab beside a catalog stack (read-only). */
+export type SpaceName = 'project' | 'shared' | 'managed';
 
 export type SharedPolicy = 'read-write' | 'read-only' | 'off';
 
@@ -12,6 +14,8 @@ export interface ISpaceInfo {
   namespace: string;
   multi_user: boolean;
   writable: boolean;
+  /** "only": this space is the platform's managed pipelines (KFP tag managed=true). */
+  managed?: string | null;
   healthy: boolean;
   error: string | null;
 }
@@ -27,6 +31,23 @@ export interface IInfo {
   spaces: {
     project: ISpaceInfo | null;
     shared: ISpaceInfo | null;
+    /** Set when the shared space is a catalog stack and the project stack has managed ones. */
+    managed?: ISpaceInfo | null;
+  };
+  /** The cluster's UI for links out (none on the embedded stack); see links.tsx. */
+  ui?: IUIInfo | null;
+}
+
+export interface IUIInfo {
+  kind: 'kfp' | 'odh';
+  base: string;
+  namespace: string;
+  /** Made by the server by the kernel's rule; placeholders RUN_ID_, EXPERIMENT_ID_, PIPELINE_ID_, VERSION_ID_. */
+  templates?: {
+    run: string | null;
+    run_no_experiment: string | null;
+    pipeline: string | null;
+    version: string | null;
   };
 }
 
@@ -42,6 +63,8 @@ export interface IPipeline {
   description?: string;
   created_at?: string;
   namespace?: string;
+  /** KFP tags; the platform's managed pipelines carry managed=true. */
+  tags?: Record<string, string>;
   error?: IRpcStatus;
 }
 

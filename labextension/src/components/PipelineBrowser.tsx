@@ -17,6 +17,7 @@ import { DSPError } from '../api';
 import { formatShortTime, formatTime, pipelineLabel } from '../format';
 import { DSPModel } from '../model';
 import { IPipeline, IPipelineVersion, SpaceName } from '../types';
+import { pipelineLink, UILink } from '../links';
 import { ErrorBox } from './ErrorBox';
 import { VirtualList } from './VirtualList';
 
@@ -25,7 +26,8 @@ const PAGE_SIZE = 100;
 
 export interface IPipelineActions {
   run: (space: SpaceName, pipeline: IPipeline, version?: IPipelineVersion) => void;
-  fork: (pipeline: IPipeline, version?: IPipelineVersion) => void;
+  /** `space`: where the pipeline is read from (shared, or managed beside a catalog). */
+  fork: (pipeline: IPipeline, version?: IPipelineVersion, space?: SpaceName) => void;
   remove: (space: SpaceName, pipeline: IPipeline, version?: IPipelineVersion) => void;
   /** Compare two versions of the pipeline (diff.tsx). */
   diff?: (space: SpaceName, pipeline: IPipeline) => void;
@@ -126,6 +128,37 @@ export function PipelineBrowser(props: {
       .finally(() => gen === generation.current && setLoading(false));
   }, [model, space, search, props.refreshKey, changes]);
 
+  // Beside a catalog stack, the Shared tab also lists the project stack's managed pipelines
+  // (dsp/api/managed; the platform ships a handful: one page).
+  const hasManaged = space === 'shared' && !!model.info?.spaces?.managed;
+  const [managed, setManaged] = React.useState<IPipeline[]>([]);
+  const [managedError, setManagedError] = React.useState<string | null>(null);
+  React.useEffect(() => {
+    let live = true;
+    setManagedError(null);
+    if (!hasManaged) {
+      setManaged([]);
+      return;
+    }
+    model.client
+      .listPipelines('managed', { pageSize: PAGE_SIZE, nameContains: search })
+      .then(page => live && setManaged(page.pipelines ?? []))
+      .catch(reason => live && setManagedError(errorText(reason)));
+    return () => {
+      live = false;
+    };
+  }, [model, hasManaged, search, props.refreshKey, changes]);
+  const managedIds = React.useMemo(() => new Set(managed.map(p => p.pipeline_id)), [managed]);
+  /** Where a row's pipeline is read from. */
+  const spaceOf = (p: IPipeline): SpaceName => (managedIds.has(p.pipeline_id) ? 'managed' : space);
+  /** What the row is marked with: managed (the platform's), catalog (beside managed ones), or nothing. */
+  const whereOf = (p: IPipeline): string =>
+    spaceOf(p) === 'managed' || (space !== 'project' && p.tags?.managed === 'true')
+      ? 'managed'
+      : hasManaged
+        ? 'catalog'
+        : '';
+
   const loadMore = React.useCallback(() => {
     if (!nextToken || loadingMore.current || error) {
       return;
@@ -156,7 +189,7 @@ export function PipelineBrowser(props: {
       }
     }));
     model.client
-      .listVersions(space, id, { pageToken, pageSize: 50 })
+      .listVersions(spaceOf(pipeline), id, { pageToken, pageSize: 50 })
       .then(page =>
         setExpanded(state =>
           state[id]
@@ -194,7 +227,7 @@ export function PipelineBrowser(props: {
 
   const rows = React.useMemo(() => {
     const out: Row[] = [];
-    for (const pipeline of pipelines) {
+    for (const pipeline of managed.concat(pipelines)) {
       const versions = expanded[pipeline.pipeline_id];
       out.push({ kind: 'pipeline', pipeline, expanded: !!versions });
       if (!versions) {
@@ -217,17 +250,20 @@ export function PipelineBrowser(props: {
       out.push({ kind: 'loading' });
     }
     return out;
-  }, [pipelines, expanded, nextToken]);
+  }, [managed, pipelines, expanded, nextToken]);
 
   const renderRow = (row: Row): React.ReactNode => {
     switch (row.kind) {
       case 'pipeline': {
         const p = row.pipeline;
+        const from = spaceOf(p);
+        const where = whereOf(p);
         return (
           <div
             className="jp-DSP-row jp-DSP-pipeline"
             data-pipeline-id={p.pipeline_id}
             data-name={p.name ?? ''}
+            data-where={where}
             title={p.description || pipelineLabel(p)}
             onClick={() => toggle(p)}
           >
@@ -236,9 +272,22 @@ export function PipelineBrowser(props: {
               className: 'jp-DSP-caret'
             })}
             <span className="jp-DSP-row-name">{pipelineLabel(p)}</span>
+            {where ? (
+              <span
+                className={`jp-DSP-tag jp-DSP-where jp-DSP-where-${where}`}
+                title={
+                  where === 'managed'
+                    ? 'Managed by the platform: read-only; fork it into the project to change it'
+                    : 'In the shared catalog stack'
+                }
+              >
+                {where}
+              </span>
+            ) : null}
             {p.error?.message ? <span className="jp-DSP-row-error">{p.error.message}</span> : null}
             <span className="jp-DSP-row-actions">
-              <IconButton icon={runIcon} title="Run the latest version" action="run" onClick={() => actions.run(space, p)} />
+              <UILink href={pipelineLink(model, from, p.pipeline_id)} title="Open the pipeline in the cluster UI" />
+              <IconButton icon={runIcon} title="Run the latest version" action="run" onClick={() => actions.run(from, p)} />
               {actions.diff ? (
                 <IconButton
                   icon={historyIcon}
@@ -248,9 +297,14 @@ export function PipelineBrowser(props: {
                 />
               ) : null}
               {space === 'shared' && model.canWrite('project') ? (
-                <IconButton icon={duplicateIcon} title="Fork into the project" action="fork" onClick={() => actions.fork(p)} />
+                <IconButton
+                  icon={duplicateIcon}
+                  title="Fork into the project"
+                  action="fork"
+                  onClick={() => actions.fork(p, undefined, from)}
+                />
               ) : null}
-              {writable ? (
+              {writable && where !== 'managed' ? (
                 <IconButton icon={deleteIcon} title="Delete the pipeline" action="delete" onClick={() => actions.remove(space, p)} />
               ) : null}
             </span>
@@ -270,16 +324,25 @@ export function PipelineBrowser(props: {
             <span className="jp-DSP-row-name">{pipelineLabel({ ...v, pipeline_id: v.pipeline_version_id })}</span>
             <span className="jp-DSP-row-meta">{formatShortTime(v.created_at)}</span>
             <span className="jp-DSP-row-actions">
-              <IconButton icon={runIcon} title="Run this version" action="run" onClick={() => actions.run(space, row.pipeline, v)} />
+              <UILink
+                href={pipelineLink(model, spaceOf(row.pipeline), row.pipeline.pipeline_id, v.pipeline_version_id)}
+                title="Open the version in the cluster UI"
+              />
+              <IconButton
+                icon={runIcon}
+                title="Run this version"
+                action="run"
+                onClick={() => actions.run(spaceOf(row.pipeline), row.pipeline, v)}
+              />
               {space === 'shared' && model.canWrite('project') ? (
                 <IconButton
                   icon={duplicateIcon}
                   title="Fork this version into the project"
                   action="fork"
-                  onClick={() => actions.fork(row.pipeline, v)}
+                  onClick={() => actions.fork(row.pipeline, v, spaceOf(row.pipeline))}
                 />
               ) : null}
-              {writable ? (
+              {writable && whereOf(row.pipeline) !== 'managed' ? (
                 <IconButton
                   icon={deleteIcon}
                   title="Delete this version"
@@ -305,7 +368,8 @@ export function PipelineBrowser(props: {
     }
   };
 
-  const empty = !loading && !error && pipelines.length === 0;
+  const empty = !loading && !error && pipelines.length === 0 && managed.length === 0;
+  const shown = total !== null ? total + managed.length : null;
   return (
     <div className="jp-DSP-browser" data-space={space}>
       <div className="jp-DSP-searchbar">
@@ -317,14 +381,17 @@ export function PipelineBrowser(props: {
           value={query}
           onChange={e => setQuery(e.target.value)}
         />
-        <span className="jp-DSP-count" data-count={total ?? ''}>
-          {loading ? 'Loading…' : total !== null ? `${total} pipeline${total === 1 ? '' : 's'}` : ''}
+        <span className="jp-DSP-count" data-count={shown ?? ''}>
+          {loading ? 'Loading…' : shown !== null ? `${shown} pipeline${shown === 1 ? '' : 's'}` : ''}
         </span>
       </div>
       {space === 'shared' && !writable ? (
         <div className="jp-DSP-banner">Shared pipelines are read-only here: run or fork them into the project.</div>
       ) : null}
       {error ? <ErrorBox error={error} onRetry={() => setChanges(c => c + 1)} /> : null}
+      {managedError ? (
+        <ErrorBox error={`The platform's managed pipelines: ${managedError}`} onRetry={() => setChanges(c => c + 1)} />
+      ) : null}
       {empty ? (
         <div className="jp-DSP-empty">
           {search

@@ -7,6 +7,7 @@ import * as React from 'react';
 import { DSPError } from '../api';
 import { formatDuration, formatTime } from '../format';
 import { lifecycleOf, RunSpace } from '../lifecycle';
+import { runLink, UILink } from '../links';
 import { DSPModel } from '../model';
 import { IRun, isActive } from '../types';
 import { ErrorBox } from './ErrorBox';
@@ -170,6 +171,9 @@ export function RunsList(props: {
               {formatDuration(run.created_at, run.finished_at)}
             </span>
             <span className="jp-DSP-row-actions">
+              {space !== 'local' ? (
+                <UILink href={runLink(model, run.run_id, run.experiment_id)} title="Open the run in the cluster UI" />
+              ) : null}
               {isActive(run.state) && run.state !== 'CANCELING' ? (
                 <button
                   className="jp-DSP-iconButton"

@@ -33,15 +33,16 @@ export function forkFile(spec: Record<string, any>): string {
 export async function forkPipeline(
   model: DSPModel,
   pipeline: IPipeline,
-  version?: IPipelineVersion
+  version?: IPipelineVersion,
+  space: SpaceName = 'shared'
 ): Promise<boolean> {
   let full: IPipelineVersion | null;
   try {
     full = version?.pipeline_spec
       ? version
       : version
-        ? await model.client.getVersion('shared', pipeline.pipeline_id, version.pipeline_version_id)
-        : await model.client.latestVersion('shared', pipeline.pipeline_id);
+        ? await model.client.getVersion(space, pipeline.pipeline_id, version.pipeline_version_id)
+        : await model.client.latestVersion(space, pipeline.pipeline_id);
   } catch (reason) {
     await showErrorMessage('Cannot read the shared pipeline', message(reason));
     return false;
@@ -51,6 +52,9 @@ export async function forkPipeline(
     return false;
   }
   let name = pipeline.name || pipelineLabel(pipeline);
+  if (space === 'managed' || pipeline.tags?.managed === 'true') {
+    name = `${name}-fork`; // a managed pipeline lives in the project's own stack: its name is taken
+  }
   const input = (
     <label className="jp-DSP-field">
       <span className="jp-DSP-field-label">Name in project {model.info?.namespace}</span>
