@@ -83,8 +83,8 @@ def test_kernel_shared_lists_both_marked_and_forks_each(stacks, clean_dsp_env, d
         "platform-pipeline": ("managed", "managed", True),
     }
     text = shared._text()
-    assert "[shared (catalog)] catalog-pipeline" in text
-    assert "[shared (managed)] platform-pipeline" in text
+    assert "[shared, catalog] catalog-pipeline" in text
+    assert "[shared, managed] platform-pipeline" in text
     assert "shared (managed)" in shared._repr_html_()
     assert [p.name for p in client.list_pipelines("project")] == ["my-own"]
     # the widgets' Shared tab: both, marked; managed not deletable; both forkable
@@ -118,6 +118,6 @@ def test_magic_list_shared_shows_both(stacks, clean_dsp_env, dsp_config):
     finally:
         InteractiveShell.clear_instance()
     text = result._text()
-    assert "[shared (catalog)] catalog-pipeline" in text
-    assert "[shared (managed)] platform-pipeline" in text
+    assert "[shared, catalog] catalog-pipeline" in text
+    assert "[shared, managed] platform-pipeline" in text
     assert "my-own" not in text

@@ -189,7 +189,7 @@ def list_text(title: str, items: list[Any]) -> str:
         kind = type(item).__name__
         if kind == "Pipeline":
             versions = version_names(item)
-            space = space_label(item)
+            space = space_label(item, text=True)
             lines.append(f"  [{space}] {item.name}  versions: {versions}  id: {item.id}")
         elif kind == "Run":
             lines.append(f"  {item.state:10} {item.name}  {when(item.created_at)}  id: {item.id}")
@@ -200,9 +200,10 @@ def list_text(title: str, items: list[Any]) -> str:
     return "\n".join(lines)
 
 
-def space_label(item: Any) -> str:
-    """Where a pipeline lives: project, shared, shared (managed) or shared (catalog)."""
-    if getattr(item, "managed", False):
-        return "shared (managed)"
-    where = getattr(item, "where", "")
-    return f"{item.space} ({where})" if where else str(item.space)
+def space_label(item: Any, text: bool = False) -> str:
+    """Where a pipeline lives: project, shared, shared (managed) or shared (catalog);
+    ``text``: "shared, managed" (the plain-text list's form)."""
+    where = "managed" if getattr(item, "managed", False) else getattr(item, "where", "")
+    if not where:
+        return str(item.space)
+    return f"shared, {where}" if text else f"shared ({where})"
