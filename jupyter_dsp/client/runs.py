@@ -94,7 +94,7 @@ class RunOperations:
             pipeline = pipeline or self.find_pipeline(
                 target.id, target.space, latest_only=version is None
             )
-            return pipeline.name, None, self._pick_version(pipeline, version)
+            return pipeline.name, None, self._with_spec(self._pick_version(pipeline, version))
         if is_pipeline_function(target) or isinstance(target, CompiledPipeline):
             compiled = compile_source(target)
             return compiled.name, _run_spec(compiled), None
@@ -105,7 +105,7 @@ class RunOperations:
                 compiled = compile_source(text)
                 return compiled.name, _run_spec(compiled), None
             pipeline = self.find_pipeline(text, space, latest_only=version is None)
-            return pipeline.name, None, self._pick_version(pipeline, version)
+            return pipeline.name, None, self._with_spec(self._pick_version(pipeline, version))
         raise ArgumentError(
             f"Cannot run a {type(target).__name__}: give a pipeline function, a file, "
             "a pipeline name or id, or a Pipeline/PipelineVersion."
@@ -121,6 +121,13 @@ class RunOperations:
         if not spec:
             raise NotFoundError(f"Pipeline {title!r} has no pipeline spec.", status=404)
         return from_spec_dict(spec, title)
+
+    def _with_spec(self, version: PipelineVersion) -> PipelineVersion:
+        """The version with its spec (its inputs): a version list may carry no specs (the
+        server's proxy leaves them out), so it is read by id when missing."""
+        if version.spec is None:
+            version.spec = self._version_spec(version)
+        return version
 
     def _version_spec(self, version: PipelineVersion) -> dict[str, Any] | None:
         with api_errors("Reading the pipeline version", self._where(version.space)):
