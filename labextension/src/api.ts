@@ -147,15 +147,27 @@ export class DSPClient {
     );
   }
 
-  listVersions(space: SpaceName, pipelineId: string, options: IListOptions = {}): Promise<IListVersionsResponse> {
+  /**
+   * A page of a pipeline's versions. The server's proxy leaves out each version's
+   * pipeline_spec/platform_spec (they can be megabytes each) unless `includeSpecs`;
+   * read one version's spec with getVersion.
+   */
+  listVersions(
+    space: SpaceName,
+    pipelineId: string,
+    options: IListOptions & { includeSpecs?: boolean } = {}
+  ): Promise<IListVersionsResponse> {
     return this.json(
       this.apiUrl(space, `pipelines/${encodeURIComponent(pipelineId)}/versions`, {
         page_size: String(options.pageSize ?? 50),
         page_token: options.pageToken,
-        sort_by: options.sortBy ?? 'created_at desc'
+        sort_by: options.sortBy ?? 'created_at desc',
+        include_specs: options.includeSpecs ? 'true' : undefined
       })
     );
   }
+
+  /** One version with its full spec (its inputs, its graph). */
 
   getVersion(space: SpaceName, pipelineId: string, versionId: string): Promise<IPipelineVersion> {
     return this.json(

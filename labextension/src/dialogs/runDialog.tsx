@@ -211,6 +211,7 @@ async function resolveVersion(
   pipeline: IPipeline,
   version?: IPipelineVersion
 ): Promise<IPipelineVersion | null> {
+  // versions from a list carry no spec (the proxy leaves them out): read this one by id
   if (version?.pipeline_spec) {
     return version;
   }
