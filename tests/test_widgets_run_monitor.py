@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from kernel_helpers import client_for, write_pipeline
 
+from jupyter_dsp.client.render import state_colour
 from jupyter_dsp.widgets import PipelineBrowser, RunForm, RunMonitor
 
 WAIT = 240
@@ -13,6 +16,19 @@ WAIT = 240
 @pytest.fixture
 def client(stack):
     return client_for(stack)
+
+
+def _assert_graph_shows_final_records(monitor: RunMonitor, allowed: dict[str, tuple]) -> None:
+    """Each node of the monitor's graph shows its task's final state (SUCCEEDED unless
+    ``allowed`` names others) in that state's colour."""
+    graph = monitor.graph.value
+    for name, others in allowed.items():
+        task = monitor.run.task(name)
+        assert task is not None, name
+        assert task.state in ("SUCCEEDED", *others), (name, task.state)
+        assert f"<title>{name}: {task.state}</title>" in graph, (name, task.state)
+        node = graph.split(f"<title>{name}: {task.state}</title>", 1)[1].split("</g>", 1)[0]
+        assert f'fill="{state_colour(task.state)}"' in node, (name, node)
 
 
 def test_run_started_from_the_form_is_followed_to_succeeded(client, tmp_path, unique_name):
@@ -31,7 +47,9 @@ def test_run_started_from_the_form_is_followed_to_succeeded(client, tmp_path, un
     assert not monitor.polling
     assert monitor.progress.value == monitor.progress.max == 2
     assert "SUCCEEDED" in monitor.header.value
-    assert monitor.graph.value.count("#2e7d32") == 2  # both tasks green
+    # the final graph comes from the final task records: label and colour from the same record.
+    # ``add`` may be CACHED (another test of this session's stack ran it with a=4 before).
+    _assert_graph_shows_final_records(monitor, {"add": ("SUCCEEDED", "CACHED"), "report": ()})
     assert monitor.terminate_button.disabled
     assert run.parameters["a"] == 4 and run.parameters["flags"] == ["f"]
 
@@ -97,3 +115,24 @@ def test_monitor_reports_a_stack_that_went_away_and_keeps_trying(stack_factory, 
     assert monitor.polling  # still trying, more slowly
     monitor.stop()
     assert not monitor.polling and monitor.finished.is_set()
+
+
+def test_a_rerun_with_the_same_inputs_shows_cached_steps(client, tmp_path, unique_name):
+    """Steps served from the step cache are CACHED in the monitor (graph, progress)."""
+    name = unique_name("cached")
+    client.upload(str(write_pipeline(tmp_path, name)))
+    finals = []
+    cold = str(int(time.time() * 1000) % 10**9)  # an input no earlier run had: a cold cache
+    for _ in range(2):
+        form = RunForm(client, name, poll_interval=0.2)
+        form.inputs["a"].value = cold
+        assert form.submit() is not None, form.status.value
+        run = form.monitor.wait(WAIT)
+        assert run.state == "SUCCEEDED", run.error
+        assert not form.monitor.polling
+        finals.append(form.monitor)
+    first, second = finals
+    _assert_graph_shows_final_records(first, {"add": (), "report": ()})
+    _assert_graph_shows_final_records(second, {"add": ("CACHED",), "report": ("CACHED",)})
+    assert {t.state for t in second.run.tasks if t.name in ("add", "report")} == {"CACHED"}
+    assert second.progress.value == second.progress.max == 2
