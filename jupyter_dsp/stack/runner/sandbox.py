@@ -55,12 +55,24 @@ def _mount(libc: ctypes.CDLL, source: str, target: str, fstype: str, flags: int,
         raise OSError(err, f"mount {source} on {target}: {os.strerror(err)}")
 
 
+class PartialIsolation(OSError):
+    """The private mount namespace exists but was not set up completely: the step must not
+    run in it (its work directory may be hidden under a tmpfs and not bound back)."""
+
+
 def isolate_mounts(hide: list[str], keep: list[str], tmp: str = "") -> None:
     libc = _libc()
     if libc.unshare(CLONE_NEWNS) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"unshare: {os.strerror(err)}")
     _mount(libc, "none", "/", "", MS_REC | MS_PRIVATE, "")
+    try:
+        _hide_and_keep(libc, hide, keep, tmp)
+    except OSError as exc:
+        raise PartialIsolation(exc.errno or 0, str(exc)) from exc
+
+
+def _hide_and_keep(libc: ctypes.CDLL, hide: list[str], keep: list[str], tmp: str) -> None:
     held = {}
     for path in keep:  # opened before anything is mounted over them
         if os.path.exists(path):
@@ -93,7 +105,7 @@ def main(argv: list[str]) -> int:
             list(spec.get("hide") or []), list(spec.get("keep") or []), str(spec.get("tmp") or "")
         )
     except OSError as exc:
-        if spec.get("require_namespace"):
+        if spec.get("require_namespace") or isinstance(exc, PartialIsolation):
             print(f"[jupyter-dsp] cannot isolate the step: {exc}", file=sys.stderr)
             return 126
         print(
@@ -105,7 +117,11 @@ def main(argv: list[str]) -> int:
     os.setgroups([])
     os.setgid(gid)
     os.setuid(uid)
-    os.chdir(spec.get("cwd") or "/")
+    try:
+        os.chdir(spec.get("cwd") or "/")
+    except OSError as exc:
+        print(f"[jupyter-dsp] cannot enter the step's work directory: {exc}", file=sys.stderr)
+        return 126
     os.umask(0o022)
     try:
         os.execvpe(command[0], command, env)
