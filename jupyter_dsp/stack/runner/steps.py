@@ -28,6 +28,7 @@ from typing import Any
 from jupyter_dsp.stack.runner import executor_input
 from jupyter_dsp.stack.runner.cache import StepCache, fingerprint
 from jupyter_dsp.stack.runner.dag import StepCall
+from jupyter_dsp.stack.runner.environments import runtime_kfp_requirement
 from jupyter_dsp.stack.runner.inputs import Outputs, Result
 from jupyter_dsp.stack.runner.kubernetes import kubernetes_needs
 from jupyter_dsp.stack.runner.launch import StepLauncher
@@ -229,7 +230,12 @@ class StepRuntime:
             if needs:
                 note = "; ".join(needs)
                 log.write(f"[jupyter-dsp] not provided here (Kubernetes only): {note}\n".encode())
-            python = self._python_for(prologue.packages, _index_urls(full[2]), log)
+            packages = prologue.packages
+            if prologue.present:
+                # compiled with a newer kfp than the server's: its runtime, as on a cluster
+                newer_kfp = runtime_kfp_requirement(full)
+                packages = (*packages, newer_kfp) if newer_kfp else packages
+            python = self._python_for(packages, _index_urls(full[2]), log)
         if len(command) > 2 and command[0] == "sh" and command[1] in ("-c", "-ec"):
             # the launcher script runs ``python3 -m kfp.dsl.executor_main``: this Python
             command[2] = _PYTHON3.sub(shlex.quote(python), command[2])
