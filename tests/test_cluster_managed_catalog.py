@@ -68,7 +68,16 @@ async def test_proxy_serves_catalog_and_managed_spaces(stacks, jp_fetch):
         await jp_fetch("dsp", "api", "managed", *api, project.own["pipeline_id"])
     assert exc.value.code == 404
     got = await jp_fetch("dsp", "api", "managed", *api, managed_id, "versions")
-    assert json.loads(got.body)["pipeline_versions"]
+    versions = json.loads(got.body)["pipeline_versions"]
+    # the version diff reads the managed space too, under the same rules
+    vid = versions[0]["pipeline_version_id"]
+    params = {"pipeline_id": managed_id, "v1": vid, "v2": vid, "space": "managed"}
+    diff = await jp_fetch("dsp", "diff", params=params)
+    assert diff.code == 200
+    with pytest.raises(HTTPClientError) as exc:
+        own = {**params, "pipeline_id": project.own["pipeline_id"]}
+        await jp_fetch("dsp", "diff", params=own)
+    assert exc.value.code == 404
 
 
 def test_kernel_shared_lists_both_marked_and_forks_each(stacks, clean_dsp_env, dsp_config):

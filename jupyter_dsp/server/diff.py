@@ -58,8 +58,8 @@ class DiffHandler(DSPHandler):
     async def _diff(self) -> None:
         pipeline_id, v1, v2 = self.one("pipeline_id"), self.one("v1"), self.one("v2")
         space_name = self.one("space") or "project"
-        if space_name not in ("project", "shared"):
-            raise ProxyError(400, "space must be project or shared")
+        if space_name not in ("project", "shared", "managed"):
+            raise ProxyError(400, "space must be project, shared or managed")
         if not pipeline_id or not routes.ID.match(pipeline_id):
             raise ProxyError(400, "pipeline_id (a pipeline id) is required")
         if bool(v1) != bool(v2):
@@ -70,7 +70,7 @@ class DiffHandler(DSPHandler):
         conn = await self.connection_or_error()
         if conn is None:
             return
-        space = conn.project if space_name == "project" else conn.shared
+        space = conn.space(space_name)
         if space is None:
             raise ProxyError(404, f"the {space_name} space is not available")
         await self._check(conn, space, f"apis/v2beta1/pipelines/{pipeline_id}")

@@ -293,7 +293,7 @@ export function PipelineBrowser(props: {
                   icon={historyIcon}
                   title="Compare versions"
                   action="diff"
-                  onClick={() => actions.diff?.(space, p)}
+                  onClick={() => actions.diff?.(from, p)}
                 />
               ) : null}
               {space === 'shared' && model.canWrite('project') ? (
