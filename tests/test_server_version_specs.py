@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tracemalloc
 
 import pytest
 import requests
@@ -152,10 +153,19 @@ async def test_fifty_big_versions_move_little(
     upstream_bytes, _ = await asyncio.to_thread(
         received, f"{proxied_stack.url}/{path}", proxied_stack.token, {"page_size": 50}
     )
-    proxied_bytes, page = await asyncio.to_thread(
-        received, f"{server_url}dsp/api/project/{path}", jupyter_token, {"page_size": 50}
+    tracemalloc.start()  # the server runs in this process: its allocations are traced
+    try:
+        proxied_bytes, page = await asyncio.to_thread(
+            received, f"{server_url}dsp/api/project/{path}", jupyter_token, {"page_size": 50}
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    print(
+        f"\nversion list of 50 x 2 MB specs: stack {upstream_bytes} B, proxy {proxied_bytes} B, "
+        f"peak traced memory while proxying {peak / 1e6:.1f} MB"
     )
-    print(f"\nversion list of 50 x 2 MB specs: stack {upstream_bytes} B, proxy {proxied_bytes} B")
+    assert peak < 16_000_000  # pieces of 64 KB, never the page (~105 MB) nor a spec (2 MB)
     assert len(page["pipeline_versions"]) == 50
     assert upstream_bytes > 50 * 2_000_000
     assert proxied_bytes < 1_000_000
