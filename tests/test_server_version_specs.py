@@ -8,7 +8,7 @@ import json
 import tracemalloc
 
 import pytest
-import requests
+import requests  # type: ignore[import-untyped]
 from version_specs_helpers import (
     EXPECTED_INPUTS,
     add_version,

@@ -8,9 +8,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import requests
-import yaml
-from kfp import compiler, dsl
+import requests  # type: ignore[import-untyped]
+import yaml  # type: ignore[import-untyped]
+from kfp import compiler, dsl  # type: ignore[import-untyped]
 
 
 @dsl.component(base_image="python:3.11")
