@@ -20,13 +20,12 @@ pytest_plugins = [
 
 
 @pytest.fixture
-def jp_asyncio_loop(request: pytest.FixtureRequest) -> Iterator[Any]:
+def jp_asyncio_loop() -> Iterator[Any]:
     """pytest-jupyter's autouse event loop (active in the whole session as soon as one module
-    names ``pytest_jupyter.jupyter_server`` in its ``pytest_plugins``), except in browser tests:
-    there Playwright's sync API owns the thread's running loop, which must not be closed."""
-    if request.node.get_closest_marker("browser"):
-        yield None
-        return
+    names ``pytest_jupyter.jupyter_server`` in its ``pytest_plugins``), which must not close a
+    loop that is running: in browser tests that is Playwright's sync API's own loop (its
+    cleanup, ``jp_server_cleanup``, then reports "already running" and moves on)."""
     loop = ensure_event_loop(prefer_selector_loop=True)
     yield loop
-    loop.close()
+    if not loop.is_running():
+        loop.close()
