@@ -33,7 +33,7 @@ from jupyter_dsp.connection.spec_diff import diff_specs
 from jupyter_dsp.server import routes
 from jupyter_dsp.server.errors import ProxyError, upstream_message
 from jupyter_dsp.server.handlers import DSPHandler
-from jupyter_dsp.server.proxy import ProxyExchange, upstream_headers
+from jupyter_dsp.server.proxy import upstream_headers
 from jupyter_dsp.server.upstream import BufferSink, UpstreamError
 
 API = "/apis/v2beta1"
@@ -99,21 +99,7 @@ class DiffHandler(DSPHandler):
 
     async def _check(self, conn: Connection, space: Space, path: str) -> None:
         """The same checks as reading ``path`` through the proxy in this space."""
-        route = routes.match(
-            space.name, space.namespace, space.writable, conn.policy, "GET", path, []
-        )
-        exchange = ProxyExchange(
-            self.dsp.pool,
-            self.dsp.target(space),
-            conn,
-            space,
-            route,
-            "GET",
-            httputil.HTTPHeaders(),
-            self.dsp.settings.request_timeout,
-            self.dsp.owners,
-        )
-        await exchange.begin()
+        await self.check_read(conn, space, path)
 
     async def _get(self, conn: Connection, space: Space, path: str) -> dict[str, Any]:
         sink = BufferSink(limit=MAX_JSON)

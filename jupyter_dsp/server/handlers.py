@@ -117,6 +117,26 @@ class DSPHandler(APIHandler):
             return None
 
 
+    async def check_read(self, conn: Connection, space: Space, path: str) -> None:
+        """Raise :class:`ProxyError` unless a GET of ``path`` (under ``apis/v2beta1``) through
+        the proxy in ``space`` would be let through: the allowlist, the policy and the owner
+        namespace check, exactly as :class:`ProxyExchange` makes them."""
+        route = routes.match(
+            space.name, space.namespace, space.writable, conn.policy, "GET", path, []
+        )
+        exchange = ProxyExchange(
+            self.dsp.pool,
+            self.dsp.target(space),
+            conn,
+            space,
+            route,
+            "GET",
+            httputil.HTTPHeaders(),
+            self.dsp.settings.request_timeout,
+            self.dsp.owners,
+        )
+        await exchange.begin()
+
 class _HandlerSink(ResponseSink):
     """Writes the stack's answer to the caller. Error answers are buffered so 401/403 can be
     explained and the token scrubbed; so is a pipeline read through the shared space of a
@@ -440,28 +460,8 @@ class LogsHandler(DSPHandler):
         self, conn: Connection, run_id: str, task_id: str
     ) -> None:
         """The same ownership check as ``dsp/api/project/.../runs/{run}/tasks/{task}/logs``."""
-        space = conn.project
-        route = routes.match(
-            "project",
-            space.namespace,
-            space.writable,
-            conn.policy,
-            "GET",
-            f"apis/v2beta1/runs/{run_id}/tasks/{task_id}/logs",
-            [],
-        )
-        exchange = ProxyExchange(
-            self.dsp.pool,
-            self.dsp.target(space),
-            conn,
-            space,
-            route,
-            "GET",
-            httputil.HTTPHeaders(),
-            self.dsp.settings.request_timeout,
-            self.dsp.owners,
-        )
-        await exchange.begin()
+        path = f"apis/v2beta1/runs/{run_id}/tasks/{task_id}/logs"
+        await self.check_read(conn, conn.project, path)
 
 
 class UnknownSpaceHandler(DSPHandler):

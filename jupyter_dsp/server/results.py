@@ -34,7 +34,7 @@ from jupyter_dsp.connection.results import MAX_TASK_PAGES, TASKS_PAGE_SIZE, docu
 from jupyter_dsp.server import routes
 from jupyter_dsp.server.errors import ProxyError, upstream_message
 from jupyter_dsp.server.handlers import DSPHandler
-from jupyter_dsp.server.proxy import ProxyExchange, upstream_headers
+from jupyter_dsp.server.proxy import upstream_headers
 from jupyter_dsp.server.results_cluster import ClusterResults
 from jupyter_dsp.server.upstream import BufferSink, ResponseSink, UpstreamError
 
@@ -106,27 +106,7 @@ class _ResultsBase(DSPHandler):
 
     async def check_run(self, conn: Connection, space: Space, run_id: str) -> None:
         """The run must be the space's (403 for a run of another namespace)."""
-        route = routes.match(
-            space.name,
-            space.namespace,
-            space.writable,
-            conn.policy,
-            "GET",
-            f"apis/v2beta1/runs/{run_id}",
-            [],
-        )
-        exchange = ProxyExchange(
-            self.dsp.pool,
-            self.dsp.target(space),
-            conn,
-            space,
-            route,
-            "GET",
-            httputil.HTTPHeaders(),
-            self.dsp.settings.request_timeout,
-            self.dsp.owners,
-        )
-        await exchange.begin()
+        await self.check_read(conn, space, f"apis/v2beta1/runs/{run_id}")
 
     async def fetch(
         self, space: Space, path: str, sink: ResponseSink, headers: dict[str, str] | None = None
