@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 from jupyter_server.auth.decorator import authorized
-from tornado import httputil, web
+from tornado import web
 
 from jupyter_dsp.connection.explain import denied_message
 from jupyter_dsp.connection.model import Connection, Space
@@ -33,8 +33,7 @@ from jupyter_dsp.connection.spec_diff import diff_specs
 from jupyter_dsp.server import routes
 from jupyter_dsp.server.errors import ProxyError, upstream_message
 from jupyter_dsp.server.handlers import DSPHandler
-from jupyter_dsp.server.proxy import upstream_headers
-from jupyter_dsp.server.upstream import BufferSink, UpstreamError
+from jupyter_dsp.server.upstream import BufferSink
 
 API = "/apis/v2beta1"
 MAX_JSON = 64 * 1024 * 1024
@@ -73,7 +72,7 @@ class DiffHandler(DSPHandler):
         space = conn.space(space_name)
         if space is None:
             raise ProxyError(404, f"the {space_name} space is not available")
-        await self._check(conn, space, f"apis/v2beta1/pipelines/{pipeline_id}")
+        await self.check_read(conn, space, f"apis/v2beta1/pipelines/{pipeline_id}")
         pipeline = await self._get(conn, space, f"{API}/pipelines/{quote(pipeline_id)}")
         base = f"{API}/pipelines/{quote(pipeline_id)}/versions"
         if not v1:
@@ -97,25 +96,9 @@ class DiffHandler(DSPHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(result))
 
-    async def _check(self, conn: Connection, space: Space, path: str) -> None:
-        """The same checks as reading ``path`` through the proxy in this space."""
-        await self.check_read(conn, space, path)
-
     async def _get(self, conn: Connection, space: Space, path: str) -> dict[str, Any]:
         sink = BufferSink(limit=MAX_JSON)
-        headers = upstream_headers(httputil.HTTPHeaders(), space.token())
-        try:
-            await self.dsp.pool.fetch(
-                self.dsp.target(space),
-                "GET",
-                path,
-                headers,
-                None,
-                sink,
-                self.dsp.settings.request_timeout,
-            )
-        except UpstreamError as exc:
-            raise ProxyError(exc.status, str(exc)) from None
+        await self.fetch_upstream(space, path, sink)
         if sink.code != 200:
             message = upstream_message(sink.body) or f"the pipeline stack answered {sink.code}"
             if sink.code in (401, 403):

@@ -28,9 +28,9 @@ from jupyter_dsp.server import routes
 from jupyter_dsp.server.errors import ProxyError, kfp_error_body, upstream_message
 from jupyter_dsp.server.info import build_info
 from jupyter_dsp.server.logs import read_log
-from jupyter_dsp.server.proxy import ProxyExchange
+from jupyter_dsp.server.proxy import ProxyExchange, upstream_headers
 from jupyter_dsp.server.state import DSPState
-from jupyter_dsp.server.upstream import ResponseSink
+from jupyter_dsp.server.upstream import ResponseSink, UpstreamError
 from jupyter_dsp.server.version_specs import SpecStripper
 
 AUTH_RESOURCE = "dsp"
@@ -136,6 +136,28 @@ class DSPHandler(APIHandler):
             self.dsp.owners,
         )
         await exchange.begin()
+
+    async def fetch_upstream(
+        self, space: Space, path: str, sink: ResponseSink, headers: dict[str, str] | None = None
+    ) -> None:
+        """GET ``path`` from the space's stack with its token into ``sink``; an unreachable
+        or too slow stack is a :class:`ProxyError` with its 502/504."""
+        hdrs = upstream_headers(httputil.HTTPHeaders(), space.token())
+        for name, value in (headers or {}).items():
+            hdrs[name] = value
+        try:
+            await self.dsp.pool.fetch(
+                self.dsp.target(space),
+                "GET",
+                path,
+                hdrs,
+                None,
+                sink,
+                self.dsp.settings.request_timeout,
+            )
+        except UpstreamError as exc:
+            raise ProxyError(exc.status, str(exc)) from None
+
 
 class _HandlerSink(ResponseSink):
     """Writes the stack's answer to the caller. Error answers are buffered so 401/403 can be

@@ -34,9 +34,8 @@ from jupyter_dsp.connection.results import MAX_TASK_PAGES, TASKS_PAGE_SIZE, docu
 from jupyter_dsp.server import routes
 from jupyter_dsp.server.errors import ProxyError, upstream_message
 from jupyter_dsp.server.handlers import DSPHandler
-from jupyter_dsp.server.proxy import upstream_headers
 from jupyter_dsp.server.results_cluster import ClusterResults
-from jupyter_dsp.server.upstream import BufferSink, ResponseSink, UpstreamError
+from jupyter_dsp.server.upstream import BufferSink, ResponseSink
 
 API = "/apis/v2beta1"
 MAX_JSON = 64 * 1024 * 1024
@@ -108,28 +107,9 @@ class _ResultsBase(DSPHandler):
         """The run must be the space's (403 for a run of another namespace)."""
         await self.check_read(conn, space, f"apis/v2beta1/runs/{run_id}")
 
-    async def fetch(
-        self, space: Space, path: str, sink: ResponseSink, headers: dict[str, str] | None = None
-    ) -> None:
-        hdrs = upstream_headers(httputil.HTTPHeaders(), space.token())
-        for name, value in (headers or {}).items():
-            hdrs[name] = value
-        try:
-            await self.dsp.pool.fetch(
-                self.dsp.target(space),
-                "GET",
-                path,
-                hdrs,
-                None,
-                sink,
-                self.dsp.settings.request_timeout,
-            )
-        except UpstreamError as exc:
-            raise ProxyError(exc.status, str(exc)) from None
-
     async def get_json(self, conn: Connection, space: Space, path: str) -> dict[str, Any]:
         sink = BufferSink(limit=MAX_JSON)
-        await self.fetch(space, path, sink)
+        await self.fetch_upstream(space, path, sink)
         if sink.code != 200:
             raise self.upstream_error(conn, space, sink.code, sink.body, path)
         try:
@@ -221,7 +201,7 @@ class ResultsHandler(_ResultsBase):
                 query["page_token"] = token
             path = f"{API}/tasks?{urlencode(query)}"
             sink = BufferSink(limit=MAX_JSON)
-            await self.fetch(space, path, sink)
+            await self.fetch_upstream(space, path, sink)
             if sink.code in (404, 501) and not tasks:
                 return None
             if sink.code != 200:
@@ -351,7 +331,7 @@ class ArtifactHandler(_ResultsBase):
     ) -> _ContentSink:
         sink = _ContentSink(self, max_read_bytes(), part)
         try:
-            await self.fetch(space, path, sink, {"Range": range_header})
+            await self.fetch_upstream(space, path, sink, {"Range": range_header})
         except OverCap as exc:
             raise ProxyError(413, str(exc)) from None
         if sink.error_parts is not None and not (part == "first" and sink.code == 416):
