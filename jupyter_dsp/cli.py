@@ -2,7 +2,7 @@
 
 jupyter-dsp stack serve --data-dir DIR [--host H] [--port N] [--single-user]
                         [--default-namespace NS] [--workers N] [--env-cache-size SIZE]
-                        [--no-step-cache] [--python-in-containers]
+                        [--no-step-cache] [--python-in-containers] [--bwrap PATH]
 jupyter-dsp stack cache clear --data-dir DIR [--environments]
 jupyter-dsp stack token create --data-dir DIR --subject NAME [--namespace NS:view|edit ...]
                                [--shared none|view|edit]
@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
         "--python-in-containers",
         action="store_true",
         help="run Python components in a container engine too (default: as subprocesses)",
+    )
+    serve.add_argument(
+        "--bwrap",
+        default="bwrap",
+        help="the bubblewrap program that sandboxes steps when the stack runs as root (bwrap)",
     )
 
     cache = sub.add_parser("cache", help="the step cache and the steps' environments")
@@ -142,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "stack" and args.stack_command == "serve":
         from jupyter_dsp.stack.context import StackConfig
+        from jupyter_dsp.stack.runner.sandbox import SandboxUnavailable
         from jupyter_dsp.stack.runner.step_settings import StepSettings, parse_size
         from jupyter_dsp.stack.server import StackBusy, serve
 
@@ -158,10 +164,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.single_user,
             args.default_namespace,
             args.workers,
-            StepSettings(env_cache_bytes, not args.no_step_cache, args.python_in_containers),
+            StepSettings(
+                env_cache_bytes, not args.no_step_cache, args.python_in_containers, args.bwrap
+            ),
         )
         try:
             serve(config)
+        except SandboxUnavailable as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
         except (StackBusy, OSError) as exc:
             print(f"jupyter-dsp: {exc}", file=sys.stderr)
             return 1

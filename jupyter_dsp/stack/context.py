@@ -46,10 +46,23 @@ class StackConfig:
 
 
 def prepare_data_dir(data_dir: Path) -> Path:
-    """Create the data dir (mode 0700) if needed; returns its absolute path."""
+    """Create the data dir if needed; returns its absolute path.
+
+    The data dir is 0700 and the files directly in it (database, token, logs, state) 0600,
+    also those an earlier version left more open; nothing in it is anyone else's.
+    """
     data_dir = Path(data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
+    for entry in os.scandir(data_dir):
+        if (
+            entry.is_file(follow_symlinks=False)
+            and entry.stat(follow_symlinks=False).st_mode & 0o077
+        ):
+            os.chmod(entry.path, 0o600)
+    db = data_dir / DB_FILE
+    if not db.exists():  # SQLite gives its -wal and -shm files the database's mode
+        os.close(os.open(db, os.O_WRONLY | os.O_CREAT, 0o600))
     return data_dir
 
 

@@ -168,7 +168,8 @@ def _start_child(config: StackConfig) -> StackHandle:
     # the child must import this very jupyter_dsp, installed or not
     package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    log = open(config.data_dir / LOG_FILE, "ab")  # noqa: SIM115 - handed to the child
+    log_fd = os.open(config.data_dir / LOG_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    log = os.fdopen(log_fd, "ab")  # handed to the child
     try:
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env

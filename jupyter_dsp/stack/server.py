@@ -20,6 +20,7 @@ from tornado.netutil import bind_sockets
 
 from jupyter_dsp.stack.app import MAX_BODY, make_app
 from jupyter_dsp.stack.context import STATE_FILE, StackConfig, StackContext, prepare_data_dir
+from jupyter_dsp.stack.runner.sandbox import check_sandbox
 
 log = logging.getLogger("jupyter_dsp.stack")
 
@@ -67,7 +68,9 @@ def write_state(data_dir: Path, url: str) -> None:
     """Write ``stack.json`` atomically (no token in it, ever)."""
     state = {"url": url, "pid": os.getpid(), "started_at": time.time()}
     tmp = data_dir / (STATE_FILE + ".tmp")
-    tmp.write_text(json.dumps(state))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps(state))
     os.replace(tmp, data_dir / STATE_FILE)
 
 
@@ -80,6 +83,13 @@ def remove_state(data_dir: Path) -> None:
         pass
 
 
+def check_step_sandbox(config: StackConfig) -> None:
+    """A multi-user stack run as root starts only where its steps can be sandboxed
+    (SECURITY.md); raises :class:`SandboxUnavailable` naming what to install or enable."""
+    if config.multi_user and os.geteuid() == 0:
+        check_sandbox(config.steps.bwrap)
+
+
 class StackServer:
     def __init__(self, config: StackConfig) -> None:
         self.config = config
@@ -90,6 +100,7 @@ class StackServer:
 
     async def start(self, write_state_file: bool = True) -> str:
         data_dir = prepare_data_dir(self.config.data_dir)
+        check_step_sandbox(self.config)
         self.lock.acquire(data_dir)
         try:
             self.ctx = StackContext(self.config)

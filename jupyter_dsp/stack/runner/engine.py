@@ -58,6 +58,7 @@ def default_workers() -> int:
 class _Job:
     document: PipelineDocument
     parameters: dict[str, Any]
+    namespace: str = ""
 
 
 @dataclass
@@ -147,10 +148,12 @@ class RunEngine:
         *,
         attempt: int = 1,
         history: list[dict[str, Any]] | None = None,
+        namespace: str = "",
     ) -> RunSnapshot:
         """Queue a run whose parameters are already resolved; start it if a slot is free.
 
-        ``history``: the run's state history so far, for a run queued again after a restart.
+        ``history``: the run's state history so far, for a run queued again after a restart;
+        ``namespace``: the run's namespace (its steps run as that namespace's identity).
         """
         run_dir = self.run_dir(run_id)
         with self._lock:
@@ -168,7 +171,7 @@ class RunEngine:
             if not snap.state_history or snap.state_history[-1]["state"] != PENDING:
                 snap.state_history.append({"state": PENDING, "time": t})
             self._runs[run_id] = snap
-            self._jobs[run_id] = _Job(document, dict(parameters))
+            self._jobs[run_id] = _Job(document, dict(parameters), namespace)
             try:
                 check_runs_locally(document.pipeline_spec)
             except NeedsClusterError as exc:
@@ -181,9 +184,10 @@ class RunEngine:
                 "platform_spec": document.platform_spec,
                 "parameters": parameters,
                 "attempt": attempt,
+                "namespace": namespace,
                 "settings": self.settings,
             }
-            (run_dir / worker_module.JOB_FILE).write_text(json.dumps(job))
+            _write_private(run_dir / worker_module.JOB_FILE, json.dumps(job))
             self._pending.append(run_id)
             self._emit(snap)
             self._dispatch()
@@ -196,6 +200,7 @@ class RunEngine:
         parameters: dict[str, Any] | None = None,
         *,
         attempt: int | None = None,
+        namespace: str | None = None,
     ) -> RunSnapshot:
         """Run a FAILED or CANCELED run again; steps that succeeded come from its cache."""
         with self._lock:
@@ -211,7 +216,9 @@ class RunEngine:
                 document, parameters = job.document, job.parameters
             if attempt is None:
                 attempt = (current.attempt if current else 1) + 1
-            return self.submit(run_id, document, parameters, attempt=attempt)
+            if namespace is None:
+                namespace = job.namespace if job is not None else ""
+            return self.submit(run_id, document, parameters, attempt=attempt, namespace=namespace)
 
     def adopt(self, snapshot: RunSnapshot) -> None:
         """Take a final run known from storage (after a restart) so that it can be retried."""
@@ -336,7 +343,8 @@ class RunEngine:
         env["TMPDIR"] = str(run_dir / "tmp")
         env["PYTHONUNBUFFERED"] = "1"
         try:
-            with open(run_dir / "worker.log", "ab") as log:
+            log_fd = os.open(run_dir / "worker.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(log_fd, "ab") as log:
                 process = subprocess.Popen(
                     [
                         self._python,
@@ -434,6 +442,13 @@ class RunEngine:
 
 _PRIVATE_ENV_PREFIXES = ("JUPYTER_DSP_", "JPY_", "JUPYTERHUB_")
 _PRIVATE_ENV = {"JUPYTER_TOKEN", "JUPYTER_PASSWORD"}
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``path`` readable by its owner only (0600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def _private_env(name: str) -> bool:

@@ -4,35 +4,48 @@ Steps never see the stack's secrets: the environment is the worker's (already wi
 notebook server's and the extension's variables) minus anything that looks like a token,
 password or secret of the server, with ``HOME`` and ``TMPDIR`` in the run's own directory.
 
-When the stack runs as root, each run's steps run as their own unprivileged user id
-(``STEP_UID_BASE`` + a number derived from the run id; no account is needed) through
-:mod:`sandbox`: a private mount namespace hides the stack's data dir (database, tokens, other
-runs) and every directory the step could not pass anyway, and binds back only this run's work,
-artifact and temp directories and the Python installations the step needs. When the stack
-does not run as root, steps run as the same user as the stack (the README says so: the
-embedded stack is then a single-person tool, and namespace roles are no security boundary).
+When the stack runs as root, each step runs as its namespace's own unprivileged uid
+(:mod:`identities`; ``step_uid(run_id)`` when no uid is given) in a bubblewrap sandbox
+(:mod:`sandbox`): the stack's data dir, other runs and service-account tokens invisible,
+``/tmp``, ``/var/tmp``, ``/dev/shm``, ``/proc`` and IPC of its own, only this run's work,
+artifact, temp and workspace dirs writable, and every process of the step ended with it.
+A multi-user stack does not start where no such sandbox can be made; a single-user stack
+run as root without bubblewrap runs steps as root (single-user: steps run as you).
+
+When the stack does not run as root, steps run as the stack's own user (SECURITY.md: the
+embedded stack is then a single-person tool); where bubblewrap can make a user and PID
+namespace they get their own ``/proc`` and no process outlives the step.
+
+:meth:`StepLauncher.run` is the one way to run something as a step: the step's command, and
+the work done for a step (package environment builds), with ``writable``/``readable`` for
+more host paths the command needs.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import os
+import shutil
 import stat
 import subprocess
 import sys
 import sysconfig
-import zlib
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-STEP_UID_BASE = 200_000
-STEP_UID_SPAN = 100_000
+from jupyter_dsp.stack.runner import sandbox
+from jupyter_dsp.stack.runner.identities import STEP_UID_BASE, STEP_UID_SPAN, preferred_uid
+
+__all__ = ["STEP_UID_BASE", "STEP_UID_SPAN", "StepLauncher", "scrubbed_environment", "step_uid"]
+
 _SECRET_WORDS = ("TOKEN", "PASSWORD", "SECRET", "PASSWD", "CREDENTIAL")
 _KEEP_SECRET_PREFIXES = ("AWS_",)  # the data connection a step may use (S3)
-SANDBOX = Path(__file__).with_name("sandbox.py")
+NO_SANDBOX_EXIT = 126
 
 
 def step_uid(run_id: str) -> int:
-    return STEP_UID_BASE + zlib.crc32(run_id.encode()) % STEP_UID_SPAN
+    """A uid for a run's steps when no namespace uid is given (engine used on its own)."""
+    return preferred_uid(run_id)
 
 
 def scrubbed_environment(base: dict[str, str]) -> dict[str, str]:
@@ -81,8 +94,34 @@ def _python_dirs(python: str) -> list[Path]:
     return sorted(dirs)
 
 
+@functools.lru_cache(maxsize=4)
+def _own_namespaces(bwrap: str) -> str:
+    """The bwrap path when it can give an unprivileged step its own user and PID namespace
+    here ('' if not: steps then run as plain processes)."""
+    found = shutil.which(bwrap)
+    if not found:
+        return ""
+    argv = [found, *_unprivileged_options(), "true"]
+    try:
+        done = subprocess.run(argv, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return found if done.returncode == 0 else ""
+
+
+def _unprivileged_options() -> list[str]:
+    return ["--unshare-user", "--unshare-pid", "--unshare-ipc", "--die-with-parent"] + [
+        "--dev-bind", "/", "/", "--proc", "/proc",
+    ]  # fmt: skip
+
+
 class StepLauncher:
-    """Runs the commands of one run's steps."""
+    """Runs the commands of one run's steps.
+
+    ``uid``: the step identity when the stack runs as root (default ``step_uid(run_id)``);
+    ``bwrap``: the bubblewrap program; ``require_sandbox``: as root, never run a step
+    without the sandbox (a multi-user stack).
+    """
 
     def __init__(
         self,
@@ -91,12 +130,24 @@ class StepLauncher:
         data_dir: Path | None,
         python: str = sys.executable,
         extra_keep: list[Path] | None = None,
+        *,
+        uid: int | None = None,
+        bwrap: str = "bwrap",
+        require_sandbox: bool = False,
     ) -> None:
         self.run_dir = run_dir
         self.data_dir = data_dir
         self.python = python
-        self.isolated = os.geteuid() == 0
-        self.uid = self.gid = step_uid(run_id)
+        self.tools: tuple[str, str] | None = None
+        self.unavailable = ""  # why a required sandbox cannot be made
+        self.bwrap = bwrap
+        if os.geteuid() == 0:
+            try:
+                self.tools = sandbox.find_tools(bwrap)
+            except sandbox.SandboxUnavailable as exc:
+                self.unavailable = str(exc) if require_sandbox else ""
+        self.isolated = self.tools is not None
+        self.uid = self.gid = step_uid(run_id) if uid is None else int(uid)
         self.work = run_dir / "work"
         self.tmp = run_dir / "step-tmp"
         self.artifacts = run_dir / "artifacts"
@@ -107,14 +158,6 @@ class StepLauncher:
             if self.isolated:
                 os.chown(d, self.uid, self.gid)
                 d.chmod(0o700)
-        if self.isolated:
-            # pass-through only, no listing: where no mount namespace can be made (see
-            # sandbox.py) the step user still reaches its own run's directories
-            chain = [run_dir.parent, run_dir]
-            if data_dir is not None and data_dir in run_dir.parents:
-                chain.insert(0, data_dir)
-            for d in chain:
-                d.chmod(d.stat().st_mode | stat.S_IXOTH)
 
     def prepare_output_dir(self, path: Path) -> None:
         """Let the step write into ``path`` (created by the worker)."""
@@ -146,48 +189,74 @@ class StepLauncher:
         env.pop("PYTHONSTARTUP", None)
         return env
 
-    def _spec(self, env: dict[str, str]) -> dict[str, object]:
-        keep = [self.work, self.tmp, self.artifacts, self.workspace, *self.extra_keep]
-        for entry in env.get("PYTHONPATH", "").split(os.pathsep):
-            if entry:
-                keep.append(Path(entry))
-        keep += _python_dirs(self.python)
-        hide: set[Path] = set()
+    def mounts(
+        self, env: dict[str, str], writable: Iterable[Path] = (), readable: Iterable[Path] = ()
+    ) -> tuple[list[str], list[str], list[str]]:
+        """``(hide, writable, readable)`` host paths of the step's sandbox."""
+        rw = [self.work, self.artifacts, self.workspace, *writable]  # step-tmp is its /tmp
+        ro = [*self.extra_keep, *readable]
+        ro += [Path(e) for e in env.get("PYTHONPATH", "").split(os.pathsep) if e]
+        ro += _python_dirs(self.python)
+        hide = {self.run_dir.parent.resolve()}  # every run of the stack
         if self.data_dir is not None:
-            hide.add(self.data_dir.resolve())
-        for path in keep:
+            hide.add(Path(self.data_dir).resolve())
+        for path in (*rw, *ro):
             blocker = _blocking_ancestor(path)
             if blocker is not None:
                 hide.add(blocker)
-        hidden = sorted(hide, key=lambda p: len(p.parts))
-        outer = [h for h in hidden if not any(o in h.parents for o in hidden if o != h)]
-        # what lies under a hidden directory, or under /tmp (the step gets the run's own),
-        # is bound back
-        covering = [*outer, Path("/tmp")]
-        kept = sorted({str(k) for k in keep if any(h == k or h in k.parents for h in covering)})
-        return {
-            "uid": self.uid,
-            "gid": self.gid,
-            "cwd": str(self.work),
-            "tmp": str(self.tmp),
-            "hide": [str(h) for h in outer],
-            "keep": kept,
-        }
+        return (
+            sorted(str(h) for h in hide),
+            [str(p.resolve()) for p in rw],
+            [str(p.resolve()) for p in ro if p.exists()],
+        )
 
-    def run(self, command: list[str], log_path: Path, extra_env: dict[str, str]) -> int:
-        """Run ``command`` with its output appended to ``log_path``; returns the exit code."""
+    def command_line(
+        self,
+        command: Sequence[str],
+        env: dict[str, str],
+        *,
+        writable: Iterable[Path] = (),
+        readable: Iterable[Path] = (),
+        cwd: Path | None = None,
+    ) -> list[str]:
+        """The full argv that runs ``command`` as the step (in its sandbox when there is one)."""
+        if self.tools is not None:
+            hide, rw, ro = self.mounts(env, writable, readable)
+            where = str((cwd or self.work).resolve())
+            return sandbox.command_line(
+                *self.tools, self.uid, self.gid, where, str(self.tmp), hide, rw, ro, list(command)
+            )
+        unprivileged = _own_namespaces(self.bwrap) if os.geteuid() != 0 else ""
+        if unprivileged:
+            return [unprivileged, *_unprivileged_options(), "--", *command]
+        return list(command)
+
+    def run(
+        self,
+        command: list[str],
+        log_path: Path,
+        extra_env: dict[str, str],
+        *,
+        writable: Iterable[Path] = (),
+        readable: Iterable[Path] = (),
+        cwd: Path | None = None,
+    ) -> int:
+        """Run ``command`` as the step with its output appended to ``log_path``; returns the
+        exit code. ``writable``/``readable``: more host paths the command may write or read
+        (bound in at their own path); ``cwd``: default the run's work dir."""
         env = self.environment(extra_env)
-        argv = list(command)
-        if self.isolated:
-            env = {**env, "DSP_SANDBOX_SPEC": json.dumps(self._spec(env))}
-            argv = [sys.executable, "-I", "-S", str(SANDBOX), "--", *command]
-        with open(log_path, "ab", buffering=0) as log:
+        fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "ab", buffering=0) as log:
+            if self.unavailable:
+                log.write(f"[jupyter-dsp] the step cannot run: {self.unavailable}\n".encode())
+                return NO_SANDBOX_EXIT
+            argv = self.command_line(command, env, writable=writable, readable=readable, cwd=cwd)
             with subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
-                cwd=self.work,
+                cwd=cwd or self.work,
             ) as process:
                 return process.wait()

@@ -1,135 +1,159 @@
-"""Start one step as an unprivileged user that sees none of the stack's files.
+"""The step sandbox: bubblewrap's command line for one step, and whether one can be made here.
 
-Run as root by the worker (``python sandbox.py -- command...`` with the JSON spec in the
-environment variable ``DSP_SANDBOX_SPEC``, which the step does not inherit; the rest of the
-environment is the step's). This file imports nothing but the standard library, so it starts
-fast and never imports the package. It:
+Used by :mod:`launch` when the stack runs as root. bubblewrap (Debian's ``bubblewrap``) is
+started as root, so that it can bind back directories the step's own user cannot reach by
+path (the stack's 0700 data dir, a Python under ``/root``), and makes for the step:
 
-1. enters a new mount namespace (private mounts, gone when the step's processes end) and
-   binds the run's own temp directory on ``/tmp`` (steps that write fixed ``/tmp`` paths do
-   not meet other runs' files there);
-2. mounts an empty tmpfs (passable, not listable) over every directory in ``hide`` (the
-   stack's data dir, and any directory the step user could not pass anyway, such as
-   ``/root`` when the server's Python lives under it) and binds back only the directories
-   in ``keep`` (the run's own work, artifact and temp directories, the Python installation
-   and step environments);
-3. drops every group and becomes ``uid``/``gid``; then runs the command in ``cwd``.
+- its own mount namespace: the host's ``/`` read-only; ``/tmp`` the run's own temp dir;
+  private, empty ``/var/tmp`` and ``/dev/shm``; its own ``/proc`` and a minimal ``/dev``; an
+  empty tmpfs over the stack's data dir (database, tokens, logs, other runs), the
+  service-account token dirs and every directory the step could not pass anyway; then only
+  the run's work, artifact, temp and workspace dirs (read-write), the Python installations
+  and step environments (read-only) bound back at their own paths;
+- its own PID namespace (``/proc`` shows the step's processes only; when the step's main
+  process ends, the namespace's init ends and the kernel kills every process left in it,
+  ``setsid`` daemons included) and IPC namespace; the network is the host's (steps
+  ``pip install``);
+- all capabilities dropped but those ``setpriv`` needs to become the step's uid/gid (no
+  supplementary groups, empty bounding set); bubblewrap sets ``no_new_privs``, so no setuid
+  program gives them back. ``--die-with-parent``: the step dies with its worker.
 
-Without the right to make a mount namespace (no CAP_SYS_ADMIN), step 2 is skipped and the
-files' own permissions are the only boundary (the stack's data dir is private to root).
+Standard library only.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import json
 import os
-import sys
+import shutil
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
 
-CLONE_NEWNS = 0x00020000
-MS_BIND = 4096
-MS_REC = 16384
-MS_PRIVATE = 1 << 18
-MS_NOSUID = 2
-MS_NODEV = 4
-SPEC_VARIABLE = "DSP_SANDBOX_SPEC"
-
-
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-
-
-def _mount(libc: ctypes.CDLL, source: str, target: str, fstype: str, flags: int, data: str) -> None:
-    if (
-        libc.mount(
-            source.encode(),
-            target.encode(),
-            fstype.encode() if fstype else None,
-            flags,
-            data.encode() if data else None,
-        )
-        != 0
-    ):
-        err = ctypes.get_errno()
-        raise OSError(err, f"mount {source} on {target}: {os.strerror(err)}")
+#: host directories holding service-account tokens and other mounted secrets
+SECRET_DIRS = ("/var/run/secrets", "/run/secrets")
+#: world-writable directories every step gets a private, empty copy of
+PRIVATE_TMPFS = ("/var/tmp", "/dev/shm")
+# until setpriv drops them all: to enter the step's work dir (owned by the step) and to
+# change the uid
+_KEEP_CAPS = ("CAP_DAC_READ_SEARCH", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
 
 
-class PartialIsolation(OSError):
-    """The private mount namespace exists but was not set up completely: the step must not
-    run in it (its work directory may be hidden under a tmpfs and not bound back)."""
+class SandboxUnavailable(RuntimeError):
+    """No step sandbox can be made on this machine (the message says what to install)."""
 
 
-def isolate_mounts(hide: list[str], keep: list[str], tmp: str = "") -> None:
-    libc = _libc()
-    if libc.unshare(CLONE_NEWNS) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"unshare: {os.strerror(err)}")
-    _mount(libc, "none", "/", "", MS_REC | MS_PRIVATE, "")
+def install_hint(detail: str) -> str:
+    return (
+        f"jupyter-dsp: a multi-user embedded stack run as root runs every step in a"
+        f" bubblewrap sandbox, and none can be made here ({detail}). Install bubblewrap"
+        " (Debian/Ubuntu: apt-get install bubblewrap; Fedora/RHEL: dnf install bubblewrap)"
+        " and util-linux's setpriv, or name the bwrap binary with --bwrap PATH; where"
+        " bubblewrap is installed but cannot make namespaces, enable them (sysctl"
+        " kernel.unprivileged_userns_clone=1 on Debian kernels, a nonzero"
+        " user.max_user_namespaces, or a container runtime that allows unshare). Or run"
+        " the stack single-user (--single-user), where steps run as you."
+    )
+
+
+def find_tools(bwrap: str = "bwrap") -> tuple[str, str]:
+    """The paths of ``bwrap`` and ``setpriv`` (SandboxUnavailable if one is missing)."""
+    found = shutil.which(bwrap)
+    if not found:
+        raise SandboxUnavailable(install_hint(f"no bwrap program {bwrap!r} on PATH"))
+    setpriv = shutil.which("setpriv")
+    if not setpriv:
+        raise SandboxUnavailable(install_hint("no setpriv program on PATH"))
+    return found, setpriv
+
+
+def check_sandbox(bwrap: str = "bwrap", uid: int = 65534) -> tuple[str, str]:
+    """Make one sandbox for ``true`` as ``uid``: returns the tools, or raises
+    :class:`SandboxUnavailable` saying why not (missing program, namespaces refused)."""
+    tools = find_tools(bwrap)
+    argv = command_line(*tools, uid, uid, "/", "", [], [], [], ["true"])
     try:
-        _hide_and_keep(libc, hide, keep, tmp)
-    except OSError as exc:
-        raise PartialIsolation(exc.errno or 0, str(exc)) from exc
+        done = subprocess.run(argv, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise SandboxUnavailable(install_hint(f"bwrap did not run: {exc}")) from None
+    if done.returncode != 0:
+        said = done.stderr.decode(errors="replace").strip().splitlines()
+        detail = said[-1] if said else f"exit code {done.returncode}"
+        raise SandboxUnavailable(install_hint(f"bwrap failed: {detail}"))
+    return tools
 
 
-def _hide_and_keep(libc: ctypes.CDLL, hide: list[str], keep: list[str], tmp: str) -> None:
-    held = {}
-    for path in keep:  # opened before anything is mounted over them
-        if os.path.exists(path):
-            held[path] = os.open(path, os.O_PATH | os.O_CLOEXEC)
-    if tmp:  # the run's own temp dir is the step's /tmp
-        _mount(libc, tmp, "/tmp", "", MS_BIND, "")
-    for path in hide:
-        if os.path.isdir(path):
-            _mount(libc, "tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0711,size=1m")
-    os.umask(0o066)  # mount points made inside a tmpfs: passable, not listable
-    for path, fd in held.items():
-        if os.path.isdir(f"/proc/self/fd/{fd}"):
-            os.makedirs(path, exist_ok=True)
-        elif not os.path.exists(path):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            open(path, "a").close()
-        _mount(libc, f"/proc/self/fd/{fd}", path, "", MS_BIND | MS_REC, "")
-        os.close(fd)
+def _under(path: Path, roots: Iterable[Path]) -> Path | None:
+    """The root of ``roots`` that ``path`` lies in or is (None if none)."""
+    for root in roots:
+        if path == root or root in path.parents:
+            return root
+    return None
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) < 2 or argv[0] != "--":
-        print("usage: DSP_SANDBOX_SPEC=... sandbox.py -- command...", file=sys.stderr)
-        return 2
-    env = dict(os.environ)
-    spec = json.loads(env.pop(SPEC_VARIABLE, "{}"))
-    command = argv[1:]
-    try:
-        isolate_mounts(
-            list(spec.get("hide") or []), list(spec.get("keep") or []), str(spec.get("tmp") or "")
-        )
-    except OSError as exc:
-        if spec.get("require_namespace") or isinstance(exc, PartialIsolation):
-            print(f"[jupyter-dsp] cannot isolate the step: {exc}", file=sys.stderr)
-            return 126
-        print(
-            f"[jupyter-dsp] no private mount namespace here ({exc}): the step runs as uid"
-            f" {spec['uid']} with the files' permissions as the only boundary",
-            file=sys.stderr,
-        )
-    uid, gid = int(spec["uid"]), int(spec["gid"])
-    os.setgroups([])
-    os.setgid(gid)
-    os.setuid(uid)
-    try:
-        os.chdir(spec.get("cwd") or "/")
-    except OSError as exc:
-        print(f"[jupyter-dsp] cannot enter the step's work directory: {exc}", file=sys.stderr)
-        return 126
-    os.umask(0o022)
-    try:
-        os.execvpe(command[0], command, env)
-    except OSError as exc:
-        print(f"[jupyter-dsp] cannot start {command[0]}: {exc}", file=sys.stderr)
-        return 127
-    return 0  # not reached
+def _outermost(paths: Iterable[Path]) -> list[Path]:
+    unique = sorted(set(paths), key=lambda p: (len(p.parts), str(p)))
+    outer: list[Path] = []
+    for path in unique:
+        if _under(path, outer) is None:
+            outer.append(path)
+    return outer
 
 
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+def command_line(
+    bwrap: str,
+    setpriv: str,
+    uid: int,
+    gid: int,
+    cwd: str,
+    tmp: str,
+    hide: Iterable[str],
+    writable: Iterable[str],
+    readable: Iterable[str],
+    command: list[str],
+) -> list[str]:
+    """bubblewrap's argv that runs ``command`` as ``uid``/``gid`` in ``cwd``.
+
+    ``tmp``: the host dir bound on ``/tmp`` (empty: a tmpfs); ``hide``: host dirs covered by
+    an empty tmpfs; ``writable``/``readable``: host paths bound at their own path (a
+    readable one only where a tmpfs covers it; elsewhere the read-only ``/`` shows it).
+    """
+    hidden = [Path(h) for h in hide if os.path.isdir(h)]
+    hidden += [Path(p).resolve() for p in SECRET_DIRS if os.path.isdir(p)]
+    covers = _outermost(hidden)
+    private = [Path(p) for p in PRIVATE_TMPFS if os.path.isdir(p)]
+    argv = [bwrap, "--unshare-pid", "--unshare-ipc", "--die-with-parent"]
+    argv += ["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
+    argv += ["--bind", tmp, "/tmp"] if tmp else ["--tmpfs", "/tmp"]
+    for path in private:  # like the host's: for everyone, sticky
+        argv += ["--perms", "1777", "--tmpfs", str(path)]
+    mounted = [Path("/tmp"), *private]
+    for path in covers:  # passable (to what is bound back), not listable
+        if _under(path, mounted) is None:
+            argv += ["--perms", "0711", "--tmpfs", str(path)]
+            mounted.append(path)
+    binds: dict[Path, str] = {Path(r): "--ro-bind" for r in readable}
+    binds.update({Path(w): "--bind" for w in writable})  # writable wins
+    made: set[Path] = set(mounted)
+    bound: dict[Path, str] = {}
+    for path in sorted(binds, key=lambda p: (len(p.parts), str(p))):  # parents first
+        cover = _under(path, mounted)
+        inside = _under(path, bound)
+        if path in made or not path.exists():
+            continue
+        if (cover is None and binds[path] == "--ro-bind") or (
+            inside is not None and bound[inside] == binds[path]
+        ):
+            continue  # the read-only / or a bind above shows it already, the same way
+        for parent in reversed(path.parents):  # mount points: passable, not listable
+            if cover is not None and cover in parent.parents and parent not in made:
+                argv += ["--perms", "0711", "--dir", str(parent)]
+                made.add(parent)
+        argv += [binds[path], str(path), str(path)]
+        made.add(path)
+        bound[path] = binds[path]
+    argv += ["--chdir", cwd, "--cap-drop", "ALL"]
+    for cap in _KEEP_CAPS:
+        argv += ["--cap-add", cap]
+    argv += [setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
+    argv += ["--inh-caps=-all", "--bounding-set=-all", "--", *command]
+    return argv

@@ -116,7 +116,8 @@ def _check_str(body: dict[str, Any], name: str) -> str:
 def _step_settings(ctx: StackContext) -> dict[str, Any]:
     steps = getattr(ctx.config, "steps", None)
     settings: dict[str, Any] = {"data_dir": str(ctx.data_dir)}
-    for name in ("step_caching", "python_in_containers", "env_cache_bytes"):
+    settings["multi_user"] = ctx.config.multi_user  # steps only ever run sandboxed (root)
+    for name in ("step_caching", "python_in_containers", "env_cache_bytes", "bwrap"):
         if hasattr(steps, name):
             settings[name] = getattr(steps, name)
     return settings
@@ -167,6 +168,7 @@ class RunService:
                 json.loads(row["parameters"]),
                 attempt=row["attempt"],
                 history=json.loads(row["state_history"]),
+                namespace=row["namespace"],
             )
 
     def close(self) -> None:
@@ -333,7 +335,7 @@ class RunService:
             ),
             also,
         )
-        self.engine.submit(run_id, document, parameters)
+        self.engine.submit(run_id, document, parameters, namespace=ns)
         return self._json(self.store.get(run_id))
 
     def get(self, who: Principal, run_id: str) -> dict[str, Any]:
@@ -389,7 +391,9 @@ class RunService:
         self.engine.adopt(snap)
         params = json.loads(row["parameters"])
         try:
-            self.engine.retry(run_id, document, params, attempt=snap.attempt + 1)
+            self.engine.retry(
+                run_id, document, params, attempt=snap.attempt + 1, namespace=row["namespace"]
+            )
         except ValueError as exc:  # retried meanwhile by another request
             raise failed_precondition(f"Run {run_id} cannot be retried now: {exc}") from None
 

@@ -44,6 +44,7 @@ class StepSettings:
     env_cache_bytes: int = DEFAULT_ENV_CACHE_BYTES  # bound of the per-step environments
     step_caching: bool = True  # steps may be served from the cache (as the task allows)
     python_in_containers: bool = False  # run Python components in a container engine too
+    bwrap: str = "bwrap"  # the bubblewrap program of the step sandbox (stack run as root)
 
     @classmethod
     def from_settings(cls, settings: Any) -> StepSettings:
@@ -67,6 +68,8 @@ class StepSettings:
             args.append("--no-step-cache")
         if self.python_in_containers:
             args.append("--python-in-containers")
+        if self.bwrap != "bwrap":
+            args += ["--bwrap", self.bwrap]
         return args
 
 

@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from jupyter_dsp.stack.runner import executor_input
 from jupyter_dsp.stack.runner.cache import StepCache, fingerprint
@@ -61,6 +61,11 @@ class StepOptions:
     # step processes of one run at a time (a ParallelFor without parallelism over many items
     # must not start hundreds of interpreters at once)
     max_parallel_steps: int = field(default_factory=lambda: max(4, 2 * (os.cpu_count() or 1)))
+
+
+def _open_log(path: Path) -> BinaryIO:
+    """A task's log for appending (0600: the run's logs are the stack's own files)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
 
 
 def _seconds(text: Any, default: float) -> float:
@@ -184,7 +189,7 @@ class StepRuntime:
                 if attempt > retries:
                     raise
                 wait = min(delay * (factor ** (attempt - 1)), cap)
-                with open(self.recorder.log_path(task.task_id), "ab") as log:
+                with _open_log(self.recorder.log_path(task.task_id)) as log:
                     log.write(f"{exc}; retrying in {wait:g} s\n".encode())
                 time.sleep(wait)
 
@@ -220,7 +225,7 @@ class StepRuntime:
         if prologue.present and not prologue.strippable:
             raise StepError("the step's install prologue has a form the embedded stack cannot skip")
         command = full[3:] if prologue.present else full
-        with open(log_path, "ab") as log:
+        with _open_log(log_path) as log:
             task.has_log = True
             if task.attempts > 1:
                 log.write(f"\n--- attempt {task.attempts} ---\n".encode())

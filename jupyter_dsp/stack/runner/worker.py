@@ -1,8 +1,8 @@
 """A run's worker process: ``python -m jupyter_dsp.stack.runner.worker RUN_DIR --events-fd N``.
 
 Reads ``RUN_DIR/job.json`` (``{"run_id", "pipeline_spec", "parameters", "attempt",
-"settings"}``), walks the pipeline spec (:mod:`dag`), runs each step as KFP's launcher does
-(:mod:`steps`) and writes one JSON object per line to the events file descriptor:
+"namespace", "settings"}``), walks the pipeline spec (:mod:`dag`), runs each step as KFP's
+launcher does (:mod:`steps`) and writes one JSON object per line to the events file descriptor:
 
 - ``{"event": "started", "pid": int}``
 - ``{"event": "task", "task": {...TaskRecord...}}`` at every change of a task
@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_dsp.stack.runner.dag import DagWalker
+from jupyter_dsp.stack.runner.identities import namespace_uid
 from jupyter_dsp.stack.runner.inputs import Scope
 from jupyter_dsp.stack.runner.launch import StepLauncher
 from jupyter_dsp.stack.runner.model import FAILED, SUCCEEDED
@@ -92,8 +93,18 @@ def run(run_dir: Path, emit: EventWriter) -> None:
     recorder = Recorder(emit, run_dir / LOGS_DIR, int(job.get("attempt") or 1))
     data_dir, options = _settings(job, run_dir)
     env_root = getattr(options.environments, "root", None)
+    settings = job.get("settings") or {}
+    uid = None
+    if os.geteuid() == 0:  # the namespace's own step identity (identities.py)
+        uid = namespace_uid(data_dir, str(job.get("namespace") or ""))
     launcher = StepLauncher(
-        run_id, run_dir, data_dir, extra_keep=[Path(env_root)] if env_root else []
+        run_id,
+        run_dir,
+        data_dir,
+        extra_keep=[Path(env_root)] if env_root else [],
+        uid=uid,
+        bwrap=str(settings.get("bwrap") or "bwrap"),
+        require_sandbox=bool(settings.get("multi_user", False)),
     )
     runtime = StepRuntime(
         spec, run_dir, recorder, launcher, options, platform_spec=job.get("platform_spec")
