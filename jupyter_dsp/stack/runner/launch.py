@@ -13,8 +13,10 @@ A multi-user stack does not start where no such sandbox can be made; a single-us
 run as root without bubblewrap runs steps as root (single-user: steps run as you).
 
 When the stack does not run as root, steps run as the stack's own user (SECURITY.md: the
-embedded stack is then a single-person tool); where bubblewrap can make a user and PID
-namespace they get their own ``/proc`` and no process outlives the step.
+embedded stack is then a single-person tool); where bubblewrap can make a user namespace
+there too, they also get their own PID and IPC namespaces, ``/proc``, ``/var/tmp`` and
+``/dev/shm``, the stack's data dir (but their run's dirs) hidden, and no process outlives
+the step.
 
 :meth:`StepLauncher.run` is the one way to run something as a step: the step's command, and
 the work done for a step (package environment builds), with ``writable``/``readable`` for
@@ -193,14 +195,16 @@ class StepLauncher:
         self, env: dict[str, str], writable: Iterable[Path] = (), readable: Iterable[Path] = ()
     ) -> tuple[list[str], list[str], list[str]]:
         """``(hide, writable, readable)`` host paths of the step's sandbox."""
-        rw = [self.work, self.artifacts, self.workspace, *writable]  # step-tmp is its /tmp
+        rw = [self.work, self.artifacts, self.workspace, *writable]
+        if not self.isolated:  # (isolated, step-tmp is its /tmp)
+            rw.append(self.tmp)
         ro = [*self.extra_keep, *readable]
         ro += [Path(e) for e in env.get("PYTHONPATH", "").split(os.pathsep) if e]
         ro += _python_dirs(self.python)
         hide = {self.run_dir.parent.resolve()}  # every run of the stack
         if self.data_dir is not None:
             hide.add(Path(self.data_dir).resolve())
-        for path in (*rw, *ro):
+        for path in (*rw, *ro) if self.isolated else ():  # what the step's uid cannot pass
             blocker = _blocking_ancestor(path)
             if blocker is not None:
                 hide.add(blocker)
@@ -220,15 +224,19 @@ class StepLauncher:
         cwd: Path | None = None,
     ) -> list[str]:
         """The full argv that runs ``command`` as the step (in its sandbox when there is one)."""
+        where = str((cwd or self.work).resolve())
         if self.tools is not None:
+            bwrap, setpriv = self.tools
             hide, rw, ro = self.mounts(env, writable, readable)
-            where = str((cwd or self.work).resolve())
-            return sandbox.command_line(
-                *self.tools, self.uid, self.gid, where, str(self.tmp), hide, rw, ro, list(command)
-            )
+            identity = (setpriv, self.uid, self.gid)
+            tmp = str(self.tmp)
+            return sandbox.command_line(bwrap, identity, where, tmp, hide, rw, ro, list(command))
         unprivileged = _own_namespaces(self.bwrap) if os.geteuid() != 0 else ""
-        if unprivileged:
-            return [unprivileged, *_unprivileged_options(), "--", *command]
+        if unprivileged:  # the stack's own user: its /tmp, the data dir hidden all the same
+            hide, rw, ro = self.mounts(env, writable, readable)
+            return sandbox.command_line(
+                unprivileged, None, where, None, hide, rw, ro, list(command)
+            )
         return list(command)
 
     def run(

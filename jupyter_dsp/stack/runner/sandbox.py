@@ -69,8 +69,8 @@ def find_tools(bwrap: str = "bwrap") -> tuple[str, str]:
 def check_sandbox(bwrap: str = "bwrap", uid: int = 65534) -> tuple[str, str]:
     """Make one sandbox for ``true`` as ``uid``: returns the tools, or raises
     :class:`SandboxUnavailable` saying why not (missing program, namespaces refused)."""
-    tools = find_tools(bwrap)
-    argv = command_line(*tools, uid, uid, "/", "", [], [], [], ["true"])
+    bwrap_path, setpriv = tools = find_tools(bwrap)
+    argv = command_line(bwrap_path, (setpriv, uid, uid), "/", "", [], [], [], ["true"])
     try:
         done = subprocess.run(argv, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError) as exc:
@@ -101,32 +101,38 @@ def _outermost(paths: Iterable[Path]) -> list[Path]:
 
 def command_line(
     bwrap: str,
-    setpriv: str,
-    uid: int,
-    gid: int,
+    identity: tuple[str, int, int] | None,
     cwd: str,
-    tmp: str,
+    tmp: str | None,
     hide: Iterable[str],
     writable: Iterable[str],
     readable: Iterable[str],
     command: list[str],
 ) -> list[str]:
-    """bubblewrap's argv that runs ``command`` as ``uid``/``gid`` in ``cwd``.
+    """bubblewrap's argv that runs ``command`` in ``cwd``.
 
-    ``tmp``: the host dir bound on ``/tmp`` (empty: a tmpfs); ``hide``: host dirs covered by
-    an empty tmpfs; ``writable``/``readable``: host paths bound at their own path (a
-    readable one only where a tmpfs covers it; elsewhere the read-only ``/`` shows it).
+    ``identity``: ``(setpriv, uid, gid)`` when bwrap runs as root (the host's ``/``
+    read-only, the step becomes uid/gid); None when it runs as the step's own user (a user
+    namespace of its own, the host's ``/`` as that user sees it). ``tmp``: the host dir
+    bound on ``/tmp`` (empty: a tmpfs; None: the host's); ``hide``: host dirs covered by an
+    empty tmpfs; ``writable``/``readable``: host paths bound at their own path (a readable
+    one only where a tmpfs covers it; elsewhere ``/`` shows it).
     """
     hidden = [Path(h) for h in hide if os.path.isdir(h)]
     hidden += [Path(p).resolve() for p in SECRET_DIRS if os.path.isdir(p)]
     covers = _outermost(hidden)
     private = [Path(p) for p in PRIVATE_TMPFS if os.path.isdir(p)]
     argv = [bwrap, "--unshare-pid", "--unshare-ipc", "--die-with-parent"]
-    argv += ["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
-    argv += ["--bind", tmp, "/tmp"] if tmp else ["--tmpfs", "/tmp"]
+    if identity is None:
+        argv += ["--unshare-user", "--bind", "/", "/"]
+    else:
+        argv += ["--ro-bind", "/", "/"]
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    if tmp is not None:
+        argv += ["--bind", tmp, "/tmp"] if tmp else ["--tmpfs", "/tmp"]
     for path in private:  # like the host's: for everyone, sticky
         argv += ["--perms", "1777", "--tmpfs", str(path)]
-    mounted = [Path("/tmp"), *private]
+    mounted = [*([Path("/tmp")] if tmp is not None else []), *private]
     for path in covers:  # passable (to what is bound back), not listable
         if _under(path, mounted) is None:
             argv += ["--perms", "0711", "--tmpfs", str(path)]
@@ -151,7 +157,11 @@ def command_line(
         argv += [binds[path], str(path), str(path)]
         made.add(path)
         bound[path] = binds[path]
-    argv += ["--chdir", cwd, "--cap-drop", "ALL"]
+    argv += ["--chdir", cwd]
+    if identity is None:
+        return [*argv, "--", *command]
+    setpriv, uid, gid = identity
+    argv += ["--cap-drop", "ALL"]
     for cap in _KEEP_CAPS:
         argv += ["--cap-add", cap]
     argv += [setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
