@@ -16,12 +16,14 @@ def adder(a: int, b: int = 10) -> int:
 
 @dsl.component(base_image="python:3.11")
 def sleeper(pid_file: str) -> None:
-    """Sleeps with a child process, its pid written to ``pid_file``: terminate must end both."""
+    """Sleeps with a child process, its pid written to ``pid_file`` (a relative name: in the
+    step's work dir), which also marks the child: terminate must end both."""
     import subprocess
     import sys
     import time
 
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    # the pid file's name marks the child on the host (its pid here is its namespace's)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", pid_file])
     with open(pid_file, "w") as f:
         f.write(f"{child.pid}\n")
     time.sleep(600)

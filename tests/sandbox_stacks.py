@@ -135,23 +135,6 @@ def task_output(run: dict, name: str) -> Any:
     return task["output_parameters"]["Output"]
 
 
-def host_pids_with(needle: bytes) -> list[int]:
-    """Host processes whose command line or environment holds ``needle``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        for name in ("cmdline", "environ"):
-            try:
-                with open(f"/proc/{entry}/{name}", "rb") as f:
-                    if needle in f.read():
-                        found.append(int(entry))
-                        break
-            except OSError:
-                continue
-    return found
-
-
 def host_pids_of_uid(uid: int) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):

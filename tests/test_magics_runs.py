@@ -99,14 +99,14 @@ def flaky(marker: str):
 """
 
 
-def test_retry_a_failed_run(shell, exchange_dir, unique_name):
+def test_retry_a_failed_run(shell, stack, unique_name):
     name = unique_name("flaky")
     run_cell(shell, FLAKY_STEP.replace("NAME", name))
-    marker = exchange_dir / "marker"  # a file the step (another OS user when root) can see
-    failed = shell.run_line_magic("dsp", f"run flaky -p marker={marker} --wait {TIMEOUT}")
+    # relative: in the run's own work dir, where the test can put it between attempts
+    failed = shell.run_line_magic("dsp", f"run flaky -p marker=marker --wait {TIMEOUT}")
     assert failed.state == "FAILED"
     assert "no marker" in shell.run_line_magic("dsp", f"logs {failed.id} needs-marker").text
-    marker.write_text("here")
+    (stack.data_dir / "runs" / failed.id / "work" / "marker").write_text("here")
     shell.user_ns["failed"] = failed
     shell.run_line_magic("dsp", "retry failed")
     final = shell.run_line_magic("dsp", f"wait failed {TIMEOUT}")

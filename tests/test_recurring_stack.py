@@ -123,7 +123,7 @@ def test_restart_neither_duplicates_nor_loses_triggers(stack_factory, tmp_path, 
     assert times[-1] >= down_from + 4
 
 
-def test_max_concurrency_holds_back_firings(stack_factory, tmp_path, exchange_dir):
+def test_max_concurrency_holds_back_firings(stack_factory, tmp_path):
     stack = stack_factory()
     package = tmp_path / "sleepy.yaml"
     compiler.Compiler().compile(sleepy, str(package))
@@ -133,7 +133,7 @@ def test_max_concurrency_holds_back_firings(stack_factory, tmp_path, exchange_di
         stack,
         pid,
         trigger={"periodic_schedule": {"interval_second": "1"}},
-        runtime_config={"parameters": {"pid_file": str(exchange_dir / "pid")}},  # step-writable
+        runtime_config={"parameters": {"pid_file": "pid"}},  # in each run's own work dir
         max_concurrency="1",
         no_catchup=True,
     )

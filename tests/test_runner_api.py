@@ -7,7 +7,6 @@ annotations``: kfp reads the components' annotations.)
 import base64
 import datetime
 import io
-import os
 import tarfile
 import threading
 import time
@@ -22,6 +21,7 @@ from kfp.dsl import Dataset, Output
 from kfp_server_api.exceptions import ApiException
 from sample_pipelines import adder, sleepy
 from stack_http import VALID, call
+from step_files import host_pids_with, marker, work_file
 
 # ----- pipelines ------------------------------------------------------------------------------
 
@@ -116,17 +116,6 @@ def create(
 
 def parse_time(value: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float) -> None:
@@ -264,21 +253,23 @@ def test_needs_cluster_pipeline_fails_at_once(stack):
 # ----- lifecycle ------------------------------------------------------------------------------
 
 
-def test_terminate_stops_the_process_tree(stack, packages, exchange_dir):
-    pid_file = exchange_dir / "pid"
-    run = create(stack, packages["sleepy"], {"pid_file": str(pid_file)}).json()
+def test_terminate_stops_the_process_tree(stack, packages):
+    name = marker("pid")  # in the step's work dir; marks the step and its child (step_files.py)
+    run = create(stack, packages["sleepy"], {"pid_file": name}).json()
+    pid_file = work_file(stack.data_dir / "runs" / run["run_id"], name)
     wait_until(lambda: pid_file.exists() and pid_file.read_text().endswith("\n"), 60)
-    child = int(pid_file.read_text())
+    assert len(host_pids_with(name.encode())) >= 2
     client(stack).terminate_run(run["run_id"])
     done = wait_state(stack, run["run_id"], {"CANCELED", "FAILED", "SUCCEEDED"}, timeout=30)
     assert done["state"] == "CANCELED"
-    wait_until(lambda: not alive(child), 10)  # the 2 s bound is measured in bench/runs_latency.py
+    # the 2 s bound is measured in bench/runs_latency.py
+    wait_until(lambda: not host_pids_with(name.encode()), 10)
     assert [h["state"] for h in done["state_history"]][-2:] == ["CANCELING", "CANCELED"]
 
 
-def test_retry_runs_a_failed_run_again(stack, packages, exchange_dir):
-    flag = exchange_dir / "flag"
-    run = create(stack, packages["flagged"], {"flag": str(flag)}).json()
+def test_retry_runs_a_failed_run_again(stack, packages):
+    run = create(stack, packages["flagged"], {"flag": "flag"}).json()  # in its work dir
+    flag = work_file(stack.data_dir / "runs" / run["run_id"], "flag")
     failed = wait_state(stack, run["run_id"], {"FAILED", "SUCCEEDED"})
     assert failed["state"] == "FAILED" and "no flag at" in failed["error"]["message"]
     busy = call(stack, "POST", f"/runs/{run['run_id']}:retry")
@@ -431,17 +422,18 @@ def test_artifact_read(stack, packages):
     assert missing.status_code == 404
 
 
-def test_restart_recovery_after_kill_9(stack_factory, packages, tmp_path, exchange_dir):
+def test_restart_recovery_after_kill_9(stack_factory, packages, tmp_path):
     data_dir = tmp_path / "recover"
     h = stack_factory(data_dir=data_dir, workers=1)
-    pid_file = exchange_dir / "pid"
-    running = create(h, packages["sleepy"], {"pid_file": str(pid_file)}).json()
+    name = marker("pid")
+    running = create(h, packages["sleepy"], {"pid_file": name}).json()
     pending = create(h, packages["adder"], {"a": 2}).json()
+    pid_file = work_file(data_dir / "runs" / running["run_id"], name)
     wait_until(lambda: pid_file.exists() and pid_file.read_text().endswith("\n"), 60)
-    child = int(pid_file.read_text())
     assert call(h, "GET", f"/runs/{pending['run_id']}").json()["state"] == "PENDING"
     h.kill()
-    wait_until(lambda: not alive(child), 5)  # the orphaned worker killed its own group
+    # the orphaned worker killed its own group
+    wait_until(lambda: not host_pids_with(name.encode()), 5)
     h2 = stack_factory(data_dir=data_dir, workers=1)
     failed = call(h2, "GET", f"/runs/{running['run_id']}").json()
     assert failed["state"] == "FAILED" and "stack stopped" in failed["error"]["message"]
@@ -450,15 +442,16 @@ def test_restart_recovery_after_kill_9(stack_factory, packages, tmp_path, exchan
     assert done["state"] == "SUCCEEDED"
 
 
-def test_a_stopped_stack_leaves_no_run_running(stack_factory, packages, tmp_path, exchange_dir):
+def test_a_stopped_stack_leaves_no_run_running(stack_factory, packages, tmp_path):
     data_dir = tmp_path / "stopped"
     h = stack_factory(data_dir=data_dir, workers=1)
-    pid_file = exchange_dir / "pid"
-    running = create(h, packages["sleepy"], {"pid_file": str(pid_file)}).json()
+    name = marker("pid")
+    running = create(h, packages["sleepy"], {"pid_file": name}).json()
+    pid_file = work_file(data_dir / "runs" / running["run_id"], name)
     wait_until(lambda: pid_file.exists() and pid_file.read_text().endswith("\n"), 60)
-    child = int(pid_file.read_text())
     h.stop()
-    wait_until(lambda: not alive(child), 10)  # stopping the stack stopped the run's processes
+    # stopping the stack stopped the run's processes
+    wait_until(lambda: not host_pids_with(name.encode()), 10)
     h2 = stack_factory(data_dir=data_dir, workers=1)
     failed = call(h2, "GET", f"/runs/{running['run_id']}").json()
     assert failed["state"] == "FAILED" and "stack stopped" in failed["error"]["message"]

@@ -17,6 +17,7 @@ from typing import Any, List, NamedTuple  # noqa: UP035 (kfp 2.14 reads typing.L
 import pytest
 from kfp import compiler, dsl
 from sample_pipelines import add, adder
+from step_files import host_pids_with, marker, work_file
 
 from jupyter_dsp.stack.runner import (
     RunEngine,
@@ -42,7 +43,8 @@ def sleeper(pid_file: str, seconds: int) -> None:
     import sys
     import time
 
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    # the pid file's name marks the child on the host (its pid here is its namespace's)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", pid_file])
     with open(pid_file, "w") as f:
         f.write(f"{child.pid}\n")
     print("sleeping", flush=True)
@@ -210,33 +212,30 @@ def test_needs_cluster_fails_at_once(engine_factory: Callable[..., RunEngine]) -
 
 
 def test_terminate_kills_the_process_tree(
-    engine_factory: Callable[..., RunEngine], tmp_path: Path, exchange_dir: Path
+    engine_factory: Callable[..., RunEngine], tmp_path: Path
 ) -> None:
     engine = engine_factory(max_workers=1)
     doc = compile_doc(sleepy, tmp_path)
-    pid_file = exchange_dir / "child.pid"
-    engine.submit(
-        "run-t", doc, resolve_parameters(doc.root_parameters(), {"pid_file": str(pid_file)})
-    )
+    name = marker("child")  # the step's work dir; marks its processes (step_files.py)
+    pid_file = work_file(engine.run_dir("run-t"), name)
+    engine.submit("run-t", doc, resolve_parameters(doc.root_parameters(), {"pid_file": name}))
     _wait_for(lambda: pid_file.exists() and pid_file.read_text().endswith("\n"), timeout=60)
-    child = int(pid_file.read_text())
+    steps = host_pids_with(name.encode())
     worker_pid = engine.snapshot("run-t").pid  # type: ignore[union-attr]
-    assert worker_pid and _alive(child)
+    assert worker_pid and len(steps) >= 2  # the step and its child
     assert engine.terminate("run-t").state == "CANCELING"  # type: ignore[union-attr]
     snap = engine.wait("run-t", timeout=30)
     assert snap is not None and snap.state == "CANCELED"
     # (how fast: bench/runs_latency.py measures it against the 2 s bound)
-    _wait_for(lambda: not _alive(child) and not _alive(worker_pid), timeout=10)
+    _wait_for(lambda: not host_pids_with(name.encode()) and not _alive(worker_pid), timeout=10)
     assert [h["state"] for h in snap.state_history][-2:] == ["CANCELING", "CANCELED"]
     assert all(t.state == "CANCELED" for t in snap.tasks.values())
 
 
-def test_terminate_a_pending_run(
-    engine_factory: Callable[..., RunEngine], tmp_path: Path, exchange_dir: Path
-) -> None:
+def test_terminate_a_pending_run(engine_factory: Callable[..., RunEngine], tmp_path: Path) -> None:
     engine = engine_factory(max_workers=1)
     doc = compile_doc(sleepy, tmp_path)
-    params = resolve_parameters(doc.root_parameters(), {"pid_file": str(exchange_dir / "p")})
+    params = resolve_parameters(doc.root_parameters(), {"pid_file": marker("p")})
     engine.submit("busy", doc, params)
     assert engine.submit("queued", doc, params).state == "PENDING"
     assert engine.terminate("queued").state == "CANCELED"  # type: ignore[union-attr]
@@ -245,12 +244,13 @@ def test_terminate_a_pending_run(
 
 
 def test_retry_reruns_only_what_failed(
-    engine_factory: Callable[..., RunEngine], tmp_path: Path, exchange_dir: Path
+    engine_factory: Callable[..., RunEngine], tmp_path: Path
 ) -> None:
     engine = engine_factory()
     doc = compile_doc(flaky, tmp_path)
-    counter, flag = exchange_dir / "counter", exchange_dir / "flag"
-    params = resolve_parameters(doc.root_parameters(), {"counter": str(counter), "flag": str(flag)})
+    # relative: in the run's work dir, which its attempts share
+    params = resolve_parameters(doc.root_parameters(), {"counter": "counter", "flag": "flag"})
+    counter = work_file(engine.run_dir("run-r"), "counter")
     engine.submit("run-r", doc, params)
     first = engine.wait("run-r", timeout=120)
     assert first is not None and first.state == "FAILED"
@@ -289,21 +289,19 @@ def test_sixteen_runs_with_a_pool_of_two(
 
 
 def test_worker_killed_from_outside_fails_the_run(
-    engine_factory: Callable[..., RunEngine], tmp_path: Path, exchange_dir: Path
+    engine_factory: Callable[..., RunEngine], tmp_path: Path
 ) -> None:
     engine = engine_factory()
     doc = compile_doc(sleepy, tmp_path)
-    pid_file = exchange_dir / "child.pid"
-    engine.submit(
-        "run-k", doc, resolve_parameters(doc.root_parameters(), {"pid_file": str(pid_file)})
-    )
+    name = marker("child")
+    pid_file = work_file(engine.run_dir("run-k"), name)
+    engine.submit("run-k", doc, resolve_parameters(doc.root_parameters(), {"pid_file": name}))
     _wait_for(lambda: pid_file.exists() and pid_file.read_text().endswith("\n"), timeout=60)
     os.kill(engine.snapshot("run-k").pid, signal.SIGKILL)  # type: ignore[union-attr, arg-type]
     snap = engine.wait("run-k", timeout=10)
     assert snap is not None and snap.state == "FAILED"
     assert "ended unexpectedly (signal 9)" in snap.error
-    child = int(pid_file.read_text())
-    _wait_for(lambda: not _alive(child), timeout=10)
+    _wait_for(lambda: not host_pids_with(name.encode()), timeout=10)
 
 
 @dsl.component(base_image="python:3.11")

@@ -24,12 +24,12 @@ from sandbox_stacks import (
     IDENTITIES,
     create_run,
     host_pids_of_uid,
-    host_pids_with,
     task_output,
     unprivileged_stack,
     wait_run,
 )
 from stack_http import call
+from step_files import host_pids_with
 
 from jupyter_dsp.stack.context import DB_FILE, TOKEN_FILE
 
