@@ -21,13 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from kfp import compiler
+from kfp import compiler  # type: ignore[import-untyped]
 
 from jupyter_dsp.stack.runner import RunEngine, load_pipeline_document, resolve_parameters
 from jupyter_dsp.stack.runner.launch import StepLauncher
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from sample_pipelines import adder  # noqa: E402  (shared with the run tests)
+from sample_pipelines import adder  # type: ignore[import-not-found]  # noqa: E402
 
 MISSING = "/nonexistent/bwrap"
 
