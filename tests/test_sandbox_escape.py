@@ -18,8 +18,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-import yaml
-from kfp import compiler, dsl
+import yaml  # type: ignore[import-untyped]
+from kfp import compiler, dsl  # type: ignore[import-untyped]
 from sandbox_stacks import (
     IDENTITIES,
     create_run,
@@ -44,7 +44,7 @@ def snoop(targets: str) -> str:
     import json
     import os
 
-    report = {"uid": os.getuid()}
+    report: dict = {"uid": os.getuid()}
     for label, path in json.loads(targets).items():
         try:
             if os.path.isdir(path):
@@ -113,8 +113,12 @@ def leave_daemons(beat: str) -> str:
     loop = (
         "import sys, time\nwhile True:\n    open(sys.argv[1], 'a').write('.')\n    time.sleep(0.2)"
     )
-    quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL}
-    subprocess.Popen([sys.executable, "-c", loop, beat], start_new_session=True, **quiet)
+    subprocess.Popen(
+        [sys.executable, "-c", loop, beat],
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
     if os.fork() == 0:  # a double fork: orphaned, reparented to the namespace's init
         os.setsid()
         if os.fork() == 0:

@@ -17,8 +17,8 @@ import subprocess
 import sys
 
 import pytest
-import yaml
-from kfp import compiler, dsl
+import yaml  # type: ignore[import-untyped]
+from kfp import compiler, dsl  # type: ignore[import-untyped]
 from sandbox_stacks import create_run, wait_run
 
 from jupyter_dsp.stack import start_stack
