@@ -18,6 +18,11 @@ path (the stack's 0700 data dir, a Python under ``/root``), and makes for the st
   supplementary groups, empty bounding set); bubblewrap sets ``no_new_privs``, so no setuid
   program gives them back. ``--die-with-parent``: the step dies with its worker.
 
+When the stack does not run as root, :mod:`launch` uses the same command line without an
+identity: bubblewrap runs as the stack's user in a user namespace of its own, the host's
+``/`` and devices as that user sees them, with the same PID/IPC namespaces, private
+``/var/tmp`` and ``/dev/shm``, and the data dir hidden but for the run's own dirs.
+
 Standard library only.
 """
 
@@ -123,11 +128,10 @@ def command_line(
     covers = _outermost(hidden)
     private = [Path(p) for p in PRIVATE_TMPFS if os.path.isdir(p)]
     argv = [bwrap, "--unshare-pid", "--unshare-ipc", "--die-with-parent"]
-    if identity is None:
-        argv += ["--unshare-user", "--bind", "/", "/"]
+    if identity is None:  # the user's own devices (a GPU) stay; /dev/shm is made private below
+        argv += ["--unshare-user", "--dev-bind", "/", "/", "--proc", "/proc"]
     else:
-        argv += ["--ro-bind", "/", "/"]
-    argv += ["--proc", "/proc", "--dev", "/dev"]
+        argv += ["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
     if tmp is not None:
         argv += ["--bind", tmp, "/tmp"] if tmp else ["--tmpfs", "/tmp"]
     for path in private:  # like the host's: for everyone, sticky
