@@ -42,6 +42,12 @@ class UnprivilegedStack:
         return (self.data_dir / TOKEN_FILE).read_text().strip()
 
     def stop(self) -> None:
+        # the stack itself: setpriv's change of uid cleared the parent-death signal that
+        # bwrap's --die-with-parent gave it
+        try:
+            os.kill(int(json.loads((self.data_dir / STATE_FILE).read_text())["pid"]), 15)
+        except (OSError, ValueError, KeyError):
+            pass
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -76,8 +82,8 @@ def unprivileged_stack(data_dir: Path) -> UnprivilegedStack:
         hide |= _closed_ancestors(path)
     command = [sys.executable, "-m", "jupyter_dsp", "stack", "serve", "--single-user"]
     command += ["--data-dir", str(data_dir)]
-    # no PID namespace and the host's /proc (bwrap's own /proc would keep the stack's steps
-    # from mounting theirs); /root and /tmp covered, the Python and the data dir bound back
+    # no PID namespace and the host's /proc (the stack's steps make their own PID namespace
+    # and /proc from it); /root and /tmp covered, the Python and the data dir bound back
     argv = [bwrap, "--die-with-parent", "--dev-bind", "/", "/", "--tmpfs", "/tmp"]
     for path in sorted(hide):
         argv += ["--perms", "0711", "--tmpfs", str(path)]

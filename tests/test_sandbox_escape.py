@@ -238,7 +238,8 @@ def test_a_step_sees_no_other_steps_process_or_secret(site, specs):
         deadline = time.monotonic() + 90
         while not host_pids_with(secret.encode()) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert host_pids_with(secret.encode()), "the holder never ran"  # it is there to find
+        state = call(site.h, "GET", f"/runs/{holder}", site.bob[0]).json()
+        assert host_pids_with(secret.encode()), state  # it is there to find
         scan = site.run(site.alice, specs["scanner"], {"reversed_needle": secret[::-1]})
         assert scan["state"] == "SUCCEEDED", scan.get("error")
         report = json.loads(task_output(scan, "scan-proc"))
