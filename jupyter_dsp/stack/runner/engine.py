@@ -41,6 +41,7 @@ from jupyter_dsp.stack.runner.model import (
     TaskRecord,
     now_us,
 )
+from jupyter_dsp.stack.runner.run_context import RUN_DIR_VARIABLE
 from jupyter_dsp.stack.runner.spec import PipelineDocument
 
 RunListener = Callable[[RunSnapshot], None]
@@ -58,6 +59,7 @@ def default_workers() -> int:
 class _Job:
     document: PipelineDocument
     parameters: dict[str, Any]
+    namespace: str = ""
 
 
 @dataclass
@@ -147,10 +149,13 @@ class RunEngine:
         *,
         attempt: int = 1,
         history: list[dict[str, Any]] | None = None,
+        namespace: str = "",
     ) -> RunSnapshot:
         """Queue a run whose parameters are already resolved; start it if a slot is free.
 
         ``history``: the run's state history so far, for a run queued again after a restart.
+        ``namespace``: the run's namespace (what its steps' environments and cache entries
+        are scoped to; see run_context).
         """
         run_dir = self.run_dir(run_id)
         with self._lock:
@@ -168,7 +173,7 @@ class RunEngine:
             if not snap.state_history or snap.state_history[-1]["state"] != PENDING:
                 snap.state_history.append({"state": PENDING, "time": t})
             self._runs[run_id] = snap
-            self._jobs[run_id] = _Job(document, dict(parameters))
+            self._jobs[run_id] = _Job(document, dict(parameters), namespace)
             try:
                 check_runs_locally(document.pipeline_spec)
             except NeedsClusterError as exc:
@@ -177,6 +182,7 @@ class RunEngine:
             run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             job = {
                 "run_id": run_id,
+                "namespace": namespace,
                 "pipeline_spec": document.pipeline_spec,
                 "platform_spec": document.platform_spec,
                 "parameters": parameters,
@@ -196,6 +202,7 @@ class RunEngine:
         parameters: dict[str, Any] | None = None,
         *,
         attempt: int | None = None,
+        namespace: str | None = None,
     ) -> RunSnapshot:
         """Run a FAILED or CANCELED run again; steps that succeeded come from its cache."""
         with self._lock:
@@ -211,7 +218,9 @@ class RunEngine:
                 document, parameters = job.document, job.parameters
             if attempt is None:
                 attempt = (current.attempt if current else 1) + 1
-            return self.submit(run_id, document, parameters, attempt=attempt)
+            if namespace is None:
+                namespace = job.namespace if job is not None else ""
+            return self.submit(run_id, document, parameters, attempt=attempt, namespace=namespace)
 
     def adopt(self, snapshot: RunSnapshot) -> None:
         """Take a final run known from storage (after a restart) so that it can be retried."""
@@ -335,6 +344,7 @@ class RunEngine:
         )
         env["TMPDIR"] = str(run_dir / "tmp")
         env["PYTHONUNBUFFERED"] = "1"
+        env[RUN_DIR_VARIABLE] = str(run_dir)  # run_context.current_run() in the worker
         try:
             with open(run_dir / "worker.log", "ab") as log:
                 process = subprocess.Popen(

@@ -47,6 +47,7 @@ from jupyter_dsp.stack.runner.model import (
 )
 from jupyter_dsp.stack.runner.params import ParameterError, resolve_parameters
 from jupyter_dsp.stack.runner.spec import PipelineDocument, SpecError, load_pipeline_document
+from jupyter_dsp.stack.runner.step_settings import worker_settings
 from jupyter_dsp.stack.runner.store import RUNS, NewRun, RunStore, snapshot_of
 
 if TYPE_CHECKING:
@@ -113,15 +114,6 @@ def _check_str(body: dict[str, Any], name: str) -> str:
     return value
 
 
-def _step_settings(ctx: StackContext) -> dict[str, Any]:
-    steps = getattr(ctx.config, "steps", None)
-    settings: dict[str, Any] = {"data_dir": str(ctx.data_dir)}
-    for name in ("step_caching", "python_in_containers", "env_cache_bytes"):
-        if hasattr(steps, name):
-            settings[name] = getattr(steps, name)
-    return settings
-
-
 class RunService:
     def __init__(self, ctx: StackContext, *, max_workers: int | None = None) -> None:
         self.ctx = ctx
@@ -132,7 +124,7 @@ class RunService:
             ctx.data_dir / "runs",
             max_workers=max_workers or ctx.config.workers,
             listener=self.writer.put,
-            settings=_step_settings(ctx),
+            settings=worker_settings(ctx),
         )
         self.recover()
 
@@ -167,6 +159,7 @@ class RunService:
                 json.loads(row["parameters"]),
                 attempt=row["attempt"],
                 history=json.loads(row["state_history"]),
+                namespace=row["namespace"],
             )
 
     def close(self) -> None:
@@ -333,7 +326,7 @@ class RunService:
             ),
             also,
         )
-        self.engine.submit(run_id, document, parameters)
+        self.engine.submit(run_id, document, parameters, namespace=ns)
         return self._json(self.store.get(run_id))
 
     def get(self, who: Principal, run_id: str) -> dict[str, Any]:
@@ -389,7 +382,9 @@ class RunService:
         self.engine.adopt(snap)
         params = json.loads(row["parameters"])
         try:
-            self.engine.retry(run_id, document, params, attempt=snap.attempt + 1)
+            self.engine.retry(
+                run_id, document, params, attempt=snap.attempt + 1, namespace=row["namespace"]
+            )
         except ValueError as exc:  # retried meanwhile by another request
             raise failed_precondition(f"Run {run_id} cannot be retried now: {exc}") from None
 
