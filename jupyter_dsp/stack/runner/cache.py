@@ -342,7 +342,9 @@ class StepCache:
             return 0
         count = 0
         for scope in sorted(self.root.iterdir()):
-            if scope.is_dir() and not scope.is_symlink():
+            if (scope / ENTRY).exists():  # an entry of the layout without namespaces
+                count += 1 if _remove(scope, self.root) else 0
+            elif scope.is_dir() and not scope.is_symlink():
                 for entry in sorted(scope.iterdir()):
                     if (entry / ENTRY).exists() and _remove(entry, scope):
                         count += 1
