@@ -109,7 +109,7 @@ class StepEnvironments:
     """The environments of one stack (``ROOT`` is under the stack's data dir)."""
 
     def __init__(self, root: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        self.root = Path(root)
+        self.root = Path(root).resolve()  # trusted; below it nothing is followed
         self.max_bytes = int(max_bytes)
         self.envs = self.root / "envs"
         self.locks = self.root / "locks"

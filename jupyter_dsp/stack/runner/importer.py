@@ -54,13 +54,15 @@ class ImportPolicy:
     uid: int | None = None
     multi_user: bool = False
     max_bytes: int = MAX_LOCAL_BYTES
+    own: str | None = None  # the run's own directory: readable (as the step) though inside
 
     @classmethod
     def for_current_run(cls) -> ImportPolicy:
         run = current_run()
         if run is None:
             return cls(roots=None)
-        return cls(tuple(run.import_roots), run.forbidden, run.uid, run.multi_user)
+        roots = (*run.import_roots, str(run.run_dir))
+        return cls(roots, run.forbidden, run.uid, run.multi_user, own=str(run.run_dir))
 
 
 class ImporterError(Exception):
@@ -138,14 +140,16 @@ def _allowed_root(uri: str, source: str, policy: ImportPolicy) -> str | None:
         found: str | None = None
         real = source
     else:
-        found = next((r for r in policy.roots if nofollow.is_within(source, r)), None)
+        ordered = sorted(policy.roots, key=lambda r: r != policy.own)  # its own run first
+        found = next((r for r in ordered if nofollow.is_within(source, r)), None)
         if found is None:
             real_roots = [(r, os.path.realpath(r)) for r in policy.roots]
             found = next((r for r, rr in real_roots if nofollow.is_within(source, rr)), None)
             if found is not None:
                 found = os.path.realpath(found)
         if found is None:
-            where = ", ".join(policy.roots) or (
+            named = [r for r in policy.roots if r != policy.own]
+            where = ", ".join(named) or (
                 "none on a multi-user stack" if policy.multi_user else "none"
             )
             raise ImporterError(
@@ -154,6 +158,8 @@ def _allowed_root(uri: str, source: str, policy: ImportPolicy) -> str | None:
             )
         rest = os.path.relpath(source, found)
         real = os.path.normpath(os.path.join(os.path.realpath(found), rest))
+    if policy.own is not None and found == policy.own:
+        return found  # the run's own files (an upstream step's output), read as the step
     for forbidden in policy.forbidden:
         if nofollow.is_within(real, forbidden) or nofollow.is_within(
             real, os.path.realpath(forbidden)
