@@ -180,7 +180,8 @@ def iter_tar(plan: TarPlan, start: int, length: int, chunk: int = CHUNK) -> Iter
                 for data in iter_file(member.path, lo, min(hi, member.size) - lo, chunk):
                     sent += len(data)
                     yield data
-            yield bytes(hi - lo - sent)
+            if hi - lo - sent > 0:  # padding; never an empty chunk (it may read as the end)
+                yield bytes(hi - lo - sent)
         position += padded
         if position >= end:
             return
