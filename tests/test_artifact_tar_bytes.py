@@ -173,3 +173,24 @@ async def test_s3_directory_byte_for_byte(
         client.download_artifact, run_id, str(artifact_id), tmp_path / "model.tar"
     )
     assert target.read_bytes() == served.body
+
+
+def test_the_reader_itself_refuses_another_namespaces_directory(request, tmp_path):
+    """With no proxy in front (the kernel's path), a run context of another namespace is
+    refused by the reader: team-b's directory artifact, asked for as team-a's on Kubeflow's
+    shared store, is a 403 before any byte is read."""
+    pytest.importorskip("ml_metadata", reason="the real ML Metadata store needs ml-metadata")
+    from jupyter_dsp.connection.cluster_content import open_cluster_artifact
+    from jupyter_dsp.connection.mlmd_errors import MLMDError
+    from jupyter_dsp.connection.model import Connection, Space
+    from jupyter_dsp.connection.settings import DSPSettings
+
+    cluster = request.getfixturevalue("mlmd_cluster")
+    artifact_id, _ = _put_directory(cluster, "run-b-dir", "team-b")
+    space = Space("project", "http://127.0.0.1:1", "team-a", True, True)
+    conn = Connection("cluster-kubeflow", "team-a", "nb", "read-write", space, None)
+    settings = DSPSettings(mlmd_endpoint=cluster.grpc_target, runtimes_dir=str(tmp_path))
+    with pytest.raises(MLMDError) as refused:
+        open_cluster_artifact(conn, settings, "run-b-dir", str(artifact_id))
+    assert refused.value.status == 403
+    assert "team-b" in str(refused.value) and "team-a" in str(refused.value)
