@@ -104,6 +104,12 @@ class DSPSettings(Configurable):
         "(gRPC; grpcs://host:port for TLS). Empty: discover it (DSPA's MLMD proxy, Kubeflow's "
         "metadata-grpc-service).",
     ).tag(config=True)
+    kubeflow_minio_endpoint = Unicode(
+        "http://minio-service.kubeflow:9000",
+        help="Kubeflow: the object store of minio:// artifacts (KFP's launcher default), read "
+        "with the profile namespace's mlpipeline-minio-artifact Secret when no AWS_* "
+        "variables name credentials.",
+    ).tag(config=True)
     mlmd_transport = Unicode(
         "",
         help="grpc or grpc-web for mlmd_endpoint. Empty: grpc-web for a URL, grpc for host:port.",

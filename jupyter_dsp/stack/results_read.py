@@ -195,7 +195,8 @@ def iter_tar(plan: TarPlan, start: int, length: int, chunk: int = CHUNK) -> Iter
                         yield data
                 except OSError:
                     pass  # swapped for a link (or removed) since the plan: zeros instead
-            yield bytes(hi - lo - sent)
+            if hi - lo - sent > 0:  # padding; never an empty chunk (it may read as the end)
+                yield bytes(hi - lo - sent)
         position += padded
         if position >= end:
             return
