@@ -7,13 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from reference import COMPILED as REFERENCE
 
 from jupyter_dsp.client import ArgumentError, compile_source
 from jupyter_dsp.client.params import check_arguments, parse_assignments, root_parameters
-
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "kfp-compiled-pipelines"
-if not REFERENCE.is_dir():
-    REFERENCE = Path("/work/shared/reference/kfp-compiled-pipelines")
 
 PIPELINE_PY = textwrap.dedent(
     """

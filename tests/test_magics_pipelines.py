@@ -134,10 +134,12 @@ def test_bad_usage_is_a_usage_error(shell, unique_name, line, fragment):
     assert fragment in str(info.value)
 
 
-def test_bad_reference_file_upload_is_a_usage_error(shell):
-    reference = "/work/shared/reference/kfp-compiled-pipelines/invalid/invalid_yaml.yaml"
+def test_bad_yaml_file_upload_is_a_usage_error(shell, tmp_path):
+    # as KFP's invalid/invalid_yaml.yaml: a .yaml file that does not parse
+    bad = tmp_path / "invalid_yaml.yaml"
+    bad.write_text("pipelineInfo:\n  name: broken\nroot: [unclosed\n")
     with pytest.raises(UsageError, match="not a valid KFP pipeline spec"):
-        shell.run_line_magic("dsp", f"upload {reference}")
+        shell.run_line_magic("dsp", f"upload {bad}")
 
 
 def test_stack_errors_show_as_one_line(shell, capsys):
