@@ -3,7 +3,7 @@
 It is not in the repository: CI has it beside the checkout as ``../shared/reference``; anywhere
 else set ``JUPYTER_DSP_REFERENCE`` to that directory. Without it the tests that read it skip
 with :data:`REASON` (at collection for modules that load it at import, at run time for the
-others: ``require`` and the FileNotFoundError hook in conftest.py), never with an error.
+others: ``require``, ``needed`` and the hook in conftest.py), never with an error.
 """
 
 from __future__ import annotations
@@ -52,8 +52,11 @@ def require_module() -> None:
         pytest.skip(REASON, allow_module_level=True)
 
 
-def is_reference_path(filename: object) -> bool:
-    """Whether a missing file (``FileNotFoundError.filename``) is part of the reference data."""
-    if not isinstance(filename, str | os.PathLike):
-        return False
-    return Path(os.fspath(filename)).resolve().is_relative_to(REFERENCE)
+def names_missing_reference(error: BaseException) -> bool:
+    """Whether ``error`` is about a file of the (absent) reference data: a FileNotFoundError for
+    one, or an error whose message names the reference directory (a library's "No such file")."""
+    filename = getattr(error, "filename", None)
+    if isinstance(filename, str | os.PathLike):
+        if Path(os.fspath(filename)).resolve().is_relative_to(REFERENCE):
+            return True
+    return str(REFERENCE) in str(error)

@@ -135,9 +135,14 @@ def test_bad_usage_is_a_usage_error(shell, unique_name, line, fragment):
 
 
 def test_bad_yaml_file_upload_is_a_usage_error(shell, tmp_path):
-    # as KFP's invalid/invalid_yaml.yaml: a .yaml file that does not parse
+    # as KFP's invalid/invalid_yaml.yaml: YAML, but "components_1" is no field of a pipeline spec
     bad = tmp_path / "invalid_yaml.yaml"
-    bad.write_text("pipelineInfo:\n  name: broken\nroot: [unclosed\n")
+    bad.write_text(
+        "components_1:\n  comp-echo:\n    executorLabel: exec-echo\n"
+        "pipelineInfo:\n  name: echo\n"
+        "root:\n  dag:\n    tasks:\n      echo:\n        componentRef:\n          name: comp-echo\n"
+        "schemaVersion: 2.1.0\nsdkVersion: kfp-2.14.6\n"
+    )
     with pytest.raises(UsageError, match="not a valid KFP pipeline spec"):
         shell.run_line_magic("dsp", f"upload {bad}")
 
