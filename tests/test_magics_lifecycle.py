@@ -82,8 +82,10 @@ def test_schedule_cron_five_fields_and_usage_errors(shell, unique_name):
         assert sched.version_id == ""  # newest version at each firing
         assert sched.next_fire_time is not None
         assert (sched.next_fire_time.hour, sched.next_fire_time.minute) == (6, 0)
+        assert sched.name == f"{name} · daily 06:00"  # named after its pipeline and trigger
         text = formats(shell, sched)["text/plain"]
-        assert "cron '0 0 6 * * *'" in text
+        assert "cron '0 6 * * *' (UTC), daily 06:00" in text  # as typed, not KFP's 6 fields
+        assert "0 0 6" not in text
     finally:
         shell.run_line_magic("dsp", f"unschedule {sched.id}")
 

@@ -41,6 +41,7 @@ from jupyter_dsp.client.models import (
 from jupyter_dsp.client.params import check_arguments, root_parameters
 from jupyter_dsp.client.pipelines import PAGE_SIZE, name_filter
 from jupyter_dsp.client.spaces import PROJECT
+from jupyter_dsp.stack.naming import run_name
 
 WINDOW = 1024 * 1024  # bytes of an archived log per read, as the stack's logs extension
 
@@ -156,7 +157,7 @@ class RunOperations:
         cached = exp_name in self._experiments
         models = self.kfp.api_models
         body = models.V2beta1Run(
-            display_name=name or f"{title} {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S}",
+            display_name=name or run_name(title),
             experiment_id=self.experiment_id(exp_name),
             runtime_config=models.V2beta1RuntimeConfig(parameters=values),
         )
