@@ -97,6 +97,9 @@ def test_run_form_refuses_a_bad_value(client, uploaded):
     assert form.submit() is None
     assert "'a' expects int" in status(form)
     assert "solid" in (form.inputs["a"].layout.border or "")
+    # only the bad input is marked (all text inputs shared one Layout and all turned red)
+    for other in ("b", "label", "flags"):
+        assert not form.inputs[other].layout.border, other
     assert form.monitor is None and form.last_run is None
 
     form.inputs["a"].value = "3"

@@ -6,10 +6,11 @@ Plain HTML with inline styles only: it must look right in JupyterLab, classic No
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable
 from html import escape
 from typing import Any
+
+from jupyter_dsp.connection.display import quoted_text
 
 STATE_COLOURS: dict[str, str] = {
     "SUCCEEDED": "#2e7d32",
@@ -119,6 +120,13 @@ def pipeline_html(pipeline: Any) -> str:
     )
 
 
+def parameter_values(given: dict[str, Any], defaults: dict[str, Any]) -> str:
+    """``a=3, b=0.5 (default)``: the values a run ran with, the declared defaults marked."""
+    parts = [f"{name}={quoted_text(value)}" for name, value in given.items()]
+    parts += [f"{name}={quoted_text(value)} (default)" for name, value in defaults.items()]
+    return ", ".join(parts)
+
+
 def run_html(run: Any) -> str:
     tasks = table(
         ["task", "state", "started", "id"],
@@ -127,7 +135,7 @@ def run_html(run: Any) -> str:
             for t in run.tasks
         ),
     )
-    params = escape(json.dumps(run.parameters)) if run.parameters else "<i>none</i>"
+    params = escape(parameter_values(run.parameters, run.defaults)) or "<i>none</i>"
     error = f'<br><span style="color:#c62828">{escape(run.error)}</span>' if run.error else ""
     return (
         f"<div><b>Run</b> {escape(run.name)} {badge(run.state)} {code(run.id)}{ui_link(run)}<br>"

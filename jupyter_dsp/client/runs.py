@@ -190,6 +190,10 @@ class RunOperations:
             return run.spec
         if not (run.pipeline_id and run.version_id):
             return None
+        known: dict[str, Any] = self.__dict__.setdefault("_version_specs_seen", {})
+        if run.version_id in known:  # a version's spec never changes
+            run.spec = known[run.version_id]
+            return run.spec
         try:
             with api_errors("Reading the run's pipeline version", self._where(PROJECT)):
                 raw = self.kfp.pipelines.pipeline_service_get_pipeline_version(
@@ -197,7 +201,7 @@ class RunOperations:
                 )
         except DSPError:
             return None
-        run.spec = raw.pipeline_spec
+        run.spec = known[run.version_id] = raw.pipeline_spec
         return run.spec
 
     def runs(self, limit: int = 20, state: str | None = None) -> ResultList[Run]:
@@ -238,6 +242,7 @@ class RunOperations:
         with api_errors(f"Getting run {run_id}", self._where(PROJECT)):
             run = Run.from_api(self.kfp.runs.run_service_get_run(run_id=run_id))
         run.client = self  # run.outputs reads through this client
+        self.run_spec(run)  # the defaults it ran with (run.defaults); once per version
         return run
 
     def wait(

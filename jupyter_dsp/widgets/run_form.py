@@ -15,7 +15,6 @@ from jupyter_dsp.client.params import BOOLEAN, LIST, STRUCT, Parameter, check_ar
 from jupyter_dsp.widgets.run_monitor import RunMonitor
 
 _ERROR = "color:#c62828"
-_LABEL = widgets.Layout(width="100%")
 
 
 def _input_for(param: Parameter) -> widgets.Widget:
@@ -42,7 +41,7 @@ def _input_for(param: Parameter) -> widgets.Widget:
         placeholder=param.type_label,
         tooltip=tip,
         style=style,
-        layout=_LABEL,
+        layout=widgets.Layout(width="100%"),  # its own: a red border marks this input only
     )
 
 
