@@ -99,7 +99,7 @@ def test_info_never_shows_the_token(shell, stack, capsys):
     "line, fragment",
     [
         ("", None),
-        ("bogus", "invalid choice"),
+        ("bogus", "Unknown command 'bogus'"),
         ("run", "required: PIPELINE"),
         ("upload", "required"),
         ("upload missing.yaml", "No such file"),

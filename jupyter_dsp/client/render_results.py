@@ -84,7 +84,7 @@ def metrics_bundles(metrics: dict[str, float], title: str) -> list[Bundle]:
             f"<b>{escape(title)}</b>{table(['metric', 'value'], rows)}", f"{title}:\n{text}"
         )
     ]
-    if len(metrics) > 1:
+    if metrics:  # one metric is a chart too (one bar with its value)
         out.append(
             chart_bundle(
                 charts.metrics_bar(metrics, title), charts.bars_svg(metrics), f"{title} (bar chart)"
