@@ -11,7 +11,7 @@ from typing import Any
 
 from jupyter_dsp.client import charts
 from jupyter_dsp.client.outputs import RunResults
-from jupyter_dsp.client.render import badge
+from jupyter_dsp.client.render import badge, clipped
 from jupyter_dsp.client.render_results import Bundle, chart_bundle, display_bundles, html_bundle
 from jupyter_dsp.connection.display import value_text
 
@@ -108,7 +108,9 @@ class Comparison:
     # ---- rendering -------------------------------------------------------------------------
 
     def table_bundle(self) -> Bundle:
-        head = "".join(f'<th style="{_CELL}">{escape(label)}</th>' for label in self.labels)
+        head = "".join(
+            f'<th style="{_CELL}">{clipped(label, "14em")}</th>' for label in self.labels
+        )
         states = "".join(f'<td style="{_CELL}">{badge(r.state)}</td>' for r in self.runs)
         body = [f'<tr><th style="{_CELL}">state</th>{states}</tr>']
         text = ["".ljust(28) + " | ".join(self.labels)]

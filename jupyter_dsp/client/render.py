@@ -152,6 +152,15 @@ def version_names(pipeline: Any, shown: int = 5) -> str:
     return ", ".join(names[:shown]) + more
 
 
+def clipped(name: str, width: str = "24em") -> str:
+    """``name`` on one line, cut with an ellipsis past ``width``; the full name on hover."""
+    return (
+        f'<span title="{escape(name)}" style="display:inline-block;max-width:{width};'
+        'overflow:hidden;text-overflow:ellipsis;white-space:nowrap;vertical-align:bottom">'
+        f"{escape(name)}</span>"
+    )
+
+
 def _row(item: Any) -> tuple[list[str], list[str]]:
     kind = type(item).__name__
     if kind == "Pipeline":
@@ -160,7 +169,7 @@ def _row(item: Any) -> tuple[list[str], list[str]]:
             ["space", "pipeline", "versions", "id", "created"],
             [
                 escape(space_label(item)),
-                escape(item.name),
+                clipped(item.name),
                 escape(versions),
                 code(item.id),
                 escape(when(item.created_at)),
@@ -170,7 +179,7 @@ def _row(item: Any) -> tuple[list[str], list[str]]:
         return (
             ["run", "state", "created", "elapsed", "id"],
             [
-                escape(item.name),
+                clipped(item.name),
                 badge(item.state),
                 escape(when(item.created_at)),
                 escape(duration(item.elapsed())),
@@ -179,7 +188,12 @@ def _row(item: Any) -> tuple[list[str], list[str]]:
         )
     return (
         ["version", "id", "created", "description"],
-        [escape(item.name), code(item.id), escape(when(item.created_at)), escape(item.description)],
+        [
+            clipped(item.name),
+            code(item.id),
+            escape(when(item.created_at)),
+            escape(item.description),
+        ],
     )
 
 
