@@ -422,6 +422,12 @@ class RunOperations:
                 )
             window = self.read_log(run.id, found.id, start=start, max_bytes=tail)
             text = _earlier_note(run.id, found.name, window) + window.text
+            if not text and found.state == "CACHED":
+                text = (
+                    f"({found.name} was cached: an earlier run with the same inputs made its "
+                    f"outputs, so it did not run again and has no log here; `%dsp outputs "
+                    f"{run.id} {found.name}` shows them)"
+                )
             return Logs(run.id, text, [found.name], {found.name: window.start})
         ordered = sorted(
             run.tasks,
