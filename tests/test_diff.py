@@ -169,6 +169,10 @@ async def test_diff_endpoint(
     assert got["old"]["pipeline_version_id"] == first
     assert got["new"]["pipeline_version_id"] == second
     assert "parameter 'b' default changed: 10 -> 20" in got["summary"]
+    # the panel reads the same words: types in plain words, components by their task's name
+    (b_change,) = got["parameters"]["changed"]
+    assert (b_change["old_type_label"], b_change["new_type_label"]) == ("int", "int")
+    assert {c["label"] for c in got["components"]["changed"]} == {"add"}
     assert "component 'square' added" in got["summary"]
     assert "component 'add' code changed" in got["summary"]
     explicit = await jp_fetch(
