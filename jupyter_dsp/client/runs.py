@@ -199,7 +199,9 @@ class RunOperations:
                 raw = self.kfp.pipelines.pipeline_service_get_pipeline_version(
                     pipeline_id=run.pipeline_id, pipeline_version_id=run.version_id
                 )
-        except DSPError:
+        except DSPError as exc:
+            if exc.status in (403, 404):  # not readable here (e.g. another stack's): no retry
+                known[run.version_id] = None
             return None
         run.spec = known[run.version_id] = raw.pipeline_spec
         return run.spec
