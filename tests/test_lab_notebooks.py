@@ -45,6 +45,7 @@ def test_guided_notebook_runs_all_in_lab(lab: Lab, browser: Any, name: str) -> N
     page.on("pageerror", lambda exc: page_errors.append(str(exc)))
     try:
         # a workspace of its own, reset: only this notebook open, as on a first visit
+        opened = time.monotonic()
         page.goto(f"{lab.url}lab/workspaces/nb-{name}/tree/{filename}?reset&token={lab.token}")
         page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=90_000)
         page.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for(timeout=60_000)
@@ -55,6 +56,7 @@ def test_guided_notebook_runs_all_in_lab(lab: Lab, browser: Any, name: str) -> N
             ".jp-StatusBar-Widget", has_text=re.compile(r"Python 3.*\| Idle")
         ).first.wait_for(timeout=120_000)
         no_dialog(page, "on open")
+        ready = time.monotonic() - opened
 
         page.locator(".jp-NotebookPanel:visible .jp-Notebook").first.click()
         page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).first.click()
@@ -78,6 +80,8 @@ def test_guided_notebook_runs_all_in_lab(lab: Lab, browser: Any, name: str) -> N
         finally:
             shot(page, f"notebook_{name}")
         no_dialog(page, "after Run All")
+        ran = time.monotonic() - opened - ready
+        print(f"{name}: kernel idle {ready:.1f} s after opening, Run All took {ran:.1f} s")
 
         # what the user sees, saved: every code cell ran, none ended in an error
         page.locator(".jp-NotebookPanel:visible .jp-Notebook").first.click()
