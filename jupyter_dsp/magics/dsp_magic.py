@@ -287,5 +287,9 @@ DSPMagic.dsp.__doc__ = full_help(_PARSER)
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext jupyter_dsp``: register ``%dsp``."""
+    """``%load_ext jupyter_dsp``: register ``%dsp``; KFP's warning about the default base
+    image (on every component cell) is hidden from then on, no other warning."""
+    from jupyter_dsp.client.compiling import hide_base_image_warning
+
+    hide_base_image_warning()
     ipython.register_magics(DSPMagic)

@@ -9,7 +9,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from jupyter_dsp.client import DSPClient, DSPError, Run
-from jupyter_dsp.client.render import badge, duration, state_colour
+from jupyter_dsp.client.render import badge, clipped, duration, state_colour
 from jupyter_dsp.widgets.dag import Node, graph_from_spec, render_svg
 from jupyter_dsp.widgets.results import ResultsView
 
@@ -168,7 +168,7 @@ class RunMonitor(widgets.VBox):
         states = self.task_states()
         error = f'<br><span style="color:#c62828">{escape(run.error)}</span>' if run.error else ""
         self.header.value = (
-            f"<b>{escape(run.name)}</b> {badge(run.state)} "
+            f"<b>{clipped(run.name, '32em')}</b> {badge(run.state)} "
             f"<small>elapsed {escape(duration(run.elapsed()))} &middot; "
             f"<code>{escape(run.id)}</code></small>{error}"
         )
