@@ -10,6 +10,7 @@ from tornado.ioloop import IOLoop
 
 from jupyter_dsp.connection import DSPSettings
 from jupyter_dsp.connection.embedded import announce_starting, clear_starting, data_dir
+from jupyter_dsp.server.changes_handler import changes_handlers
 from jupyter_dsp.server.diff import diff_handlers
 from jupyter_dsp.server.handlers import (
     InfoHandler,
@@ -65,6 +66,7 @@ class DSPExtension(ExtensionApp):
                 (r"dsp/logs/([^/]+)/([^/]+)", LogsHandler),
                 *result_handlers(),  # dsp/results/{run}, dsp/artifacts/{run}/{artifact}
                 *diff_handlers(),  # dsp/diff?pipeline_id=&v1=&v2= (version diff)
+                *changes_handlers(),  # dsp/changes?watch=&since= (the live panel's long poll)
                 (r"dsp/api/(?P<space>project|shared|managed|local)/(?P<path>.*)", ProxyHandler),
                 (r"dsp/api/(?P<space>[^/]*)(?:/.*)?", UnknownSpaceHandler),
             ]
