@@ -162,5 +162,7 @@ async def test_changes_endpoint(proxied_stack, jp_fetch, server_url, jupyter_tok
         raise_error=False,
     )
     assert twice.code == 400 and "once" in json.loads(twice.body)["message"]
-    anonymous = await AsyncHTTPClient().fetch(f"{server_url}dsp/changes?watch=runs", raise_error=False)
+    anonymous = await AsyncHTTPClient().fetch(
+        f"{server_url}dsp/changes?watch=runs", raise_error=False
+    )
     assert anonymous.code == 403
