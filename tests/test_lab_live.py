@@ -100,11 +100,21 @@ def terminate(lab: Lab, run_id: str) -> None:
     assert response.status_code == 200, response.text
 
 
-def count_dsp_requests(pg: Any) -> list[str]:
-    """Every request the page makes to the server extension from now on."""
-    seen: list[str] = []
-    pg.on("request", lambda req: "/dsp/" in req.url and seen.append(req.url))
-    return seen
+class DspRequests(list):  # type: ignore[type-arg]
+    """Every request the page makes to the server extension from now on, and those still open
+    (a long poll the page holds counts until it is answered or aborted)."""
+
+    def __init__(self, pg: Any) -> None:
+        super().__init__()
+        self.open: set[Any] = set()
+        pg.on("request", self._start)
+        pg.on("requestfinished", lambda req: self.open.discard(req))
+        pg.on("requestfailed", lambda req: self.open.discard(req))
+
+    def _start(self, req: Any) -> None:
+        if "/dsp/" in req.url:
+            self.append(req.url)
+            self.open.add(req)
 
 
 def test_changes_made_elsewhere_show_without_a_click(lab: Lab, page: Any) -> None:
@@ -112,7 +122,7 @@ def test_changes_made_elsewhere_show_without_a_click(lab: Lab, page: Any) -> Non
     page.locator(
         ".jp-DSP-runsSection .jp-DSP-runList, .jp-DSP-runsSection .jp-DSP-empty"
     ).first.wait_for(timeout=30_000)
-    time.sleep(1)  # the panel settled, its long poll waiting
+    page.wait_for_timeout(1000)  # the panel settled, its long poll waiting
 
     # a pipeline uploaded elsewhere
     name = unique("a-live")
@@ -122,7 +132,7 @@ def test_changes_made_elsewhere_show_without_a_click(lab: Lab, page: Any) -> Non
     # a new version of an opened pipeline
     pipeline_row(page, name).locator(".jp-DSP-row-name").click()
     page.locator(".jp-DSP-version[data-version-id]").first.wait_for(timeout=20_000)
-    time.sleep(1)
+    page.wait_for_timeout(1000)
     version = upload_version(lab, pipeline["pipeline_id"], NAP, f"{name}-again")
     page.locator(f'.jp-DSP-version[data-version-id="{version["pipeline_version_id"]}"]').wait_for(
         timeout=LIVE_MS
@@ -158,22 +168,28 @@ def test_changes_made_elsewhere_show_without_a_click(lab: Lab, page: Any) -> Non
     shot(page, "live_run_canceled")
 
 
-def _assert_quiet(lab: Lab, pg: Any, seen: list[str], seconds: float) -> None:
-    time.sleep(1.0)  # the aborted long poll reaches the server log
+def _assert_quiet(lab: Lab, pg: Any, seen: DspRequests, seconds: float) -> None:
+    # (the page's waits, not time.sleep: Playwright hands its events over while it waits)
+    pg.wait_for_timeout(1000)  # the aborted long poll reaches the server log
+    assert not seen.open, [r.url for r in seen.open]  # the held long poll was given up
     before_browser, before_server = len(seen), len(server_dsp_requests(lab))
-    time.sleep(seconds)
+    pg.wait_for_timeout(seconds * 1000)
     assert seen[before_browser:] == [], seen[before_browser:]
     assert server_dsp_requests(lab)[before_server:] == []
+    assert not seen.open
 
 
 def test_hidden_panel_or_page_makes_no_request(lab: Lab, page: Any) -> None:
-    seen = count_dsp_requests(page)
+    seen = DspRequests(page)
     open_panel(page, lab)
     deadline = time.monotonic() + 20
     while not any("/dsp/changes" in url for url in seen):
         assert time.monotonic() < deadline, "the panel never asked for changes"
-        time.sleep(0.2)
-    assert any("/dsp/changes" in line for line in server_dsp_requests(lab))
+        page.wait_for_timeout(200)
+    # the first long poll (no tokens yet) is answered at once: the server logged it
+    while not any("/dsp/changes" in line for line in server_dsp_requests(lab)):
+        assert time.monotonic() < deadline + 10, "the server never logged the panel's long poll"
+        page.wait_for_timeout(200)
 
     # 1. the left sidebar collapsed (a click on the current tab)
     tab = page.locator('li.lm-TabBar-tab[data-id="jupyter-dsp-panel"]')
@@ -184,7 +200,7 @@ def test_hidden_panel_or_page_makes_no_request(lab: Lab, page: Any) -> None:
     name = unique("a-hidden")
     before = len(seen)
     lab.upload("project", ADD, name)
-    time.sleep(2)
+    page.wait_for_timeout(2000)
     assert seen[before:] == []
     tab.click()
     pipeline_row(page, name).wait_for(timeout=LIVE_MS)
@@ -197,7 +213,7 @@ def test_hidden_panel_or_page_makes_no_request(lab: Lab, page: Any) -> None:
     page.locator("#jupyter-dsp-panel").wait_for(state="visible", timeout=10_000)
 
     # 3. the browser tab hidden (another tab in front, the window minimized)
-    time.sleep(1.5)
+    page.wait_for_timeout(1500)
     set_page_hidden(page, True)
     _assert_quiet(lab, page, seen, 5)
     other = unique("a-unseen")
