@@ -269,7 +269,11 @@ def test_upload_dialog_proposes_what_works_first_try(lab: Lab, page: Any) -> Non
     )
     shot(page, "live_upload_version_proposed")
     dialog.locator("button.jp-mod-accept").click()
-    dialog.wait_for(state="detached", timeout=30_000)
+    # the dialog closes, then uploads: the success note says it worked the first time
+    page.locator(".jp-Notification-Toast-success, .Toastify__toast--success").first.wait_for(
+        timeout=30_000
+    )
+    assert page.locator(".jp-Dialog").count() == 0  # no second dialog with an error
     versions = lab.get(lab.api("project", f"pipelines/{existing['pipeline_id']}/versions")).json()
     assert versions["total_size"] == 2
     assert f"{name}-v2" in {v["display_name"] for v in versions["pipeline_versions"]}
@@ -280,7 +284,12 @@ def test_upload_dialog_proposes_what_works_first_try(lab: Lab, page: Any) -> Non
     dialog.locator('input[name="mode"][value="pipeline"]').check()
     assert dialog.locator('input[name="name"]').input_value() == f"{name}-2"
     dialog.locator("button.jp-mod-accept").click()
-    dialog.wait_for(state="detached", timeout=30_000)
+    deadline = time.monotonic() + 30
+    while not lab.find_pipeline("project", f"{name}-2"):
+        assert page.locator(".jp-Dialog .jp-DSP-error").count() == 0, "the upload was refused"
+        assert time.monotonic() < deadline, "the proposed pipeline name did not upload"
+        page.wait_for_timeout(300)
+    assert page.locator(".jp-Dialog").count() == 0
     assert len(lab.find_pipeline("project", f"{name}-2")) == 1
     assert len(lab.find_pipeline("project", name)) == 1
 
