@@ -104,7 +104,9 @@ def jp_server_config(dsp_server_config):
     return dsp_server_config
 
 
-async def test_changes_endpoint(proxied_stack, jp_fetch, server_url, jupyter_token, unique_name):
+async def test_changes_endpoint(
+    proxied_stack, jp_fetch, jp_serverapp, server_url, jupyter_token, unique_name
+):
     stack = kfp.Client(host=proxied_stack.url, existing_token=proxied_stack.token)
     hello = str(VALID / "hello_world.yaml")
     params = {"watch": "pipelines:project,runs,recurringruns"}
@@ -162,7 +164,24 @@ async def test_changes_endpoint(proxied_stack, jp_fetch, server_url, jupyter_tok
         raise_error=False,
     )
     assert twice.code == 400 and "once" in json.loads(twice.body)["message"]
+    # the panel's background checks do not count as user activity (idle culling still works)
+    settings = jp_serverapp.web_app.settings
+    before = settings.get("api_last_activity")
+    await jp_fetch("dsp", "changes", params={"watch": "runs", "no_track_activity": "1"})
+    assert settings.get("api_last_activity") == before
     anonymous = await AsyncHTTPClient().fetch(
         f"{server_url}dsp/changes?watch=runs", raise_error=False
     )
     assert anonymous.code == 403
+
+
+async def test_feed_close_ends_waiting_polls():
+    feed = ChangeFeed(Upstream(), interval=0.05)
+    first = await feed.wait(["runs"], {}, timeout=2)
+    task = asyncio.ensure_future(feed.wait(["runs"], first, timeout=10))
+    await asyncio.sleep(0.1)
+    feed.close()  # the server stops
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.1)
+    assert feed.waiting == 0 and not feed.polling

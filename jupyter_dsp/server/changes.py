@@ -159,6 +159,15 @@ class ChangeFeed:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
 
+    def close(self) -> None:
+        """Stop polling (the server stops): every waiting long poll ends."""
+        if self._loop is not None:
+            self._loop.cancel()
+        for waiter in self._waiters:
+            if not waiter.future.done():
+                waiter.future.cancel()
+        self._waiters.clear()
+
     async def _token(self, key: str) -> str:
         self.upstream_requests += 1
         try:

@@ -78,7 +78,8 @@ export class LiveFeed {
         this.controller = controller;
         this.asking = keys.join(',');
         const since = keys.map(k => this.tokens.get(k) ?? '').join(',');
-        const query = new URLSearchParams({ watch: this.asking, since });
+        // no_track_activity: a background check is not user activity (idle culling still works)
+        const query = new URLSearchParams({ watch: this.asking, since, no_track_activity: '1' });
         try {
           this.requests++;
           const answer = await this.client.json<{ tokens?: Record<string, string> }>(
