@@ -8,6 +8,7 @@ browser fixtures of test_lab_panel.py, with the server logging every request (DE
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import time
@@ -314,3 +315,49 @@ def test_long_names_ellipsized_and_catch_up_defaults_on(lab: Lab, page: Any) -> 
     catch_up.wait_for(timeout=10_000)
     assert catch_up.is_checked()  # as `%dsp schedule`
     dialog.locator("button.jp-mod-reject").click()
+
+
+def test_a_kernel_upload_and_run_show_without_a_click(lab: Lab, page: Any) -> None:
+    """A notebook kernel reaches the embedded stack itself (its runtime file), not through the
+    Jupyter server: the panel still sees what it does within 3 s."""
+    from jupyter_client.manager import start_new_kernel
+    from kernel_helpers import write_pipeline
+
+    base = lab.root_dir.parent
+    name = unique("a-kernel")
+    source = write_pipeline(base, name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER_DSP_")}
+    env.update(
+        JUPYTER_RUNTIME_DIR=str(base / "runtime"),
+        JUPYTER_DATA_DIR=str(base / "data"),
+        JUPYTER_CONFIG_DIR=str(base / "config"),
+        JUPYTER_DSP_SA_DIR=str(base / "no-service-account"),
+        JUPYTER_PLATFORM_DIRS="1",
+    )
+    manager, kernel = start_new_kernel(kernel_name="python3", env=env)
+    try:
+        open_panel(page, lab)
+        page.locator(".jp-DSP-runsSection .jp-DSP-tabs").wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)
+
+        def execute(code: str) -> str:
+            out: list[str] = []
+            reply = kernel.execute_interactive(
+                code,
+                timeout=120,
+                output_hook=lambda msg: out.append(str(msg["content"].get("text", ""))),
+            )
+            assert reply["content"]["status"] == "ok", reply["content"]
+            return "".join(out)
+
+        execute(
+            "from jupyter_dsp.client import connect\n"
+            f"client = connect()\nversion = client.upload({str(source)!r})"
+        )
+        pipeline_row(page, name).wait_for(timeout=LIVE_MS)
+        run_id = execute(f"print(client.run({name!r}, {{'a': 1}}).id, end='')").strip()
+        page.locator(f'.jp-DSP-run[data-run-id="{run_id}"]').wait_for(timeout=LIVE_MS)
+        shot(page, "live_kernel_changes")
+    finally:
+        kernel.stop_channels()
+        manager.shutdown_kernel(now=True)
