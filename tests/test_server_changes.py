@@ -185,3 +185,54 @@ async def test_feed_close_ends_waiting_polls():
         await task
     await asyncio.sleep(0.1)
     assert feed.waiting == 0 and not feed.polling
+
+
+async def test_a_long_poll_given_up_stops_the_upstream_polling(
+    proxied_stack, jp_fetch, jp_serverapp, jp_http_port, jp_base_url, jupyter_token
+):
+    """The panel hides: it aborts its request. The server notices at once, and polls the
+    stack no more (no waiter, no loop) instead of holding on for the rest of the 25 s."""
+    from jupyter_dsp.server.changes_handler import FEED_SETTING
+
+    feed = jp_serverapp.web_app.settings[FEED_SETTING]
+    first = json.loads((await jp_fetch("dsp", "changes", params={"watch": "runs"})).body)
+    reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
+    writer.write(
+        (
+            f"GET {jp_base_url}dsp/changes?watch=runs&since={first['tokens']['runs']} HTTP/1.1\r\n"
+            f"Host: 127.0.0.1\r\nAuthorization: token {jupyter_token}\r\n\r\n"
+        ).encode()
+    )
+    await writer.drain()
+    for _ in range(50):
+        if feed.waiting:
+            break
+        await asyncio.sleep(0.1)
+    assert feed.waiting == 1 and feed.polling
+    writer.close()  # the browser aborts the fetch
+    await asyncio.sleep(1.5)
+    assert feed.waiting == 0 and not feed.polling
+    reads = feed.upstream_requests
+    await asyncio.sleep(1.5)
+    assert feed.upstream_requests == reads
+
+
+async def test_a_token_nobody_polled_lately_is_not_trusted():
+    """Panel A watches runs and pipelines, hides (a run view B keeps the feed going, for runs
+    only); a pipeline is uploaded; A shows again: the change comes at once, not the token
+    cached before A left (which would hold it until the next round)."""
+    up = Upstream()
+    feed = ChangeFeed(up, interval=2.0)
+    known = {"runs": "r1", "pipelines:project": "p1"}
+    view = asyncio.ensure_future(feed.wait(["runs"], {"runs": "r1"}, timeout=30))
+    panel = asyncio.ensure_future(feed.wait(list(known), known, timeout=30))
+    await asyncio.sleep(0.3)
+    assert feed.ticks == 1
+    panel.cancel()  # hidden
+    await asyncio.sleep(4.2)  # two rounds for the run view alone
+    assert feed.ticks == 3
+    up.values["pipelines:project"] = "p2"
+    back = await feed.wait(list(known), known, timeout=0.5)
+    assert back["pipelines:project"] == "p2"
+    view.cancel()
+    feed.close()

@@ -113,6 +113,7 @@ class ChangeFeed:
         self.fetch = fetch
         self.interval = interval
         self.tokens: dict[str, str] = {}
+        self._fresh: set[str] = set()  # keys read upstream in the latest round
         self.ticks = 0  # upstream rounds made (for tests and bench)
         self.upstream_requests = 0
         self._waiters: list[_Waiter] = []
@@ -128,8 +129,8 @@ class ChangeFeed:
         return self._loop is not None and not self._loop.done()
 
     def _changed(self, waiter: _Waiter) -> dict[str, str] | None:
-        if any(k not in self.tokens for k in waiter.keys):
-            return None
+        if any(k not in self._fresh for k in waiter.keys):
+            return None  # a key nobody watched last round: its token may be old
         now = {k: self.tokens[k] for k in waiter.keys}
         if any(waiter.since.get(k) != v for k, v in now.items()):
             return now
@@ -147,7 +148,7 @@ class ChangeFeed:
             if ready is not None:
                 return ready
         self._waiters.append(waiter)
-        if any(k not in self.tokens for k in keys):
+        if any(k not in self._fresh for k in keys):
             self._wake.set()  # a new list: poll it now rather than at the next tick
         if not self.polling:
             self._loop = asyncio.ensure_future(self._run())
@@ -184,6 +185,7 @@ class ChangeFeed:
                 values = await asyncio.gather(*(self._token(k) for k in keys))
                 self.ticks += 1
                 self.tokens.update(zip(keys, values, strict=True))
+                self._fresh = set(keys)
                 for waiter in list(self._waiters):
                     ready = self._changed(waiter)
                     if ready is not None and not waiter.future.done():
@@ -199,4 +201,5 @@ class ChangeFeed:
         finally:
             # nobody watches: forget, so a panel coming back compares against fresh tokens
             self.tokens.clear()
+            self._fresh = set()
             self._loop = None
