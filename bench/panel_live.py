@@ -190,7 +190,12 @@ def main() -> int:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
             seen: list[str] = []
-            page.on("request", lambda req: "/dsp/" in req.url and seen.append(req.url))
+
+            def count(req: Any) -> None:
+                if "/dsp/" in req.url:
+                    seen.append(req.url)
+
+            page.on("request", count)
             page.goto(f"{lab.url}lab/workspaces/bench-live?token={lab.token}")
             page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=60_000)
             tab = page.locator('li.lm-TabBar-tab[data-id="jupyter-dsp-panel"]')
