@@ -136,6 +136,7 @@ class RunMonitor(widgets.VBox):
 
     def _final(self) -> None:
         self.terminate_button.disabled = True
+        self.terminate_button.button_style = ""  # grey: nothing left to terminate
         self.outputs_view.update(self.run)
         self.finished.set()
 
@@ -188,6 +189,7 @@ class RunMonitor(widgets.VBox):
             button.style.button_color = state_colour(state)
             button.tooltip = f"{button.description}: {state} (click for its log)"
         self.terminate_button.disabled = run.done
+        self.terminate_button.button_style = "" if run.done else "danger"
 
     def task_states(self) -> dict[str, str]:
         """State of each task by name (tasks the run has not reached yet are absent)."""
