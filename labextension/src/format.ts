@@ -95,3 +95,21 @@ const TYPE_WORDS: Record<string, string> = {
 export function typeWord(type: string | undefined): string {
   return TYPE_WORDS[type ?? ''] ?? type ?? '';
 }
+
+const NAME_WORDS = (
+  'acorn amber anvil aspen badger basil birch bison cedar cobalt comet coral crane cricket ' +
+  'delta dune eagle ember falcon fern fjord flint gecko ginger glacier harbor hazel heron ' +
+  'indigo iris jade juniper kelp kestrel lark lemon lotus lynx maple marble meadow mint ' +
+  'nectar nova oak olive onyx orchid otter pebble pepper pine plum quartz quill raven reef ' +
+  'robin saffron sage sparrow spruce tango thistle tulip umber velvet violet walnut willow ' +
+  'wren yarrow zephyr zinc'
+).split(' ');
+
+/** A run's default name, as the kernel makes it (jupyter_dsp/stack/naming.py): the pipeline
+ * and a short suffix a person can read and tell apart, `my-pipeline otter-3f`. */
+export function readableRunName(title: string): string {
+  const random = new Uint8Array(2);
+  crypto.getRandomValues(random);
+  const word = NAME_WORDS[random[0] % NAME_WORDS.length];
+  return `${title} ${word}-${random[1].toString(16).padStart(2, '0')}`;
+}
