@@ -144,7 +144,6 @@ def read_outputs(
     outputs = executor_input.get("outputs") or {}
     written: dict[str, Any] = {}
     path = Path(outputs.get("outputFile", ""))
-    task_root = path.parent
     text = _read_step_file(path)
     if text is not None:
         written = json.loads(text) if text.strip() else {}
@@ -165,6 +164,21 @@ def read_outputs(
                 raise ValueError(f"output parameter '{name}' cannot be read: {exc}") from None
         elif not spec.get("isOptional"):
             raise ValueError(f"the step did not write its output parameter '{name}'")
+    return params, read_output_artifacts(component, executor_input, outside, written)
+
+
+def read_output_artifacts(
+    component: dict[str, Any],
+    executor_input: dict[str, Any],
+    outside: Callable[[str], str] = str,
+    written: dict[str, Any] | None = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """The output artifacts a step reported (``written``: its executor output, if read)."""
+    outputs = executor_input.get("outputs") or {}
+    task_root = Path(outputs.get("outputFile", "")).parent
+    if written is None:
+        text = _read_step_file(Path(outputs.get("outputFile", "")))
+        written = json.loads(text) if text and text.strip() else {}
     artifacts: dict[str, list[dict[str, Any]]] = {}
     reported_artifacts = written.get("artifacts") or {}
     for name, entry in (outputs.get("artifacts") or {}).items():
@@ -188,7 +202,7 @@ def read_outputs(
                 }
             )
         artifacts[name] = result
-    return params, artifacts
+    return artifacts
 
 
 STEP_FILE_LIMIT = 64 * 1024 * 1024  # an output file the stack reads back
