@@ -233,3 +233,26 @@ def test_spec_loads_and_uploads_with_kfps_own_client(nb_stack, notebooks, tmp_pa
         str(pipeline_path), pipeline_name="notebook-pipeline-upload", namespace="team-a"
     )
     assert uploaded.pipeline_id
+
+
+def test_dsp_run_a_notebook_as_a_one_step_pipeline(shell, notebooks, tmp_path):
+    from IPython.core.error import UsageError
+
+    path = notebooks["prepare"]
+    run = shell.run_line_magic("dsp", f"run {path} -p rows=3 --wait --timeout 600")
+    assert run.state == "SUCCEEDED", run.error
+    assert run.parameters["rows"] == 3
+    outputs = shell.run_line_magic("dsp", f"outputs {run.id}")
+    prep = outputs["prepare"]
+    assert prep["written"] == 3
+    assert prep["data"].read_text().splitlines()[0] == "x,label"
+    names = {a.name for a in prep.all_artifacts()}
+    assert {"data", "executed_notebook", "notebook_html"} <= names
+    shown = prep._repr_mimebundle_()
+    html = str(shown.get("text/html", shown))
+    assert "executed_notebook" in html and "<iframe" in html and "sandbox" in html
+    # a notebook that needs input artifacts cannot run alone: said plainly
+    with pytest.raises(UsageError, match="reads input artifacts \\(data\\)"):
+        shell.run_line_magic("dsp", f"run {notebooks['train']}")
+    compiled = shell.run_line_magic("dsp", f"compile {path} -o {tmp_path / 'prep.yaml'}")
+    assert set(compiled.parameters) == {"rows", "seed"}

@@ -21,6 +21,8 @@ _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 PY_SUFFIXES = (".py",)
 IR_SUFFIXES = (".yaml", ".yml", ".json")
+NOTEBOOK_SUFFIXES = (".ipynb",)  # a notebook runs as a one-step pipeline
+SOURCE_SUFFIXES = PY_SUFFIXES + IR_SUFFIXES + NOTEBOOK_SUFFIXES
 
 
 def is_pipeline_function(obj: Any) -> bool:
@@ -227,13 +229,22 @@ def compile_source(source: Any, output: str | os.PathLike[str] | None = None) ->
         lower = text.lower()
         if lower.endswith(PY_SUFFIXES):
             return compile_function(_pick_function(text, function), output)
+        if lower.endswith(NOTEBOOK_SUFFIXES):
+            from jupyter_dsp.notebooks import NotebookSignatureError, NotebookTooLarge
+            from jupyter_dsp.notebooks.pipeline import notebook_pipeline
+
+            try:
+                func = notebook_pipeline(text)
+            except (NotebookSignatureError, NotebookTooLarge, FileNotFoundError) as exc:
+                raise ArgumentError(str(exc)) from None
+            return compile_function(func, output)
         if lower.endswith(IR_SUFFIXES):
             result = load_ir(text)
             if output is not None:
                 result.write(output)
             return result
         raise ArgumentError(
-            f"Cannot compile {text!r}: give a pipeline function, a .py file or a .yaml file."
+            f"Cannot compile {text!r}: give a pipeline function, a .py, .yaml or .ipynb file."
         )
     raise ArgumentError(
         f"Cannot compile a {type(source).__name__}: "

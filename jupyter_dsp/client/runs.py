@@ -14,8 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from jupyter_dsp.client.compiling import (
-    IR_SUFFIXES,
-    PY_SUFFIXES,
+    SOURCE_SUFFIXES,
     CompiledPipeline,
     compile_source,
     from_spec_dict,
@@ -102,7 +101,7 @@ class RunOperations:
         if isinstance(target, str | os.PathLike):
             text = os.fspath(target)
             path, _ = split_file_function(text)
-            if path.lower().endswith(PY_SUFFIXES + IR_SUFFIXES):
+            if path.lower().endswith(SOURCE_SUFFIXES):
                 compiled = compile_source(text)
                 return compiled.name, _run_spec(compiled), None
             pipeline = self.find_pipeline(text, space, latest_only=version is None)
