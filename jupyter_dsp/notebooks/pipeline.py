@@ -47,13 +47,14 @@ def notebook_pipeline(path: str | Path, name: str | None = None) -> Any:
     run_notebook.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
             inspect.Parameter(
-                d.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=d.default, annotation=_TYPES[d.kind]
+                d.name,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=d.default,
+                annotation=_TYPES[d.kind],
             )
             for d in params
         ]
     )
     run_notebook.__annotations__ = {d.name: _TYPES[d.kind] for d in params}
     pipeline_name = name or source.stem.lower().replace("_", "-").replace(" ", "-")
-    return dsl.pipeline(name=pipeline_name, description=f"the notebook {source.name}")(
-        run_notebook
-    )
+    return dsl.pipeline(name=pipeline_name, description=f"the notebook {source.name}")(run_notebook)
