@@ -28,6 +28,7 @@ ALL = (
     "03-widgets",
     "04-on-a-cluster",
     "05-results-and-compare",
+    "06-notebook-pipelines",
 )
 API = "/apis/v2beta1"
 VEGALITE = "application/vnd.vegalite.v5+json"
@@ -254,3 +255,20 @@ def test_05_results_and_compare(nb_stack, tmp_path):
         runs = runs_of(nb_stack)
         assert {r["state"] for r in runs} == {"SUCCEEDED"}
         assert len({r["display_name"] for r in runs}) == len(runs)
+
+
+def test_06_notebook_pipelines(nb_stack, tmp_path):
+    skip_runs_if_unsupported("06-notebook-pipelines", nb_stack)
+    for _ in range(2):
+        nb, text = execute("06-notebook-pipelines", nb_stack, tmp_path)
+        assert "'SUCCEEDED'" in text and "40 rows written" not in text  # rows=60 given
+        assert "60 rows written" in text or "accuracy" in text
+        bundles = [o.get("data", {}) for c in nb.cells for o in c.get("outputs", []) if "data" in o]
+        charts = [b[VEGALITE] for b in bundles if VEGALITE in b]
+        titles = " | ".join(str(c.get("title")) for c in charts)
+        assert "metrics" in titles and "confusion matrix" in titles
+        html = " ".join(str(b.get("text/html", "")) for b in bundles)
+        assert "executed_notebook" in html and "<iframe" in html
+        assert "('SUCCEEDED', 5)" in text
+        assert "FAILED" in text and "the notebook failed in cell 1 ('ratio = 1 / divisor')" in text
+        assert "ZeroDivisionError" in text
