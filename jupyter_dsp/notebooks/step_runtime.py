@@ -14,7 +14,10 @@ def _dsp_run_notebook(packed, values, inputs, outputs, metrics, classification, 
     import os
     import sys
     import tempfile
+    import time
     import zlib
+
+    began = time.perf_counter()
 
     import nbformat
     from nbclient import NotebookClient
@@ -77,6 +80,7 @@ def _dsp_run_notebook(packed, values, inputs, outputs, metrics, classification, 
         startup_timeout=120,
         resources={"metadata": {"path": os.getcwd()}},
     )
+    started = time.perf_counter()
     try:
         client.execute()
     except CellExecutionError as exc:
@@ -99,7 +103,13 @@ def _dsp_run_notebook(packed, values, inputs, outputs, metrics, classification, 
         ename = getattr(exc, "ename", "Error")
         evalue = getattr(exc, "evalue", "")
         raise RuntimeError(f"the notebook failed in {where}: {ename}: {evalue}") from None
+    ran = time.perf_counter()
     save()
+    print(
+        f"[jupyter-dsp] notebook: prepared in {started - began:.2f} s, kernel and cells "
+        f"{ran - started:.2f} s, saved with its HTML in {time.perf_counter() - ran:.2f} s",
+        file=sys.stderr,
+    )
     with open(back, encoding="utf-8") as f:
         got = json.load(f)
     for name, artifact in metrics.items():

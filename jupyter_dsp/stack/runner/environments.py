@@ -276,6 +276,9 @@ class StepEnvironments:
             # pip's behaviour across several indexes (uv's default takes the first that has it)
             install = [uv, "pip", "install", "--python", python]
             install += ["--index-strategy", "unsafe-best-match"]
+            # steps run with PYTHONDONTWRITEBYTECODE and a read-only environment: compiled
+            # once here, or every step compiles every module it imports again
+            install += ["--compile-bytecode"]
             if index_urls:
                 install += ["--index-url", index_urls[0]]
                 for url in index_urls[1:]:
