@@ -256,3 +256,27 @@ def test_dsp_run_a_notebook_as_a_one_step_pipeline(shell, notebooks, tmp_path):
         shell.run_line_magic("dsp", f"run {notebooks['train']}")
     compiled = shell.run_line_magic("dsp", f"compile {path} -o {tmp_path / 'prep.yaml'}")
     assert set(compiled.parameters) == {"rows", "seed"}
+
+
+def test_the_step_runs_in_a_clean_virtualenv_from_the_spec_alone(tmp_path, monkeypatch):
+    """KFP's own local runner with a fresh virtualenv (no site-packages of the workbench; only
+    kfp and the step's declared packages installed), after the notebook file is deleted and
+    from another directory: the step has only what the spec carries."""
+    import shutil
+
+    import kfp.local as local  # type: ignore[import-untyped]
+
+    source = tmp_path / "workbench"
+    source.mkdir()
+    component = notebook_component(prepare(source))
+    shutil.rmtree(source)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    local.init(runner=local.SubprocessRunner(use_venv=True), pipeline_root=str(tmp_path / "root"))
+    task = component(rows=4, seed=1)
+    assert task.outputs["written"] == 4
+    with open(task.outputs["data"].path) as f:
+        assert f.read() == "x,label\n0,0\n1,1\n2,0\n3,1\n"
+    with open(task.outputs["executed_notebook"].path) as f:
+        assert json.load(f)["cells"][1]["metadata"]["tags"] == ["parameters"]
