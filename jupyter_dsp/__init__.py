@@ -33,3 +33,11 @@ def connect(**kwargs: Any) -> Any:
     from jupyter_dsp.client import connect as _connect
 
     return _connect(**kwargs)
+
+
+def notebook_component(notebook: Any, **kwargs: Any) -> Any:
+    """A KFP component that runs a notebook as one pipeline step (see
+    :func:`jupyter_dsp.notebooks.notebook_component`)."""
+    from jupyter_dsp.notebooks import notebook_component as _make
+
+    return _make(notebook, **kwargs)

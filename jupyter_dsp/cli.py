@@ -2,7 +2,8 @@
 
 jupyter-dsp stack serve --data-dir DIR [--host H] [--port N] [--single-user]
                         [--default-namespace NS] [--workers N] [--env-cache-size SIZE]
-                        [--no-step-cache] [--python-in-containers] [--bwrap PATH]
+                        [--no-step-cache] [--python-in-containers] [--import-root DIR ...]
+                        [--bwrap PATH]
 jupyter-dsp stack cache clear --data-dir DIR [--environments]
 jupyter-dsp stack token create --data-dir DIR --subject NAME [--namespace NS:view|edit ...]
                                [--shared none|view|edit]
@@ -52,6 +53,15 @@ def _parser() -> argparse.ArgumentParser:
         "--python-in-containers",
         action="store_true",
         help="run Python components in a container engine too (default: as subprocesses)",
+    )
+    serve.add_argument(
+        "--import-root",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="a directory local-path importers may read (repeat for more; an empty value for "
+        "none). Default: none on a multi-user stack, the working directory on a single-user "
+        "one. The data dir and service-account token directories are never readable.",
     )
     serve.add_argument(
         "--bwrap",
@@ -165,7 +175,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.default_namespace,
             args.workers,
             StepSettings(
-                env_cache_bytes, not args.no_step_cache, args.python_in_containers, args.bwrap
+                env_cache_bytes,
+                not args.no_step_cache,
+                args.python_in_containers,
+                None if args.import_root is None else tuple(r for r in args.import_root if r),
+                args.bwrap,
             ),
         )
         try:

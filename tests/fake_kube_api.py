@@ -2,13 +2,15 @@
 
 Serves only what jupyter-dsp reads, with the real API's JSON shapes:
 - list/get ``datasciencepipelinesapplications.opendatahub.io/v1`` in a namespace;
-- ``pods/{name}/log`` (text/plain), with ``container``.
+- ``pods/{name}/log`` (text/plain), with ``container``;
+- get ``secrets/{name}`` (``data`` base64-encoded), 403 where the identity may not.
 Everything else, and a wrong bearer token, answers a ``Status`` object like the real API.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import threading
 from collections.abc import Callable
@@ -79,6 +81,9 @@ class FakeKube:
         self.dspas: dict[str, list[dict[str, Any]]] = {}
         self.pod_logs: dict[tuple[str, str, str], bytes] = {}  # (ns, pod, container) -> log
         self.forbidden_namespaces: set[str] = set()
+        # Secrets: (namespace, name) -> data (plain bytes; served base64-encoded as the API does)
+        self.secrets: dict[tuple[str, str], dict[str, bytes]] = {}
+        self.denied_secrets: set[str] = set()  # namespaces whose Secrets the identity may not get
         self.requests: list[tuple[str, str, str]] = []  # (method, path, authorization)
         self.last_query = ""
         self.url = ""
@@ -175,6 +180,34 @@ class PodLog(_Base):
         self.finish(data)
 
 
+class SecretGet(_Base):
+    def get(self, namespace: str, name: str) -> None:
+        if namespace in self.kube.denied_secrets or namespace in self.kube.forbidden_namespaces:
+            self.fail(
+                403,
+                "Forbidden",
+                f'secrets "{name}" is forbidden: User "system:serviceaccount:{namespace}:nb" '
+                f'cannot get resource "secrets" in API group "" in the namespace "{namespace}"',
+            )
+            return
+        data = self.kube.secrets.get((namespace, name))
+        if data is None:
+            self.fail(404, "NotFound", f'secrets "{name}" not found')
+            return
+        self.set_header("Content-Type", "application/json")
+        self.finish(
+            json.dumps(
+                {
+                    "kind": "Secret",
+                    "apiVersion": "v1",
+                    "metadata": {"name": name, "namespace": namespace},
+                    "type": "Opaque",
+                    "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
+                }
+            )
+        )
+
+
 class NotFound(_Base):
     def get(self, *args: str) -> None:
         self.fail(404, "NotFound", "the server could not find the requested resource")
@@ -201,6 +234,7 @@ class FakeKubeServer:
                 (dspas, DSPAList, k),
                 (dspas + r"/([^/]+)", DSPAGet, k),
                 (r"/api/v1/namespaces/([^/]+)/pods/([^/]+)/log", PodLog, k),
+                (r"/api/v1/namespaces/([^/]+)/secrets/([^/]+)", SecretGet, k),
                 (r"/(.*)", NotFound, k),
             ]
         )

@@ -18,9 +18,18 @@ from typing import Any
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
+from reference import REFERENCE, VALID
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
-HELLO = REFERENCE / "kfp-compiled-pipelines" / "valid" / "hello_world.yaml"
+__all__ = [
+    "HELLO",
+    "REFERENCE",
+    "RecordingUpstream",
+    "make_ca",
+    "raw_request",
+    "server_tls_context",
+]
+
+HELLO = VALID / "hello_world.yaml"
 
 
 async def raw_request(

@@ -6,12 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from reference import COMPILED, INVALID, REFERENCE, SWAGGER, VALID, require
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared/reference"
-COMPILED = REFERENCE / "kfp-compiled-pipelines"
-VALID = COMPILED / "valid"
-INVALID = COMPILED / "invalid"
-SWAGGER = REFERENCE / "kfp-api-2.17.0"
+__all__ = ["COMPILED", "INVALID", "REFERENCE", "SWAGGER", "VALID"]
 API = "/apis/v2beta1"
 
 
@@ -37,7 +34,7 @@ def upload_bytes(
 
 
 def upload(stack: Any, name: str, token: Any = None, path: str = "hello_world.yaml", **params: str):
-    data = (VALID / path).read_bytes()
+    data = require(VALID / path).read_bytes()
     return upload_bytes(stack, Path(path).name, data, token, name=name, **params)
 
 

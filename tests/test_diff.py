@@ -78,11 +78,12 @@ def test_diff_names_defaults_parameters_components_code_and_dag(specs):
     assert result["changed"]
     summary = result["summary"]
     assert "parameter 'b' default changed: 10 -> 20" in summary
-    assert "parameter 'mode' added (default 'fast')" in summary
+    assert "parameter 'mode' added (str, default 'fast')" in summary
     assert "parameter 'unused' removed" in summary
-    assert "component 'comp-square' added" in summary
-    assert "component 'comp-add' code changed" in summary
-    assert not any("comp-report" in line for line in summary)  # same code, same image
+    assert "component 'square' added" in summary
+    assert "component 'add' code changed" in summary
+    assert not any("report" in line for line in summary)  # same code, same image
+    assert not any("comp-" in line for line in summary)  # display names, not KFP's keys
     changed = {c["name"]: c for c in result["components"]["changed"]}
     assert '+    print("the second version")' in changed["comp-add"]["code_diff"]
     assert "pip install" not in changed["comp-add"]["code_diff"]
@@ -104,7 +105,7 @@ def test_image_change_and_sdk_preamble(specs):
         container["command"] = [c.replace("kfp==", "kfp==9.9.9;") for c in container["command"]]
     result = diff_specs(v1, other)
     assert result["summary"] == [
-        "component 'comp-report' image changed: python:3.12 -> python:3.13"
+        "component 'report' image changed: python:3.12 -> python:3.13"
     ]
     assert {n["id"]: n["status"] for n in result["dag"]["new"]["nodes"]}["report"] == "changed"
     same = diff_specs(v1, copy.deepcopy(v1))
@@ -112,6 +113,26 @@ def test_image_change_and_sdk_preamble(specs):
     # the API's {"pipeline_spec": ..., "platform_spec": ...} form is read too
     wrapped = diff_specs({"pipeline_spec": v1, "platform_spec": {}}, other)
     assert wrapped["summary"] == result["summary"]
+
+
+def test_types_in_plain_words_tidy_floats_and_task_display_names(specs):
+    v1, _ = specs
+    other = copy.deepcopy(v1)
+    b = other["root"]["inputDefinitions"]["parameters"]["b"]
+    b.update(parameterType="NUMBER_DOUBLE", defaultValue=0.3 - 0.2)  # 0.09999999999999998
+    # a task shown under another name than its component's: the diff uses the task's name
+    other["root"]["dag"]["tasks"]["report"]["taskInfo"]["name"] = "final report"
+    other["deploymentSpec"]["executors"]["exec-report"]["container"]["image"] = "python:3.13"
+    result = diff_specs(v1, other)
+    assert "parameter 'b' type changed: int -> float" in result["summary"]
+    assert "parameter 'b' default changed: 10 -> 0.1" in result["summary"]
+    assert "component 'final report' image changed: python:3.12 -> python:3.13" in result[
+        "summary"
+    ]
+    (change,) = result["parameters"]["changed"]
+    assert (change["old_type"], change["new_type"]) == ("NUMBER_INTEGER", "NUMBER_DOUBLE")
+    assert (change["old_type_label"], change["new_type_label"]) == ("int", "float")
+    assert not any("NUMBER_" in line or "comp-" in line for line in result["summary"])
 
 
 # ---- GET dsp/diff through the Jupyter server ------------------------------------------------
@@ -148,13 +169,17 @@ async def test_diff_endpoint(
     assert got["old"]["pipeline_version_id"] == first
     assert got["new"]["pipeline_version_id"] == second
     assert "parameter 'b' default changed: 10 -> 20" in got["summary"]
-    assert "component 'comp-square' added" in got["summary"]
-    assert "component 'comp-add' code changed" in got["summary"]
+    # the panel reads the same words: types in plain words, components by their task's name
+    (b_change,) = got["parameters"]["changed"]
+    assert (b_change["old_type_label"], b_change["new_type_label"]) == ("int", "int")
+    assert {c["label"] for c in got["components"]["changed"]} == {"add"}
+    assert "component 'square' added" in got["summary"]
+    assert "component 'add' code changed" in got["summary"]
     explicit = await jp_fetch(
         "dsp", "diff", params={"pipeline_id": pid, "v1": second, "v2": first}
     )
     reverse = json.loads(explicit.body)
-    assert "component 'comp-square' removed" in reverse["summary"]
+    assert "component 'square' removed" in reverse["summary"]
     assert proxied_stack.token not in explicit.body.decode()
 
     broad = proxied_stack.create_token("nb", {"default": "edit", "other": "edit"}, "edit")

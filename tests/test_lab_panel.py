@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import reference
 import requests
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
-PIPELINES = ROOT.parent / "shared" / "reference" / "kfp-compiled-pipelines" / "valid"
+PIPELINES = reference.VALID
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -82,8 +82,10 @@ def test_schedule_cron_five_fields_and_usage_errors(shell, unique_name):
         assert sched.version_id == ""  # newest version at each firing
         assert sched.next_fire_time is not None
         assert (sched.next_fire_time.hour, sched.next_fire_time.minute) == (6, 0)
+        assert sched.name == f"{name} · daily 06:00"  # named after its pipeline and trigger
         text = formats(shell, sched)["text/plain"]
-        assert "cron '0 0 6 * * *'" in text
+        assert "cron '0 6 * * *' (UTC), daily 06:00" in text  # as typed, not KFP's 6 fields
+        assert "0 0 6" not in text
     finally:
         shell.run_line_magic("dsp", f"unschedule {sched.id}")
 
@@ -183,15 +185,16 @@ def test_diff_names_changed_default_added_component_and_changed_code(shell, uniq
     assert isinstance(diff, VersionDiff) and diff.changed
     assert (diff.old.name, diff.new.name) == ("v1", "v2")
     assert "parameter 'b' default changed: 0.5 -> 0.75" in diff.summary
-    assert "component 'comp-double' added" in diff.summary
-    assert "component 'comp-add' code changed" in diff.summary
-    assert "component 'comp-report' code changed" not in diff.summary
+    assert "component 'double' added" in diff.summary
+    assert "component 'add' code changed" in diff.summary
+    assert "component 'report' code changed" not in diff.summary
     code = next(c for c in diff.components["changed"] if c["name"] == "comp-add")["code_diff"]
     assert '+    print(f"adding {a} and {b} (v2)")' in code
     nodes = {n["id"]: n["status"] for n in diff.dag["new"]["nodes"]}
     assert nodes == {"add": "changed", "report": "same", "double": "added"}
     data = formats(shell, diff)
-    assert "comp-double" in data["text/html"] and "default changed" in data["text/plain"]
+    assert "double" in data["text/html"] and "default changed" in data["text/plain"]
+    assert "comp-" not in data["text/plain"]
 
     same = shell.run_line_magic("dsp", f"diff {name} v1 v1")
     assert not same.changed

@@ -99,7 +99,7 @@ def test_info_never_shows_the_token(shell, stack, capsys):
     "line, fragment",
     [
         ("", None),
-        ("bogus", "invalid choice"),
+        ("bogus", "Unknown command 'bogus'"),
         ("run", "required: PIPELINE"),
         ("upload", "required"),
         ("upload missing.yaml", "No such file"),
@@ -134,10 +134,17 @@ def test_bad_usage_is_a_usage_error(shell, unique_name, line, fragment):
     assert fragment in str(info.value)
 
 
-def test_bad_reference_file_upload_is_a_usage_error(shell):
-    reference = "/work/shared/reference/kfp-compiled-pipelines/invalid/invalid_yaml.yaml"
+def test_bad_yaml_file_upload_is_a_usage_error(shell, tmp_path):
+    # as KFP's invalid/invalid_yaml.yaml: YAML, but "components_1" is no field of a pipeline spec
+    bad = tmp_path / "invalid_yaml.yaml"
+    bad.write_text(
+        "components_1:\n  comp-echo:\n    executorLabel: exec-echo\n"
+        "pipelineInfo:\n  name: echo\n"
+        "root:\n  dag:\n    tasks:\n      echo:\n        componentRef:\n          name: comp-echo\n"
+        "schemaVersion: 2.1.0\nsdkVersion: kfp-2.14.6\n"
+    )
     with pytest.raises(UsageError, match="not a valid KFP pipeline spec"):
-        shell.run_line_magic("dsp", f"upload {reference}")
+        shell.run_line_magic("dsp", f"upload {bad}")
 
 
 def test_stack_errors_show_as_one_line(shell, capsys):

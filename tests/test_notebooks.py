@@ -2,8 +2,10 @@
 
 Each notebook gets a fresh stack, announced to its kernel the way the server extension does it
 on a laptop: the runtime file ``jupyter-dsp-stack.json`` in the kernel's Jupyter runtime dir.
-Besides running without an error, a notebook must leave on the stack what it says it did,
-print what a reader is told to look for, and never show a token.
+Each runs **twice in a row** against that one stack, in the same working directory (a user
+pressing Run All again): both runs pass. Besides running without an error, a notebook must
+leave on the stack what it says it did, print what a reader is told to look for, leave
+nothing behind that it simulated, and never show a token.
 """
 
 from __future__ import annotations
@@ -20,8 +22,16 @@ from nbclient import NotebookClient
 from jupyter_dsp.connection.embedded import RUNTIME_FILE_NAME, EmbeddedInfo, write_runtime_file
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-ALL = ("01-quickstart", "02-shared-pipelines", "03-widgets", "04-on-a-cluster")
+ALL = (
+    "01-quickstart",
+    "02-shared-pipelines",
+    "03-widgets",
+    "04-on-a-cluster",
+    "05-results-and-compare",
+    "06-notebook-pipelines",
+)
 API = "/apis/v2beta1"
+VEGALITE = "application/vnd.vegalite.v5+json"
 
 
 def runs_supported(stack: Any) -> bool:
@@ -75,7 +85,7 @@ def outputs_text(nb: Any) -> str:
 def execute(name: str, stack: Any, tmp_path: Path) -> tuple[Any, str]:
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     workdir = tmp_path / "work"
-    workdir.mkdir()
+    workdir.mkdir(exist_ok=True)  # the second run: the same directory, as a user's
     client = NotebookClient(
         nb,
         timeout=300,
@@ -85,7 +95,14 @@ def execute(name: str, stack: Any, tmp_path: Path) -> tuple[Any, str]:
     client.execute(env=kernel_env(stack, tmp_path))
     text = outputs_text(nb)
     assert stack.token not in text, "a token leaked into a notebook's output"
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors, errors
     return nb, text
+
+
+def execute_twice(name: str, stack: Any, tmp_path: Path) -> list[tuple[Any, str]]:
+    """Run All, then Run All again against the same stack: both must pass."""
+    return [execute(name, stack, tmp_path) for _ in range(2)]
 
 
 def api(stack: Any, path: str, **params: str) -> dict[str, Any]:
@@ -142,62 +159,116 @@ def test_committed_without_outputs(name):
 
 def test_01_quickstart(nb_stack, tmp_path):
     skip_runs_if_unsupported("01-quickstart", nb_stack)
-    nb, text = execute("01-quickstart", nb_stack, tmp_path)
-    assert "DSP embedded: namespace 'default'" in text
-    assert (tmp_path / "work" / "quickstart-hello.yaml").is_file()
-    private = pipelines(nb_stack, "default")
-    shared = pipelines(nb_stack, None)
-    assert "quickstart-hello" in private and "quickstart-hello" not in shared
-    assert "quickstart-hello-team" in shared and "quickstart-hello-team" not in private
-    assert len(version_names(nb_stack, private["quickstart-hello"])) == 2
-    if has_run_cells(nb):
-        runs = runs_of(nb_stack)
-        assert len(runs) == 2 and {r["state"] for r in runs} == {"SUCCEEDED"}
-        params = [r["runtime_config"]["parameters"] for r in runs]
-        assert {"name": "Ada", "times": 3} in params
-        assert "Hello Ada! Hello Ada! Hello Ada!" in text  # the greet task's log
+    for rounds in (1, 2):
+        nb, text = execute("01-quickstart", nb_stack, tmp_path)
+        assert "DSP embedded: namespace 'default'" in text
+        assert (tmp_path / "work" / "quickstart-hello.yaml").is_file()
+        private = pipelines(nb_stack, "default")
+        shared = pipelines(nb_stack, None)
+        assert "quickstart-hello" in private and "quickstart-hello" not in shared
+        assert "quickstart-hello-team" in shared and "quickstart-hello-team" not in private
+        # the same name is a new version each time: twice per Run All
+        assert len(version_names(nb_stack, private["quickstart-hello"])) == 2 * rounds
+        if has_run_cells(nb):
+            runs = runs_of(nb_stack)
+            assert len(runs) == 2 * rounds and {r["state"] for r in runs} == {"SUCCEEDED"}
+            assert len({r["display_name"] for r in runs}) == len(runs)  # told apart
+            params = [r["runtime_config"]["parameters"] for r in runs]
+            assert {"name": "Ada", "times": 3} in params
+            assert "Hello Ada! Hello Ada! Hello Ada!" in text  # the greet task's log
 
 
 def test_02_shared_pipelines(nb_stack, tmp_path):
     skip_runs_if_unsupported("02-shared-pipelines", nb_stack)
-    nb, text = execute("02-shared-pipelines", nb_stack, tmp_path)
-    private = pipelines(nb_stack, "default")
-    shared = pipelines(nb_stack, None)
-    assert set(shared) == {"team-normalise"}
-    assert set(private) == {"my-normalise"}
-    assert len(version_names(nb_stack, shared["team-normalise"])) == 1
-    assert "with-my-label" in version_names(nb_stack, private["my-normalise"])
-    # the policy cells: read-only refuses the shared upload, off hides the shared space
-    assert "upload refused:" in text and "read-only" in text
-    assert "policy: off | shared space: None" in text
-    if has_run_cells(nb):
-        assert "mean=0.583" in text  # [2, 4, 8] normalised: mean of 0.25, 0.5, 1.0
+    for rounds in (1, 2):
+        nb, text = execute("02-shared-pipelines", nb_stack, tmp_path)
+        private = pipelines(nb_stack, "default")
+        shared = pipelines(nb_stack, None)
+        assert set(shared) == {"team-normalise"}
+        assert set(private) == {"my-normalise"}
+        assert "with-my-label" in version_names(nb_stack, private["my-normalise"])
+        # the policy cells: read-only refuses the shared upload, off hides the shared space
+        assert "upload refused:" in text and "read-only" in text
+        assert "policy: off | shared space: None" in text
+        if has_run_cells(nb) and rounds == 1:
+            assert "mean=0.583" in text  # [2, 4, 8] normalised: mean of 0.25, 0.5, 1.0
+        elif has_run_cells(nb):  # the same inputs again: the step is cached, and says so
+            assert "summary was cached: an earlier run with the same inputs" in text
 
 
 def test_03_widgets(nb_stack, tmp_path):
     skip_runs_if_unsupported("03-widgets", nb_stack)
-    nb, text = execute("03-widgets", nb_stack, tmp_path)
-    assert "widgets-train" in pipelines(nb_stack, "default")
-    assert "application/vnd.jupyter.widget-view+json" in str(nb.cells)
-    assert "epochs" in text and "many" in text  # the refusal names the field and the value
-    if has_run_cells(nb):
-        runs = runs_of(nb_stack)
-        assert len(runs) == 1 and runs[0]["state"] == "SUCCEEDED"
-        assert runs[0]["runtime_config"]["parameters"]["epochs"] == 4
-        assert "epoch 4: loss" in text
+    for rounds in (1, 2):
+        nb, text = execute("03-widgets", nb_stack, tmp_path)
+        assert "widgets-train" in pipelines(nb_stack, "default")
+        assert "application/vnd.jupyter.widget-view+json" in str(nb.cells)
+        refusal = next(c for c in nb.cells if "form.submit() is None" in c.source)
+        shown = outputs_text(nbformat.v4.new_notebook(cells=[refusal]))
+        # the refusal cell keeps showing the refusal after the next cell started a run
+        assert "epochs" in shown and "many" in shown and "Started run" not in shown
+        if has_run_cells(nb):
+            runs = runs_of(nb_stack)
+            assert len(runs) == rounds and {r["state"] for r in runs} == {"SUCCEEDED"}
+            assert {r["runtime_config"]["parameters"]["epochs"] for r in runs} == {4}
+            assert "epoch 4: loss" in text
 
 
 def test_04_on_a_cluster(nb_stack, tmp_path):
-    _, text = execute("04-on-a-cluster", nb_stack, tmp_path)
-    assert "mode cluster-dspa, namespace 'team-a', identity system:serviceaccount:team-a:" in text
-    assert "mode cluster-kubeflow, namespace 'team-a'" in text
-    assert "Kubeflow pipelines token" in text
-    assert "ds-pipeline-user-access-dspa" in text
-    assert "No pipeline stack found. Tried:" in text
-    assert "(HTTP 401)" in text and "an-expired-token" not in text
-    assert ".signature" not in text, "the (made-up) service-account token was printed"
-    # managed pipelines: shared (marked managed), not the project's own
-    assert "[shared, managed] platform-training" in text
-    assert "managed among the project's own: []" in text
-    # the archived log endpoint answers the step's log
-    assert "SUCCEEDED 200 text/plain" in text and "platform says from the archive" in text
+    before = (pipelines(nb_stack, "default"), pipelines(nb_stack, None), runs_of(nb_stack))
+    for _ in range(2):
+        _, text = execute("04-on-a-cluster", nb_stack, tmp_path)
+        assert (
+            "mode cluster-dspa, namespace 'team-a', identity system:serviceaccount:team-a:" in text
+        )
+        assert "mode cluster-kubeflow, namespace 'team-a'" in text
+        assert "Kubeflow pipelines token" in text
+        assert "ds-pipeline-user-access-dspa" in text
+        assert "No pipeline stack found. Tried:" in text
+        assert "(HTTP 401)" in text and "an-expired-token" not in text
+        assert ".signature" not in text, "the (made-up) service-account token was printed"
+        # managed pipelines: shared (marked managed), not the project's own
+        assert "[shared, managed] platform-training" in text
+        assert "managed among the project's own: []" in text
+        # the archived log endpoint answers the step's log
+        assert "SUCCEEDED 200 text/plain" in text and "platform says from the archive" in text
+        # the simulated cluster stayed in the simulation: the user's stack is as it was
+        after = (pipelines(nb_stack, "default"), pipelines(nb_stack, None), runs_of(nb_stack))
+        assert after == before
+
+
+def test_05_results_and_compare(nb_stack, tmp_path):
+    skip_runs_if_unsupported("05-results-and-compare", nb_stack)
+    for _ in range(2):
+        nb, text = execute("05-results-and-compare", nb_stack, tmp_path)
+        bundles = [o.get("data", {}) for c in nb.cells for o in c.get("outputs", []) if "data" in o]
+        charts = [b["application/vnd.vegalite.v5+json"] for b in bundles if VEGALITE in b]
+        titles = " | ".join(str(c.get("title")) for c in charts)
+        assert "metrics" in titles and "confusion matrix" in titles and "ROC" in titles
+        assert "results-demo" in pipelines(nb_stack, "default")
+        assert "parameter 'epochs' default changed" in text  # the version diff
+        # the schedule: named after pipeline and trigger, its cron as typed
+        assert "results-demo · daily 06:00" in text and "cron '0 6 * * *' (UTC)" in text
+        assert "Rerun of" in text
+        assert "0.09999999999999998" not in text
+        schedules = api(nb_stack, "/recurringruns", namespace="default").get("recurringRuns")
+        assert not schedules  # the notebook removes the schedule it made
+        runs = runs_of(nb_stack)
+        assert {r["state"] for r in runs} == {"SUCCEEDED"}
+        assert len({r["display_name"] for r in runs}) == len(runs)
+
+
+def test_06_notebook_pipelines(nb_stack, tmp_path):
+    skip_runs_if_unsupported("06-notebook-pipelines", nb_stack)
+    for _ in range(2):
+        nb, text = execute("06-notebook-pipelines", nb_stack, tmp_path)
+        assert "'SUCCEEDED'" in text and "40 rows written" not in text  # rows=60 given
+        assert "60 rows written" in text or "accuracy" in text
+        bundles = [o.get("data", {}) for c in nb.cells for o in c.get("outputs", []) if "data" in o]
+        charts = [b[VEGALITE] for b in bundles if VEGALITE in b]
+        titles = " | ".join(str(c.get("title")) for c in charts)
+        assert "metrics" in titles and "confusion matrix" in titles
+        html = " ".join(str(b.get("text/html", "")) for b in bundles)
+        assert "executed_notebook" in html and "<iframe" in html
+        assert "('SUCCEEDED', 5)" in text
+        assert "FAILED" in text and "the notebook failed in cell 1 ('ratio = 1 / divisor')" in text
+        assert "ZeroDivisionError" in text

@@ -14,6 +14,8 @@ from kfp import compiler
 from sample_pipelines import adder, sleepy
 from stack_http import assert_kfp_error, call, upload_bytes
 
+from jupyter_dsp.stack.naming import scheduled_time
+
 pytestmark = pytest.mark.timeout(180)
 
 
@@ -52,8 +54,8 @@ def trigger_times(runs: list[dict[str, Any]]) -> list[int]:
     """The trigger time each run was made for (the suffix of its display name)."""
     out = []
     for run in runs:
-        stamp = run["display_name"].rsplit(" ", 1)[1]
-        moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        moment = scheduled_time(run["display_name"])  # "<schedule> · 2026-12-03 06:00:02"
+        assert moment is not None, run["display_name"]
         out.append(int(moment.timestamp()))
     return sorted(out)
 

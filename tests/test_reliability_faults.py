@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import reference
 import requests
 from reliability_helpers import (
     Tally,
@@ -34,6 +35,7 @@ pytest_plugins = (
     "fixtures_server",
 )
 
+reference.require_module()  # reads KFP's reference data below
 HELLO = (VALID / "hello_world.yaml").read_bytes()
 FINAL = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED"}
 KILL_CYCLES = 3

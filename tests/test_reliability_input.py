@@ -18,6 +18,7 @@ import uuid
 from typing import Any
 
 import pytest
+import reference
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_helpers import Tally, Target, all_pipelines, assert_clean_error, record
@@ -32,6 +33,7 @@ pytest_plugins = (
     "fixtures_server",
 )
 
+reference.require_module()  # reads KFP's reference data below
 HELLO = (VALID / "hello_world.yaml").read_bytes()
 EXAMPLES = int(os.environ.get("DSP_FUZZ_EXAMPLES", "25"))
 RUN_OPERATIONS = [

@@ -13,6 +13,7 @@ import threading
 import time
 
 import pytest
+import reference
 import requests
 from reliability_helpers import (
     Tally,
@@ -34,6 +35,7 @@ CLIENTS = 32
 LOAD_SECONDS = float(os.environ.get("DSP_LOAD_SECONDS", "12"))
 OPS_PER_CLIENT = 40
 MAX_RUNS = 16  # runs execute on this machine: keep their number bounded
+reference.require_module()  # reads KFP's reference data below
 HELLO = (VALID / "hello_world.yaml").read_bytes()
 ADD_NUMBERS = (VALID / "critical" / "add_numbers.yaml").read_bytes()
 FINAL = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED"}

@@ -16,6 +16,7 @@ from typing import Any, List, NamedTuple  # noqa: UP035 (kfp 2.14 reads typing.L
 
 import pytest
 from kfp import compiler, dsl
+from reference import COMPILED as CORPUS
 from sample_pipelines import add, adder
 from step_files import host_pids_with, marker, work_file
 
@@ -28,11 +29,6 @@ from jupyter_dsp.stack.runner import (
 )
 from jupyter_dsp.stack.runner.locality import check_runs_locally
 from jupyter_dsp.stack.runner.prologue import read_prologue, strip_prologue
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "kfp-compiled-pipelines"
-if not CORPUS.exists():
-    CORPUS = Path("/work/shared/reference/kfp-compiled-pipelines")
-
 
 # ----- pipelines used below -----------------------------------------------------------------
 

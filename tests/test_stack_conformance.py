@@ -34,8 +34,10 @@ from typing import Any
 
 import jsonschema
 import pytest
+import reference
 from stack_http import SWAGGER, VALID, call, upload_bytes
 
+reference.require_module()  # reads KFP's reference data below
 SPEC = json.loads((SWAGGER / "kfp_api_single_file.swagger.json").read_text())
 UPLOAD_SPEC = json.loads((SWAGGER / "pipeline.upload.swagger.json").read_text())
 UPLOAD_PATHS = {"/apis/v2beta1/pipelines/upload", "/apis/v2beta1/pipelines/upload_version"}

@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 
 import pytest
+import reference
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from stack_http import SWAGGER
 
+reference.require_module()  # reads KFP's reference data below
 SCHEMA = schemathesis.openapi.from_path(SWAGGER / "kfp_api_single_file.swagger.json")
 OPERATIONS = [
     ("/apis/v2beta1/healthz", "GET"),

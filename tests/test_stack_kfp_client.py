@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import kfp
 import pytest
+from reference import VALID
 
-# ../shared/reference relative to the project root, as the reference README says
-VALID = Path(__file__).resolve().parents[2] / "shared/reference/kfp-compiled-pipelines/valid"
 HELLO = VALID / "hello_world.yaml"
 TWO_STEP = VALID / "two_step_pipeline.yaml"
 

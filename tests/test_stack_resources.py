@@ -8,11 +8,14 @@ import threading
 
 import kfp
 import pytest
+import reference
 from stack_http import VALID, assert_kfp_error, call, upload
 
 
 @pytest.fixture(scope="module")
 def package_server():
+    """Serves KFP's compiled test pipelines over HTTP (upload from a URL)."""
+    reference.require(VALID)  # the tests that use it skip without the reference data
     """Serves the reference pipelines over loopback HTTP (for package_url)."""
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(VALID))
     handler.log_message = lambda *a: None  # type: ignore[method-assign]

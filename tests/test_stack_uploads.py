@@ -9,6 +9,7 @@ import threading
 import zipfile
 
 import pytest
+import reference
 import yaml
 from stack_http import (
     INVALID,
@@ -19,6 +20,7 @@ from stack_http import (
     upload_bytes,
 )
 
+reference.require_module()  # reads KFP's reference data below
 VALID_FILES = sorted(p for p in VALID.rglob("*") if p.is_file())
 INVALID_FILES = sorted(p for p in INVALID.rglob("*") if p.is_file())
 HELLO = (VALID / "hello_world.yaml").read_bytes()

@@ -96,7 +96,11 @@ def test_run_form_refuses_a_bad_value(client, uploaded):
     form.inputs["a"].value = "three"
     assert form.submit() is None
     assert "'a' expects int" in status(form)
+    assert "'a' expects int" in form.message  # the same as plain text, for print()
     assert "solid" in (form.inputs["a"].layout.border or "")
+    # only the bad input is marked (all text inputs shared one Layout and all turned red)
+    for other in ("b", "label", "flags"):
+        assert not form.inputs[other].layout.border, other
     assert form.monitor is None and form.last_run is None
 
     form.inputs["a"].value = "3"

@@ -51,6 +51,7 @@ def test_run_started_from_the_form_is_followed_to_succeeded(client, tmp_path, un
     # ``add`` may be CACHED (another test of this session's stack ran it with a=4 before).
     _assert_graph_shows_final_records(monitor, {"add": ("SUCCEEDED", "CACHED"), "report": ()})
     assert monitor.terminate_button.disabled
+    assert monitor.terminate_button.button_style == ""  # grey, not a red button that does nothing
     assert run.parameters["a"] == 4 and run.parameters["flags"] == ["f"]
 
     report = next(b for b in monitor.task_buttons.children if b.description == "report")

@@ -11,8 +11,9 @@ from typing import Any
 
 from jupyter_dsp.client import charts
 from jupyter_dsp.client.outputs import RunResults
-from jupyter_dsp.client.render import badge
+from jupyter_dsp.client.render import badge, clipped
 from jupyter_dsp.client.render_results import Bundle, chart_bundle, display_bundles, html_bundle
+from jupyter_dsp.connection.display import value_text
 
 _MISSING = object()
 _DIFF = "background:#fff3cd"
@@ -32,7 +33,7 @@ class ComparedRun:
 def _cell(value: Any) -> str:
     if value is _MISSING:
         return "-"
-    return value if isinstance(value, str) else json.dumps(value)
+    return value_text(value)
 
 
 class Comparison:
@@ -63,7 +64,7 @@ class Comparison:
                     run_id=run.id,
                     name=run.name,
                     state=run.state,
-                    parameters=dict(run.parameters),
+                    parameters={**getattr(run, "defaults", {}), **run.parameters},  # as run
                     outputs=outputs,
                     metrics=results.metrics,
                 )
@@ -107,7 +108,9 @@ class Comparison:
     # ---- rendering -------------------------------------------------------------------------
 
     def table_bundle(self) -> Bundle:
-        head = "".join(f'<th style="{_CELL}">{escape(label)}</th>' for label in self.labels)
+        head = "".join(
+            f'<th style="{_CELL}">{clipped(label, "14em")}</th>' for label in self.labels
+        )
         states = "".join(f'<td style="{_CELL}">{badge(r.state)}</td>' for r in self.runs)
         body = [f'<tr><th style="{_CELL}">state</th>{states}</tr>']
         text = ["".ljust(28) + " | ".join(self.labels)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import runpy
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 PY_SUFFIXES = (".py",)
 IR_SUFFIXES = (".yaml", ".yml", ".json")
+NOTEBOOK_SUFFIXES = (".ipynb",)  # a notebook runs as a one-step pipeline
+SOURCE_SUFFIXES = PY_SUFFIXES + IR_SUFFIXES + NOTEBOOK_SUFFIXES
 
 
 def is_pipeline_function(obj: Any) -> bool:
@@ -138,13 +141,25 @@ def from_spec_dict(spec: dict[str, Any], source: str = "stack") -> CompiledPipel
     return _from_documents([spec], source)
 
 
+# KFP >= 2.15 warns on every @dsl.component without base_image that its default will change
+# in 2027: a pink box under every component cell. Only that message is hidden.
+BASE_IMAGE_WARNING = r"The default base_image used by the @dsl\.component decorator will switch"
+
+
+def hide_base_image_warning() -> None:
+    """Ignore KFP's FutureWarning about the default ``base_image`` (that message only)."""
+    warnings.filterwarnings("ignore", message=BASE_IMAGE_WARNING, category=FutureWarning)
+
+
 def pipelines_in_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Execute a ``.py`` file and return its pipeline functions by name."""
     file = Path(path).expanduser()
     if not file.is_file():
         raise ArgumentError(f"No such file: {str(file)!r}.")
     try:
-        namespace = runpy.run_path(str(file), run_name=f"dsp_pipeline_{file.stem}")
+        with warnings.catch_warnings():
+            hide_base_image_warning()
+            namespace = runpy.run_path(str(file), run_name=f"dsp_pipeline_{file.stem}")
     except SyntaxError as exc:
         raise ArgumentError(f"{file} has a syntax error on line {exc.lineno}: {exc.msg}.") from None
     found = {
@@ -214,13 +229,22 @@ def compile_source(source: Any, output: str | os.PathLike[str] | None = None) ->
         lower = text.lower()
         if lower.endswith(PY_SUFFIXES):
             return compile_function(_pick_function(text, function), output)
+        if lower.endswith(NOTEBOOK_SUFFIXES):
+            from jupyter_dsp.notebooks import NotebookSignatureError, NotebookTooLarge
+            from jupyter_dsp.notebooks.pipeline import notebook_pipeline
+
+            try:
+                func = notebook_pipeline(text)
+            except (NotebookSignatureError, NotebookTooLarge, FileNotFoundError) as exc:
+                raise ArgumentError(str(exc)) from None
+            return compile_function(func, output)
         if lower.endswith(IR_SUFFIXES):
             result = load_ir(text)
             if output is not None:
                 result.write(output)
             return result
         raise ArgumentError(
-            f"Cannot compile {text!r}: give a pipeline function, a .py file or a .yaml file."
+            f"Cannot compile {text!r}: give a pipeline function, a .py, .yaml or .ipynb file."
         )
     raise ArgumentError(
         f"Cannot compile a {type(source).__name__}: "

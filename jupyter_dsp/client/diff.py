@@ -80,7 +80,7 @@ class VersionDiff:
             return f"<div>{head}<br><i>no differences</i></div>"
         items = "".join(f"<li>{escape(line)}</li>" for line in self.summary)
         code = "".join(
-            f"<details><summary>code of {escape(c['name'])}</summary>"
+            f"<details><summary>code of {escape(c.get('label') or c['name'])}</summary>"
             f'<pre style="font-size:0.85em">{_diff_html(c["code_diff"])}</pre></details>'
             for c in self.components["changed"]
             if c["code_diff"]

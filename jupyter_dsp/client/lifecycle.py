@@ -19,6 +19,7 @@ from jupyter_dsp.client.models import PipelineVersion, Run
 from jupyter_dsp.client.params import check_arguments, root_parameters
 from jupyter_dsp.client.pipelines import PAGE_SIZE, name_filter
 from jupyter_dsp.client.spaces import PROJECT
+from jupyter_dsp.stack.naming import schedule_name
 from jupyter_dsp.stack.recurring_trigger import TriggerError, five_to_six, normalize_cron
 
 _EVERY = re.compile(r"(\d+)\s*([dhms])", re.IGNORECASE)
@@ -109,6 +110,7 @@ class LifecycleOperations:
         declared = root_parameters(spec if spec is not None else (picked.spec if picked else {}))
         values = check_arguments(declared, arguments)
         window = {"start_time": start, "end_time": end}
+        seconds = 0
         if cron:
             trigger = models.V2beta1Trigger(
                 cron_schedule=models.V2beta1CronSchedule(cron=kfp_cron(cron), **window)
@@ -121,7 +123,7 @@ class LifecycleOperations:
                 )
             )
         body = models.V2beta1RecurringRun(
-            display_name=name or title,
+            display_name=name or schedule_name(title, kfp_cron(cron) if cron else "", seconds),
             experiment_id=self.experiment_id(experiment),  # type: ignore[attr-defined]
             runtime_config=models.V2beta1RuntimeConfig(parameters=values),
             trigger=trigger,

@@ -10,6 +10,7 @@ from html import escape
 from typing import Any
 
 from jupyter_dsp.client import render
+from jupyter_dsp.stack.naming import cron_as_typed, every_words, trigger_words
 
 
 def _parse_time(value: Any) -> dt.datetime | None:
@@ -22,12 +23,13 @@ def _parse_time(value: Any) -> dt.datetime | None:
 
 
 def describe_trigger(cron: str, interval_second: int) -> str:
+    """``cron '0 6 * * *' (UTC), daily 06:00``: the cron as typed (KFP keeps 6 fields, seconds
+    first; a 0 seconds field is dropped for display), in words when it has a common shape."""
     if cron:
-        return f"cron {cron!r} (UTC, seconds first)"
-    hours, rest = divmod(interval_second, 3600)
-    minutes, seconds = divmod(rest, 60)
-    parts = [f"{v}{u}" for v, u in ((hours, "h"), (minutes, "m"), (seconds, "s")) if v]
-    return "every " + ("".join(parts) or "0s")
+        words = trigger_words(cron)
+        plain = "" if words.startswith("cron ") else f", {words}"
+        return f"cron {cron_as_typed(cron)!r} (UTC){plain}"
+    return every_words(interval_second)
 
 
 @dataclass

@@ -16,8 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from jupyter_dsp.client.compiling import (
-    IR_SUFFIXES,
-    PY_SUFFIXES,
+    SOURCE_SUFFIXES,
     CompiledPipeline,
     is_pipeline_function,
     split_file_function,
@@ -116,4 +115,4 @@ def _is_file(target: Any) -> bool:
     if not isinstance(target, str | os.PathLike):
         return False
     path, _ = split_file_function(os.fspath(target))
-    return path.lower().endswith(PY_SUFFIXES + IR_SUFFIXES)
+    return path.lower().endswith(SOURCE_SUFFIXES)

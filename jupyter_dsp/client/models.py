@@ -255,6 +255,19 @@ class Run:
     def succeeded(self) -> bool:
         return self.state == "SUCCEEDED"
 
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """The declared defaults the run ran with for the parameters it was not given (known
+        when its spec is: runs started or read one by one through a client)."""
+        if not self.spec:
+            return {}
+        declared = root_parameters(self.spec)
+        return {
+            name: p.default
+            for name, p in declared.items()
+            if p.has_default and name not in self.parameters
+        }
+
     def elapsed(self, now: dt.datetime | None = None) -> dt.timedelta | None:
         if self.created_at is None:
             return None
@@ -282,8 +295,9 @@ class Run:
             f"  created: {render.when(self.created_at)}"
             f"  elapsed: {render.duration(self.elapsed())}",
         ]
-        if self.parameters:
-            lines.append(f"  parameters: {self.parameters}")
+        shown = render.parameter_values(self.parameters, self.defaults)
+        if shown:
+            lines.append(f"  parameters: {shown}")
         if self.error:
             lines.append(f"  error: {self.error}")
         for t in self.tasks:

@@ -6,10 +6,11 @@ Plain HTML with inline styles only: it must look right in JupyterLab, classic No
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable
 from html import escape
 from typing import Any
+
+from jupyter_dsp.connection.display import quoted_text
 
 STATE_COLOURS: dict[str, str] = {
     "SUCCEEDED": "#2e7d32",
@@ -119,6 +120,13 @@ def pipeline_html(pipeline: Any) -> str:
     )
 
 
+def parameter_values(given: dict[str, Any], defaults: dict[str, Any]) -> str:
+    """``a=3, b=0.5 (default)``: the values a run ran with, the declared defaults marked."""
+    parts = [f"{name}={quoted_text(value)}" for name, value in given.items()]
+    parts += [f"{name}={quoted_text(value)} (default)" for name, value in defaults.items()]
+    return ", ".join(parts)
+
+
 def run_html(run: Any) -> str:
     tasks = table(
         ["task", "state", "started", "id"],
@@ -127,7 +135,7 @@ def run_html(run: Any) -> str:
             for t in run.tasks
         ),
     )
-    params = escape(json.dumps(run.parameters)) if run.parameters else "<i>none</i>"
+    params = escape(parameter_values(run.parameters, run.defaults)) or "<i>none</i>"
     error = f'<br><span style="color:#c62828">{escape(run.error)}</span>' if run.error else ""
     return (
         f"<div><b>Run</b> {escape(run.name)} {badge(run.state)} {code(run.id)}{ui_link(run)}<br>"
@@ -144,6 +152,15 @@ def version_names(pipeline: Any, shown: int = 5) -> str:
     return ", ".join(names[:shown]) + more
 
 
+def clipped(name: str, width: str = "24em") -> str:
+    """``name`` on one line, cut with an ellipsis past ``width``; the full name on hover."""
+    return (
+        f'<span title="{escape(name)}" style="display:inline-block;max-width:{width};'
+        'overflow:hidden;text-overflow:ellipsis;white-space:nowrap;vertical-align:bottom">'
+        f"{escape(name)}</span>"
+    )
+
+
 def _row(item: Any) -> tuple[list[str], list[str]]:
     kind = type(item).__name__
     if kind == "Pipeline":
@@ -152,7 +169,7 @@ def _row(item: Any) -> tuple[list[str], list[str]]:
             ["space", "pipeline", "versions", "id", "created"],
             [
                 escape(space_label(item)),
-                escape(item.name),
+                clipped(item.name),
                 escape(versions),
                 code(item.id),
                 escape(when(item.created_at)),
@@ -162,7 +179,7 @@ def _row(item: Any) -> tuple[list[str], list[str]]:
         return (
             ["run", "state", "created", "elapsed", "id"],
             [
-                escape(item.name),
+                clipped(item.name),
                 badge(item.state),
                 escape(when(item.created_at)),
                 escape(duration(item.elapsed())),
@@ -171,7 +188,12 @@ def _row(item: Any) -> tuple[list[str], list[str]]:
         )
     return (
         ["version", "id", "created", "description"],
-        [escape(item.name), code(item.id), escape(when(item.created_at)), escape(item.description)],
+        [
+            clipped(item.name),
+            code(item.id),
+            escape(when(item.created_at)),
+            escape(item.description),
+        ],
     )
 
 

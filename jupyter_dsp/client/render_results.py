@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_dsp.client import charts
 from jupyter_dsp.client.render import badge, table
+from jupyter_dsp.connection import display
 
 if TYPE_CHECKING:
     from jupyter_dsp.client.outputs import ArtifactOutput, Outputs, RunResults, TaskResult
@@ -41,8 +42,7 @@ def chart_bundle(spec: dict[str, Any], svg: str, text: str) -> Bundle:
     return {charts.VEGALITE_MIME: spec, "image/svg+xml": svg, "text/plain": text}
 
 
-def value_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
+value_text = display.value_text  # floats at a sensible precision (0.1, not 0.0999…98)
 
 
 def type_name(value: Any) -> str:
@@ -84,7 +84,7 @@ def metrics_bundles(metrics: dict[str, float], title: str) -> list[Bundle]:
             f"<b>{escape(title)}</b>{table(['metric', 'value'], rows)}", f"{title}:\n{text}"
         )
     ]
-    if len(metrics) > 1:
+    if metrics:  # one metric is a chart too (one bar with its value)
         out.append(
             chart_bundle(
                 charts.metrics_bar(metrics, title), charts.bars_svg(metrics), f"{title} (bar chart)"

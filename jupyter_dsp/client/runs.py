@@ -14,8 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from jupyter_dsp.client.compiling import (
-    IR_SUFFIXES,
-    PY_SUFFIXES,
+    SOURCE_SUFFIXES,
     CompiledPipeline,
     compile_source,
     from_spec_dict,
@@ -41,6 +40,7 @@ from jupyter_dsp.client.models import (
 from jupyter_dsp.client.params import check_arguments, root_parameters
 from jupyter_dsp.client.pipelines import PAGE_SIZE, name_filter
 from jupyter_dsp.client.spaces import PROJECT
+from jupyter_dsp.stack.naming import run_name
 
 WINDOW = 1024 * 1024  # bytes of an archived log per read, as the stack's logs extension
 
@@ -101,7 +101,7 @@ class RunOperations:
         if isinstance(target, str | os.PathLike):
             text = os.fspath(target)
             path, _ = split_file_function(text)
-            if path.lower().endswith(PY_SUFFIXES + IR_SUFFIXES):
+            if path.lower().endswith(SOURCE_SUFFIXES):
                 compiled = compile_source(text)
                 return compiled.name, _run_spec(compiled), None
             pipeline = self.find_pipeline(text, space, latest_only=version is None)
@@ -156,7 +156,7 @@ class RunOperations:
         cached = exp_name in self._experiments
         models = self.kfp.api_models
         body = models.V2beta1Run(
-            display_name=name or f"{title} {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S}",
+            display_name=name or run_name(title),
             experiment_id=self.experiment_id(exp_name),
             runtime_config=models.V2beta1RuntimeConfig(parameters=values),
         )
@@ -189,14 +189,20 @@ class RunOperations:
             return run.spec
         if not (run.pipeline_id and run.version_id):
             return None
+        known: dict[str, Any] = self.__dict__.setdefault("_version_specs_seen", {})
+        if run.version_id in known:  # a version's spec never changes
+            run.spec = known[run.version_id]
+            return run.spec
         try:
             with api_errors("Reading the run's pipeline version", self._where(PROJECT)):
                 raw = self.kfp.pipelines.pipeline_service_get_pipeline_version(
                     pipeline_id=run.pipeline_id, pipeline_version_id=run.version_id
                 )
-        except DSPError:
+        except DSPError as exc:
+            if exc.status in (403, 404):  # not readable here (e.g. another stack's): no retry
+                known[run.version_id] = None
             return None
-        run.spec = raw.pipeline_spec
+        run.spec = known[run.version_id] = raw.pipeline_spec
         return run.spec
 
     def runs(self, limit: int = 20, state: str | None = None) -> ResultList[Run]:
@@ -237,6 +243,7 @@ class RunOperations:
         with api_errors(f"Getting run {run_id}", self._where(PROJECT)):
             run = Run.from_api(self.kfp.runs.run_service_get_run(run_id=run_id))
         run.client = self  # run.outputs reads through this client
+        self.run_spec(run)  # the defaults it ran with (run.defaults); once per version
         return run
 
     def wait(
@@ -416,6 +423,12 @@ class RunOperations:
                 )
             window = self.read_log(run.id, found.id, start=start, max_bytes=tail)
             text = _earlier_note(run.id, found.name, window) + window.text
+            if not text and found.state == "CACHED":
+                text = (
+                    f"({found.name} was cached: an earlier run with the same inputs made its "
+                    f"outputs, so it did not run again and has no log here; `%dsp outputs "
+                    f"{run.id} {found.name}` shows them)"
+                )
             return Logs(run.id, text, [found.name], {found.name: window.start})
         ordered = sorted(
             run.tasks,

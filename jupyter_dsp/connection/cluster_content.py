@@ -21,6 +21,7 @@ from jupyter_dsp.connection.mlmd_results import endpoint_for
 from jupyter_dsp.connection.model import Connection
 from jupyter_dsp.connection.objectstore import ObjectEntry, ObjectStore, ObjectStoreError
 from jupyter_dsp.connection.settings import DSPSettings
+from jupyter_dsp.connection.storage_credentials import object_store
 
 BLOCK = tarfile.BLOCKSIZE  # 512
 TAR_TYPE = "application/x-tar"
@@ -97,7 +98,8 @@ class ClusterArtifact:
                             yield data
                     finally:
                         opened.close()
-                yield bytes(hi - lo - sent)  # padding (and zeros for a file that shrank)
+                if hi - lo - sent > 0:  # padding (and zeros for a file that shrank)
+                    yield bytes(hi - lo - sent)
             position += _padded(size)
             if position >= end:
                 return
@@ -160,7 +162,7 @@ def open_cluster_artifact(
     uri = str(art.get("uri") or "")
     if not uri:
         raise ObjectStoreError(f"artifact {artifact_id} has no content (no URI)", status=404)
-    store = ObjectStore(environ, runtimes_dir=settings.runtimes_dir)
+    store = object_store(conn, settings, environ)
     name = uri.rstrip("/").rsplit("/", 1)[-1] or artifact_id
     try:
         info = store.head(uri)

@@ -1,8 +1,11 @@
 """The few Kubernetes API calls jupyter-dsp makes, with the pod's service account:
-list/get DataSciencePipelinesApplications in the namespace, and read a pod's log."""
+list/get DataSciencePipelinesApplications in the namespace, read a pod's log, and (Kubeflow)
+read the profile namespace's object-storage Secret as KFP's launcher does."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -95,6 +98,28 @@ class KubeClient:
         except Exception as exc:
             raise KubeError(502, f"{type(exc).__name__}: {exc}") from None
 
+    def secret_data(self, namespace: str, name: str) -> dict[str, bytes]:
+        """The decoded ``data`` of Secret ``name`` (KubeError 403/404 as the API says)."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            resp = self._core.read_namespaced_secret(
+                name, namespace, _preload_content=False, _request_timeout=self.timeout
+            )
+            body = json.loads(resp.data or b"{}")
+        except ApiException as exc:
+            raise KubeError(exc.status or 502, _api_message(exc)) from None
+        except Exception as exc:
+            raise KubeError(502, f"{type(exc).__name__}: {exc}") from None
+        data = (body.get("data") or {}) if isinstance(body, dict) else {}
+        decoded: dict[str, bytes] = {}
+        for key, value in data.items():
+            try:
+                decoded[str(key)] = base64.b64decode(str(value), validate=True)
+            except ValueError:
+                continue
+        return decoded
+
     def pod_log(
         self,
         namespace: str,
@@ -126,8 +151,6 @@ class KubeClient:
 
 
 def _api_message(exc: Any) -> str:
-    import json
-
     body = getattr(exc, "body", None)
     if body:
         try:

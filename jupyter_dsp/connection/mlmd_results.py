@@ -21,6 +21,7 @@ from jupyter_dsp.connection.mlmd_errors import MLMDError
 from jupyter_dsp.connection.model import Connection
 from jupyter_dsp.connection.objectstore import ObjectRead, ObjectStore, ObjectStoreError
 from jupyter_dsp.connection.settings import DSPSettings
+from jupyter_dsp.connection.storage_credentials import object_store
 
 _STATUS_TTL = 300.0
 _status_cache: dict[tuple[str, str], tuple[float, dict | None]] = {}
@@ -109,7 +110,8 @@ def cluster_results(
     found["state"] = state or found["state"]
     found["ui_url"] = doc["ui_url"]
     if sizes:
-        found["unavailable"] = fill_sizes(found, environ, settings.runtimes_dir)
+        store = object_store(conn, settings, environ)
+        found["unavailable"] = fill_sizes(found, environ, settings.runtimes_dir, store=store)
     return found
 
 
@@ -128,6 +130,8 @@ def fill_sizes(
     doc: dict[str, Any],
     environ: Mapping[str, str] | None = None,
     runtimes_dir: str | None = None,
+    *,
+    store: ObjectStore | None = None,
 ) -> str | None:
     """Sets each artifact's ``size`` from a HEAD; the reason when object storage cannot be
     read (then sizes stay None)."""
@@ -135,7 +139,7 @@ def fill_sizes(
     if not arts:
         return None
     try:
-        store = ObjectStore(environ, runtimes_dir=runtimes_dir)
+        store = store or ObjectStore(environ, runtimes_dir=runtimes_dir)
         store.head(arts[0]["uri"])  # fail fast, once, when the store is unreachable
     except ObjectStoreError as exc:
         if exc.status != 404:
@@ -169,7 +173,6 @@ def open_artifact(
     run_id = str(run.get("run_id") or "")
     with MLMDReader(endpoint, settings.connect_timeout) as reader:
         art = reader.artifact(run_id, artifact_id, conn.namespace)
-    store = ObjectStore(environ, runtimes_dir=settings.runtimes_dir)
-    read = store.read(art["uri"], start, end)
+    read = object_store(conn, settings, environ).read(art["uri"], start, end)
     art["size"] = read.size
     return art, read

@@ -10,10 +10,11 @@ Credentials and endpoint, in the order a workbench has them:
 - the data connection variables ``AWS_S3_ENDPOINT``, ``AWS_ACCESS_KEY_ID``,
   ``AWS_SECRET_ACCESS_KEY``, ``AWS_DEFAULT_REGION`` (``AWS_S3_BUCKET`` is that connection's
   bucket; an artifact's URI names its own);
+- on Kubeflow, when neither names credentials: the profile namespace's
+  ``mlpipeline-minio-artifact`` Secret, read as KFP's launcher reads it
+  (:mod:`jupyter_dsp.connection.storage_credentials`, given here as ``fallback``);
 - otherwise boto3's own configuration (``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL``,
-  ``AWS_PROFILE``, ``~/.aws/credentials``, ...). On Kubeflow, KFP's MinIO credentials live in
-  a Secret (``mlpipeline-minio-artifact``) that is not read here: give the notebook those
-  variables.
+  ``AWS_PROFILE``, ``~/.aws/credentials``, ...).
 
 Reads are streamed in chunks and ranged (``Range: bytes=a-b``); sizes come from ``HEAD``.
 """
@@ -23,7 +24,7 @@ from __future__ import annotations
 import glob
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -91,8 +92,11 @@ def split_uri(uri: str) -> tuple[str, str]:
 
 
 @dataclass
-class _Profile:
-    where: str  # for messages: the endpoint and where its credentials came from
+class StorageProfile:
+    """How to reach one object store: boto3 client arguments and, for messages, where the
+    endpoint and its credentials came from (never the credentials themselves)."""
+
+    where: str
     kwargs: dict[str, Any]
     bucket: str | None = None  # the pipeline server's own bucket (runtime file)
 
@@ -114,13 +118,16 @@ def runtime_storage(runtimes_dir: str) -> dict[str, str] | None:
 class ObjectStore:
     """boto3 S3 clients configured from the workbench: its data connection (``AWS_*``), the
     pipeline server's storage in the Open Data Hub runtime file (used for that bucket, and for
-    any bucket when no data connection is attached), else boto3's own configuration."""
+    any bucket when no data connection is attached), else ``fallback`` (called once, when a
+    read first needs it; it raises ObjectStoreError saying what is missing), else boto3's own
+    configuration."""
 
     def __init__(
         self,
         environ: Mapping[str, str] | None = None,
         timeout: float = 10.0,
         runtimes_dir: str | None = None,
+        fallback: Callable[[], StorageProfile] | None = None,
     ) -> None:
         from botocore.config import Config  # type: ignore[import-untyped]
 
@@ -139,7 +146,7 @@ class ObjectStore:
         if verify:
             common["verify"] = verify
         self.endpoint = env.get("AWS_S3_ENDPOINT") or None
-        self._env: _Profile | None = None
+        self._env: StorageProfile | None = None
         if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
             kwargs = dict(
                 common,
@@ -149,10 +156,10 @@ class ObjectStore:
             if self.endpoint:
                 kwargs["endpoint_url"] = self.endpoint
             where = self.endpoint or env.get("AWS_ENDPOINT_URL_S3") or "AWS S3"
-            self._env = _Profile(f"{where} (data connection AWS_*)", kwargs)
+            self._env = StorageProfile(f"{where} (data connection AWS_*)", kwargs)
         rdir = runtimes_dir or env.get("JUPYTER_DSP_RUNTIMES_DIR") or DEFAULT_RUNTIMES_DIR
         cos = runtime_storage(rdir)
-        self._runtime: _Profile | None = None
+        self._runtime: StorageProfile | None = None
         if cos:
             kwargs = dict(
                 common,
@@ -161,16 +168,34 @@ class ObjectStore:
                 aws_secret_access_key=cos["cos_password"],
             )
             where = f"{cos['cos_endpoint']} (pipeline server storage, {cos['path']})"
-            self._runtime = _Profile(where, kwargs, bucket=cos["cos_bucket"] or None)
+            self._runtime = StorageProfile(where, kwargs, bucket=cos["cos_bucket"] or None)
         default_where = self.endpoint or env.get("AWS_ENDPOINT_URL_S3") or "AWS S3"
-        self._default = _Profile(f"{default_where} (boto3 configuration)", dict(common))
+        self._default = StorageProfile(f"{default_where} (boto3 configuration)", dict(common))
+        self._common = common
+        self._fallback = fallback
+        self._fallen_back: StorageProfile | None = None
         self._clients: dict[int, Any] = {}
-        self.where = self._profile("").where
 
-    def _profile(self, bucket: str) -> _Profile:
+    def _profile(self, bucket: str) -> StorageProfile:
         if self._runtime and (self._runtime.bucket == bucket or self._env is None):
             return self._runtime
-        return self._env or self._default
+        if self._env is not None:
+            return self._env
+        if self._fallback is not None:
+            if self._fallen_back is None:
+                found = self._fallback()
+                found.kwargs = dict(self._common, **found.kwargs)
+                self._fallen_back = found
+            return self._fallen_back
+        return self._default
+
+    @property
+    def where(self) -> str:
+        """The endpoint and the source of its credentials, for messages."""
+        try:
+            return self._profile("").where
+        except ObjectStoreError as exc:
+            return f"object storage ({exc})"
 
     def _client(self, bucket: str) -> tuple[Any, str]:
         import boto3  # type: ignore[import-untyped]

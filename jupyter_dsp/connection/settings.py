@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from jupyter_core.paths import jupyter_config_path
-from traitlets import Bool, Float, Unicode, Union
+from traitlets import Bool, Float, List, Unicode, Union
 from traitlets.config import Config, Configurable
 from traitlets.config.loader import (
     ConfigFileNotFound,
@@ -104,6 +104,12 @@ class DSPSettings(Configurable):
         "(gRPC; grpcs://host:port for TLS). Empty: discover it (DSPA's MLMD proxy, Kubeflow's "
         "metadata-grpc-service).",
     ).tag(config=True)
+    kubeflow_minio_endpoint = Unicode(
+        "http://minio-service.kubeflow:9000",
+        help="Kubeflow: the object store of minio:// artifacts (KFP's launcher default), read "
+        "with the profile namespace's mlpipeline-minio-artifact Secret when no AWS_* "
+        "variables name credentials.",
+    ).tag(config=True)
     mlmd_transport = Unicode(
         "",
         help="grpc or grpc-web for mlmd_endpoint. Empty: grpc-web for a URL, grpc for host:port.",
@@ -142,6 +148,15 @@ class DSPSettings(Configurable):
         False,
         help="Stacks this server starts: run Python components in a container engine too "
         "(Docker or Podman); by default they run as subprocesses.",
+    ).tag(config=True)
+    step_import_roots = List(
+        Unicode(),
+        default_value=None,
+        allow_none=True,
+        help="Stacks this server starts: directories local-path and file:// importers may "
+        "read. None (default): none on a multi-user stack, the working directory on a "
+        "single-user one. The stack's data dir and service-account token directories are "
+        "never readable, whatever this says.",
     ).tag(config=True)
 
     connect_timeout = Float(10.0, help="Seconds to connect to a stack.").tag(config=True)
@@ -191,6 +206,8 @@ class DSPSettings(Configurable):
                     setattr(self, name, float(raw))
                 except ValueError as exc:
                     raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a number") from exc
+            elif isinstance(trait, List):  # directories: os.pathsep-separated
+                setattr(self, name, [p for p in raw.split(os.pathsep) if p.strip()])
             else:
                 setattr(self, name, raw)
 

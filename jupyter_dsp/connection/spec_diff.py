@@ -6,15 +6,16 @@ Shared by the kernel (``%dsp diff``, :mod:`jupyter_dsp.client.diff`) and the ser
     {
       "changed": bool,
       "summary": [str],                       # one line per change, for text output
-      "parameters": {
-        "added":   [{"name", "type", "default"?}],
-        "removed": [{"name", "type", "default"?}],
-        "changed": [{"name", "old_type", "new_type", "old_default"?, "new_default"?}]
+      "parameters": {                         # type: KFP's (NUMBER_DOUBLE); type_label: float
+        "added":   [{"name", "type", "type_label", "default"?}],
+        "removed": [{"name", "type", "type_label", "default"?}],
+        "changed": [{"name", "old_type", "new_type", "old_type_label", "new_type_label",
+                     "old_default"?, "new_default"?}]
       },
-      "components": {
-        "added":   [{"name", "image"?}],
-        "removed": [{"name", "image"?}],
-        "changed": [{"name", "code_changed": bool, "code_diff": str (unified diff),
+      "components": {                         # name: comp-report; label: report (its task)
+        "added":   [{"name", "label", "image"?}],
+        "removed": [{"name", "label", "image"?}],
+        "changed": [{"name", "label", "code_changed": bool, "code_diff": str (unified diff),
                      "old_image", "new_image", "interface_changed": bool}]
       },
       "dag": {
@@ -37,6 +38,8 @@ import difflib
 import json
 from typing import Any
 
+from jupyter_dsp.connection.display import quoted_text, type_words
+
 Spec = dict[str, Any]
 
 
@@ -56,7 +59,8 @@ def _parameters(spec: Spec) -> dict[str, dict[str, Any]]:
     params = (root.get("inputDefinitions") or {}).get("parameters") or {}
     out = {}
     for name, definition in params.items():
-        entry: dict[str, Any] = {"name": name, "type": definition.get("parameterType", "")}
+        kind = definition.get("parameterType", "")
+        entry: dict[str, Any] = {"name": name, "type": kind, "type_label": type_words(kind)}
         if "defaultValue" in definition:
             value = definition["defaultValue"]
             integer = entry["type"] == "NUMBER_INTEGER"
@@ -141,7 +145,30 @@ def dag_of(spec: Spec) -> tuple[dict[str, dict[str, Any]], list[list[str]]]:
 
 
 def _show(value: Any) -> str:
-    return json.dumps(value) if not isinstance(value, str) else repr(value)
+    return quoted_text(value)  # floats tidy: 0.1, not 0.09999999999999998
+
+
+def component_labels(spec: Spec) -> dict[str, str]:
+    """What people call each component: the display name of the task that uses it
+    (``comp-report`` -> ``report``), else its name without KFP's ``comp-`` prefix."""
+    used: dict[str, set[str]] = {}
+    components = spec.get("components") or {}
+    pending = [(spec.get("root") or {}).get("dag") or {}]
+    while pending and len(used) < 10_000:
+        dag = pending.pop()
+        for task_name, task in (dag.get("tasks") or {}).items():
+            ref = (task.get("componentRef") or {}).get("name", "")
+            shown = (task.get("taskInfo") or {}).get("name") or task_name
+            if ref not in used:
+                inner = (components.get(ref) or {}).get("dag")
+                if isinstance(inner, dict):
+                    pending.append(inner)
+            used.setdefault(ref, set()).add(shown)
+    labels = {}
+    for name in components:
+        names = used.get(name, set())
+        labels[name] = next(iter(names)) if len(names) == 1 else name.removeprefix("comp-")
+    return labels
 
 
 def diff_specs(old_document: Any, new_document: Any) -> dict[str, Any]:
@@ -154,8 +181,8 @@ def diff_specs(old_document: Any, new_document: Any) -> dict[str, Any]:
     for name in sorted(new_params.keys() - old_params.keys()):
         params["added"].append(new_params[name])
         default = new_params[name].get("default")
-        extra = f" (default {_show(default)})" if "default" in new_params[name] else ""
-        summary.append(f"parameter {name!r} added{extra}")
+        extra = f", default {_show(default)}" if "default" in new_params[name] else ""
+        summary.append(f"parameter {name!r} added ({new_params[name]['type_label']}{extra})")
     for name in sorted(old_params.keys() - new_params.keys()):
         params["removed"].append(old_params[name])
         summary.append(f"parameter {name!r} removed")
@@ -163,7 +190,13 @@ def diff_specs(old_document: Any, new_document: Any) -> dict[str, Any]:
         a, b = old_params[name], new_params[name]
         if a == b:
             continue
-        change: dict[str, Any] = {"name": name, "old_type": a["type"], "new_type": b["type"]}
+        change: dict[str, Any] = {
+            "name": name,
+            "old_type": a["type"],
+            "new_type": b["type"],
+            "old_type_label": a["type_label"],
+            "new_type_label": b["type_label"],
+        }
         if "default" in a:
             change["old_default"] = a["default"]
         if "default" in b:
@@ -174,17 +207,24 @@ def diff_specs(old_document: Any, new_document: Any) -> dict[str, Any]:
             after = _show(b["default"]) if "default" in b else "none"
             summary.append(f"parameter {name!r} default changed: {before} -> {after}")
         if a["type"] != b["type"]:
-            summary.append(f"parameter {name!r} type changed: {a['type']} -> {b['type']}")
+            summary.append(
+                f"parameter {name!r} type changed: {a['type_label']} -> {b['type_label']}"
+            )
 
     old_comps, new_comps = _components(old), _components(new)
+    labels = {**component_labels(old), **component_labels(new)}
     comps: dict[str, list[dict[str, Any]]] = {"added": [], "removed": [], "changed": []}
     changed_components: set[str] = set()
     for name in sorted(new_comps.keys() - old_comps.keys()):
-        comps["added"].append({"name": name, "image": new_comps[name]["image"]})
-        summary.append(f"component {name!r} added")
+        comps["added"].append(
+            {"name": name, "label": labels[name], "image": new_comps[name]["image"]}
+        )
+        summary.append(f"component {labels[name]!r} added")
     for name in sorted(old_comps.keys() - new_comps.keys()):
-        comps["removed"].append({"name": name, "image": old_comps[name]["image"]})
-        summary.append(f"component {name!r} removed")
+        comps["removed"].append(
+            {"name": name, "label": labels[name], "image": old_comps[name]["image"]}
+        )
+        summary.append(f"component {labels[name]!r} removed")
     for name in sorted(old_comps.keys() & new_comps.keys()):
         a, b = old_comps[name], new_comps[name]
         code_changed = a["code"] != b["code"]
@@ -196,13 +236,14 @@ def diff_specs(old_document: Any, new_document: Any) -> dict[str, Any]:
             difflib.unified_diff(
                 a["code"].splitlines(keepends=True),
                 b["code"].splitlines(keepends=True),
-                f"{name} (old)",
-                f"{name} (new)",
+                f"{labels[name]} (old)",
+                f"{labels[name]} (new)",
             )
         )
         comps["changed"].append(
             {
                 "name": name,
+                "label": labels[name],
                 "code_changed": code_changed,
                 "code_diff": code_diff,
                 "old_image": a["image"],
@@ -210,12 +251,13 @@ def diff_specs(old_document: Any, new_document: Any) -> dict[str, Any]:
                 "interface_changed": interface_changed,
             }
         )
+        label = labels[name]
         if code_changed:
-            summary.append(f"component {name!r} code changed")
+            summary.append(f"component {label!r} code changed")
         if a["image"] != b["image"]:
-            summary.append(f"component {name!r} image changed: {a['image']} -> {b['image']}")
+            summary.append(f"component {label!r} image changed: {a['image']} -> {b['image']}")
         if interface_changed:
-            summary.append(f"component {name!r} inputs/outputs changed")
+            summary.append(f"component {label!r} inputs/outputs changed")
 
     old_nodes, old_edges = dag_of(old)
     new_nodes, new_edges = dag_of(new)

@@ -25,7 +25,7 @@ from jupyter_dsp.client import (
     compile_source,
     connect,
 )
-from jupyter_dsp.client.compiling import IR_SUFFIXES, PY_SUFFIXES, is_pipeline_function
+from jupyter_dsp.client.compiling import SOURCE_SUFFIXES, is_pipeline_function
 from jupyter_dsp.client.compiling import split_file_function as _split
 from jupyter_dsp.client.params import parse_assignments
 from jupyter_dsp.client.render import duration
@@ -276,7 +276,7 @@ class DSPMagic(ResultsCommands, LifecycleCommands, Magics):
 
 
 def _is_file(text: str) -> bool:
-    return _split(text)[0].lower().endswith(PY_SUFFIXES + IR_SUFFIXES)
+    return _split(text)[0].lower().endswith(SOURCE_SUFFIXES)
 
 
 def _has_widget_frontend(shell: Any) -> bool:
@@ -287,5 +287,9 @@ DSPMagic.dsp.__doc__ = full_help(_PARSER)
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext jupyter_dsp``: register ``%dsp``."""
+    """``%load_ext jupyter_dsp``: register ``%dsp``; KFP's warning about the default base
+    image (on every component cell) is hidden from then on, no other warning."""
+    from jupyter_dsp.client.compiling import hide_base_image_warning
+
+    hide_base_image_warning()
     ipython.register_magics(DSPMagic)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import shlex
 from typing import NoReturn
 
@@ -60,6 +61,8 @@ class HelpShown(Exception):
 
 class MagicArgumentParser(argparse.ArgumentParser):
     """argparse that raises ``UsageError`` (with the fix) instead of exiting the kernel."""
+
+    commands: tuple[str, ...] = ()  # the sub-commands (set on the top-level parser)
 
     def error(self, message: str) -> NoReturn:
         usage = self.format_usage().strip().removeprefix("usage: ")
@@ -214,6 +217,7 @@ def build_parser() -> MagicArgumentParser:
     add_results_parsers(add)
     add_lifecycle_parsers(add)
     add_local_options(sub.choices)
+    parser.commands = tuple(sub.choices)
     return parser
 
 
@@ -230,6 +234,7 @@ def parse(parser: MagicArgumentParser, line: str) -> argparse.Namespace | None:
     if not words:
         print(SUMMARY)
         return None
+    check_command(parser, words[0])
     try:
         args = parser.parse_args(words)
     except HelpShown:
@@ -237,6 +242,15 @@ def parse(parser: MagicArgumentParser, line: str) -> argparse.Namespace | None:
     if args.command is None:
         raise UsageError("Give a command, e.g. `%dsp list`; `%dsp?` lists them all.")
     return args
+
+
+def check_command(parser: MagicArgumentParser, word: str) -> None:
+    """An unknown sub-command is refused naming the closest one: ``%dsp rn`` -> ``run``."""
+    if word.startswith("-") or not parser.commands or word in parser.commands:
+        return
+    close = difflib.get_close_matches(word, parser.commands, n=1, cutoff=0.5)
+    hint = f"did you mean `%dsp {close[0]}`? " if close else ""
+    raise UsageError(f"Unknown command {word!r}: {hint}`%dsp?` lists them all.")
 
 
 def full_help(parser: MagicArgumentParser) -> str:

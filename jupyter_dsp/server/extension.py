@@ -10,6 +10,8 @@ from tornado.ioloop import IOLoop
 
 from jupyter_dsp.connection import DSPSettings
 from jupyter_dsp.connection.embedded import announce_starting, clear_starting, data_dir
+from jupyter_dsp.server.changes import ChangeFeed
+from jupyter_dsp.server.changes_handler import FEED_SETTING, changes_handlers, feed_of
 from jupyter_dsp.server.diff import diff_handlers
 from jupyter_dsp.server.handlers import (
     InfoHandler,
@@ -42,6 +44,7 @@ class DSPExtension(ExtensionApp):
             settings, load_error = DSPSettings(), str(exc)
         self.state = DSPState(settings, self.log, load_error=load_error)
         self.settings["jupyter_dsp_state"] = self.state
+        self.settings[FEED_SETTING] = feed_of({}, self.state)  # dsp/changes' one upstream poll
         atexit.register(self._stop_owned_stack)
         if self.state.embedded is not None:
             # start the embedded stack now, in the background: a kernel's `%dsp` must work
@@ -65,12 +68,16 @@ class DSPExtension(ExtensionApp):
                 (r"dsp/logs/([^/]+)/([^/]+)", LogsHandler),
                 *result_handlers(),  # dsp/results/{run}, dsp/artifacts/{run}/{artifact}
                 *diff_handlers(),  # dsp/diff?pipeline_id=&v1=&v2= (version diff)
+                *changes_handlers(),  # dsp/changes?watch=&since= (the live panel's long poll)
                 (r"dsp/api/(?P<space>project|shared|managed|local)/(?P<path>.*)", ProxyHandler),
                 (r"dsp/api/(?P<space>[^/]*)(?:/.*)?", UnknownSpaceHandler),
             ]
         )
 
     async def stop_extension(self) -> None:
+        feed = self.settings.get(FEED_SETTING)
+        if isinstance(feed, ChangeFeed):
+            feed.close()
         if self.state is not None:
             await self.state.stop()
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from jupyter_dsp.server.state import DSPState
 
 T = TypeVar("T")
+_END: Any = object()  # what next() gives once the chunks are exhausted
 
 
 class ClusterResults:
@@ -92,13 +93,14 @@ class ClusterResults:
         try:
             while True:
                 try:
-                    chunk = await self._off_loop(next, read.chunks, b"")
+                    chunk = await self._off_loop(next, read.chunks, _END)
                 except ObjectStoreError as exc:  # a file of a directory went away mid-tar
                     raise ProxyError(exc.status, str(exc)) from None
-                if not chunk:
+                if chunk is _END:  # the end is said explicitly: an empty chunk is not it
                     break
-                handler.write(chunk)
-                await handler.flush()
+                if chunk:
+                    handler.write(chunk)
+                    await handler.flush()
         finally:
             read.close()
         handler.finish(set_content_type=content_type)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from jupyter_dsp.stack.auth import Principal
 from jupyter_dsp.stack.errors import ApiError, failed_precondition, invalid_argument
 from jupyter_dsp.stack.listing import parse_list_request
+from jupyter_dsp.stack.naming import scheduled_run_name
 from jupyter_dsp.stack.recurring_scheduler import Scheduler
 from jupyter_dsp.stack.recurring_store import (
     RECURRING_RUNS,
@@ -203,7 +204,7 @@ class RecurringRunService:
 
     def _run_body(self, row: Any, trigger: int) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "display_name": f"{row['display_name']} {rfc3339(trigger)}",
+            "display_name": scheduled_run_name(row["display_name"], trigger, MAX_NAME_LENGTH),
             "description": row["description"],
             "runtime_config": json.loads(row["runtime_config"]),
             "service_account": row["service_account"],

@@ -28,10 +28,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jupyter_dsp.stack.runner import nofollow
 from jupyter_dsp.stack.runner.api_json import rfc3339_us
 from jupyter_dsp.stack.runner.model import RunSnapshot, TaskRecord
 
@@ -77,33 +79,55 @@ def local_path(uri: str) -> Path:
 
 
 def contained_path(uri: str, run_dir: Path) -> Path | None:
-    """The artifact's file or directory if it exists inside ``run_dir``, else None."""
+    """The artifact's file or directory if it exists inside ``run_dir``, reached without
+    following any link below it (a step's output swapped for a link is not served), else
+    None. The path is the lexical one: reads open it without following links again."""
+    text = str(local_path(uri))
     try:
-        resolved = local_path(uri).resolve(strict=True)
-    except (OSError, RuntimeError):
+        nofollow.split_absolute(text)
+        os.close(nofollow.open_any(text, base=run_dir)[0])
+    except OSError:
         return None
-    return resolved if resolved.is_relative_to(run_dir.resolve()) else None
+    return Path(os.path.normpath(text))
 
 
 def measure(path: Path | None) -> int | None:
-    """Bytes of a file, or of the files of a directory (None: absent or too many files)."""
+    """Bytes of a file, or of the files of a directory (None: absent or too many files).
+    Nothing is followed: links count for nothing."""
     if path is None:
         return None
     try:
-        if path.is_file():
-            return path.stat().st_size
-        total, count = 0, 0
-        for root, _dirs, files in os.walk(path):
-            for name in files:
-                count += 1
-                if count > MAX_DIR_ENTRIES:
-                    return None
-                entry = Path(root) / name
-                if entry.is_file() and not entry.is_symlink():
-                    total += entry.stat().st_size
-        return total
+        fd, is_dir = nofollow.open_any(str(path))
     except OSError:
         return None
+    with nofollow.closing_fd(fd):
+        if not is_dir:
+            return os.fstat(fd).st_size
+        return _tree_bytes(fd, [0])
+
+
+def _tree_bytes(dir_fd: int, count: list[int]) -> int | None:
+    total = 0
+    with os.scandir(dir_fd) as entries:
+        names = [e.name for e in entries]
+    for name in names:
+        count[0] += 1
+        if count[0] > MAX_DIR_ENTRIES:
+            return None
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        if stat.S_ISREG(st.st_mode):
+            total += st.st_size
+        elif stat.S_ISDIR(st.st_mode):
+            try:
+                sub = os.open(name, nofollow.DIR_FLAGS, dir_fd=dir_fd)
+            except OSError:
+                continue
+            with nofollow.closing_fd(sub):
+                inner = _tree_bytes(sub, count)
+            if inner is None:
+                return None
+            total += inner
+    return total
 
 
 @dataclass

@@ -11,16 +11,23 @@ Plain functions, used by the stack's content endpoint and testable without a ser
   regular files (symlinks and special files are left out) and knows the exact size in advance,
   so the answer has a ``Content-Length`` and can be cut by a range like a file;
   :func:`iter_tar` yields it.
+
+The files are a step's, which may swap one for a link after its run: every read walks the
+path one component at a time without following links (:mod:`runner.nofollow`), so a link
+is refused at read time, not just when the path was checked.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from jupyter_dsp.stack.runner import nofollow
 
 CHUNK = 256 * 1024
 BLOCK = tarfile.BLOCKSIZE  # 512
@@ -96,16 +103,10 @@ def plan_read(size: int, range_header: str | None, max_read: int) -> ReadPlan:
 
 
 def iter_file(path: Path, start: int, length: int, chunk: int = CHUNK) -> Iterator[bytes]:
-    """``length`` bytes of ``path`` from ``start``, ``chunk`` bytes at a time."""
-    with open(path, "rb") as f:
-        f.seek(start)
-        left = length
-        while left > 0:
-            data = f.read(min(chunk, left))
-            if not data:  # the file shrank meanwhile
-                return
-            left -= len(data)
-            yield data
+    """``length`` bytes of ``path`` from ``start``, ``chunk`` bytes at a time (fewer if the
+    file shrank). ``path`` is opened without following links: OSError for a link."""
+    with nofollow.closing_fd(nofollow.open_file(os.path.abspath(path))) as fd:
+        yield from nofollow.read_range(fd, start, length, chunk)
 
 
 @dataclass(frozen=True)
@@ -126,31 +127,42 @@ def _padded(n: int) -> int:
 
 
 def tar_plan(directory: Path) -> TarPlan:
-    """The tar of ``directory`` (top entry named like it), its exact size computed up front."""
+    """The tar of ``directory`` (top entry named like it), its exact size computed up front.
+    Walked by file descriptors without following links (links are left out)."""
     members: list[TarMember] = []
     base = directory.name or "artifact"
 
-    def info(path: Path, name: str, is_dir: bool) -> tarfile.TarInfo:
-        stat = path.stat()
+    def info(st: os.stat_result, name: str, is_dir: bool) -> tarfile.TarInfo:
         entry = tarfile.TarInfo(name)
-        entry.mtime = int(stat.st_mtime)
+        entry.mtime = int(st.st_mtime)
         entry.mode = 0o755 if is_dir else 0o644
         entry.type = tarfile.DIRTYPE if is_dir else tarfile.REGTYPE
-        entry.size = 0 if is_dir else stat.st_size
+        entry.size = 0 if is_dir else st.st_size
         return entry
 
-    for root, dirs, files in os.walk(directory):
-        dirs.sort()
-        root_path = Path(root)
-        relative = root_path.relative_to(directory)
-        prefix = base if str(relative) == "." else f"{base}/{relative.as_posix()}"
-        members.append(TarMember(info(root_path, prefix, True).tobuf(tarfile.PAX_FORMAT), None, 0))
-        for name in sorted(files):
-            path = root_path / name
-            if path.is_symlink() or not path.is_file():
-                continue
-            entry = info(path, f"{prefix}/{name}", False)
-            members.append(TarMember(entry.tobuf(tarfile.PAX_FORMAT), path, entry.size))
+    def walk(fd: int, path: Path, prefix: str) -> None:
+        members.append(TarMember(info(os.fstat(fd), prefix, True).tobuf(tarfile.PAX_FORMAT),
+                                 None, 0))
+        with os.scandir(fd) as entries:
+            names = sorted(e.name for e in entries)
+        subdirs = []
+        for name in names:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                subdirs.append(name)
+            elif stat.S_ISREG(st.st_mode):
+                entry = info(st, f"{prefix}/{name}", False)
+                members.append(TarMember(entry.tobuf(tarfile.PAX_FORMAT), path / name, entry.size))
+        for name in subdirs:
+            try:
+                sub = os.open(name, nofollow.DIR_FLAGS, dir_fd=fd)
+            except OSError:
+                continue  # swapped meanwhile: left out
+            with nofollow.closing_fd(sub):
+                walk(sub, path / name, f"{prefix}/{name}")
+
+    with nofollow.closing_fd(nofollow.open_dir(os.path.abspath(directory))) as top:
+        walk(top, Path(os.path.abspath(directory)), base)
     size = sum(len(m.header) + _padded(m.size) for m in members) + 2 * BLOCK
     return TarPlan(tuple(members), size)
 
@@ -177,10 +189,14 @@ def iter_tar(plan: TarPlan, start: int, length: int, chunk: int = CHUNK) -> Iter
         if member.path is not None and lo < hi:
             sent = 0
             if lo < member.size:
-                for data in iter_file(member.path, lo, min(hi, member.size) - lo, chunk):
-                    sent += len(data)
-                    yield data
-            yield bytes(hi - lo - sent)
+                try:
+                    for data in iter_file(member.path, lo, min(hi, member.size) - lo, chunk):
+                        sent += len(data)
+                        yield data
+                except OSError:
+                    pass  # swapped for a link (or removed) since the plan: zeros instead
+            if hi - lo - sent > 0:  # padding; never an empty chunk (it may read as the end)
+                yield bytes(hi - lo - sent)
         position += padded
         if position >= end:
             return

@@ -47,6 +47,7 @@ from jupyter_dsp.stack.results_read import (
     plan_read,
     tar_plan,
 )
+from jupyter_dsp.stack.runner import nofollow
 from jupyter_dsp.stack.runner.store import snapshot_of
 
 MAX_READ_ENV = "JUPYTER_DSP_STACK_MAX_READ_BYTES"
@@ -209,7 +210,10 @@ class ResultsService:
                 " no file (its metadata is in the artifact)"
             )
         try:
-            if path.is_dir():
+            fd, is_dir = nofollow.open_any(str(path))  # what it is now, no link followed
+            with nofollow.closing_fd(fd):
+                size = os.fstat(fd).st_size
+            if is_dir:
                 tar = tar_plan(path)
                 plan = plan_read(tar.size, range_header, max_read_bytes())
                 return Content(
@@ -218,7 +222,7 @@ class ResultsService:
                     "application/x-tar",
                     lambda: iter_tar(tar, plan.start, plan.length),
                 )
-            plan = plan_read(path.stat().st_size, range_header, max_read_bytes())
+            plan = plan_read(size, range_header, max_read_bytes())
         except ReadRefused as refused:
             raise ReadTooLarge(refused) from None
         except OSError:

@@ -9,7 +9,7 @@ import ipywidgets as widgets
 
 from jupyter_dsp.client import DSPClient, DSPError, Pipeline
 from jupyter_dsp.client.compiling import is_pipeline_function
-from jupyter_dsp.client.render import when
+from jupyter_dsp.client.render import clipped, when
 from jupyter_dsp.widgets.run_form import RunForm
 
 SPACES = ("shared", "project")
@@ -40,7 +40,7 @@ class PipelineRow(widgets.HBox):
             else ""
         )
         self.label = widgets.HTML(
-            f"<b>{escape(pipeline.name)}</b>{managed}<br>"
+            f"<b>{clipped(pipeline.name, '15em')}</b>{managed}<br>"
             f"<small>{escape(pipeline.description)}</small>",
             layout=widgets.Layout(width="16em"),
         )

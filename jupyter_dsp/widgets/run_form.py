@@ -15,7 +15,6 @@ from jupyter_dsp.client.params import BOOLEAN, LIST, STRUCT, Parameter, check_ar
 from jupyter_dsp.widgets.run_monitor import RunMonitor
 
 _ERROR = "color:#c62828"
-_LABEL = widgets.Layout(width="100%")
 
 
 def _input_for(param: Parameter) -> widgets.Widget:
@@ -42,7 +41,7 @@ def _input_for(param: Parameter) -> widgets.Widget:
         placeholder=param.type_label,
         tooltip=tip,
         style=style,
-        layout=_LABEL,
+        layout=widgets.Layout(width="100%"),  # its own: a red border marks this input only
     )
 
 
@@ -101,6 +100,7 @@ class RunForm(widgets.VBox):
         )
         self.local_button.on_click(lambda _: self.submit(local=True))
         self.status = widgets.HTML()
+        self.message = ""  # the status as plain text: the refusal or "Started run ..."
         self.monitor_box = widgets.VBox()
         fields = list(self.inputs.values()) or [widgets.HTML("<i>No parameters.</i>")]
         super().__init__(
@@ -136,10 +136,10 @@ class RunForm(widgets.VBox):
         except ArgumentError as exc:
             if exc.parameter in self.inputs:
                 self.inputs[exc.parameter].layout.border = "2px solid #c62828"
-            self.status.value = f'<span style="{_ERROR}">{escape(str(exc))}</span>'
+            self._say(str(exc), error=True)
             return None
         self.run_button.disabled = self.local_button.disabled = True
-        self.status.value = "Submitting…"
+        self._say("Submitting…")
         target_client = self.client
         try:
             if local:
@@ -162,13 +162,13 @@ class RunForm(widgets.VBox):
                     name=self.run_name.value.strip() or None,
                 )
         except DSPError as exc:
-            self.status.value = f'<span style="{_ERROR}">{escape(str(exc))}</span>'
+            self._say(str(exc), error=True)
             return None
         finally:
             self.run_button.disabled = self.local_button.disabled = False
         self.last_run = run
         where = "local run" if local else "run"
-        self.status.value = f"Started {where} <code>{escape(run.id)}</code>."
+        self._say(f"Started {where} {run.id}.", code=run.id)
         if self.watch:
             if self.monitor is not None:
                 self.monitor.stop()
@@ -177,6 +177,14 @@ class RunForm(widgets.VBox):
         if self.on_run is not None:
             self.on_run(run)
         return run
+
+
+    def _say(self, text: str, *, error: bool = False, code: str = "") -> None:
+        self.message = text
+        shown = escape(text)
+        if code:
+            shown = shown.replace(escape(code), f"<code>{escape(code)}</code>")
+        self.status.value = f'<span style="{_ERROR}">{shown}</span>' if error else shown
 
 
 def _compiled(spec: dict[str, Any] | None) -> CompiledPipeline:

@@ -9,7 +9,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from jupyter_dsp.client import DSPClient, DSPError, Run
-from jupyter_dsp.client.render import badge, duration, state_colour
+from jupyter_dsp.client.render import badge, clipped, duration, state_colour
 from jupyter_dsp.widgets.dag import Node, graph_from_spec, render_svg
 from jupyter_dsp.widgets.results import ResultsView
 
@@ -136,6 +136,7 @@ class RunMonitor(widgets.VBox):
 
     def _final(self) -> None:
         self.terminate_button.disabled = True
+        self.terminate_button.button_style = ""  # grey: nothing left to terminate
         self.outputs_view.update(self.run)
         self.finished.set()
 
@@ -168,7 +169,7 @@ class RunMonitor(widgets.VBox):
         states = self.task_states()
         error = f'<br><span style="color:#c62828">{escape(run.error)}</span>' if run.error else ""
         self.header.value = (
-            f"<b>{escape(run.name)}</b> {badge(run.state)} "
+            f"<b>{clipped(run.name, '32em')}</b> {badge(run.state)} "
             f"<small>elapsed {escape(duration(run.elapsed()))} &middot; "
             f"<code>{escape(run.id)}</code></small>{error}"
         )
@@ -188,6 +189,7 @@ class RunMonitor(widgets.VBox):
             button.style.button_color = state_colour(state)
             button.tooltip = f"{button.description}: {state} (click for its log)"
         self.terminate_button.disabled = run.done
+        self.terminate_button.button_style = "" if run.done else "danger"
 
     def task_states(self) -> dict[str, str]:
         """State of each task by name (tasks the run has not reached yet are absent)."""

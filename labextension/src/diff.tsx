@@ -10,7 +10,7 @@ import * as React from 'react';
 
 import { DSPError } from './api';
 import { ErrorBox } from './components/ErrorBox';
-import { formatShortTime, pipelineLabel } from './format';
+import { formatShortTime, pipelineLabel, typeWord } from './format';
 import { DSPModel } from './model';
 import { IDagNode } from './spec';
 import { fetchVersionDiff, IDagSide, IVersionDiff, layoutSide, NodeStatus, showValue } from './versionDiff';
@@ -114,13 +114,13 @@ function DiffBody(props: { diff: IVersionDiff }): JSX.Element {
   const oldName = diff.old.display_name || 'before';
   const newName = diff.new.display_name || 'after';
   const paramRows = [
-    ...p.added.map(x => ({ name: x.name, change: 'added', before: '—', after: `${x.type}${'default' in x ? ` = ${showValue(x.default)}` : ''}` })),
-    ...p.removed.map(x => ({ name: x.name, change: 'removed', before: `${x.type}${'default' in x ? ` = ${showValue(x.default)}` : ''}`, after: '—' })),
+    ...p.added.map(x => ({ name: x.name, change: 'added', before: '—', after: `${typeWord(x.type)}${'default' in x ? ` = ${showValue(x.default)}` : ''}` })),
+    ...p.removed.map(x => ({ name: x.name, change: 'removed', before: `${typeWord(x.type)}${'default' in x ? ` = ${showValue(x.default)}` : ''}`, after: '—' })),
     ...p.changed.map(x => ({
       name: x.name,
       change: 'changed',
-      before: `${x.old_type}${'old_default' in x ? ` = ${showValue(x.old_default)}` : ''}`,
-      after: `${x.new_type}${'new_default' in x ? ` = ${showValue(x.new_default)}` : ''}`
+      before: `${typeWord(x.old_type)}${'old_default' in x ? ` = ${showValue(x.old_default)}` : ''}`,
+      after: `${typeWord(x.new_type)}${'new_default' in x ? ` = ${showValue(x.new_default)}` : ''}`
     }))
   ];
   const nComponents = c.added.length + c.removed.length + c.changed.length;

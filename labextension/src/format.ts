@@ -58,3 +58,58 @@ export function stateLabel(state: string | undefined): string {
 export function pipelineLabel(item: { display_name?: string; name?: string; pipeline_id?: string }): string {
   return item.display_name || item.name || item.pipeline_id || '(unnamed)';
 }
+
+/** A number as people read it: `0.09999999999999998` is 0.1; integers stay whole. */
+export function formatNumber(value: number): string {
+  if (!Number.isFinite(value) || Number.isInteger(value)) {
+    return String(value);
+  }
+  return String(Number(value.toPrecision(6)));
+}
+
+/** A parameter value for display: strings as they are, numbers rounded (also inside lists). */
+export function formatValue(value: unknown): string {
+  if (typeof value === 'string') {
+    return value;
+  }
+  if (typeof value === 'number') {
+    return formatNumber(value);
+  }
+  if (value === undefined) {
+    return '';
+  }
+  return JSON.stringify(value, (_key, v) => (typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(6)) : v));
+}
+
+const TYPE_WORDS: Record<string, string> = {
+  NUMBER_DOUBLE: 'float',
+  NUMBER_INTEGER: 'int',
+  STRING: 'str',
+  BOOLEAN: 'bool',
+  LIST: 'list',
+  STRUCT: 'dict',
+  PARAMETER_TYPE_ENUM_UNSPECIFIED: 'any'
+};
+
+/** KFP's parameter type in the words of the Python that declared it (`float`, not `NUMBER_DOUBLE`). */
+export function typeWord(type: string | undefined): string {
+  return TYPE_WORDS[type ?? ''] ?? type ?? '';
+}
+
+const NAME_WORDS = (
+  'acorn amber anvil aspen badger basil birch bison cedar cobalt comet coral crane cricket ' +
+  'delta dune eagle ember falcon fern fjord flint gecko ginger glacier harbor hazel heron ' +
+  'indigo iris jade juniper kelp kestrel lark lemon lotus lynx maple marble meadow mint ' +
+  'nectar nova oak olive onyx orchid otter pebble pepper pine plum quartz quill raven reef ' +
+  'robin saffron sage sparrow spruce tango thistle tulip umber velvet violet walnut willow ' +
+  'wren yarrow zephyr zinc'
+).split(' ');
+
+/** A run's default name, as the kernel makes it (jupyter_dsp/stack/naming.py): the pipeline
+ * and a short suffix a person can read and tell apart, `my-pipeline otter-3f`. */
+export function readableRunName(title: string): string {
+  const random = new Uint8Array(2);
+  crypto.getRandomValues(random);
+  const word = NAME_WORDS[random[0] % NAME_WORDS.length];
+  return `${title} ${word}-${random[1].toString(16).padStart(2, '0')}`;
+}

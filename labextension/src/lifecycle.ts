@@ -213,10 +213,17 @@ export class LifecycleClient {
   }
 }
 
+/** KFP's 6-field cron (seconds first) as the 5-field form people type when its seconds are 0
+ * (`0 0 6 * * *` -> `0 6 * * *`), as the kernel shows it; any other expression unchanged. */
+export function cronAsTyped(cron: string): string {
+  const fields = cron.trim().split(/\s+/);
+  return fields.length === 6 && fields[0] === '0' ? fields.slice(1).join(' ') : fields.join(' ');
+}
+
 /** "every 5 minutes", "cron 0 6 * * *": how a schedule's trigger reads in a list. */
 export function triggerText(trigger: ITrigger | undefined): string {
   if (trigger?.cron_schedule?.cron) {
-    return `cron ${trigger.cron_schedule.cron}`;
+    return `cron ${cronAsTyped(trigger.cron_schedule.cron)}`;
   }
   const seconds = Number(trigger?.periodic_schedule?.interval_second ?? NaN);
   if (!Number.isFinite(seconds) || seconds <= 0) {

@@ -5,10 +5,16 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { DSPClient, DSPError } from './api';
+import { LiveFeed } from './live/feed';
 import { IInfo, SpaceName } from './types';
 
 export class DSPModel {
-  constructor(readonly client: DSPClient = new DSPClient()) {}
+  constructor(readonly client: DSPClient = new DSPClient()) {
+    this.live = new LiveFeed(client);
+  }
+
+  /** What changed on the server, for the views that are visible (live/feed.ts). */
+  readonly live: LiveFeed;
 
   get info(): IInfo | null {
     return this._info;

@@ -103,6 +103,7 @@ function PanelView(props: { model: DSPModel; callbacks: IPanelCallbacks; visible
               space={space}
               actions={callbacks.actions}
               refreshKey={refreshKey}
+              live={props.visible}
             />
           </section>
           <RunsArea

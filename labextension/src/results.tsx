@@ -169,7 +169,7 @@ export function ArtifactView(props: {
       {artifact.type === 'system.Metrics' ? (
         <div className="jp-DSP-chartRow">
           <ParamsTable parameters={metrics} title="metric" />
-          {Object.keys(metrics).length > 1 ? <VegaChart kind="metrics" spec={metricsBarSpec(metrics, title)} /> : null}
+          {Object.keys(metrics).length > 0 ? <VegaChart kind="metrics" spec={metricsBarSpec(metrics, title)} /> : null}
         </div>
       ) : null}
       {artifact.type === 'system.ClassificationMetrics' ? <ClassificationView metadata={artifact.metadata} title={title} /> : null}

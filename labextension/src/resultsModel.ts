@@ -7,6 +7,7 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 import { DSPError, errorMessage } from './api';
+import { formatValue } from './format';
 
 export const VEGALITE_MIME = 'application/vnd.vegalite.v5+json';
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
@@ -178,7 +179,7 @@ export function runMetrics(doc: IResults): Record<string, number> {
 }
 
 export function valueText(value: unknown): string {
-  return typeof value === 'string' ? value : JSON.stringify(value);
+  return formatValue(value); // numbers at a readable precision (format.ts)
 }
 
 export function humanSize(size: number | null | undefined): string {

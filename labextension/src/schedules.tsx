@@ -14,8 +14,7 @@ import { formatShortTime, formatTime } from './format';
 import { IRecurringRun, lifecycleOf, triggerText } from './lifecycle';
 import { DSPModel } from './model';
 import { IRun } from './types';
-
-const POLL_MS = 5000;
+import { useLive } from './live/useLive';
 
 /** "16:08:12" today, else "2026-11-28 06:00": schedules can fire every few seconds. */
 export function fireTime(value: string, now: Date = new Date()): string {
@@ -75,7 +74,9 @@ function ScheduleRuns(props: { model: DSPModel; schedule: IRecurringRun; tick: n
           onClick={() => props.onOpen(run)}
         >
           <StateBadge state={run.state} />
-          <span className="jp-DSP-row-name">{run.display_name || run.run_id}</span>
+          <span className="jp-DSP-row-name" title={run.display_name || run.run_id}>
+            {run.display_name || run.run_id}
+          </span>
           <span className="jp-DSP-row-meta" title={formatTime(run.created_at)}>
             {run.created_at ? fireTime(run.created_at) : ''}
           </span>
@@ -127,14 +128,8 @@ export function SchedulesSection(props: {
     };
   }, [model, tick, props.refreshKey]);
 
-  const anyEnabled = items.some(s => s.status !== 'DISABLED');
-  React.useEffect(() => {
-    if (!props.visible || error || !anyEnabled) {
-      return;
-    }
-    const timer = window.setTimeout(() => setTick(t => t + 1), POLL_MS);
-    return () => window.clearTimeout(timer);
-  }, [props.visible, error, anyEnabled, tick]);
+  // live while visible: a schedule changed anywhere, or one fired (a new run)
+  useLive(model, ['recurringruns', 'runs'], props.visible, () => setTick(t => t + 1));
 
   const act = async (schedule: IRecurringRun, what: () => Promise<void>): Promise<void> => {
     setBusy(schedule.recurring_run_id);
@@ -179,7 +174,9 @@ export function SchedulesSection(props: {
             <li key={id} className="jp-DSP-schedule" data-schedule-id={id} data-status={s.status ?? ''}>
               <div className="jp-DSP-row" onClick={() => setOpen(o => (o === id ? null : id))} title="Show its runs">
                 <span className={`jp-DSP-caret${open === id ? ' jp-mod-open' : ''}`}>▸</span>
-                <span className="jp-DSP-row-name">{s.display_name || id}</span>
+                <span className="jp-DSP-row-name" title={s.display_name || id}>
+                  {s.display_name || id}
+                </span>
                 <span className="jp-DSP-row-actions">
                   <button
                     className="jp-DSP-link"

@@ -4,6 +4,7 @@
  */
 import { DSPClient } from './api';
 import { IDagNode, layoutDag } from './spec';
+import { formatValue } from './format';
 import { SpaceName } from './types';
 
 export type NodeStatus = 'same' | 'changed' | 'added' | 'removed';
@@ -87,5 +88,5 @@ export function layoutSide(side: IDagSide): { nodes: IDagNode[]; status: Record<
 }
 
 export function showValue(value: unknown): string {
-  return value === undefined ? '' : JSON.stringify(value);
+  return typeof value === 'string' ? JSON.stringify(value) : formatValue(value);
 }

@@ -12,9 +12,15 @@ here a hit gives the run copies of the files, so a local input artifact is ident
 content (a digest of its files), its type and metadata: a step downstream of a cached step is
 cached too.
 
-Layout: ``ROOT/<fp>/entry.json`` (``{"parameters", "artifacts"}``) and the artifact files
-under ``ROOT/<fp>/files/<name>/<i>/``. Entries are written to a temporary directory and
-renamed into place, so concurrent workers never see half an entry.
+Layout: ``ROOT/<scope>/<fp>/entry.json`` (``{"parameters", "artifacts"}``) and the artifact
+files under ``ROOT/<scope>/<fp>/files/<name>/<i>/``; ``<scope>`` names the namespace of the
+run that stored it (a hit from another namespace never happens). Entries are written to a
+temporary directory and renamed into place, so concurrent workers never see half an entry.
+
+Store and restore run in the worker (root when steps have their own user), on files a step
+wrote: every path is walked without following links (:mod:`nofollow`); a link inside an
+output that stays inside it is kept as a link, an output with a link leading out of it (or
+larger than ``MAX_ENTRY_BYTES``, or outside the run) is not cached at all.
 """
 
 from __future__ import annotations
@@ -23,15 +29,20 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from jupyter_dsp.stack.runner import nofollow
+from jupyter_dsp.stack.runner.run_context import current_run
+
 CACHE_DIR = "step-cache"  # under the stack's data dir
 ENTRY = "entry.json"
 FILES = "files"
+MAX_ENTRY_BYTES = 2 * 1024**3  # outputs of one execution larger than this are not cached
 
 
 def cache_root(data_dir: Path) -> Path:
@@ -57,23 +68,48 @@ def local_path(uri: str) -> Path | None:
 
 
 def content_digest(path: Path) -> str:
-    """sha256 over a file, or over a directory's relative names and file contents."""
+    """sha256 over a file, or over a directory's relative names and file contents (links
+    count by their target text, never followed; other special files by their name)."""
     digest = hashlib.sha256()
-    if path.is_file():
-        files = [("", path)]
-    elif path.is_dir():
-        files = sorted(
-            (str(p.relative_to(path)), p) for p in path.rglob("*") if p.is_file()
-        )
-    else:
+    try:
+        fd, is_dir = nofollow.open_any(os.path.abspath(path))
+    except OSError:
         return "missing"
-    for name, file in files:
-        digest.update(name.encode() + b"\0")
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        digest.update(b"\0")
+    with nofollow.closing_fd(fd):
+        if is_dir:
+            _digest_dir(fd, "", digest)
+        else:
+            _digest_file(fd, "", digest)
     return digest.hexdigest()
+
+
+def _digest_file(fd: int, name: str, digest: Any) -> None:
+    digest.update(name.encode() + b"\0")
+    for block in nofollow.read_range(fd, 0, os.fstat(fd).st_size):
+        digest.update(block)
+    digest.update(b"\0")
+
+
+def _digest_dir(dir_fd: int, prefix: str, digest: Any) -> None:
+    with os.scandir(dir_fd) as entries:
+        names = sorted(e.name for e in entries)
+    for name in names:
+        relative = f"{prefix}{name}"
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        if stat.S_ISLNK(st.st_mode):
+            digest.update(f"{relative}\0->{os.readlink(name, dir_fd=dir_fd)}\0".encode())
+        elif stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode):
+            try:
+                fd = os.open(name, nofollow.DIR_FLAGS if stat.S_ISDIR(st.st_mode)
+                             else nofollow.FILE_FLAGS, dir_fd=dir_fd)
+            except OSError:
+                digest.update(f"{relative}\0?\0".encode())
+                continue
+            with nofollow.closing_fd(fd):
+                if stat.S_ISDIR(st.st_mode):
+                    _digest_dir(fd, relative + "/", digest)
+                else:
+                    _digest_file(fd, relative, digest)
 
 
 def _executor_and_component(
@@ -178,38 +214,64 @@ class CachedOutputs:
                 if index < len(targets) and source is not None:
                     target = local_path(targets[index])
                     if target is not None:
-                        _copy(source, target)
+                        _restore(source, target)
                         artifact["uri"] = targets[index]
                 out.append(artifact)
             copied[name] = out
         return copied
 
 
-def _copy(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if source.is_dir():
-        shutil.copytree(source, target, dirs_exist_ok=True)
-    elif source.exists():
-        shutil.copy2(source, target)
+def _restore(source: Path, target: Path) -> None:
+    """Copy a cached file or directory to a run's output path (the cache's own files; the
+    target's directories may be the step user's: nothing on either side is followed)."""
+    run = current_run()
+    nofollow.copy_path(
+        os.path.abspath(source),
+        os.path.abspath(target),
+        nofollow.Budget(MAX_ENTRY_BYTES),
+        "the cached output",
+        nofollow.LINKS_INSIDE,
+        target_base=str(run.run_dir) if run is not None else None,
+    )
+
+
+def namespace_scope(namespace: str) -> str:
+    """The directory of a namespace's entries (a digest: any namespace name is safe)."""
+    return "ns-" + hashlib.sha256(namespace.encode()).hexdigest()[:24]
 
 
 class StepCache:
-    """A stack's cache of step outputs, shared by the worker processes of its runs."""
+    """A stack's cache of step outputs, shared by the worker processes of its runs; one
+    namespace's entries are never another's. ``namespace`` None: the current run's."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+    def __init__(self, root: Path, namespace: str | None = None) -> None:
+        self.root = Path(os.path.abspath(root))
+        run = current_run()
+        if namespace is None:
+            namespace = run.namespace if run is not None else ""
+        self.namespace = namespace
+        self.dir = self.root / namespace_scope(namespace)
+        # outputs are taken only from the current run's own directory, as its step could
+        self._run_dir = str(run.run_dir) if run is not None else None
+        self._uid = run.uid if run is not None else None
 
     def lookup(self, fp: str) -> CachedOutputs | None:
-        entry = self.root / fp / ENTRY
         try:
-            data = json.loads(entry.read_text())
+            with nofollow.closing_fd(nofollow.open_file(self.dir / fp / ENTRY)) as fd:
+                data = json.loads(b"".join(nofollow.read_range(fd, 0, os.fstat(fd).st_size)))
         except (OSError, ValueError):
             return None
         artifacts = data.get("artifacts") or {}
         for items in artifacts.values():
             for artifact in items:
                 path = local_path(str(artifact.get("uri") or ""))
-                if path is not None and not path.exists():
+                if path is None:
+                    continue
+                if not nofollow.is_within(path, self.dir / fp):
+                    return None  # not one of this entry's files
+                try:
+                    os.close(nofollow.open_any(str(path))[0])
+                except OSError:
                     return None  # a file went missing: run the step again
         return CachedOutputs(dict(data.get("parameters") or {}), artifacts)
 
@@ -219,12 +281,14 @@ class StepCache:
         parameters: dict[str, Any],
         artifacts: dict[str, list[dict[str, Any]]],
     ) -> None:
-        """Keep a successful execution's outputs (the artifact files are copied)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        final = self.root / fp
+        """Keep a successful execution's outputs (the artifact files are copied); outputs
+        that cannot be copied safely (links out, too large, outside the run) are not kept."""
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        final = self.dir / fp
         if (final / ENTRY).exists():
             return
-        staging = Path(tempfile.mkdtemp(prefix=".store-", dir=self.root))
+        staging = Path(tempfile.mkdtemp(prefix=".store-", dir=self.dir))
+        budget = nofollow.Budget(MAX_ENTRY_BYTES)
         try:
             kept: dict[str, list[dict[str, Any]]] = {}
             for name, items in (artifacts or {}).items():
@@ -234,10 +298,21 @@ class StepCache:
                     uri = str(artifact.get("uri") or "")
                     source = local_path(uri)
                     if source is not None:
-                        if not source.exists():
-                            return  # nothing to reuse: do not cache
-                        relative = Path(FILES) / _safe(name) / str(index) / source.name
-                        _copy(source, staging / relative)
+                        relative = Path(FILES) / _safe(name) / str(index) / (
+                            _safe(source.name)
+                        )
+                        try:
+                            nofollow.copy_path(
+                                os.path.abspath(source),
+                                str(staging / relative),
+                                budget,
+                                f"output '{name}'",
+                                nofollow.LINKS_INSIDE,
+                                self._uid,
+                                source_base=self._run_dir,
+                            )
+                        except OSError:
+                            return  # missing, unsafe or too large: not cached
                         copy = final / relative
                         artifact["uri"] = copy.as_uri() if uri.startswith("file://") else str(copy)
                     kept[name].append(artifact)
@@ -252,17 +327,28 @@ class StepCache:
             shutil.rmtree(staging, ignore_errors=True)
 
     def entries(self) -> list[str]:
-        if not self.root.is_dir():
+        """This namespace's cached executions."""
+        if not self.dir.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if (p / ENTRY).exists())
+        return sorted(p.name for p in self.dir.iterdir() if (p / ENTRY).exists())
 
     def remove(self, fp: str) -> bool:
         """Forget one cached execution."""
-        return _remove(self.root / fp, self.root)
+        return _remove(self.dir / fp, self.dir)
 
     def clear(self) -> int:
-        """Forget every cached execution; returns how many there were."""
-        return sum(1 for fp in self.entries() if self.remove(fp))
+        """Forget every cached execution of every namespace; returns how many there were."""
+        if not self.root.is_dir():
+            return 0
+        count = 0
+        for scope in sorted(self.root.iterdir()):
+            if (scope / ENTRY).exists():  # an entry of the layout without namespaces
+                count += 1 if _remove(scope, self.root) else 0
+            elif scope.is_dir() and not scope.is_symlink():
+                for entry in sorted(scope.iterdir()):
+                    if (entry / ENTRY).exists() and _remove(entry, scope):
+                        count += 1
+        return count
 
 
 def _remove(path: Path, root: Path) -> bool:

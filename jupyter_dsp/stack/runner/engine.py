@@ -41,6 +41,7 @@ from jupyter_dsp.stack.runner.model import (
     TaskRecord,
     now_us,
 )
+from jupyter_dsp.stack.runner.run_context import RUN_DIR_VARIABLE
 from jupyter_dsp.stack.runner.spec import PipelineDocument
 
 RunListener = Callable[[RunSnapshot], None]
@@ -153,7 +154,8 @@ class RunEngine:
         """Queue a run whose parameters are already resolved; start it if a slot is free.
 
         ``history``: the run's state history so far, for a run queued again after a restart;
-        ``namespace``: the run's namespace (its steps run as that namespace's identity).
+        ``namespace``: the run's namespace (its steps run as that namespace's identity, and
+        their environments and cache entries are scoped to it; see run_context).
         """
         run_dir = self.run_dir(run_id)
         with self._lock:
@@ -180,11 +182,11 @@ class RunEngine:
             run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             job = {
                 "run_id": run_id,
+                "namespace": namespace,
                 "pipeline_spec": document.pipeline_spec,
                 "platform_spec": document.platform_spec,
                 "parameters": parameters,
                 "attempt": attempt,
-                "namespace": namespace,
                 "settings": self.settings,
             }
             _write_private(run_dir / worker_module.JOB_FILE, json.dumps(job))
@@ -342,6 +344,7 @@ class RunEngine:
         )
         env["TMPDIR"] = str(run_dir / "tmp")
         env["PYTHONUNBUFFERED"] = "1"
+        env[RUN_DIR_VARIABLE] = str(run_dir)  # run_context.current_run() in the worker
         try:
             log_fd = os.open(run_dir / "worker.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             with os.fdopen(log_fd, "ab") as log:

@@ -1,6 +1,7 @@
 """Virtual environments for steps that install packages (``packages_to_install``).
 
-One environment per distinct package set (requirements + index URLs + the server's Python),
+One environment per distinct package set (requirements + index URLs + the server's Python +
+the namespace of the run that needs it: one namespace's environment is never another's),
 created with ``uv`` under ``ROOT/envs/<key>`` and layered over the server's environment: the
 venv sees the server's site-packages (``--system-site-packages``), so kfp and the step's
 runtime come from there, and nothing is ever installed into the server's environment.
@@ -16,151 +17,66 @@ exclusively while an environment is built (the others wait, then reuse it); ``lo
 is held shared by every process that was handed the environment, until :meth:`close` or
 process exit, and eviction takes it exclusively without waiting, so an environment in use is
 never removed. Environments are evicted least recently used first when their total size
-exceeds ``max_bytes``. Downloads are cached in ``ROOT/uv-cache`` (hard-linked into the venvs).
+exceeds ``max_bytes``. Downloads are cached per namespace in ``ROOT/uv-cache/<scope>``
+(copied into the venvs, never hard-linked: the cache changes hands between builds).
+
+Builds run package build backends, i.e. code a step chose, so they run as the step
+(:mod:`env_build`): as its user in its sandbox when the stack runs as root, with the scrubbed
+environment and a private ``TMPDIR``; the environment and the namespace's download cache are
+handed to the step's user for the build and taken back (root's, read-only) after it, before
+the stack writes anything into them. ``locks/<scope>.cache`` serializes a namespace's builds.
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
-import re
 import shutil
+import stat
 import subprocess
 import sys
 import time
-from collections import deque
 from collections.abc import Iterable
-from importlib import metadata
 from pathlib import Path
 from typing import BinaryIO
+
+from jupyter_dsp.stack.runner import nofollow
+from jupyter_dsp.stack.runner.cache import namespace_scope
+from jupyter_dsp.stack.runner.env_build import (
+    INSTALL_TIMEOUT,
+    BuildRunner,
+    BuildTail,
+    builder_for,
+    hand_over,
+    take_back,
+)
+from jupyter_dsp.stack.runner.env_requirements import (
+    EnvironmentBuildError,
+    environment_key,
+    requested_names,
+    runtime_kfp_requirement,
+    server_constraints,
+    server_site_dirs,
+    step_environ,
+    step_install_request,
+    uv_binary,
+)
+from jupyter_dsp.stack.runner.run_context import current_run
+
+__all__ = [
+    "INSTALL_TIMEOUT",
+    "EnvironmentBuildError",
+    "StepEnvironments",
+    "environment_key",
+    "runtime_kfp_requirement",
+    "step_environ",
+    "step_install_request",
+]
 
 GiB = 1024**3
 DEFAULT_MAX_BYTES = 5 * GiB
 READY = ".jupyter-dsp-ready"  # written last: the environment is complete
-INSTALL_TIMEOUT = 30 * 60  # seconds for one install attempt
-
-
-class EnvironmentBuildError(Exception):
-    """The packages of a step could not be installed (the message names them and says why)."""
-
-    def __init__(self, message: str) -> None:
-        self.message = message
-        super().__init__(message)
-
-
-def uv_binary() -> str:
-    """The ``uv`` executable of the installed ``uv`` package (its public API)."""
-    try:
-        import uv
-    except ImportError as exc:  # pragma: no cover - uv is a dependency
-        raise EnvironmentBuildError(
-            "steps with packages_to_install need the 'uv' package (pip install uv)"
-        ) from exc
-    return uv.find_uv_bin()
-
-
-def environment_key(packages: Iterable[str], index_urls: Iterable[str]) -> str:
-    """A stable name for a package set on this server's Python."""
-    identity = {
-        "packages": sorted({p.strip() for p in packages if p.strip()}),
-        "index_urls": [u.strip() for u in index_urls if u.strip()],
-        "python": sys.executable,
-        "version": sys.version,
-    }
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
-    return digest[:24]
-
-
-def step_install_request(full_command: list[str]) -> tuple[list[str], list[str]]:
-    """``(packages, index_urls)`` that a compiled step's install prologue asks for (kfp
-    itself left out: the server's kfp is used); ``([], [])`` for a step without one."""
-    import shlex
-
-    from jupyter_dsp.stack.runner.prologue import read_prologue
-
-    prologue = read_prologue(full_command)
-    if not prologue.present:
-        return [], []
-    urls: list[str] = []
-    try:
-        tokens = shlex.split(full_command[2])
-    except ValueError:
-        tokens = full_command[2].split()
-    for option, value in zip(tokens, tokens[1:], strict=False):
-        if option in ("--index-url", "-i", "--extra-index-url") and value not in urls:
-            urls.append(value)
-    return list(prologue.packages), urls
-
-
-def step_environ(python: str, environ: dict[str, str]) -> dict[str, str]:
-    """The variables to run a step with ``python``: its venv's ``bin`` first on PATH (the
-    compiled command calls ``python3``), ``VIRTUAL_ENV`` set. Unchanged for the server's."""
-    if python == sys.executable:
-        return dict(environ)
-    bin_dir = str(Path(python).parent)
-    path = environ.get("PATH", os.defpath)
-    venv = str(Path(bin_dir).parent)
-    return {**environ, "PATH": bin_dir + os.pathsep + path, "VIRTUAL_ENV": venv}
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def requested_names(packages: Iterable[str]) -> set[str]:
-    """Canonical project names of requirement strings (URLs and paths are skipped)."""
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    names = set()
-    for package in packages:
-        try:
-            names.add(_canonical(Requirement(package).name))
-        except InvalidRequirement:
-            continue
-    return names
-
-
-def server_constraints(exclude: Iterable[str] = ()) -> list[str]:
-    """``name==version`` for every distribution of the server's environment, except the
-    projects the step asks for by name (its own requirements win)."""
-    skip = {_canonical(name) for name in exclude}
-    seen: dict[str, str] = {}
-    for dist in metadata.distributions():
-        name = (dist.metadata["Name"] or "").strip()
-        key = _canonical(name)
-        if name and dist.version and key not in seen and key not in skip:
-            seen[key] = f"{name}=={dist.version}"
-    return sorted(seen.values())
-
-
-def runtime_kfp_requirement(full_command: list[str]) -> str | None:
-    """``kfp==X`` when a compiled step pins a kfp newer than the server's (its prologue
-    installs ``kfp==X`` on a cluster): such a step may use SDK features the server's kfp
-    lacks (e.g. ``dsl.EmbeddedInput`` in 2.15+), so its environment gets that kfp. None when
-    the server's kfp is the same or newer, or the step pins none."""
-    from packaging.version import InvalidVersion, Version
-
-    if len(full_command) < 3 or "pip install" not in full_command[2]:
-        return None
-    match = re.search(r"""['"\s]kfp==([0-9][^'"\s]*)""", full_command[2])
-    if not match:
-        return None
-    try:
-        wanted = Version(match.group(1))
-        installed = Version(metadata.version("kfp"))
-    except (InvalidVersion, metadata.PackageNotFoundError):
-        return None
-    return f"kfp=={wanted}" if wanted > installed else None
-
-
-def server_site_dirs() -> list[str]:
-    """The server's site-packages directories (a virtualenv's as well as the base's)."""
-    import site
-
-    dirs = [d for d in site.getsitepackages() if os.path.isdir(d)]
-    return list(dict.fromkeys(dirs))
 
 
 def _layer_over_server(env: Path) -> None:
@@ -170,7 +86,12 @@ def _layer_over_server(env: Path) -> None:
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     site_packages = env / "lib" / version / "site-packages"
     lines = [f"import site; site.addsitedir({d!r})" for d in server_site_dirs()]
-    (site_packages / "jupyter_dsp_server_env.pth").write_text("\n".join(lines) + "\n")
+    # the directory may be the build user's: created without following a link
+    with nofollow.closing_fd(nofollow.open_dir(str(site_packages))) as dir_fd:
+        nofollow.clear_entry(dir_fd, "jupyter_dsp_server_env.pth")
+        fd = os.open("jupyter_dsp_server_env.pth", nofollow.NEW_FILE_FLAGS, 0o644, dir_fd=dir_fd)
+        with os.fdopen(fd, "w") as out:
+            out.write("\n".join(lines) + "\n")
 
 
 def _tree_size(path: Path) -> int:
@@ -188,7 +109,7 @@ class StepEnvironments:
     """The environments of one stack (``ROOT`` is under the stack's data dir)."""
 
     def __init__(self, root: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        self.root = Path(root)
+        self.root = Path(root).resolve()  # trusted; below it nothing is followed
         self.max_bytes = int(max_bytes)
         self.envs = self.root / "envs"
         self.locks = self.root / "locks"
@@ -198,46 +119,79 @@ class StepEnvironments:
 
     # ----- public API -----
 
-    def python_for(self, packages: list[str], index_urls: list[str], log: BinaryIO) -> str:
-        """The Python executable to run a step needing ``packages`` with (built if needed)."""
+    def python_for(
+        self,
+        packages: list[str],
+        index_urls: list[str],
+        log: BinaryIO,
+        namespace: str | None = None,
+        builder: BuildRunner | None = None,
+    ) -> str:
+        """The Python executable to run a step needing ``packages`` with (built if needed).
+        ``namespace``: whose environment it is (default: the current run's); ``builder``:
+        how the build runs (default: as the current run's step, see env_build)."""
         packages = [p.strip() for p in packages if p and p.strip()]
         index_urls = [u.strip() for u in index_urls if u and u.strip()]
         if not packages:
             return sys.executable
-        key = environment_key(packages, index_urls)
+        if namespace is None:
+            run = current_run()
+            namespace = run.namespace if run is not None else ""
+        key = environment_key(packages, index_urls, namespace)
         self._prepare_dirs()
         self._hold_use(key)
         env = self.envs / key
         python = env / "bin" / "python"
         build_fd = self._lock(key, "build", fcntl.LOCK_EX)
         try:
-            if (env / READY).exists():
+            if self._is_ready(env):
                 self._write(log, f"Reusing the environment for {', '.join(packages)}\n")
             else:
+                scope = namespace_scope(namespace)
+                cache_fd = self._lock(scope, "cache", fcntl.LOCK_EX)  # one build per namespace
                 try:
-                    self._build(env, packages, index_urls, log)
+                    runner = builder or builder_for(self.root)
+                    self._build(env, key, scope, packages, index_urls, log, runner)
                 except BaseException:
                     shutil.rmtree(env, ignore_errors=True)
                     raise
+                finally:
+                    os.close(cache_fd)
                 self.builds += 1
-            (env / READY).touch()  # mtime = last use, for LRU
+            os.utime(env / READY, follow_symlinks=False)  # mtime = last use, for LRU
         finally:
             os.close(build_fd)
         self.evict(keep={key})
         return str(python)
+
+    @classmethod
+    def _ready_size(cls, env: Path) -> tuple[float, int] | None:
+        """``(last use, bytes)`` of a complete environment, else None."""
+        if not cls._is_ready(env):
+            return None
+        try:
+            size = int((env / ".jupyter-dsp-size").read_text())
+            return os.lstat(env / READY).st_mtime, size
+        except (OSError, ValueError):
+            return None
+
+    @staticmethod
+    def _is_ready(env: Path) -> bool:
+        """Complete, and the stack's own again (a half-built one may be a build user's)."""
+        try:
+            own = os.lstat(env).st_uid == os.geteuid()
+            return own and stat.S_ISREG(os.lstat(env / READY).st_mode)
+        except OSError:
+            return False
 
     def evict(self, keep: Iterable[str] = ()) -> list[str]:
         """Remove least recently used environments until they fit ``max_bytes``."""
         kept = set(keep)
         entries = []
         for env in self._env_dirs():
-            ready = env / READY
-            try:
-                used = ready.stat().st_mtime
-                size = int((env / ".jupyter-dsp-size").read_text())
-            except (OSError, ValueError):
-                continue  # being built, or broken: the next builder redoes it
-            entries.append((used, env.name, size))
+            found = self._ready_size(env)
+            if found is not None:  # else being built, or broken: the next builder redoes it
+                entries.append((found[0], env.name, found[1]))
         total = sum(size for _used, _key, size in entries)
         removed: list[str] = []
         for _used, key, size in sorted(entries):
@@ -254,14 +208,17 @@ class StepEnvironments:
 
     def _prune_downloads(self) -> None:
         """Drop the download cache's entries that no environment can use any more."""
-        try:
-            subprocess.run(
-                [uv_binary(), "cache", "prune", "--quiet"],
-                env={**os.environ, "UV_CACHE_DIR": str(self.uv_cache)},
-                stdin=subprocess.DEVNULL, capture_output=True, timeout=120,
-            )
-        except (OSError, subprocess.SubprocessError, EnvironmentBuildError):
-            pass  # best effort: the bound is on the environments
+        if not self.uv_cache.is_dir():
+            return
+        for cache in self.uv_cache.iterdir():
+            try:
+                subprocess.run(
+                    [uv_binary(), "cache", "prune", "--quiet"],
+                    env={**os.environ, "UV_CACHE_DIR": str(cache)},
+                    stdin=subprocess.DEVNULL, capture_output=True, timeout=120,
+                )
+            except (OSError, subprocess.SubprocessError, EnvironmentBuildError):
+                pass  # best effort: the bound is on the environments
 
     def clear(self) -> list[str]:
         """Remove every environment not in use by a process, and the download cache."""
@@ -273,10 +230,9 @@ class StepEnvironments:
         """Bytes of each complete environment (key -> size)."""
         found = {}
         for env in self._env_dirs():
-            try:
-                found[env.name] = int((env / ".jupyter-dsp-size").read_text())
-            except (OSError, ValueError):
-                continue
+            ready = self._ready_size(env)
+            if ready is not None:
+                found[env.name] = ready[1]
         return found
 
     def close(self) -> None:
@@ -287,37 +243,68 @@ class StepEnvironments:
 
     # ----- building -----
 
-    def _build(self, env: Path, packages: list[str], index_urls: list[str], log: BinaryIO) -> None:
+    def _build(
+        self,
+        env: Path,
+        key: str,
+        scope: str,
+        packages: list[str],
+        index_urls: list[str],
+        log: BinaryIO,
+        runner: BuildRunner,
+    ) -> None:
         shutil.rmtree(env, ignore_errors=True)  # a half-built one from a killed process
         started = time.monotonic()
         self._write(log, f"Creating an environment for {', '.join(packages)} (uv)\n")
         uv = uv_binary()
-        self._uv(
-            [uv, "venv", "--quiet", "--system-site-packages", "--python", sys.executable, str(env)],
-            log,
-            packages,
-        )
-        python = str(env / "bin" / "python")
-        _layer_over_server(env)
-        # pip's behaviour across several indexes (uv's default takes the first that has it)
-        install = [uv, "pip", "install", "--python", python]
-        install += ["--index-strategy", "unsafe-best-match"]
-        if index_urls:
-            install += ["--index-url", index_urls[0]]
-            for url in index_urls[1:]:
-                install += ["--extra-index-url", url]
-        constraints = env / ".jupyter-dsp-constraints.txt"
+        cache = self.uv_cache / scope
+        constraints = self.root / "constraints" / f"{key}.txt"  # the stack's: read-only
+        constraints.parent.mkdir(mode=0o755, exist_ok=True)
         pinned = server_constraints(exclude=requested_names(packages))
         constraints.write_text("\n".join(pinned) + "\n")
+        env.mkdir(mode=0o755)
+        cache.mkdir(mode=0o755, exist_ok=True)
+        uid = runner.uid
+        if uid is not None:
+            hand_over(env, uid)
+            hand_over(cache, uid)
         try:
-            self._uv(install + ["--constraint", str(constraints), *packages], log, packages)
-        except EnvironmentBuildError:
-            self._write(
-                log,
-                "The packages need versions other than the server's; installing them without "
-                "the server's versions as constraints\n",
-            )
-            self._uv(install + list(packages), log, packages)
+            venv = [uv, "venv", "--quiet", "--system-site-packages", "--python", sys.executable]
+            self._uv(runner, [*venv, str(env)], log, packages, cache, env)
+            python = str(env / "bin" / "python")
+            _layer_over_server(env)
+            # pip's behaviour across several indexes (uv's default takes the first that has it)
+            install = [uv, "pip", "install", "--python", python]
+            install += ["--index-strategy", "unsafe-best-match"]
+            # steps run with PYTHONDONTWRITEBYTECODE and a read-only environment: compiled
+            # once here, or every step compiles every module it imports again
+            install += ["--compile-bytecode"]
+            if index_urls:
+                install += ["--index-url", index_urls[0]]
+                for url in index_urls[1:]:
+                    install += ["--extra-index-url", url]
+            try:
+                argv = install + ["--constraint", str(constraints), *packages]
+                self._uv(runner, argv, log, packages, cache, env)
+            except EnvironmentBuildError:
+                self._write(
+                    log,
+                    "The packages need versions other than the server's; installing them "
+                    "without the server's versions as constraints\n",
+                )
+                self._uv(runner, install + list(packages), log, packages, cache, env)
+        finally:
+            if uid is not None:  # root's again, read-only, before the stack writes in it
+                try:
+                    take_back(cache, uid)
+                except OSError:
+                    shutil.rmtree(cache, ignore_errors=True)
+                try:
+                    take_back(env, uid)
+                except OSError as exc:
+                    raise EnvironmentBuildError(
+                        f"could not install {', '.join(packages)}: {exc}"
+                    ) from None
         (env / ".jupyter-dsp-size").write_text(str(_tree_size(env)))
         (env / ".jupyter-dsp-packages.json").write_text(
             json.dumps({"packages": packages, "index_urls": index_urls})
@@ -325,45 +312,37 @@ class StepEnvironments:
         (env / READY).touch()
         self._write(log, f"Environment ready in {time.monotonic() - started:.1f}s\n")
 
-    def _uv(self, argv: list[str], log: BinaryIO, packages: list[str]) -> None:
-        """Run uv, streaming its output to ``log``; raise with its last lines on failure."""
-        env = dict(os.environ)
-        env.update(
-            {
-                "UV_CACHE_DIR": str(self.uv_cache),
-                "UV_NO_PROGRESS": "1",
-                "NO_COLOR": "1",
-                "VIRTUAL_ENV": "",
-                "UV_PYTHON_DOWNLOADS": "never",
-            }
-        )
-        tail: deque[str] = deque(maxlen=20)
+    def _uv(
+        self,
+        runner: BuildRunner,
+        argv: list[str],
+        log: BinaryIO,
+        packages: list[str],
+        cache: Path,
+        env: Path,
+    ) -> None:
+        """Run uv as the build runner does (writing only ``env`` and the namespace's
+        ``cache``); raise with its last lines on failure."""
+        extra = {
+            "UV_CACHE_DIR": str(cache),
+            "UV_LINK_MODE": "copy",
+            "UV_NO_PROGRESS": "1",
+            "NO_COLOR": "1",
+            "VIRTUAL_ENV": "",
+            "UV_PYTHON_DOWNLOADS": "never",
+        }
+        tail = BuildTail(log)
         try:
-            proc = subprocess.Popen(
-                argv,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-            )
+            code = runner.run(argv, tail, extra, writable=[env, cache])
         except OSError as exc:
             raise EnvironmentBuildError(
                 f"could not install {', '.join(packages)}: cannot start uv ({exc})"
             ) from exc
-        assert proc.stdout is not None
-        deadline = time.monotonic() + INSTALL_TIMEOUT
-        for raw in proc.stdout:
-            self._write(log, raw)
-            text = raw.decode("utf-8", "replace").rstrip()
-            if text.strip() and not text.startswith("Using Python"):
-                tail.append(text)
-            if time.monotonic() > deadline:
-                proc.kill()
-                tail.append(f"the install took longer than {INSTALL_TIMEOUT}s")
-                break
-        code = proc.wait()
         if code != 0:
-            reason = " ".join(line.strip() for line in tail) or f"uv exited with status {code}"
+            lines = tail.lines()
+            if code in (124, 137):
+                lines.append(f"the install took longer than {INSTALL_TIMEOUT}s")
+            reason = " ".join(lines) or f"uv exited with status {code}"
             raise EnvironmentBuildError(f"could not install {', '.join(packages)}: {reason}")
 
     # ----- locks and bookkeeping -----

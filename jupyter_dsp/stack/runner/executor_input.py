@@ -12,10 +12,13 @@ Artifacts are handled as ``{"name", "uri", "schema_title", "schema_version", "me
 from __future__ import annotations
 
 import json
-import shutil
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from jupyter_dsp.stack.runner import nofollow
+from jupyter_dsp.stack.runner.run_context import current_run
 
 EXECUTOR_OUTPUT = "executor_output.json"
 OUTPUTS_DIR = ".outputs"
@@ -141,8 +144,8 @@ def read_outputs(
     outputs = executor_input.get("outputs") or {}
     written: dict[str, Any] = {}
     path = Path(outputs.get("outputFile", ""))
-    if path.is_file():
-        text = path.read_text()
+    text = _read_step_file(path)
+    if text is not None:
         written = json.loads(text) if text.strip() else {}
     out_defs = (component.get("outputDefinitions") or {}).get("parameters") or {}
     params: dict[str, Any] = {}
@@ -153,13 +156,29 @@ def read_outputs(
             params[name] = typed(reported[name], kind)
             continue
         file = Path(((outputs.get("parameters") or {}).get(name) or {}).get("outputFile", ""))
-        if file.is_file():
+        value = _read_step_file(file)
+        if value is not None:
             try:
-                params[name] = typed(_parse_file_value(file.read_text(), kind), kind)
+                params[name] = typed(_parse_file_value(value, kind), kind)
             except ValueError as exc:
                 raise ValueError(f"output parameter '{name}' cannot be read: {exc}") from None
         elif not spec.get("isOptional"):
             raise ValueError(f"the step did not write its output parameter '{name}'")
+    return params, read_output_artifacts(component, executor_input, outside, written)
+
+
+def read_output_artifacts(
+    component: dict[str, Any],
+    executor_input: dict[str, Any],
+    outside: Callable[[str], str] = str,
+    written: dict[str, Any] | None = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """The output artifacts a step reported (``written``: its executor output, if read)."""
+    outputs = executor_input.get("outputs") or {}
+    task_root = Path(outputs.get("outputFile", "")).parent
+    if written is None:
+        text = _read_step_file(Path(outputs.get("outputFile", "")))
+        written = json.loads(text) if text and text.strip() else {}
     artifacts: dict[str, list[dict[str, Any]]] = {}
     reported_artifacts = written.get("artifacts") or {}
     for name, entry in (outputs.get("artifacts") or {}).items():
@@ -168,9 +187,11 @@ def read_outputs(
         result = []
         for item in items:
             uri = item.get("uri") or given.get("uri", "")
+            if _is_local(uri) and not nofollow.is_within(_local(uri), task_root):
+                uri = given.get("uri", "")  # a local URI outside the step's own outputs
             custom = item.get("custom_path") or item.get("customPath")
-            if custom and custom != uri and Path(outside(custom)).exists():
-                _copy(Path(outside(custom)), Path(uri))
+            if custom and custom != uri and _is_local(uri):
+                _copy_as_step(outside(custom), _local(uri))
             result.append(
                 {
                     "name": item.get("name") or name,
@@ -181,12 +202,57 @@ def read_outputs(
                 }
             )
         artifacts[name] = result
-    return params, artifacts
+    return artifacts
 
 
-def _copy(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if source.is_dir():
-        shutil.copytree(source, target, dirs_exist_ok=True)
-    else:
-        shutil.copy2(source, target)
+STEP_FILE_LIMIT = 64 * 1024 * 1024  # an output file the stack reads back
+
+
+def _is_local(uri: str) -> bool:
+    return uri.startswith(("/", "file://"))
+
+
+def _local(uri: str) -> str:
+    return os.path.normpath(uri.removeprefix("file://"))
+
+
+def _read_step_file(path: Path) -> str | None:
+    """A file the step wrote (None when absent), read as the step could: no link followed,
+    only what the step's user may read. A link or a file the step could not read raises."""
+    if not str(path) or str(path) == ".":
+        return None
+    run = current_run()
+    try:
+        fd = nofollow.open_file(
+            os.path.abspath(path),
+            run.uid if run else None,
+            base=str(run.run_dir) if run else None,
+        )
+    except nofollow.UnsafePath as exc:
+        if "no such file" in str(exc):
+            return None
+        raise ValueError(f"an output file of the step cannot be read: {exc}") from None
+    with nofollow.closing_fd(fd):
+        if os.fstat(fd).st_size > STEP_FILE_LIMIT:
+            raise ValueError(f"an output file of the step is larger than {STEP_FILE_LIMIT} bytes")
+        return b"".join(nofollow.read_range(fd, 0, STEP_FILE_LIMIT)).decode("utf-8", "replace")
+
+
+def _copy_as_step(source: str, target: str) -> None:
+    """Copy an artifact the step wrote elsewhere (its ``custom_path``) to its URI, reading
+    only what the step's user could, following no link."""
+    run = current_run()
+    try:
+        nofollow.copy_path(
+            os.path.abspath(source),
+            target,
+            nofollow.Budget(64 * 1024**3),
+            f"the artifact at '{source}'",
+            nofollow.LINKS_REFUSE,
+            run.uid if run else None,
+            source_base=str(run.run_dir) if run else None,
+        )
+    except nofollow.UnsafePath as exc:
+        if "no such file" in str(exc):
+            return
+        raise ValueError(str(exc)) from None

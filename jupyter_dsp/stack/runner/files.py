@@ -8,6 +8,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from jupyter_dsp.stack.runner import nofollow
+
 MAX_LOG_CHUNK = 1024 * 1024
 MAX_ARTIFACT_BYTES = 32 * 1024 * 1024
 
@@ -38,22 +40,56 @@ class ArtifactError(Exception):
 
 
 def artifact_tarball(uri: str, run_dir: Path) -> bytes:
-    """The artifact at ``uri`` (a file or a directory inside ``run_dir``) as a .tar.gz."""
-    path = Path(uri.removeprefix("file://"))
+    """The artifact at ``uri`` (a file or a directory inside ``run_dir``) as a .tar.gz.
+    Read without following links (a step may swap its output for one after its run):
+    a link on the way is refused, links inside a directory are left out."""
+    from jupyter_dsp.stack.results import contained_path
+    from jupyter_dsp.stack.results_read import tar_plan
+
+    path = contained_path(uri, run_dir)
+    if path is None:
+        raise ArtifactError(
+            "the artifact has no content (the step did not write it), is outside the run's "
+            "directory, or is reached through a symbolic link"
+        )
     try:
-        resolved = path.resolve(strict=True)
-    except (OSError, RuntimeError):
-        raise ArtifactError("the artifact has no content (the step did not write it)") from None
-    if not resolved.is_relative_to(run_dir.resolve()):
-        raise ArtifactError("the artifact is outside the run's directory")
-    total = 0
-    files = [resolved] if resolved.is_file() else sorted(p for p in resolved.rglob("*"))
-    for p in files:
-        if p.is_file():
-            total += p.stat().st_size
-    if total > MAX_ARTIFACT_BYTES:
-        raise ArtifactError(f"the artifact is larger than {MAX_ARTIFACT_BYTES} bytes")
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        tar.add(str(resolved), arcname=resolved.name, recursive=True)
+        fd, is_dir = nofollow.open_any(str(path))
+        with nofollow.closing_fd(fd):
+            if is_dir:
+                plan = tar_plan(path)
+                members = [(m.path, m.size) for m in plan.members if m.path is not None]
+            else:
+                members = [(path, os.fstat(fd).st_size)]
+        if sum(size for _p, size in members) > MAX_ARTIFACT_BYTES:
+            raise ArtifactError(f"the artifact is larger than {MAX_ARTIFACT_BYTES} bytes")
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            if is_dir:
+                for member in plan.members:
+                    _add(tar, _header_info(member.header), member.path, member.size)
+            else:
+                info = tarfile.TarInfo(path.name)
+                info.mode = 0o644
+                _add(tar, info, path, members[0][1])
+    except OSError as exc:
+        raise ArtifactError(f"the artifact cannot be read: {exc}") from None
     return buffer.getvalue()
+
+
+def _header_info(header: bytes) -> tarfile.TarInfo:
+    """The entry a tar header (PAX records included) describes."""
+    with tarfile.open(fileobj=io.BytesIO(header + bytes(3 * tarfile.BLOCKSIZE))) as one:
+        info = one.next()
+    assert info is not None
+    return info
+
+
+def _add(tar: tarfile.TarFile, info: tarfile.TarInfo, path: Path | None, size: int) -> None:
+    from jupyter_dsp.stack.results_read import iter_file
+
+    if path is None:
+        tar.addfile(info)
+        return
+    data = b"".join(iter_file(path, 0, size))
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))

@@ -47,6 +47,7 @@ from jupyter_dsp.stack.runner.model import (
 )
 from jupyter_dsp.stack.runner.params import ParameterError, resolve_parameters
 from jupyter_dsp.stack.runner.spec import PipelineDocument, SpecError, load_pipeline_document
+from jupyter_dsp.stack.runner.step_settings import worker_settings
 from jupyter_dsp.stack.runner.store import RUNS, NewRun, RunStore, snapshot_of
 
 if TYPE_CHECKING:
@@ -113,16 +114,6 @@ def _check_str(body: dict[str, Any], name: str) -> str:
     return value
 
 
-def _step_settings(ctx: StackContext) -> dict[str, Any]:
-    steps = getattr(ctx.config, "steps", None)
-    settings: dict[str, Any] = {"data_dir": str(ctx.data_dir)}
-    settings["multi_user"] = ctx.config.multi_user  # steps only ever run sandboxed (root)
-    for name in ("step_caching", "python_in_containers", "env_cache_bytes", "bwrap"):
-        if hasattr(steps, name):
-            settings[name] = getattr(steps, name)
-    return settings
-
-
 class RunService:
     def __init__(self, ctx: StackContext, *, max_workers: int | None = None) -> None:
         self.ctx = ctx
@@ -133,7 +124,7 @@ class RunService:
             ctx.data_dir / "runs",
             max_workers=max_workers or ctx.config.workers,
             listener=self.writer.put,
-            settings=_step_settings(ctx),
+            settings=worker_settings(ctx),
         )
         self.recover()
 

@@ -48,7 +48,12 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
 
 class StepError(Exception):
-    """The step cannot run or failed (the message is the task's error)."""
+    """The step cannot run or failed (the message is the task's error). ``partial``: output
+    artifacts a failed step had already written (kept, as a failed notebook's executed copy)."""
+
+    def __init__(self, message: str, partial: dict[str, list[dict[str, Any]]] | None = None):
+        super().__init__(message)
+        self.partial = partial or {}
 
 
 @dataclass
@@ -71,6 +76,14 @@ def _open_log(path: Path) -> BinaryIO:
 def _seconds(text: Any, default: float) -> float:
     match = _DURATION.match(str(text or ""))
     return float(match.group(1)) if match else default
+
+
+def _written_file(uri: str) -> bool:
+    """A local artifact URI whose file or directory the step wrote (no link followed)."""
+    if not uri.startswith(("/", "file://")):
+        return False
+    path = Path(uri.removeprefix("file://"))
+    return path.exists() and not path.is_symlink()
 
 
 def _index_urls(script: str) -> list[str]:
@@ -126,6 +139,8 @@ class StepRuntime:
                     f" (the step asks for Kubernetes {'; '.join(needs)}, which the embedded"
                     " stack does not provide)"
                 )
+            if exc.partial:
+                task.output_artifacts = public_artifacts(exc.partial)
             self.recorder.close(task, FAILED, error)
             return Result(FAILED, error=error)
         task.outputs = dict(outputs.parameters)
@@ -258,7 +273,7 @@ class StepRuntime:
             code = self.launcher.run(resolved, log_path, {**self.options.extra_env, **env})
         if code != 0:
             how = f"signal {-code}" if code < 0 else f"exit code {code}"
-            raise StepError(how + last_error_line(log_path))
+            raise StepError(how + last_error_line(log_path), self._written(call, ei))
         try:
             parameters, artifacts = executor_input.read_outputs(
                 call.component, ei, self.launcher.outside_path
@@ -266,6 +281,23 @@ class StepRuntime:
         except (ValueError, OSError) as exc:
             raise StepError(str(exc)) from None
         return Outputs(parameters, artifacts)
+
+    def _written(
+        self, call: StepCall, ei: dict[str, Any]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The output artifacts a failed step wrote before it failed (files that exist)."""
+        try:
+            found = executor_input.read_output_artifacts(
+                call.component, ei, self.launcher.outside_path, {}
+            )
+        except (ValueError, OSError):
+            return {}
+        kept = {}
+        for name, items in found.items():
+            present = [a for a in items if _written_file(str(a.get("uri", "")))]
+            if present:
+                kept[name] = present
+        return kept
 
     def _python_for(self, packages: tuple[str, ...], index_urls: list[str], log: Any) -> str:
         if not packages:

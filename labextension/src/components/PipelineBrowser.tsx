@@ -13,12 +13,13 @@ import {
 } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { DSPError } from '../api';
 import { formatShortTime, formatTime, pipelineLabel } from '../format';
 import { DSPModel } from '../model';
 import { IPipeline, IPipelineVersion, SpaceName } from '../types';
 import { pipelineLink, UILink } from '../links';
 import { ErrorBox } from './ErrorBox';
+import { errorText, Expanded, versionLoader } from './pipelineVersions';
+import { useLive } from '../live/useLive';
 import { VirtualList } from './VirtualList';
 
 export const ROW_HEIGHT = 28;
@@ -33,23 +34,11 @@ export interface IPipelineActions {
   diff?: (space: SpaceName, pipeline: IPipeline) => void;
 }
 
-interface IVersionsState {
-  versions: IPipelineVersion[];
-  loading: boolean;
-  error: string | null;
-  nextPageToken: string;
-  total: number;
-}
-
 type Row =
   | { kind: 'pipeline'; pipeline: IPipeline; expanded: boolean }
   | { kind: 'version'; pipeline: IPipeline; version: IPipelineVersion }
   | { kind: 'note'; pipeline: IPipeline; text: string; error?: boolean; more?: boolean }
   | { kind: 'loading' };
-
-function errorText(reason: unknown): string {
-  return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
-}
 
 function IconButton(props: { icon: LabIcon; title: string; onClick: () => void; action: string }): JSX.Element {
   return (
@@ -74,6 +63,8 @@ export function PipelineBrowser(props: {
   actions: IPipelineActions;
   /** Changes when the user asks for a refresh. */
   refreshKey: number;
+  /** Visible: follow changes made elsewhere (live/feed.ts). */
+  live?: boolean;
 }): JSX.Element {
   const { model, space, actions } = props;
   const writable = model.canWrite(space);
@@ -84,9 +75,12 @@ export function PipelineBrowser(props: {
   const [nextToken, setNextToken] = React.useState('');
   const [loading, setLoading] = React.useState(false);
   const [error, setError] = React.useState<string | null>(null);
-  const [expanded, setExpanded] = React.useState<Record<string, IVersionsState>>({});
+  const [expanded, setExpanded] = React.useState<Expanded>({});
   const [changes, setChanges] = React.useState(0);
+  const [liveChanges, setLiveChanges] = React.useState(0);
   const generation = React.useRef(0);
+  const shownCount = React.useRef(0);
+  shownCount.current = pipelines.length;
   const loadingMore = React.useRef(false);
 
   // Debounce the search box: the filter runs on the server.
@@ -107,13 +101,20 @@ export function PipelineBrowser(props: {
     };
   }, [model, space]);
 
-  // First page, again whenever the space, the search or the data changes.
+  // First page, again whenever the space, the search or the data changes. A change made
+  // elsewhere reloads quietly, as many rows as are loaded, keeping opened pipelines open.
+  const lastLive = React.useRef(liveChanges);
   React.useEffect(() => {
     const gen = ++generation.current;
-    setLoading(true);
+    const quiet = lastLive.current !== liveChanges;
+    lastLive.current = liveChanges;
+    const pageSize = quiet ? Math.min(500, Math.max(PAGE_SIZE, shownCount.current)) : PAGE_SIZE;
+    if (!quiet) {
+      setLoading(true);
+    }
     setError(null);
     model.client
-      .listPipelines(space, { pageSize: PAGE_SIZE, nameContains: search })
+      .listPipelines(space, { pageSize, nameContains: search })
       .then(page => {
         if (gen !== generation.current) {
           return;
@@ -122,11 +123,12 @@ export function PipelineBrowser(props: {
         setPipelines(items);
         setTotal(page.total_size ?? items.length);
         setNextToken(page.next_page_token ?? '');
-        setExpanded({});
+        const ids = new Set(items.map(p => p.pipeline_id));
+        setExpanded(state => (quiet ? Object.fromEntries(Object.entries(state).filter(([id]) => ids.has(id))) : {}));
       })
       .catch(reason => gen === generation.current && setError(errorText(reason)))
       .finally(() => gen === generation.current && setLoading(false));
-  }, [model, space, search, props.refreshKey, changes]);
+  }, [model, space, search, props.refreshKey, changes, liveChanges]);
 
   // Beside a catalog stack, the Shared tab also lists the project stack's managed pipelines
   // (dsp/api/managed; the platform ships a handful: one page).
@@ -178,52 +180,19 @@ export function PipelineBrowser(props: {
       .finally(() => (loadingMore.current = false));
   }, [model, space, search, nextToken, error]);
 
-  const loadVersions = (pipeline: IPipeline, pageToken = ''): void => {
-    const id = pipeline.pipeline_id;
-    setExpanded(state => ({
-      ...state,
-      [id]: {
-        ...(state[id] ?? { versions: [], nextPageToken: '', total: 0 }),
-        loading: true,
-        error: null
-      }
-    }));
-    model.client
-      .listVersions(spaceOf(pipeline), id, { pageToken, pageSize: 50 })
-      .then(page =>
-        setExpanded(state =>
-          state[id]
-            ? {
-                ...state,
-                [id]: {
-                  versions: (pageToken ? state[id].versions : []).concat(page.pipeline_versions ?? []),
-                  loading: false,
-                  error: null,
-                  nextPageToken: page.next_page_token ?? '',
-                  total: page.total_size ?? 0
-                }
-              }
-            : state
-        )
-      )
-      .catch(reason =>
-        setExpanded(state =>
-          state[id] ? { ...state, [id]: { ...state[id], loading: false, error: errorText(reason) } } : state
-        )
-      );
-  };
+  const { loadVersions, toggle } = versionLoader(model, spaceOf, expanded, setExpanded);
 
-  const toggle = (pipeline: IPipeline): void => {
-    if (expanded[pipeline.pipeline_id]) {
-      setExpanded(state => {
-        const next = { ...state };
-        delete next[pipeline.pipeline_id];
-        return next;
-      });
-    } else {
-      loadVersions(pipeline);
+  // Live: this space's list, and the versions of each opened pipeline.
+  const live = !!props.live && space !== 'managed';
+  useLive(model, [`pipelines:${space}`], live, () => setLiveChanges(c => c + 1));
+  const opened = pipelines.filter(p => expanded[p.pipeline_id] && spaceOf(p) === space);
+  const versionKeys = opened.map(p => `versions:${space}:${p.pipeline_id}`);
+  useLive(model, versionKeys, live, key => {
+    const p = opened.find(o => key.endsWith(`:${o.pipeline_id}`));
+    if (p) {
+      loadVersions(p);
     }
-  };
+  });
 
   const rows = React.useMemo(() => {
     const out: Row[] = [];
@@ -271,7 +240,9 @@ export function PipelineBrowser(props: {
               tag: 'span',
               className: 'jp-DSP-caret'
             })}
-            <span className="jp-DSP-row-name">{pipelineLabel(p)}</span>
+            <span className="jp-DSP-row-name" title={pipelineLabel(p)}>
+              {pipelineLabel(p)}
+            </span>
             {where ? (
               <span
                 className={`jp-DSP-tag jp-DSP-where jp-DSP-where-${where}`}

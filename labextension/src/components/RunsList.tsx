@@ -1,5 +1,6 @@
 /**
- * The project's recent runs with state badges; polls while any run is active.
+ * The project's recent runs with state badges, live while the panel is visible (a local
+ * stack's runs are polled while any is active).
  */
 import { stopIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
@@ -10,6 +11,7 @@ import { lifecycleOf, RunSpace } from '../lifecycle';
 import { runLink, UILink } from '../links';
 import { DSPModel } from '../model';
 import { IRun, isActive } from '../types';
+import { useLive } from '../live/useLive';
 import { ErrorBox } from './ErrorBox';
 import { IRunFilter, RunsToolbar, useExperiments } from './RunsToolbar';
 import { StateBadge } from './StateBadge';
@@ -81,13 +83,14 @@ export function RunsList(props: {
     }
     wasVisible.current = visible;
   }, [visible]);
+  useLive(model, ['runs'], visible && space === 'project', () => setTick(t => t + 1));
   React.useEffect(() => {
-    if (!anyActive || error || !visible) {
+    if (space === 'project' || !anyActive || error || !visible) {
       return;
     }
     const timer = window.setTimeout(() => setTick(t => t + 1), POLL_MS);
     return () => window.clearTimeout(timer);
-  }, [anyActive, error, runs, visible]);
+  }, [anyActive, error, runs, visible, space]);
 
   return (
     <div className="jp-DSP-runs" data-space={space}>
@@ -159,7 +162,7 @@ export function RunsList(props: {
             />
             <StateBadge state={run.state} />
             {archived(run) ? <span className="jp-DSP-tag">archived</span> : null}
-            <span className="jp-DSP-row-name">
+            <span className="jp-DSP-row-name" title={run.display_name || run.run_id}>
               {run.display_name || run.run_id}
               {!filter.experimentId && run.experiment_id && experimentName.has(run.experiment_id) ? (
                 <span className="jp-DSP-tag jp-DSP-expTag" title="Experiment">

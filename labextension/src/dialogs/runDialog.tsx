@@ -10,9 +10,9 @@ import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
 import { DSPError } from '../api';
-import { pipelineLabel } from '../format';
+import { pipelineLabel, readableRunName } from '../format';
 import { DSPModel } from '../model';
-import { IRecurringRun, lifecycleOf, RunSpace } from '../lifecycle';
+import { IRecurringRun, lifecycleOf, RunSpace, triggerText } from '../lifecycle';
 import { IInputField, parseInput, rootArtifactInputs, rootInputs } from '../spec';
 import { IPipeline, IPipelineVersion, IRun, SpaceName } from '../types';
 import { guardAccept } from './guard';
@@ -275,8 +275,8 @@ export async function runPipeline(
   let texts: Record<string, string> = Object.fromEntries(
     fields.map(f => [f.name, f.name in given ? textOf(given[f.name]) : f.defaultText])
   );
-  let name =
-    options.displayName ?? `${pipelineLabel(pipeline)} ${new Date().toISOString().slice(0, 19).replace('T', ' ')}`;
+  const defaultName = readableRunName(pipelineLabel(pipeline));
+  let name = options.displayName ?? defaultName;
   let showErrors = false;
   const versionLabel = options.inlineSpec
     ? 'the spec of the run'
@@ -344,8 +344,14 @@ export async function runPipeline(
       : { pipeline_spec: full.pipeline_spec }; // another stack cannot resolve these ids
     try {
       if (!toLocal && extras.when === 'schedule') {
+        // a schedule keeps a name typed for it; by default it is named for its pipeline and
+        // trigger (`my-pipeline · every hour`), as %dsp schedule names it
+        const scheduleName =
+          value.displayName === defaultName
+            ? `${pipelineLabel(pipeline)} · ${triggerText(triggerOf(extras))}`
+            : value.displayName;
         const schedule = await lifecycle.api.createRecurringRun({
-          display_name: value.displayName,
+          display_name: scheduleName,
           ...source,
           runtime_config: { parameters: value.parameters },
           experiment_id: await lifecycle.api.experimentId('project', extras.experiment.trim()),

@@ -31,7 +31,7 @@ export function defaultExtras(experiment = 'Default'): IRunExtras {
     unit: 'hours',
     cron: '0 6 * * *',
     maxConcurrency: '1',
-    catchUp: false,
+    catchUp: true, // as `%dsp schedule` (KFP's own default)
     knownExperiments: []
   };
 }

@@ -14,6 +14,7 @@ import { pipelineLabel } from '../format';
 import { DSPModel } from '../model';
 import { IPipeline, SpaceName } from '../types';
 import { guardAccept } from './guard';
+import { useUploadProposals } from './uploadProposals';
 
 export interface IUploadState {
   file: Blob | null;
@@ -54,6 +55,7 @@ function PipelinePicker(props: {
   model: DSPModel;
   space: SpaceName;
   value: string;
+  valueLabel: string;
   onChange: (id: string, label: string) => void;
 }): JSX.Element {
   const [query, setQuery] = React.useState('');
@@ -79,6 +81,12 @@ function PipelinePicker(props: {
       window.clearTimeout(timer);
     };
   }, [query, props.space]);
+  // the chosen pipeline (proposed by the dialog) is listed even beyond the first page
+  const chosen =
+    props.value && !options.some(p => p.pipeline_id === props.value) && props.valueLabel.includes(query.trim())
+      ? [{ pipeline_id: props.value, display_name: props.valueLabel } as IPipeline]
+      : [];
+  const listed = chosen.concat(options);
   return (
     <div className="jp-DSP-picker">
       <input
@@ -94,18 +102,18 @@ function PipelinePicker(props: {
         size={5}
         value={props.value}
         onChange={e => {
-          const chosen = options.find(p => p.pipeline_id === e.target.value);
-          props.onChange(e.target.value, chosen ? pipelineLabel(chosen) : '');
+          const picked = listed.find(p => p.pipeline_id === e.target.value);
+          props.onChange(e.target.value, picked ? pipelineLabel(picked) : '');
         }}
       >
-        {options.map(p => (
+        {listed.map(p => (
           <option key={p.pipeline_id} value={p.pipeline_id}>
             {pipelineLabel(p)}
           </option>
         ))}
       </select>
       {error ? <span className="jp-DSP-field-error">{error}</span> : null}
-      {!error && options.length === 0 ? <span className="jp-DSP-field-help">No pipeline matches.</span> : null}
+      {!error && listed.length === 0 ? <span className="jp-DSP-field-help">No pipeline matches.</span> : null}
       {total > options.length ? (
         <span className="jp-DSP-field-help">
           Showing {options.length} of {total}; type to narrow.
@@ -123,13 +131,16 @@ function UploadFormView(props: {
   onChange: (state: IUploadState) => void;
 }): JSX.Element {
   const [state, setState] = React.useState<IUploadState>(props.initial);
+  const current = React.useRef(state);
   const update = (patch: Partial<IUploadState>): void => {
-    const next = { ...state, ...patch };
+    const next = { ...current.current, ...patch };
+    current.current = next;
     setState(next);
     props.onChange(next);
   };
   const canShare = props.model.canWrite('shared');
   const space: SpaceName = state.share ? 'shared' : 'project';
+  const proposals = useUploadProposals(props.model, space, current, update);
   return (
     <form className="jp-DSP-form" onSubmit={e => e.preventDefault()}>
       {props.problems.length ? (
@@ -167,7 +178,7 @@ function UploadFormView(props: {
             name="mode"
             value="pipeline"
             checked={state.mode === 'pipeline'}
-            onChange={() => update({ mode: 'pipeline' })}
+            onChange={() => proposals.setMode('pipeline')}
           />
           a new pipeline
         </label>
@@ -177,7 +188,7 @@ function UploadFormView(props: {
             name="mode"
             value="version"
             checked={state.mode === 'version'}
-            onChange={() => update({ mode: 'version' })}
+            onChange={() => proposals.setMode('version')}
           />
           a new version of an existing pipeline
         </label>
@@ -202,7 +213,8 @@ function UploadFormView(props: {
             model={props.model}
             space={space}
             value={state.pipelineId}
-            onChange={(id, label) => update({ pipelineId: id, pipelineLabel: label })}
+            valueLabel={state.pipelineLabel}
+            onChange={(id, label) => proposals.choosePipeline(id, label)}
           />
         </div>
       ) : null}

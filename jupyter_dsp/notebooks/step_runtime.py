@@ -1,0 +1,126 @@
+"""What runs inside a notebook step. Its source is copied into the component's function (a
+lightweight component carries only its function's source), so it imports nothing of
+jupyter_dsp and only what the step installs: nbformat, nbclient, ipykernel, nbconvert.
+
+Every name here starts with ``_dsp`` so it cannot shadow a component parameter.
+"""
+
+# ruff: noqa: ANN001, ANN201
+
+
+def _dsp_run_notebook(packed, values, inputs, outputs, metrics, classification, results, files):
+    import base64
+    import json
+    import os
+    import sys
+    import tempfile
+    import time
+    import zlib
+
+    began = time.perf_counter()
+
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.reads(zlib.decompress(base64.b64decode(packed)).decode("utf-8"), as_version=4)
+    p_index = next(
+        (i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])), None
+    )
+    o_index = next(
+        (i for i, c in enumerate(nb.cells) if "outputs" in c.metadata.get("tags", [])), None
+    )
+
+    def cell(lines, tag):
+        made = nbformat.v4.new_code_cell("\n".join(lines))
+        made.metadata["tags"] = [tag]
+        return made
+
+    given = [f"{k} = {v!r}" for k, v in values.items()]
+    given += [f"{k} = {v!r}" for k, v in inputs.items()]
+    wanted = [f"{k} = {v!r}" for k, v in outputs.items()]
+    back = tempfile.mktemp(suffix=".json")
+    names = sorted([*results, *metrics, *classification])
+    read_back = [
+        "import json as _dsp_json",
+        f"with open({back!r}, 'w') as _dsp_file:",
+        f"    _dsp_json.dump({{n: globals().get(n) for n in {names!r}}}, _dsp_file, default=str)",
+    ]
+    injected = []  # (position in the user's notebook, cell); later positions first
+    if wanted:
+        injected.append(((o_index + 1) if o_index is not None else 0, cell(wanted, "outputs-set")))
+    if given:
+        injected.append(
+            ((p_index + 1) if p_index is not None else 0, cell(given, "injected-parameters"))
+        )
+    user_index = list(range(len(nb.cells)))
+    for position, made in sorted(injected, key=lambda x: -x[0]):
+        nb.cells.insert(position, made)
+        user_index.insert(position, None)
+    nb.cells.append(cell(read_back, "outputs-read"))
+    user_index.append(None)
+
+    def save():
+        nbformat.write(nb, files["executed"])
+        try:
+            from nbconvert import HTMLExporter
+
+            page, _ = HTMLExporter().from_notebook_node(nb)
+        except Exception as exc:  # no nbconvert in the step's image
+            import html
+
+            page = f"<pre>{html.escape(f'no HTML rendering: {exc}')}</pre>"
+        with open(files["html"], "w", encoding="utf-8") as out:
+            out.write(page)
+
+    client = NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout=None,
+        startup_timeout=120,
+        resources={"metadata": {"path": os.getcwd()}},
+    )
+    started = time.perf_counter()
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        save()
+        failed = next(
+            (
+                i
+                for i, c in enumerate(nb.cells)
+                if any(o.get("output_type") == "error" for o in c.get("outputs", []))
+            ),
+            None,
+        )
+        where = "a cell"
+        if failed is not None:
+            first = (nb.cells[failed].source.strip().splitlines() or [""])[0]
+            number = user_index[failed]
+            label = f"cell {number}" if number is not None else "an injected cell"
+            where = f"{label} ({first[:80]!r})"
+        print(str(exc), file=sys.stderr)
+        ename = getattr(exc, "ename", "Error")
+        evalue = getattr(exc, "evalue", "")
+        raise RuntimeError(f"the notebook failed in {where}: {ename}: {evalue}") from None
+    ran = time.perf_counter()
+    save()
+    print(
+        f"[jupyter-dsp] notebook: prepared in {started - began:.2f} s, kernel and cells "
+        f"{ran - started:.2f} s, saved with its HTML in {time.perf_counter() - ran:.2f} s",
+        file=sys.stderr,
+    )
+    with open(back, encoding="utf-8") as f:
+        got = json.load(f)
+    for name, artifact in metrics.items():
+        for key, value in (got.get(name) or {}).items():
+            artifact.log_metric(str(key), float(value))
+    for name, artifact in classification.items():
+        data = got.get(name) or {}
+        matrix = data.get("confusion_matrix")
+        if matrix:
+            artifact.log_confusion_matrix(list(matrix["categories"]), list(matrix["matrix"]))
+        roc = data.get("roc")
+        if roc:
+            artifact.log_roc_curve(list(roc["fpr"]), list(roc["tpr"]), list(roc["thresholds"]))
+    return tuple(got.get(name) for name in results)

@@ -1,0 +1,22 @@
+/** React side of the live feed: reload a view when one of its lists changes. */
+import * as React from 'react';
+
+import { DSPModel } from '../model';
+import { ChangeKey } from './feed';
+
+/**
+ * While `active` (the view is visible), call `onChange` when any of `keys` changes on the
+ * server (a notebook, another tab, a schedule, the cluster). The latest `onChange` is used.
+ */
+export function useLive(model: DSPModel, keys: ChangeKey[], active: boolean, onChange: (key: ChangeKey) => void): void {
+  const callback = React.useRef(onChange);
+  callback.current = onChange;
+  const joined = active ? [...new Set(keys)].sort().join('\n') : '';
+  React.useEffect(() => {
+    if (!joined) {
+      return;
+    }
+    const stops = joined.split('\n').map(key => model.live.watch(key, () => callback.current(key)));
+    return () => stops.forEach(stop => stop());
+  }, [model, joined]);
+}
