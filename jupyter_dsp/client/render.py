@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from html import escape
 from typing import Any
 
+from jupyter_dsp.client.safe_html import safe_url
+
 STATE_COLOURS: dict[str, str] = {
     "SUCCEEDED": "#2e7d32",
     "CACHED": "#558b2f",
@@ -99,10 +101,13 @@ def version_html(version: Any) -> str:
 
 
 def ui_link(obj: Any) -> str:
-    url = getattr(obj, "ui_url", None)
+    url = safe_url(getattr(obj, "ui_url", None))
     if not url:
         return ""
-    link = f'<a href="{escape(url)}" target="_blank" rel="noopener">open in the cluster UI</a>'
+    link = (
+        f'<a href="{escape(url, quote=True)}" target="_blank" rel="noopener noreferrer">'
+        "open in the cluster UI</a>"
+    )
     return f" &middot; {link}"
 
 
