@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from html import escape
 from typing import Any
 
+from jupyter_dsp.client.safe_html import safe_url
 from jupyter_dsp.connection.display import quoted_text
 
 STATE_COLOURS: dict[str, str] = {
@@ -100,10 +101,13 @@ def version_html(version: Any) -> str:
 
 
 def ui_link(obj: Any) -> str:
-    url = getattr(obj, "ui_url", None)
+    url = safe_url(getattr(obj, "ui_url", None))
     if not url:
         return ""
-    link = f'<a href="{escape(url)}" target="_blank" rel="noopener">open in the cluster UI</a>'
+    link = (
+        f'<a href="{escape(url, quote=True)}" target="_blank" rel="noopener noreferrer">'
+        "open in the cluster UI</a>"
+    )
     return f" &middot; {link}"
 
 

@@ -2,9 +2,12 @@
 
 A chart is one Vega-Lite v5 spec (:mod:`jupyter_dsp.client.charts`) in its own bundle with an
 SVG picture and a text/plain fallback (no text/html in a chart bundle: JupyterLab prefers HTML
-over Vega-Lite, so an HTML fallback would hide the chart). Tables are HTML + text; Markdown is
-``text/markdown``; an HTML artifact is shown in an ``<iframe sandbox srcdoc=...>`` (no
-scripts, no same origin). A dataset shows its first rows (pandas when installed, else ``csv``).
+over Vega-Lite, so an HTML fallback would hide the chart). Tables are HTML + text. A run's
+content is someone else's: a Markdown report is rendered and sanitized
+(:mod:`jupyter_dsp.client.safe_html`) and shown as ``text/html``, never ``text/markdown``
+(front-ends render a live cell's Markdown unsanitized); an HTML artifact is shown in an
+``<iframe sandbox="" srcdoc=...>`` (no scripts, an opaque origin); every name and value is
+escaped. A dataset shows its first rows (pandas when installed, else ``csv``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_dsp.client import charts
 from jupyter_dsp.client.render import badge, table
+from jupyter_dsp.client.safe_html import markdown_html, safe_url
 from jupyter_dsp.connection import display
 
 if TYPE_CHECKING:
@@ -129,7 +133,7 @@ def classification_bundles(metadata: dict[str, Any], title: str) -> list[Bundle]
 
 def _header(a: ArtifactOutput) -> Bundle:
     meta = {k: v for k, v in a.metadata.items() if k != "display_name"}
-    shown = escape(json.dumps(meta))[:400] if meta and a.type not in _CHART_TYPES else ""
+    shown = escape(json.dumps(meta)[:400]) if meta and a.type not in _CHART_TYPES else ""
     size = f" &middot; {escape(human_size(a.size))}" if a.size is not None else ""
     html = (
         f"<div><b>{escape(a.name)}</b> <small>{escape(a.type)}{size} &middot; "
@@ -178,6 +182,11 @@ def iframe_html(document: str, height: int = 320) -> str:
     )
 
 
+def markdown_bundle(text: str) -> Bundle:
+    """A Markdown report as sanitized HTML (its source as the text/plain fallback)."""
+    return html_bundle(f'<div class="dsp-markdown">{markdown_html(text)}</div>', text)
+
+
 def artifact_bundles(a: ArtifactOutput) -> list[Bundle]:
     """Header line, then the artifact's rendering (chart, table, Markdown, HTML or rows)."""
     out = [_header(a)]
@@ -200,7 +209,7 @@ def artifact_bundles(a: ArtifactOutput) -> list[Bundle]:
     try:
         if a.type == "system.Markdown":
             text = a.preview_bytes().decode("utf-8", errors="replace")
-            out.append({"text/markdown": text, "text/plain": text})
+            out.append(markdown_bundle(text))
         elif a.type == "system.HTML":
             text = a.preview_bytes().decode("utf-8", errors="replace")
             out.append(html_bundle(iframe_html(text), f"(HTML report, {len(text)} characters)"))
@@ -283,12 +292,13 @@ def _run_header(r: RunResults) -> Bundle:
     if r.unavailable:
         parts.append(f'<br><span style="color:#c62828">{escape(r.unavailable)}</span>')
         text.append(f"  partly unavailable: {r.unavailable}")
-    if r.ui_url:
+    ui_url = safe_url(r.ui_url)
+    if ui_url:
         parts.append(
-            f'<br><a href="{escape(r.ui_url, quote=True)}" target="_blank" '
-            f'rel="noopener">open the run in the cluster UI</a>'
+            f'<br><a href="{escape(ui_url, quote=True)}" target="_blank" '
+            f'rel="noopener noreferrer">open the run in the cluster UI</a>'
         )
-        text.append(f"  cluster UI: {r.ui_url}")
+        text.append(f"  cluster UI: {ui_url}")
     return html_bundle("<div>" + "".join(parts) + "</div>", "\n".join(text))
 
 

@@ -1,6 +1,7 @@
 """Run results in ipywidgets: a table of each ended task's outputs, and one task's inputs,
 outputs and artifacts in an Output widget holding the same MIME bundles as ``%dsp outputs``
-(Vega-Lite charts, Markdown, sandboxed HTML, dataset rows).
+(Vega-Lite charts, Markdown rendered and sanitized as HTML, HTML reports in a sandboxed iframe,
+dataset rows; every name and value escaped).
 
 Outputs are set through ``Output.outputs`` (not ``with output:``), so the RunMonitor's polling
 thread can update them.
