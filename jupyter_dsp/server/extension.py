@@ -11,12 +11,8 @@ from tornado.ioloop import IOLoop
 from jupyter_dsp.connection import DSPSettings
 from jupyter_dsp.connection.embedded import announce_starting, clear_starting, data_dir
 from jupyter_dsp.server.diff import diff_handlers
-from jupyter_dsp.server.handlers import (
-    InfoHandler,
-    LogsHandler,
-    ProxyHandler,
-    UnknownSpaceHandler,
-)
+from jupyter_dsp.server.handlers import InfoHandler, LogsHandler, UnknownSpaceHandler
+from jupyter_dsp.server.proxy_handler import ProxyHandler
 from jupyter_dsp.server.results import result_handlers
 from jupyter_dsp.server.state import DSPState
 
