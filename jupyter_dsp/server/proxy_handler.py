@@ -199,7 +199,14 @@ class ProxyHandler(DSPHandler):
         method = (self.request.method or "").upper()
         try:
             route = routes.match(
-                space.name, space.namespace, space.writable, conn.policy, method, raw_path, query
+                space.name,
+                space.namespace,
+                space.writable,
+                conn.policy,
+                method,
+                raw_path,
+                query,
+                managed=space.managed,
             )
             exchange = ProxyExchange(
                 self.dsp.pool,
