@@ -146,7 +146,9 @@ def assert_clean(text: str | bytes, where: str) -> None:
 
 async def test_echoed_token_is_scrubbed_from_headers_bodies_info_and_logs(echo, jp_fetch):
     listed = await jp_fetch(*API, "pipelines")
-    assert len(listed.body) == 64 * 1024 - 20 + len("[redacted]") + 70000
+    # replaced by a mask of its own length (so a Content-Length or a range stays true)
+    assert len(listed.body) == 64 * 1024 - 20 + len(JWT) + 70000
+    assert b"[redacted]" in listed.body
     assert_clean(listed.body, "body across chunks")
     for name in ("ETag", "Content-Disposition"):
         assert_clean(listed.headers.get(name, ""), name)

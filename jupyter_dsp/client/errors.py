@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import urllib3.exceptions
 from kfp_server_api.exceptions import ApiException
 
-from jupyter_dsp.connection.scrub import scrub_text, secrets_of
+from jupyter_dsp.connection.scrub import (
+    StreamScrubber,
+    scrub_bytes,
+    scrub_text,
+    scrub_value,
+    secrets_of,
+)
 
 # the tokens this kernel sent (newest last, a few kept across rotations): never shown back
 _TOKENS: list[str] = []
@@ -30,6 +37,57 @@ def remember_token(token: str | None) -> None:
 def scrub(text: str) -> str:
     """``text`` without any token (or JWT part) this kernel has sent."""
     return scrub_text(text, _SECRETS)
+
+
+def scrub_data(data: bytes) -> bytes:
+    """Bytes without any token this kernel has sent (same length: masked in place)."""
+    return scrub_bytes(data, _SECRETS) if _SECRETS else data
+
+
+def scrub_json(value: Any) -> Any:
+    """A JSON-like value (a results document...) with every string scrubbed."""
+    return scrub_value(value, _SECRETS)
+
+
+def scrub_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Streamed bytes scrubbed as they come (a token split across chunks is found)."""
+    scrubber = StreamScrubber(_SECRETS)
+    for chunk in chunks:
+        out = scrubber.feed(chunk)
+        if out:
+            yield out
+    tail = scrubber.flush()
+    if tail:
+        yield tail
+
+
+def guard_api_client(api_client: Any) -> None:
+    """Every answer this ``kfp_server_api`` client receives is scrubbed where it comes in:
+    a preloaded body (the models ``%dsp show`` displays) and an error's body and reason.
+    (Streamed answers are scrubbed by their readers: logs, results, artifacts.)"""
+    rest = api_client.rest_client
+    if getattr(rest, "_jupyter_dsp_guarded", False):
+        return
+    original = rest.request
+
+    def request(*args: Any, **kwargs: Any) -> Any:
+        try:
+            response = original(*args, **kwargs)
+        except ApiException as exc:
+            if isinstance(exc.body, bytes):
+                exc.body = scrub_data(exc.body)
+            elif isinstance(exc.body, str):
+                exc.body = scrub(exc.body)
+            if isinstance(exc.reason, str):
+                exc.reason = scrub(exc.reason)
+            raise
+        data = getattr(response, "data", None)
+        if kwargs.get("_preload_content", True) and isinstance(data, bytes):
+            response.data = scrub_data(data)
+        return response
+
+    rest.request = request
+    rest._jupyter_dsp_guarded = True
 
 _HINTS: dict[int, str] = {
     400: "Check the values you passed.",

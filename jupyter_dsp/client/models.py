@@ -357,6 +357,8 @@ class LogChunk:
     next_offset: int
     complete: bool
     size: int | None = None  # the whole log's size in bytes, when the stack says
+    # False when the stack gave no usable next offset (not a number): the reader guessed it
+    offset_given: bool = True
 
 
 @dataclass

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from jupyter_dsp.client.errors import DSPError, NotFoundError, api_errors
+from jupyter_dsp.client.errors import DSPError, NotFoundError, api_errors, scrub_chunks, scrub_json
 from jupyter_dsp.client.spaces import PROJECT
 from jupyter_dsp.connection.results import (
     CONTENT_PATH,
@@ -158,14 +158,15 @@ def _cluster_document(client: Any, run_id: str, run: dict[str, Any]) -> dict[str
 
 
 def results_document(client: Any, run: Any) -> dict[str, Any]:
-    """The results document of ``run`` (a run id or a Run)."""
+    """The results document of ``run`` (a run id or a Run); no token in any of its strings
+    (what ``%dsp outputs`` and the widgets display comes from here)."""
     run_id = _run_id(run)
     data = _run(client, run_id)
     if not _from_cluster(client):
         tasks = _stack_tasks(client, run_id)
         if tasks is not None:
-            return document_from_stack(data, tasks)
-    return _cluster_document(client, run_id, data)
+            return scrub_json(document_from_stack(data, tasks))
+    return scrub_json(_cluster_document(client, run_id, data))
 
 
 class _Stream:
@@ -173,7 +174,7 @@ class _Stream:
 
     def __init__(self, size: int | None, chunks: Any, close: Callable[[], None]) -> None:
         self.size = size
-        self.chunks = chunks
+        self.chunks = scrub_chunks(chunks)  # no token in an artifact's bytes (same length)
         self.close = close
 
 

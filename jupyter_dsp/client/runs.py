@@ -28,6 +28,7 @@ from jupyter_dsp.client.errors import (
     api_errors,
     scrub,
 )
+from jupyter_dsp.client.log_follow import LogStall
 from jupyter_dsp.client.models import (
     LogChunk,
     Logs,
@@ -311,10 +312,12 @@ class RunOperations:
         body = scrub(response.data.decode("utf-8", "replace"))
         headers = response.headers
         raw_next = str(headers.get("X-Log-Next-Offset") or "")
-        next_offset = int(raw_next) if raw_next.isdigit() else offset + len(response.data)
+        given = raw_next.isdigit()
+        next_offset = int(raw_next) if given else offset + len(response.data)
         complete = str(headers.get("X-Log-Complete", "false")).lower() == "true"
         raw_size = str(headers.get("X-Log-Size") or "")
-        return LogChunk(body, next_offset, complete, int(raw_size) if raw_size.isdigit() else None)
+        size = int(raw_size) if raw_size.isdigit() else None
+        return LogChunk(body, next_offset, complete, size, offset_given=given)
 
     def _archived_chunk(
         self, run_id: str, task_id: str, offset: int, first: DSPError
@@ -374,11 +377,14 @@ class RunOperations:
             first = self.log_chunk(run_id, task_id, offset)
         window_start, parts, kept = offset, [first.text], len(first.text.encode())
         chunk, size = first, first.size
+        stalled = LogStall(run_id, task_id)
+        stalled.check(first, offset)
         while chunk.text and chunk.next_offset > offset and not chunk.complete:
             if start is not None and kept >= limit:
                 break
             offset = chunk.next_offset
             chunk = self.log_chunk(run_id, task_id, offset)
+            stalled.check(chunk, offset)
             size = chunk.size if chunk.size is not None else size
             parts.append(chunk.text)
             kept += len(chunk.text.encode())

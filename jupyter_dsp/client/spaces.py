@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from jupyter_dsp.client.errors import remember_token
+from jupyter_dsp.client.errors import guard_api_client, remember_token
 
 PROJECT = "project"
 SHARED = "shared"
@@ -83,6 +83,7 @@ def make_kfp_client(space: SpaceLike, user_namespace: str) -> Any:
 
     config.refresh_api_key_hook = refresh
     refresh(config)
+    guard_api_client(client.runs.api_client)  # no token in what the kernel displays
     return client
 
 

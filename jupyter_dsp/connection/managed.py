@@ -44,3 +44,13 @@ def managed_filter(existing: str | None, managed: str) -> str | None:
         {"key": FILTER_KEY, "operation": operation, "string_value": MANAGED_VALUE}
     )
     return json.dumps(data)
+
+
+def read_only_message(pipeline: str | None = None) -> str:
+    """Why a write to a managed pipeline is refused (through any space), and what to do."""
+    what = f"pipeline {pipeline} is one of" if pipeline else "these are"
+    return (
+        f"{what} the platform's managed pipelines: they are managed by the platform (its "
+        "operator installs and updates them) and are read-only through every space. Fork it "
+        "into your project to change it (`%dsp fork NAME`, or Fork in the panel)."
+    )

@@ -1,38 +1,107 @@
-"""Removing secrets (a bearer token and, for a JWT, each of its parts) from text the user sees.
+"""The egress scrubber: no bearer token (whole, or any JWT part) in what a user sees.
 
-Used by the server extension (forwarded headers and bodies, dsp/info, dsp/logs) and by the
-kernel (every :class:`jupyter_dsp.client.DSPError`, log text). A gateway that says
-"token eyJ... is expired" must not put the token on a notebook's screen or in its file.
+Used by the server extension for every answer and header that leaves it (every ``dsp/``
+handler goes through :class:`Egress`, see ``server/egress.py``), and by the kernel for every
+answer it receives from a stack (``client/spaces.py``), every value it displays and every
+error it raises. A gateway that says "token eyJ... is expired", or a hostile stack that echoes
+the token in a header, a JSON field or an artifact, must not put it on a notebook's screen, in
+its file, or in the browser.
+
+What is hidden, for each token: the token, each of its ``.``-separated (JWT) parts of at
+least :data:`MIN_PART` characters, their percent-encoded forms, and the stable middle of their
+base64 (standard and URL-safe) encodings at each of the three alignments. A secret is replaced
+by ``[redacted]`` padded with ``*`` to its own length, so a ``Content-Length`` or a byte range
+stays true. In a stream, a secret split across pieces is found (a bounded lookbehind), and a
+fragment of a secret of at least :data:`MIN_PART` bytes at the very start or end of the stream
+(what a ``Range`` read cut out of it) is hidden too. JSON text is read through its ``\\u00XX``
+escapes of printable ASCII (rewritten as the characters, the same JSON), so an escaped token is
+found as well.
 """
 
 from __future__ import annotations
 
+import base64
+import re
 from collections.abc import Iterable
+from functools import lru_cache
+from urllib.parse import quote
 
 REDACTED = b"[redacted]"
-# JWT parts shorter than this are too common to be secret on their own (e.g. a tiny header)
-MIN_PART = 8
+# a part shorter than this is too common to be a secret on its own (e.g. a tiny JWT header)
+MIN_PART = 16
+
+# a backslash pair, or a \u00XX escape of printable ASCII other than '"' and '\'
+_JSON_ESCAPE = re.compile(rb"\\(?:\\|u00([2-7][0-9a-fA-F]))")
+
+
+def _mask(secret: bytes) -> bytes:
+    """What replaces ``secret``: the same length, so lengths and ranges stay true."""
+    n = len(secret)
+    return REDACTED[:n] if n <= len(REDACTED) else REDACTED + b"*" * (n - len(REDACTED))
+
+
+def _base64_cores(raw: bytes) -> list[bytes]:
+    """The characters of ``raw``'s base64 forms that do not depend on what surrounds it."""
+    cores = []
+    for shift in range(3):
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            text = encode(b"\0" * shift + raw).rstrip(b"=")
+            lead = -(-shift * 4 // 3)  # characters touched by the bytes before
+            tail = len(text) - (((shift + len(raw)) // 3) * 4)  # ... and by the padding
+            core = text[lead + (1 if shift else 0) : len(text) - max(tail, 0) - 1]
+            if len(core) >= MIN_PART:
+                cores.append(core)
+    return cores
+
+
+def _forms(secret: str) -> set[bytes]:
+    raw = secret.encode("utf-8")
+    forms = {raw, quote(secret, safe="").encode("ascii")}
+    forms.add("".join(f"%{b:02X}" for b in raw).encode("ascii"))
+    forms.add("".join(f"%{b:02x}" for b in raw).encode("ascii"))
+    forms.update(_base64_cores(raw))
+    return {form for form in forms if len(form) >= MIN_PART}
+
+
+@lru_cache(maxsize=64)
+def _secrets_for(token: str) -> frozenset[bytes]:
+    found: set[bytes] = set()
+    if len(token) >= MIN_PART:
+        found |= _forms(token)
+    for part in token.split("."):
+        if len(part) >= MIN_PART:
+            found |= _forms(part)
+    return frozenset(found)
 
 
 def secrets_of(tokens: Iterable[str | None]) -> list[bytes]:
-    """The byte strings to hide for these tokens: each token and each JWT part, longest first."""
+    """The byte strings to hide for these tokens, longest first."""
     found: set[bytes] = set()
     for token in tokens:
-        if not token:
-            continue
-        token = token.strip()
-        if len(token) >= MIN_PART:
-            found.add(token.encode())
-        for part in token.split("."):
-            if len(part) >= MIN_PART:
-                found.add(part.encode())
+        if token and token.strip():
+            found |= _secrets_for(token.strip())
     return sorted(found, key=len, reverse=True)
+
+
+def unescape_json(data: bytes) -> bytes:
+    """``\\u00XX`` escapes of printable ASCII as the characters (the same JSON text)."""
+    if b"\\u00" not in data:
+        return data
+
+    def one(m: re.Match[bytes]) -> bytes:
+        code = m.group(1)
+        if code is None:
+            return m.group(0)
+        char = int(code, 16)
+        return m.group(0) if char in (0x22, 0x5C) else bytes([char])
+
+    return _JSON_ESCAPE.sub(one, data)
 
 
 def scrub_bytes(data: bytes, secrets: list[bytes]) -> bytes:
     for secret in secrets:
         if secret in data:
-            data = data.replace(secret, REDACTED)
+            data = data.replace(secret, _mask(secret))
     return data
 
 
@@ -41,29 +110,110 @@ def scrub_text(text: str, secrets: list[bytes]) -> str:
         return text
     raw = text.encode("utf-8", "surrogatepass")
     cleaned = scrub_bytes(raw, secrets)
-    return text if cleaned is raw else cleaned.decode("utf-8", "surrogatepass")
+    return text if cleaned == raw else cleaned.decode("utf-8", "surrogatepass")
+
+
+def scrub_value(value: object, secrets: list[bytes]) -> object:
+    """A JSON-like value (dicts, lists, strings) with every string scrubbed; keys too."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        return scrub_text(value, secrets)
+    if isinstance(value, bytes):
+        return scrub_bytes(value, secrets)
+    if isinstance(value, dict):
+        return {
+            scrub_value(k, secrets): scrub_value(v, secrets) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [scrub_value(v, secrets) for v in value]
+    if isinstance(value, tuple):
+        return tuple(scrub_value(v, secrets) for v in value)
+    return value
+
+
+def _head_fragment(data: bytes, secrets: list[bytes]) -> int:
+    """How many leading bytes of ``data`` are the end of a secret (>= MIN_PART of it)."""
+    probe = data[:MIN_PART]
+    if len(probe) < MIN_PART:
+        return 0
+    best = 0
+    for secret in secrets:
+        at = secret.find(probe)
+        while at >= 0:
+            k = len(secret) - at
+            if k > best and data.startswith(secret[at:]):
+                best = k
+            at = secret.find(probe, at + 1)
+    return best
+
+
+def _tail_fragment(data: bytes, secrets: list[bytes]) -> int:
+    """How many trailing bytes of ``data`` are the start of a secret (>= MIN_PART of it)."""
+    probe = data[-MIN_PART:]
+    if len(probe) < MIN_PART:
+        return 0
+    best = 0
+    for secret in secrets:
+        at = secret.find(probe)
+        while at >= 0:
+            k = at + MIN_PART
+            if k > best and data.endswith(secret[:k]):
+                best = k
+            at = secret.find(probe, at + 1)
+    return best
 
 
 class StreamScrubber:
-    """Scrubs a body that arrives in pieces: holds back the last ``len(longest) - 1`` bytes
-    so a secret split across two pieces is still found."""
+    """Scrubs a body that arrives in pieces.
 
-    def __init__(self, secrets: list[bytes]) -> None:
+    Holds back a bounded tail (the longest secret, and room for a split JSON escape) so a
+    secret split across two pieces is still found; the held bytes are never cut after a
+    backslash, so a JSON escape is read whole. The first bytes are held until a secret's
+    length has arrived, to hide a fragment a range read began inside a secret; :meth:`flush`
+    hides one the stream ends inside."""
+
+    def __init__(self, secrets: list[bytes], *, json: bool = False) -> None:
         self.secrets = secrets
-        self.keep = max((len(s) for s in secrets), default=1) - 1
+        self.json = json
+        self.keep = max((len(s) for s in secrets), default=1) + 8
         self.held = b""
+        self.started = False
+
+    def _clean(self, data: bytes) -> bytes:
+        if self.json:
+            data = unescape_json(data)
+        return scrub_bytes(data, self.secrets)
+
+    def _head(self, data: bytes) -> bytes:
+        self.started = True
+        cut = _head_fragment(data, self.secrets)
+        return _mask(data[:cut]) + data[cut:] if cut else data
 
     def feed(self, chunk: bytes) -> bytes:
         if not self.secrets:
             return chunk
-        data = scrub_bytes(self.held + chunk, self.secrets)
-        if len(data) <= self.keep:
+        data = self._clean(self.held + chunk)
+        if not self.started:
+            if len(data) < self.keep:
+                self.held = data
+                return b""
+            data = self._head(data)
+        cut = len(data) - self.keep
+        while cut > 0 and data[cut - 1] == 0x5C:  # never end what is sent on a backslash
+            cut -= 1
+        if cut <= 0:
             self.held = data
             return b""
-        cut = len(data) - self.keep
         self.held = data[cut:]
         return data[:cut]
 
     def flush(self) -> bytes:
         data, self.held = self.held, b""
-        return data
+        if not self.secrets or not data:
+            return data
+        data = self._clean(data)
+        if not self.started:
+            data = self._head(data)
+        cut = _tail_fragment(data, self.secrets)
+        return data[: len(data) - cut] + _mask(data[len(data) - cut :]) if cut else data

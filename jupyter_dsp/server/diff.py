@@ -94,7 +94,7 @@ class DiffHandler(DSPHandler):
             **diff_specs(old.get("pipeline_spec"), new.get("pipeline_spec")),
         }
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(result))
+        self.finish(json.dumps(result))  # (scrubbed on the way out, server/egress.py)
 
     async def _get(self, conn: Connection, space: Space, path: str) -> dict[str, Any]:
         sink = BufferSink(limit=MAX_JSON)
@@ -103,9 +103,6 @@ class DiffHandler(DSPHandler):
             message = upstream_message(sink.body) or f"the pipeline stack answered {sink.code}"
             if sink.code in (401, 403):
                 message = denied_message(conn, space, sink.code, "GET", path.lstrip("/"), message)
-            token = space.token()
-            if token:
-                message = message.replace(token, "[redacted]")
             raise ProxyError(sink.code if 400 <= sink.code < 600 else 502, message)
         try:
             data = json.loads(sink.body)

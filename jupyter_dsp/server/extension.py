@@ -13,12 +13,8 @@ from jupyter_dsp.connection.embedded import announce_starting, clear_starting, d
 from jupyter_dsp.server.changes import ChangeFeed
 from jupyter_dsp.server.changes_handler import FEED_SETTING, changes_handlers, feed_of
 from jupyter_dsp.server.diff import diff_handlers
-from jupyter_dsp.server.handlers import (
-    InfoHandler,
-    LogsHandler,
-    ProxyHandler,
-    UnknownSpaceHandler,
-)
+from jupyter_dsp.server.handlers import InfoHandler, LogsHandler, UnknownSpaceHandler
+from jupyter_dsp.server.proxy_handler import ProxyHandler
 from jupyter_dsp.server.results import result_handlers
 from jupyter_dsp.server.state import DSPState
 

@@ -68,6 +68,11 @@ class LocalSpace:
             )
             return self._space
 
+    @property
+    def current(self) -> Space | None:
+        """The local stack's space if it has been started (for the egress scrubber)."""
+        return self._space
+
     def forget(self) -> None:
         """The local stack did not answer (502): check it again on next use."""
         self._space = None

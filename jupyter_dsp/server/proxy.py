@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from tornado import httputil
 
 from jupyter_dsp.connection.explain import denied_message, tls_message
-from jupyter_dsp.connection.managed import is_managed, managed_filter
+from jupyter_dsp.connection.managed import is_managed, managed_filter, read_only_message
 from jupyter_dsp.connection.model import Connection, Space
 from jupyter_dsp.connection.scrub import scrub_text, secrets_of
 from jupyter_dsp.server.errors import ProxyError, upstream_message
@@ -151,12 +151,17 @@ class ProxyExchange:
             )
 
     async def check_pipeline_write(self, pipeline_id: str) -> None:
-        """Writing a pipeline (or its versions) needs the pipeline to be in this space."""
-        if not self.space.multi_user:
+        """Writing a pipeline (or its versions) needs the pipeline to be in this space; the
+        platform's managed pipelines take no write through any space."""
+        if not self.space.multi_user and not self.space.managed:
             return  # single-user stacks have no namespaces
         data = await self.lookup(f"/apis/v2beta1/pipelines/{pipeline_id}")
         if data is None:
             return  # unknown pipeline: let the stack answer 404
+        if self.space.managed and is_managed(data.get("tags")):
+            raise ProxyError(403, read_only_message(pipeline_id))
+        if not self.space.multi_user:
+            return
         owner = str(data.get("namespace") or "")
         if self.space.name == "project":
             if owner == "":

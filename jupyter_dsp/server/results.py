@@ -12,7 +12,9 @@
 Both are authenticated and authorized like every ``dsp/`` handler (resource ``dsp``, read).
 The run is checked to be in the project namespace (the same check as the proxy's
 ``dsp/api/project/.../runs/{id}``) before anything is read, and the artifact to belong to
-that run. The token goes to the stack only; it is never in an answer (scrubbed if echoed).
+that run. The token goes to the stack only; it is never in an answer (every byte and header
+passes the egress scrubber, server/egress.py). ``Content-Disposition`` is made from the
+artifact's own name (its record), never copied from the stack's answer.
 Errors are KFP's error JSON.
 """
 
@@ -22,7 +24,7 @@ import json
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from jupyter_server.auth.decorator import authorized
 from tornado import httputil, web
@@ -32,6 +34,7 @@ from jupyter_dsp.connection.explain import denied_message
 from jupyter_dsp.connection.model import Connection, DSPConnectionError, Space
 from jupyter_dsp.connection.results import MAX_TASK_PAGES, TASKS_PAGE_SIZE, document_from_stack
 from jupyter_dsp.server import routes
+from jupyter_dsp.server.egress import content_disposition
 from jupyter_dsp.server.errors import ProxyError, upstream_message
 from jupyter_dsp.server.handlers import DSPHandler
 from jupyter_dsp.server.results_cluster import ClusterResults
@@ -128,11 +131,7 @@ class _ResultsBase(DSPHandler):
         message = upstream_message(body) or f"the pipeline stack answered {code}"
         if code in (401, 403):
             message = denied_message(conn, space, code, "GET", path.lstrip("/"), message)
-        return ProxyError(code if 400 <= code < 600 else 502, self.scrub(space, message))
-
-    def scrub(self, space: Space, text: str) -> str:
-        token = space.token()
-        return text.replace(token, "[redacted]") if token else text
+        return ProxyError(code if 400 <= code < 600 else 502, message)
 
     async def guarded(self, work: Callable[[], Awaitable[None]]) -> None:
         try:
@@ -188,7 +187,7 @@ class ResultsHandler(_ResultsBase):
             else:
                 doc = document_from_stack(run, tasks)
         self.set_header("Content-Type", "application/json")
-        self.finish(self.scrub(space, json.dumps(doc)))
+        self.finish(json.dumps(doc))  # (scrubbed on the way out, server/egress.py)
 
     async def _stack_tasks(
         self, conn: Connection, space: Space, run_id: str
@@ -259,7 +258,7 @@ class _ContentSink(ResponseSink):
         self.h.set_header("Accept-Ranges", "bytes")
         if headers.get("Content-Range") and self.part == "as-is":
             self.h.set_header("Content-Range", headers["Content-Range"])
-        self.h.set_header("Content-Disposition", self.h.disposition(headers))
+        self.h.set_header("Content-Disposition", self.h.disposition())
 
     async def data(self, chunk: bytes) -> None:
         if self.error_parts is not None:
@@ -279,16 +278,16 @@ class _ContentSink(ResponseSink):
 
 class ArtifactHandler(_ResultsBase):
     artifact_id = ""
+    artifact_name = ""
 
     @web.authenticated
     @authorized
     async def get(self, run_id: str, artifact_id: str) -> None:
         await self.guarded(lambda: self._artifact(run_id, artifact_id))
 
-    def disposition(self, headers: httputil.HTTPHeaders) -> str:
-        given = headers.get("Content-Disposition", "")
-        name = given.split("filename*=UTF-8''", 1)[1] if "filename*=UTF-8''" in given else ""
-        return f"attachment; filename*=UTF-8''{name or quote(self.artifact_id)}"
+    def disposition(self) -> str:
+        """From the artifact's own name (its record), quoted (RFC 6266), never copied."""
+        return content_disposition(self.artifact_name, fallback=self.artifact_id)
 
     async def _artifact(self, run_id: str, artifact_id: str) -> None:
         if not routes.ID.match(artifact_id):
@@ -314,7 +313,7 @@ class ArtifactHandler(_ResultsBase):
             if sink.code == 416:  # an empty artifact
                 self.set_status(200)
                 self.set_header("Content-Length", "0")
-                self.set_header("Content-Disposition", self.disposition(httputil.HTTPHeaders()))
+                self.set_header("Content-Disposition", self.disposition())
                 self.finish(set_content_type="application/octet-stream")
                 return
             done = sink.received
@@ -354,6 +353,9 @@ class ArtifactHandler(_ResultsBase):
             raise
         if not links.get("artifact_tasks"):
             raise ProxyError(404, f"run {run_id} has no artifact {artifact_id}")
+        record = await self.get_json(conn, space, f"{API}/artifacts/{artifact_id}")
+        uri = str(record.get("uri") or "").rstrip("/")
+        self.artifact_name = uri.rsplit("/", 1)[-1] or str(record.get("name") or "")
 
 
 def result_handlers() -> list[tuple[str, type[DSPHandler]]]:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote
 
 from jupyter_dsp.connection.model import Connection
+from jupyter_dsp.server.egress import content_disposition
 from jupyter_dsp.server.errors import ProxyError
 from jupyter_dsp.stack.results_read import ReadRefused, plan_read
 
@@ -70,7 +70,7 @@ class ClusterResults:
             if refused.status == 416:
                 handler.set_header("Content-Range", f"bytes */{refused.size}")
             raise ProxyError(refused.status, refused.message) from None
-        disposition = f"attachment; filename*=UTF-8''{quote(art.filename)}"
+        disposition = content_disposition(art.filename, fallback=artifact_id)
         if plan.length == 0:
             handler.set_header("Content-Length", "0")
             handler.set_header("Content-Disposition", disposition)

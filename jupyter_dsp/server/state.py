@@ -16,6 +16,7 @@ from jupyter_dsp.server.proxy import OwnerCache
 from jupyter_dsp.server.upstream import Target, UpstreamPool
 
 RETRY_AFTER_FAILURE_S = 5.0
+KEEP_TOKENS = 8  # tokens seen (rotations) that stay hidden from answers
 
 
 class DSPState:
@@ -45,7 +46,25 @@ class DSPState:
         self._lock = asyncio.Lock()
         self._targets: dict[tuple[str, str], Target] = {}
         self._kube: Any = None
+        self._seen_tokens: list[str] = []
 
+    def tokens(self) -> list[str]:
+        """Every token this server holds or has sent lately (the project, shared, managed and
+        local spaces'; a few before rotation): the egress scrubber hides them all."""
+        conn = self._conn
+        spaces = [conn.project, conn.shared, conn.managed] if conn is not None else []
+        spaces.append(self.local.current)
+        for space in spaces:
+            if space is None:
+                continue
+            try:
+                token = space.token()
+            except Exception:  # noqa: BLE001 - a token file that cannot be read: none sent
+                continue
+            if token and token not in self._seen_tokens:
+                self._seen_tokens.append(token)
+                del self._seen_tokens[:-KEEP_TOKENS]
+        return list(self._seen_tokens)
     async def connection(self) -> Connection:
         """The resolved connection; raises DSPConnectionError (or ValueError for bad
         settings) with a message for the user."""

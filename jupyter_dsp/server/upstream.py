@@ -343,6 +343,9 @@ class UpstreamPool:
         watch = asyncio.ensure_future(self._watch_idle(delegate, stream))
         try:
             open_after = await conn.read_response(delegate)
+        except asyncio.CancelledError:  # the caller's deadline: this connection is done
+            stream.close()
+            raise
         except StreamClosedError:
             open_after = False
             stream.close()
@@ -378,7 +381,6 @@ class UpstreamPool:
             self._release(target, stream)
         else:
             stream.close()
-
 
     async def _watch_idle(self, delegate: _Delegate, stream: IOStream) -> None:
         """Once the answer has started, cut it when no byte came for ``idle_timeout``."""

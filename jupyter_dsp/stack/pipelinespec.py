@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import tarfile
 import zipfile
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
+from jupyter_dsp.stack.bounded_load import TooLarge, load_documents
 from jupyter_dsp.stack.errors import invalid_argument, too_large
 
 MAX_PACKAGE_BYTES = 32 * 1024 * 1024
@@ -120,38 +120,11 @@ def _from_tarball(data: bytes) -> bytes:
         ) from None
 
 
-MAX_ALIASES = 100  # compiled pipelines use none; many would be a "billion laughs" bomb
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that refuses documents with more than MAX_ALIASES aliases."""
-
-    aliases = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            self.aliases += 1
-            if self.aliases > MAX_ALIASES:
-                raise yaml.YAMLError(f"more than {MAX_ALIASES} YAML aliases")
-        return super().compose_node(parent, index)
-
-
-# An anchor is what aliases (and so alias bombs) need; text that may hold one is read by
-# the counting pure-Python loader, everything else by libyaml when it is there (10x faster).
-_MAYBE_ANCHOR = re.compile(r"(?:^|[\s\[{,:-])&[^\s\[\]{},&]")
-_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", None)
-
-
-def _loader_for(text: str) -> Any:
-    if _FAST_LOADER is None or _MAYBE_ANCHOR.search(text):
-        return _Loader
-    return _FAST_LOADER
-
-
 def _load_documents(text: str) -> list[Any]:
     try:
-        loader = _loader_for(text)
-        return [doc for doc in yaml.load_all(text, Loader=loader) if doc is not None]  # noqa: S506
+        return load_documents(text)
+    except TooLarge as exc:  # refused while composing, before anything was expanded
+        raise too_large(f"Invalid pipeline spec: {exc}") from None
     except yaml.YAMLError as exc:
         raise invalid_argument(f"Invalid pipeline spec: unable to decode YAML: {exc}") from None
     except RecursionError:

@@ -14,6 +14,7 @@ from typing import Any
 from tornado import web
 
 from jupyter_dsp.stack.auth import Principal
+from jupyter_dsp.stack.bounded_load import TooLarge, check_json_nodes
 from jupyter_dsp.stack.context import StackContext
 from jupyter_dsp.stack.errors import (
     GRPC_INTERNAL,
@@ -144,6 +145,10 @@ def check_fields(body: dict[str, Any], schema: Schema, where: str) -> None:
 
 
 def parse_json_object(raw: bytes, schema: Schema) -> dict[str, Any]:
+    try:
+        check_json_nodes(raw)  # before parsing: what it would build is bounded
+    except TooLarge as exc:
+        raise too_large(f"The request body is too large: {exc}") from None
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
