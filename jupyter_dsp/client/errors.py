@@ -16,6 +16,7 @@ from jupyter_dsp.connection.scrub import (
     scrub_text,
     scrub_value,
     secrets_of,
+    unescape_json,
 )
 
 # the tokens this kernel sent (newest last, a few kept across rotations): never shown back
@@ -75,14 +76,16 @@ def guard_api_client(api_client: Any) -> None:
             response = original(*args, **kwargs)
         except ApiException as exc:
             if isinstance(exc.body, bytes):
-                exc.body = scrub_data(exc.body)
+                exc.body = scrub_data(unescape_json(exc.body))
             elif isinstance(exc.body, str):
-                exc.body = scrub(exc.body)
+                exc.body = scrub(unescape_json(exc.body.encode()).decode("utf-8", "replace"))
             if isinstance(exc.reason, str):
                 exc.reason = scrub(exc.reason)
             raise
         data = getattr(response, "data", None)
-        if kwargs.get("_preload_content", True) and isinstance(data, bytes):
+        if kwargs.get("_preload_content", True) and isinstance(data, bytes) and _SECRETS:
+            if "json" in str(response.getheader("Content-Type") or "").lower():
+                data = unescape_json(data)  # the same JSON, an escaped token made findable
             response.data = scrub_data(data)
         return response
 

@@ -102,7 +102,54 @@ def scrub_bytes(data: bytes, secrets: list[bytes]) -> bytes:
     for secret in secrets:
         if secret in data:
             data = data.replace(secret, _mask(secret))
-    return data
+    return _scrub_pieces(data, secrets)
+
+
+_windows_cache: dict[tuple[bytes, ...], list[tuple[bytes, bytes, int]]] = {}
+
+
+def _windows(secrets: list[bytes]) -> list[tuple[bytes, bytes, int]]:
+    """``(window, secret, offset)``: the secrets' MIN_PART-byte windows at every MIN_PART-th
+    offset. A piece of a secret of ``2 * MIN_PART - 1`` bytes or more holds one of them."""
+    key = tuple(secrets)
+    found = _windows_cache.get(key)
+    if found is None:
+        # the tokens as sent (a JWT whole holds its parts; encoded forms are only ever
+        # echoed whole): windows of those few keep this cheap on large bodies
+        raw = [x for x in secrets if b"%" not in x]
+        jwts = [x for x in raw if x.count(b".") == 2]
+        sources = jwts or sorted(raw, key=len)[-1:]
+        found = [
+            (secret[at : at + MIN_PART], secret, at)
+            for secret in sources
+            for at in range(0, len(secret) - MIN_PART + 1, MIN_PART)
+        ]
+        if len(_windows_cache) > 64:
+            _windows_cache.clear()
+        _windows_cache[key] = found
+    return found
+
+
+def _scrub_pieces(data: bytes, secrets: list[bytes]) -> bytes:
+    """Masks every piece of a secret long enough to hold one of its windows (a stack may
+    echo a cut piece of a token, not only whole parts), extended as far as it matches."""
+    if len(data) < 2 * MIN_PART - 1 or not secrets:
+        return data
+    out: bytearray | None = None
+    for window, secret, offset in _windows(secrets):
+        at = data.find(window)
+        while at >= 0:
+            lo, so = at, offset
+            while lo > 0 and so > 0 and data[lo - 1] == secret[so - 1]:
+                lo, so = lo - 1, so - 1
+            hi, se = at + MIN_PART, offset + MIN_PART
+            while hi < len(data) and se < len(secret) and data[hi] == secret[se]:
+                hi, se = hi + 1, se + 1
+            if out is None:
+                out = bytearray(data)
+            out[lo:hi] = b"*" * (hi - lo)
+            at = data.find(window, hi)
+    return data if out is None else bytes(out)
 
 
 def scrub_text(text: str, secrets: list[bytes]) -> str:
@@ -111,6 +158,28 @@ def scrub_text(text: str, secrets: list[bytes]) -> str:
     raw = text.encode("utf-8", "surrogatepass")
     cleaned = scrub_bytes(raw, secrets)
     return text if cleaned == raw else cleaned.decode("utf-8", "surrogatepass")
+
+
+def scrub_fragments(text: str, secrets: list[bytes]) -> str:
+    """``text`` with every run of :data:`MIN_PART` or more bytes of a secret masked, wherever
+    it starts in the secret: for short values a stack chose (header values, a file name), which
+    may carry a cut piece of a token rather than a whole part. Quadratic in the secrets'
+    length: not for bodies."""
+    raw = scrub_text(text, secrets).encode("utf-8", "surrogatepass")
+    if not secrets or len(raw) < MIN_PART:
+        return raw.decode("utf-8", "surrogatepass")
+    hit = bytearray(len(raw))
+    for secret in secrets:
+        for i in range(len(secret) - MIN_PART + 1):
+            window = secret[i : i + MIN_PART]
+            at = raw.find(window)
+            while at >= 0:
+                hit[at : at + MIN_PART] = b"\x01" * MIN_PART
+                at = raw.find(window, at + 1)
+    if not any(hit):
+        return raw.decode("utf-8", "surrogatepass")
+    masked = bytes(ord("*") if flag else b for b, flag in zip(raw, hit, strict=True))
+    return masked.decode("utf-8", "replace")
 
 
 def scrub_value(value: object, secrets: list[bytes]) -> object:
@@ -133,7 +202,8 @@ def scrub_value(value: object, secrets: list[bytes]) -> object:
 
 
 def _head_fragment(data: bytes, secrets: list[bytes]) -> int:
-    """How many leading bytes of ``data`` are the end of a secret (>= MIN_PART of it)."""
+    """How many leading bytes of ``data`` are a piece of a secret (>= MIN_PART of it, from
+    anywhere in the secret: a range read may begin inside one)."""
     probe = data[:MIN_PART]
     if len(probe) < MIN_PART:
         return 0
@@ -141,25 +211,31 @@ def _head_fragment(data: bytes, secrets: list[bytes]) -> int:
     for secret in secrets:
         at = secret.find(probe)
         while at >= 0:
-            k = len(secret) - at
-            if k > best and data.startswith(secret[at:]):
-                best = k
+            k = MIN_PART
+            while k < len(data) and at + k < len(secret) and data[k] == secret[at + k]:
+                k += 1
+            best = max(best, k)
             at = secret.find(probe, at + 1)
     return best
 
 
 def _tail_fragment(data: bytes, secrets: list[bytes]) -> int:
-    """How many trailing bytes of ``data`` are the start of a secret (>= MIN_PART of it)."""
+    """How many trailing bytes of ``data`` are a piece of a secret (>= MIN_PART of it, from
+    anywhere in the secret: a range read may end inside one)."""
     probe = data[-MIN_PART:]
     if len(probe) < MIN_PART:
         return 0
     best = 0
+    n = len(data)
     for secret in secrets:
         at = secret.find(probe)
         while at >= 0:
-            k = at + MIN_PART
-            if k > best and data.endswith(secret[:k]):
-                best = k
+            k = MIN_PART
+            while k < n and at - (k - MIN_PART) - 1 >= 0 and (
+                data[n - k - 1] == secret[at - (k - MIN_PART) - 1]
+            ):
+                k += 1
+            best = max(best, k)
             at = secret.find(probe, at + 1)
     return best
 

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from tornado import httputil, web
 
-from jupyter_dsp.connection.scrub import StreamScrubber, scrub_text, secrets_of
+from jupyter_dsp.connection.scrub import StreamScrubber, scrub_fragments, secrets_of
 
 _ETAG = re.compile(r'^(W/)?"[\x21\x23-\x7e]{0,200}"$')
 _FALLBACK_UNSAFE = re.compile(r'[^A-Za-z0-9._ ()+,=@-]')
@@ -87,18 +87,18 @@ class EgressHandlerMixin(web.RequestHandler):
     def set_header(self, name: str, value: Any) -> None:
         if name.lower() == "content-type":
             self.egress_type = str(value)
-        if isinstance(value, str):
-            value = scrub_text(value, self.egress_secrets())
+        if isinstance(value, str):  # a header is short: cut pieces of a token go too
+            value = scrub_fragments(value, self.egress_secrets())
         super().set_header(name, value)
 
     def add_header(self, name: str, value: Any) -> None:
         if isinstance(value, str):
-            value = scrub_text(value, self.egress_secrets())
+            value = scrub_fragments(value, self.egress_secrets())
         super().add_header(name, value)
 
     def set_status(self, status_code: int, reason: str | None = None) -> None:
         if reason is not None:
-            reason = scrub_text(reason, self.egress_secrets()).replace("\r", " ")
+            reason = scrub_fragments(reason, self.egress_secrets()).replace("\r", " ")
             reason = reason.replace("\n", " ")
         super().set_status(status_code, reason)
 
