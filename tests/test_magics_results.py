@@ -120,11 +120,15 @@ def test_outputs_show_every_output_of_the_showcase(shell, vegalite_schema, tmp_p
         zip(rp.ROC["fpr"], rp.ROC["tpr"], strict=True)
     )
     assert curve["encoding"]["x"]["field"] == "fpr" and curve["encoding"]["y"]["field"] == "recall"
-    markdown = [b for b in bundles if "text/markdown" in b]
-    assert [b["text/markdown"] for b in markdown] == [rp.MARKDOWN_TEXT]
+    # Markdown reports come rendered and sanitized (never text/markdown, which a front end
+    # would render unsanitized): one HTML rendering, its source as the plain-text fallback
+    assert not [b for b in bundles if "text/markdown" in b]
+    markdown = [b for b in bundles if 'class="dsp-markdown"' in b.get("text/html", "")]
+    assert [b["text/plain"] for b in markdown] == [rp.MARKDOWN_TEXT]
+    assert "<td>accuracy</td>" in markdown[0]["text/html"]
     html = "\n".join(b.get("text/html", "") for b in bundles)
     assert '<iframe sandbox=""' in html and "&lt;h1&gt;Report&lt;/h1&gt;" in html
-    assert "<h1>Report</h1>" not in html  # the report only ever inside the iframe
+    assert rp.HTML_TEXT not in html  # the HTML report only ever inside the iframe
     assert "<td>cat</td>" in html and "<th>label</th>" in html  # dataset rows
     text = "\n".join(b["text/plain"] for b in bundles)
     for name in ("make-dataset", "train", "model", "notes", "accuracy: 0.75", "Output = 0.75"):
@@ -199,7 +203,7 @@ def test_monitor_shows_outputs_and_a_clicked_tasks_renderings(stack, shell):
     monitor.select_task("train")
     data = [o["data"] for o in monitor.outputs_view.detail.outputs]
     assert sum(VEGALITE in d for d in data) >= 4  # metrics bars, confusion, ROC, sliced ROC
-    assert any("text/markdown" in d for d in data)
+    assert any('class="dsp-markdown"' in d.get("text/html", "") for d in data)
     assert any("<iframe sandbox" in d.get("text/html", "") for d in data)
     inputs = "".join(d.get("text/html", "") for d in data)
     assert "data" in inputs and "system.Dataset" in inputs  # the task's input artifact

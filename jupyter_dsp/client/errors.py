@@ -82,8 +82,10 @@ def guard_api_client(api_client: Any) -> None:
             if isinstance(exc.reason, str):
                 exc.reason = scrub(exc.reason)
             raise
+        if not kwargs.get("_preload_content", True):
+            return response  # a stream: reading .data here would consume it (its reader scrubs)
         data = getattr(response, "data", None)
-        if kwargs.get("_preload_content", True) and isinstance(data, bytes) and _SECRETS:
+        if isinstance(data, bytes) and _SECRETS:
             if "json" in str(response.getheader("Content-Type") or "").lower():
                 data = unescape_json(data)  # the same JSON, an escaped token made findable
             response.data = scrub_data(data)
