@@ -232,6 +232,11 @@ class MLMDCluster:
 def mlmd_cluster(tmp_path_factory) -> Any:
     """One store with two runs of the results demo (namespaces team-a and team-b), served over
     gRPC and gRPC-Web (tokens: ``good-token`` granted, ``ungranted-token`` 403), and S3."""
+    pytest.importorskip(
+        "ml_metadata.metadata_store",
+        reason="the real ML Metadata store needs ml-metadata (wheels for CPython <= 3.11): "
+        "pip install --no-deps ml-metadata==1.17.1",
+    )
     import boto3
     from ml_metadata.proto import metadata_store_service_pb2_grpc as svc_grpc
     from moto.server import ThreadedMotoServer
