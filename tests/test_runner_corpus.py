@@ -18,7 +18,6 @@ The report (one line per pipeline) is printed, and written to ``$DSP_CORPUS_OUT`
 
 import csv
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -83,9 +82,11 @@ NEEDS_NEWER_KFP: dict[str, tuple[bool, str]] = {
 }
 
 
-def _value(name: str, kind: str, tmp: Path) -> Any:
+def _value(name: str, kind: str) -> Any:
     if kind == "STRING":
-        return str(tmp / f"{name}.txt") if name.endswith("_path") else "hello"
+        # a relative path: the step's own work directory, kept across a task's retries (a
+        # sandboxed step writes nothing outside its run, not even a shared /var/tmp)
+        return f"{name}.txt" if name.endswith("_path") else "hello"
     return {
         "NUMBER_INTEGER": 3,
         "NUMBER_DOUBLE": 1.5,
@@ -100,10 +101,10 @@ def _rows() -> list[dict[str, str]]:
         return [r for r in csv.DictReader(f, delimiter="\t") if r["local_run"] != "invalid"]
 
 
-def _parameters(row: dict[str, str], spec: dict[str, Any], tmp: Any) -> dict[str, Any]:
+def _parameters(row: dict[str, str], spec: dict[str, Any]) -> dict[str, Any]:
     defs = spec["root"].get("inputDefinitions", {}).get("parameters", {})
     names = [] if row["required_params"] in ("", "-") else row["required_params"].split(",")
-    params = {n: _value(n, defs[n]["parameterType"], tmp) for n in names}
+    params = {n: _value(n, defs[n]["parameterType"]) for n in names}
     if "naptime_secs" in defs:  # take_nap: 900 s by default
         params["naptime_secs"] = 1
     return params
@@ -137,8 +138,6 @@ def test_every_corpus_pipeline(stack_factory, tmp_path):
     (data_dir / "environments").symlink_to(ENVIRONMENTS)
     # steps mostly wait (installs, sleeps): more workers than cores
     h = stack_factory(data_dir=data_dir, workers=4)
-    exchange = Path(tempfile.mkdtemp(prefix="dsp-corpus-", dir="/var/tmp"))
-    exchange.chmod(0o1777)  # steps run as another user when the stack runs as root
     submitted: dict[str, str] = {}
     outcomes: dict[str, tuple[str, str]] = {}
     rows = _rows()
@@ -148,7 +147,7 @@ def test_every_corpus_pipeline(stack_factory, tmp_path):
         body = {
             "display_name": row["file"],
             "pipeline_spec": spec,
-            "runtime_config": {"parameters": _parameters(row, docs[0], exchange)},
+            "runtime_config": {"parameters": _parameters(row, docs[0])},
         }
         r = call(h, "POST", "/runs", json=body)
         assert r.status_code == 200, (row["file"], r.text)

@@ -98,11 +98,13 @@ def unescape_json(data: bytes) -> bytes:
     return _JSON_ESCAPE.sub(one, data)
 
 
-def scrub_bytes(data: bytes, secrets: list[bytes]) -> bytes:
+def scrub_bytes(data: bytes, secrets: list[bytes], *, pieces: bool = True) -> bytes:
+    """``data`` without the secrets (each replaced by a mask of its length) and, with
+    ``pieces``, without the pieces of them :func:`_scrub_pieces` finds."""
     for secret in secrets:
         if secret in data:
             data = data.replace(secret, _mask(secret))
-    return _scrub_pieces(data, secrets)
+    return _scrub_pieces(data, secrets) if pieces else data
 
 
 _windows_cache: dict[tuple[bytes, ...], list[tuple[bytes, bytes, int]]] = {}
@@ -257,9 +259,14 @@ class StreamScrubber:
         self.started = False
 
     def _clean(self, data: bytes) -> bytes:
+        """Whole secrets only: the held tail may end in the start of one, which must stay
+        whole until the rest arrives (pieces are masked as bytes are sent, :meth:`_out`)."""
         if self.json:
             data = unescape_json(data)
-        return scrub_bytes(data, self.secrets)
+        return scrub_bytes(data, self.secrets, pieces=False)
+
+    def _out(self, data: bytes) -> bytes:
+        return _scrub_pieces(data, self.secrets)
 
     def _head(self, data: bytes) -> bytes:
         self.started = True
@@ -282,7 +289,7 @@ class StreamScrubber:
             self.held = data
             return b""
         self.held = data[cut:]
-        return data[:cut]
+        return self._out(data[:cut])
 
     def flush(self) -> bytes:
         data, self.held = self.held, b""
@@ -292,4 +299,5 @@ class StreamScrubber:
         if not self.started:
             data = self._head(data)
         cut = _tail_fragment(data, self.secrets)
-        return data[: len(data) - cut] + _mask(data[len(data) - cut :]) if cut else data
+        data = data[: len(data) - cut] + _mask(data[len(data) - cut :]) if cut else data
+        return self._out(data)
