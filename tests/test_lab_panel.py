@@ -433,7 +433,14 @@ def test_upload_a_new_version_from_the_panel_button(lab: Lab, page: Any) -> None
     option.wait_for(state="attached", timeout=10_000)
     assert dialog.locator('select[name="pipeline"] option').count() == 1
     dialog.locator('select[name="pipeline"]').select_option(label=name)
-    dialog.locator('input[name="name"]').fill(version_name)
+    # The dialog proposes a version name the pipeline does not have yet (it has one version);
+    # wait for it, so that typing over it is not raced by the proposal arriving.
+    name_input = dialog.locator('input[name="name"]')
+    deadline = time.monotonic() + 10
+    while name_input.input_value() != f"{name}-v2" and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert name_input.input_value() == f"{name}-v2"
+    name_input.fill(version_name)
     shot(page, "upload_version_dialog")
     dialog.locator("button.jp-mod-accept").click()
 
