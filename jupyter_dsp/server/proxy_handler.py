@@ -225,6 +225,9 @@ class ProxyHandler(DSPHandler):
             return
         self.exchange = exchange
         self.conn, self.space, self.route = conn, space, route
+        # the caller's body is read from now on: its idle clock starts here, not when the
+        # request arrived (resolving the connection may have taken seconds, with no body read)
+        self.last_data = time.monotonic()
         self.watchdog = asyncio.ensure_future(self._watch_upload())
 
     async def _watch_upload(self) -> None:
@@ -291,7 +294,8 @@ class ProxyHandler(DSPHandler):
                 self.log.warning("jupyter-dsp: answer cut: %s", why)
                 self.request.connection.close()  # type: ignore[union-attr]
         except ProxyError as exc:
-            if sink.code == 0:
+            if sink.code == 0 or not sink.flushed:  # nothing sent yet: say why instead
+                self.clear()
                 self._fail(exc, self.conn, upload)
             else:  # the answer had started: all we can do is cut it
                 self.log.warning("jupyter-dsp: upstream failed mid-response: %s", exc.message)
