@@ -7,7 +7,8 @@ echoes the bearer token it is sent (a JWT) everywhere it can: in headers (``ETag
 custom headers, the status reason), in bodies and in JSON fields, whole and as each JWT part,
 percent-encoded, base64-encoded, JSON-``\\u``-escaped, and split across the chunks it streams.
 Its log offsets never advance (``X-Log-Next-Offset`` is not a number, never complete); a
-pipelines list with ``page_token=slow`` trickles a byte every ``trickle_s`` seconds.
+pipelines list with ``page_token=slow``, and any path with ``slow`` in it (a run ``run-slow``,
+a task ``slow``'s log), trickles a byte every ``trickle_s`` seconds.
 """
 
 from __future__ import annotations
@@ -115,7 +116,9 @@ class _Hostile(tornado.web.RequestHandler):
         self.up.seen.append(self.request.uri or "")
         leak = leak_text(bearer)
         sig = jwt_parts(bearer)[-1]
-        if path == "healthz":
+        if "slow" in path:
+            await self.trickle()
+        elif path == "healthz":
             await self.send_json({"multi_user": True, "commit_sha": leak})
         elif path == f"runs/{RUN}":
             await self.send_json(

@@ -31,6 +31,7 @@ from jupyter_dsp.connection.explain import denied_message
 from jupyter_dsp.connection.model import Connection, Space
 from jupyter_dsp.connection.spec_diff import diff_specs
 from jupyter_dsp.server import routes
+from jupyter_dsp.server.deadline import whole_request
 from jupyter_dsp.server.errors import ProxyError, upstream_message
 from jupyter_dsp.server.handlers import DSPHandler
 from jupyter_dsp.server.upstream import BufferSink
@@ -48,6 +49,7 @@ class DiffHandler(DSPHandler):
 
     @web.authenticated
     @authorized
+    @whole_request
     async def get(self) -> None:
         try:
             await self._diff()

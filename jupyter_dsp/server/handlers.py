@@ -21,6 +21,7 @@ from tornado import httputil, web
 from jupyter_dsp.connection.explain import denied_message
 from jupyter_dsp.connection.model import Connection, DSPConnectionError, Space
 from jupyter_dsp.server import routes
+from jupyter_dsp.server.deadline import whole_request
 from jupyter_dsp.server.egress import EgressHandlerMixin, digits_header, flag_header
 from jupyter_dsp.server.errors import ProxyError, kfp_error_body, upstream_message
 from jupyter_dsp.server.info import build_info
@@ -149,6 +150,7 @@ class DSPHandler(EgressHandlerMixin, APIHandler):
 class InfoHandler(DSPHandler):
     @web.authenticated
     @authorized
+    @whole_request
     async def get(self) -> None:
         info = await build_info(self.dsp)
         self.finish(json.dumps(info))  # (scrubbed on the way out, server/egress.py)
@@ -157,6 +159,7 @@ class InfoHandler(DSPHandler):
 class LogsHandler(DSPHandler):
     @web.authenticated
     @authorized
+    @whole_request
     async def get(self, run_id: str, task_id: str) -> None:
         if not routes.ID.match(run_id) or not routes.ID.match(task_id):
             self.send_kfp_error(404, "unknown run or task")

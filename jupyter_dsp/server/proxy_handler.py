@@ -22,6 +22,7 @@ from jupyter_dsp.connection.explain import denied_message
 from jupyter_dsp.connection.managed import is_managed
 from jupyter_dsp.connection.model import Connection, DSPConnectionError, Space
 from jupyter_dsp.server import routes
+from jupyter_dsp.server.deadline import deadline_message
 from jupyter_dsp.server.egress import (
     content_disposition,
     date_header,
@@ -219,7 +220,14 @@ class ProxyHandler(DSPHandler):
                 self.dsp.settings.request_timeout,
                 self.dsp.owners,
             )
-            await exchange.begin()
+            # the stack's answers to the checks before the body count against the deadline too
+            total = self.dsp.settings.total_timeout
+            left = max(0.5, self.started + total - time.monotonic())
+            try:
+                await asyncio.wait_for(exchange.begin(), timeout=left)
+            except asyncio.TimeoutError:
+                exchange.abort()
+                raise ProxyError(504, deadline_message(total)) from None
         except ProxyError as exc:
             self._fail(exc, conn, upload)
             return
@@ -286,7 +294,7 @@ class ProxyHandler(DSPHandler):
             # the deadline covers the wait and the whole answer: a stack trickling it is cut
             await asyncio.wait_for(self.exchange.respond(sink), timeout=left)
         except asyncio.TimeoutError:
-            why = f"the whole request took longer than {total:g}s (DSPSettings.total_timeout)"
+            why = deadline_message(total)
             if not sink.flushed:  # nothing sent yet: a 504 that says why
                 self.clear()
                 self._fail(ProxyError(504, why), self.conn, upload)

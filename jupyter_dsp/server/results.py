@@ -34,6 +34,7 @@ from jupyter_dsp.connection.explain import denied_message
 from jupyter_dsp.connection.model import Connection, DSPConnectionError, Space
 from jupyter_dsp.connection.results import MAX_TASK_PAGES, TASKS_PAGE_SIZE, document_from_stack
 from jupyter_dsp.server import routes
+from jupyter_dsp.server.deadline import whole_request
 from jupyter_dsp.server.egress import content_disposition
 from jupyter_dsp.server.errors import ProxyError, upstream_message
 from jupyter_dsp.server.handlers import DSPHandler
@@ -169,6 +170,7 @@ class _ResultsBase(DSPHandler):
 class ResultsHandler(_ResultsBase):
     @web.authenticated
     @authorized
+    @whole_request
     async def get(self, run_id: str) -> None:
         await self.guarded(lambda: self._results(run_id))
 
@@ -282,6 +284,7 @@ class ArtifactHandler(_ResultsBase):
 
     @web.authenticated
     @authorized
+    @whole_request
     async def get(self, run_id: str, artifact_id: str) -> None:
         await self.guarded(lambda: self._artifact(run_id, artifact_id))
 
