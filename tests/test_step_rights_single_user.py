@@ -4,7 +4,8 @@ step must still not hand it the stack's own files: an importer of the stack's to
 or data dir (outside the import root, the stack's working directory) fails and says why, as do
 ``/etc/shadow`` and links planted under the root; a cached rerun serves no linked file and the
 step cache keeps no copy of one; an output swapped for a link after its run is served as
-nothing. (tests/test_step_rights.py runs the same attacks on a multi-user stack run as root.)
+nothing; a package's build backend reads none of them. (tests/test_step_rights*.py run the
+same attacks on a multi-user stack run as root.)
 (No ``from __future__ import annotations``: kfp reads the components' annotations.)
 """
 
@@ -15,10 +16,12 @@ import uuid
 from pathlib import Path
 
 import pytest
+from kfp import dsl
 from sandbox_stacks import UNPRIVILEGED_UID, create_run, unprivileged_stack, wait_run
 from stack_http import call
 from step_rights_helpers import SHADOW, assert_no_secret, compile_spec, task
 from test_step_rights import _tar_names, cache_attack, cache_scoped, import_attack
+from test_step_rights_build import _publish_sdist, _reports
 
 from jupyter_dsp.stack.context import DB_FILE, TOKEN_FILE
 
@@ -138,3 +141,52 @@ def test_an_output_swapped_for_a_link_after_its_run_serves_nothing(h, tmp_path) 
         assert answer.status_code == 404, answer.text
         assert_no_secret(h, answer.text)
         out.unlink()
+
+
+def test_a_build_backend_reads_none_of_the_stacks_files(h, tmp_path, package_index) -> None:
+    """A PEP 517 backend built for a step (packages_to_install) runs as the user, sandboxed:
+    the stack's token, database and data dir, /etc/shadow and /root are out of its reach."""
+    marker = f"dsp-pwned-{uuid.uuid4().hex[:8]}"
+    targets = {
+        "token": str(h.data_dir / TOKEN_FILE),
+        "database": str(h.data_dir / DB_FILE),
+        "shadow": str(SHADOW),
+        "runs": str(h.data_dir / "runs"),
+    }
+    markers = {"root_marker": f"/root/{marker}", "data_marker": str(h.data_dir / marker)}
+    _publish_sdist(package_index, targets, markers)
+
+    @dsl.component(
+        base_image="python:3.11",
+        packages_to_install=["dsp-evil-build==1.0"],
+        pip_index_urls=[package_index.url],
+    )
+    def use_it() -> str:
+        import dsp_evil_build
+
+        return dsp_evil_build.VALUE
+
+    @dsl.pipeline(name="evil-build")
+    def evil_build() -> str:
+        step = use_it()
+        step.set_caching_options(False)
+        return step.output
+
+    done = run(h, compile_spec(evil_build, tmp_path), {})
+    assert done["state"] == "SUCCEEDED", done.get("error")
+    assert task(done, "use-it")["output_parameters"]["Output"] == "built"
+    [report] = _reports(h.data_dir)
+    assert report["uid"] == UNPRIVILEGED_UID
+    leaked = {k: report[k] for k in (*targets, *markers) if not report[k].startswith("denied")}
+    # a write into the sandbox's cover of the data dir lands nowhere real (checked below)
+    if leaked.get("data_marker") == "written" and not (h.data_dir / marker).exists():
+        leaked.pop("data_marker")
+    # the run's own directory is the one thing of the data dir its build may see
+    if "runs" in leaked and set(leaked["runs"].removeprefix("listed ").split(",")) <= {
+        done["run_id"]
+    }:
+        leaked.pop("runs")
+    assert leaked == {}
+    assert report["secrets"] == []
+    assert not Path("/root", marker).exists() and not (h.data_dir / marker).exists()
+    assert_no_secret(h, json.dumps(report))
