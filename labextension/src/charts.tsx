@@ -21,6 +21,18 @@ function errorText(reason: unknown): string {
   return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
 }
 
+/**
+ * A run's Markdown keeps no form controls (JupyterLab's sanitizer lets `<form>`, `<button>`,
+ * `<input>` through): a report's "send" button would submit the form to the Lab page itself
+ * and navigate it away, and its inputs could pose as a login. Their text stays, as text; the
+ * kernel's Markdown drops them too (jupyter_dsp/client/safe_html.py).
+ */
+function dropFormControls(node: HTMLElement): void {
+  for (const el of Array.from(node.querySelectorAll('form, button, input, select, textarea, option'))) {
+    el.replaceWith(...Array.from(el.childNodes));
+  }
+}
+
 /** One MIME bundle drawn by the registry's renderer into a div (else the fallback). */
 export function MimeView(props: { mime: string; data: unknown; fallback: JSX.Element; className?: string }): JSX.Element {
   const host = React.useRef<HTMLDivElement>(null);
@@ -38,6 +50,9 @@ export function MimeView(props: { mime: string; data: unknown; fallback: JSX.Ele
       .renderModel(model)
       .then(() => {
         if (!disposed && host.current) {
+          if (props.mime === 'text/markdown') {
+            dropFormControls(renderer.node);
+          }
           Widget.attach(renderer, host.current);
         }
       })

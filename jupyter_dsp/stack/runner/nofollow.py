@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# directories only passed through: O_PATH needs no read permission (an execute-only parent,
+# 0711, is passable as by path), still refuses a link (ENOTDIR) and serves fstat and *at calls
+PASS_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 CHUNK = 1 << 20
@@ -113,7 +116,7 @@ def _walk(path: str | Path, uid: int | None, base: str | Path | None, final_dir:
     try:
         for index, name in enumerate(parts):
             last = index == len(parts) - 1
-            flags = FILE_FLAGS if (last and not final_dir) else DIR_FLAGS
+            flags = (FILE_FLAGS if not final_dir else DIR_FLAGS) if last else PASS_FLAGS
             try:
                 nxt = os.open(name, flags, dir_fd=fd)
             except OSError as exc:
@@ -179,13 +182,14 @@ def make_dirs(path: str | Path, base: str | Path | None = None, mode: int = 0o75
     else:
         fd = os.open("/", DIR_FLAGS)
     try:
-        for name in parts:
+        for index, name in enumerate(parts):
             try:
                 os.mkdir(name, mode, dir_fd=fd)
             except FileExistsError:
                 pass
+            flags = DIR_FLAGS if index == len(parts) - 1 else PASS_FLAGS
             try:
-                nxt = os.open(name, DIR_FLAGS, dir_fd=fd)
+                nxt = os.open(name, flags, dir_fd=fd)
             except OSError as exc:
                 raise _refusal(name, str(path), exc) from None
             os.close(fd)
