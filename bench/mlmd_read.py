@@ -1,9 +1,13 @@
-"""Cluster results: how long reading a 200-iteration ParallelFor run from ML Metadata takes over
-gRPC and over gRPC-Web (the token-checking front of tests/fixtures_mlmd.py), side by side, and
-how much memory streaming a 100 MB artifact from S3 (moto's server, in its own process) costs
-the reading process.
+"""Cluster results: how long reading a 200-iteration ParallelFor run (401 tasks) from ML Metadata
+takes over gRPC and over gRPC-Web (the token-checking front of tests/fixtures_mlmd.py), with the
+project's own messages and stub (jupyter_dsp.connection.mlmd_proto) and, where ml-metadata
+installs, with ml-metadata's generated classes and stub running the same reader code, rounds
+interleaved, side by side (p50 and the ratio); then how much memory streaming a 100 MB artifact
+from S3 (moto's server, in its own process) costs the reading process.
 
-    python bench/mlmd_read.py [--iterations 200] [--mb 100]
+The store is ml-metadata's (SQLite) where it installs, else the one the tests build.
+
+    python bench/mlmd_read.py [--iterations 200] [--mb 100] [--repeat 9]
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
@@ -50,20 +55,41 @@ def record_loop_run(store, s3, bucket: str, run_id: str, iterations: int) -> Non
     r.publish(root)
 
 
+def ml_metadata_messages():
+    """ml-metadata's generated classes and stub, in the shape the reader uses (None where the
+    package is not installed)."""
+    try:
+        from ml_metadata.proto import metadata_store_pb2 as store
+        from ml_metadata.proto import metadata_store_service_pb2 as svc
+        from ml_metadata.proto import metadata_store_service_pb2_grpc as svc_grpc
+    except ImportError:
+        return None
+    from jupyter_dsp.connection import mlmd_proto
+
+    return SimpleNamespace(
+        request=lambda rpc, **fields: getattr(svc, f"{rpc}Request")(**fields),
+        enum_name=mlmd_proto.enum_name,
+        Execution=store.Execution,
+        Event=store.Event,
+        MetadataStoreStub=svc_grpc.MetadataStoreServiceStub,
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--iterations", type=int, default=200)
     ap.add_argument("--mb", type=int, default=100)
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=9)
     args = ap.parse_args()
 
     import boto3
     import grpc
     import psutil
-    from fixtures_mlmd import GrpcWebFront, make_servicer, open_store
-    from ml_metadata.proto import metadata_store_service_pb2_grpc as svc_grpc
+    from fixtures_mlmd import GrpcWebFront, any_store, serve_store
     from server_helpers import make_ca, server_tls_context
 
+    from jupyter_dsp.connection import mlmd as mlmd_module
+    from jupyter_dsp.connection import mlmd_proto
     from jupyter_dsp.connection.mlmd import MLMDReader
     from jupyter_dsp.connection.mlmd_endpoint import MLMDEndpoint
     from jupyter_dsp.connection.objectstore import ObjectStore
@@ -95,7 +121,7 @@ def main() -> None:
                 break
             except Exception:
                 time.sleep(0.1)
-        store = open_store(tmp / "mlmd.sqlite")
+        store = any_store(tmp / "mlmd.sqlite")
         t0 = time.perf_counter()
         record_loop_run(store, s3, "mlpipeline", "bench-run", args.iterations)
         recorded = time.perf_counter() - t0
@@ -103,7 +129,7 @@ def main() -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         server = grpc.server(ThreadPoolExecutor(4))
-        svc_grpc.add_MetadataStoreServiceServicer_to_server(make_servicer(store), server)
+        serve_store(store, server)
         gport = server.add_insecure_port("127.0.0.1:0")
         server.start()
         ca_path, ca_cert, ca_key = make_ca(tmp, "ca")
@@ -124,22 +150,47 @@ def main() -> None:
                 token=lambda: "t",
             ),
         }
-        print(f"recorded a {args.iterations}-iteration ParallelFor run in {recorded:.2f} s")
-        results = {}
-        for name, ep in endpoints.items():
-            times = []
-            for _ in range(args.repeat):
-                t0 = time.perf_counter()
-                with MLMDReader(ep) as reader:
-                    doc = reader.read_run("bench-run", "team-a")
-                times.append(time.perf_counter() - t0)
-            results[name] = statistics.median(times)
-            size = len(json.dumps(doc))
-            print(
-                f"read over {name:8}: median {results[name] * 1000:7.1f} ms of {args.repeat} "
-                f"({len(doc['tasks'])} tasks, document {size / 1024:.0f} KiB)"
-            )
-        print(f"gRPC-Web / gRPC: {results['grpc-web'] / results['grpc']:.2f}x")
+        kind = type(store).__name__
+        print(
+            f"recorded a {args.iterations}-iteration ParallelFor run in {recorded:.2f} s "
+            f"({kind}, Python {sys.version.split()[0]})"
+        )
+        clients = {"ours": mlmd_proto}
+        theirs = ml_metadata_messages()
+        if theirs is not None:
+            clients["ml-metadata"] = theirs
+        else:
+            print("(ml-metadata is not installed: only the project's own client is measured)")
+        times: dict[tuple[str, str], list[float]] = {}
+        docs = {}
+        for _ in range(args.repeat):
+            for name, ep in endpoints.items():
+                for client, messages in clients.items():
+                    mlmd_module.pb = messages  # the same reader code on either message set
+                    try:
+                        t0 = time.perf_counter()
+                        with MLMDReader(ep) as reader:
+                            doc = reader.read_run("bench-run", "team-a")
+                        times.setdefault((name, client), []).append(time.perf_counter() - t0)
+                    finally:
+                        mlmd_module.pb = mlmd_proto
+                    docs[(name, client)] = doc
+        first = next(iter(docs.values()))
+        assert all(d == first for d in docs.values()), "the clients read different documents"
+        size = len(json.dumps(first))
+        print(f"{len(first['tasks'])} tasks, document {size / 1024:.0f} KiB, p50 of {args.repeat}:")
+        p50 = {key: statistics.median(vals) for key, vals in times.items()}
+        for name in endpoints:
+            line = f"  {name:8}: ours {p50[(name, 'ours')] * 1000:7.1f} ms"
+            if (name, "ml-metadata") in p50:
+                theirs_ms = p50[(name, "ml-metadata")] * 1000
+                ratio = p50[(name, "ours")] / p50[(name, "ml-metadata")]
+                line += f" | ml-metadata's stubs {theirs_ms:7.1f} ms | ours/theirs {ratio:.2f}x"
+            print(line)
+        print(
+            "gRPC-Web / gRPC (ours): "
+            f"{p50[('grpc-web', 'ours')] / p50[('grpc', 'ours')]:.2f}x"
+        )
         front.stop()
         server.stop(0)
 

@@ -1,9 +1,12 @@
 """A real ML Metadata store on loopback, served the two ways a cluster serves it, and a real
 S3-compatible server holding the artifacts' bytes.
 
-- ``ml_metadata.metadata_store.MetadataStore`` on SQLite, behind the real gRPC service
+- ``ml_metadata.metadata_store.MetadataStore`` on SQLite, behind ml-metadata's own gRPC service
   definition (``metadata_store_service_pb2_grpc``): a ``grpc.server`` whose servicer forwards
-  each RPC the reader uses to the store (Kubeflow's ``metadata-grpc-service``);
+  each RPC the reader uses to the store (Kubeflow's ``metadata-grpc-service``); where
+  ml-metadata does not install (CPython >= 3.12), or with ``JUPYTER_DSP_TEST_MLMD_STORE=memory``,
+  the store the tests build (:mod:`mlmd_memory_store`) behind the same servicer, served with the
+  project's own messages;
 - in front of it, an HTTPS gRPC-Web front that checks the bearer token like kube-rbac-proxy
   (unknown token 401; known but not granted 403) and translates gRPC-Web framing to a gRPC call
   on that server, as Envoy's ``grpc_web`` filter does (Data Science Pipelines' ``ds-pipeline-md``);
@@ -15,6 +18,8 @@ The store is filled by :mod:`mlmd_kfp_run` exactly as KFP's driver and launcher 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,8 +32,10 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 from mlmd_kfp_run import KfpRunRecorder, record_results_demo
+from mlmd_memory_store import MemoryMetadataStore
 from server_helpers import make_ca, server_tls_context
 
+from jupyter_dsp.connection import mlmd_proto
 from jupyter_dsp.connection.mlmd_grpcweb import CONTENT_TYPE, encode_trailers, frame, unframe
 
 S3_KEY_ID = "AKIDLOOPBACK"
@@ -48,14 +55,51 @@ def open_store(path: Path) -> Any:
     return metadata_store.MetadataStore(config)
 
 
+def real_store_installed() -> bool:
+    return importlib.util.find_spec("ml_metadata") is not None and (
+        os.environ.get("JUPYTER_DSP_TEST_MLMD_STORE", "") != "memory"
+    )
+
+
+def any_store(path: Path) -> Any:
+    """ml-metadata's store where it installs, else the store the tests build."""
+    return open_store(path) if real_store_installed() else MemoryMetadataStore()
+
+
+def serve_store(store: Any, server: Any) -> Any:
+    """Add a servicer of ``store`` to ``server`` (ml-metadata's generated service for its real
+    store, the project's own messages for the test-built one); the servicer."""
+    servicer = make_servicer(store)
+    if isinstance(store, MemoryMetadataStore):
+        mlmd_proto.add_to_server(server, servicer)
+    else:
+        from ml_metadata.proto import metadata_store_service_pb2_grpc as svc_grpc
+
+        svc_grpc.add_MetadataStoreServiceServicer_to_server(servicer, server)
+    return servicer
+
+
+class _OwnResponses:
+    """The project's response classes under their generated names (``GetXResponse``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return mlmd_proto.METHODS[name.removesuffix("Response")][1]
+
+
 def make_servicer(store: Any) -> Any:
     """A MetadataStoreService servicer that forwards the reader's RPCs to ``store``."""
-    from ml_metadata.proto import metadata_store_service_pb2 as svc
-    from ml_metadata.proto import metadata_store_service_pb2_grpc as svc_grpc
+    if isinstance(store, MemoryMetadataStore):
+        base: type = object
+        svc = _OwnResponses()
+    else:
+        from ml_metadata.proto import metadata_store_service_pb2 as svc  # type: ignore[no-redef]
+        from ml_metadata.proto import metadata_store_service_pb2_grpc as svc_grpc
+
+        base = svc_grpc.MetadataStoreServiceServicer
 
     lock = threading.Lock()
 
-    class Servicer(svc_grpc.MetadataStoreServiceServicer):
+    class Servicer(base):  # type: ignore[valid-type,misc]
         calls: list[str] = []
 
         def _do(self, name: str, fn: Any) -> Any:
@@ -208,7 +252,7 @@ class GrpcWebFront:
 
 @dataclass
 class MLMDCluster:
-    store: Any
+    store: Any  # ml-metadata's MetadataStore, or mlmd_memory_store.MemoryMetadataStore
     servicer: Any
     grpc_target: str
     grpcs_target: str
@@ -217,6 +261,10 @@ class MLMDCluster:
     s3_endpoint: str
     runs: dict[str, Any] = field(default_factory=dict)
     front: GrpcWebFront | None = None
+
+    @property
+    def kind(self) -> str:
+        return "test-built" if isinstance(self.store, MemoryMetadataStore) else "ml-metadata"
 
     def s3_env(self) -> dict[str, str]:
         return {
@@ -231,18 +279,13 @@ class MLMDCluster:
 @pytest.fixture(scope="session")
 def mlmd_cluster(tmp_path_factory) -> Any:
     """One store with two runs of the results demo (namespaces team-a and team-b), served over
-    gRPC and gRPC-Web (tokens: ``good-token`` granted, ``ungranted-token`` 403), and S3."""
-    pytest.importorskip(
-        "ml_metadata.metadata_store",
-        reason="the real ML Metadata store needs ml-metadata (wheels for CPython <= 3.11): "
-        "pip install --no-deps ml-metadata==1.17.1",
-    )
+    gRPC and gRPC-Web (tokens: ``good-token`` granted, ``ungranted-token`` 403), and S3. The
+    store is ml-metadata's where it installs, else the one the tests build (``cluster.kind``)."""
     import boto3
-    from ml_metadata.proto import metadata_store_service_pb2_grpc as svc_grpc
     from moto.server import ThreadedMotoServer
 
     root = tmp_path_factory.mktemp("mlmd")
-    store = open_store(root / "mlmd.sqlite")
+    store = any_store(root / "mlmd.sqlite")
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
@@ -260,9 +303,8 @@ def mlmd_cluster(tmp_path_factory) -> Any:
         recorder = KfpRunRecorder(store, s3, BUCKET, "results-demo", run_id, namespace)
         runs[run_id] = record_results_demo(recorder)
 
-    servicer = make_servicer(store)
     server = grpc.server(ThreadPoolExecutor(4))
-    svc_grpc.add_MetadataStoreServiceServicer_to_server(servicer, server)
+    servicer = serve_store(store, server)
     grpc_port = server.add_insecure_port("127.0.0.1:0")
     ca_path, ca_cert, ca_key = make_ca(root, "service-ca")
     tls = server_tls_context(root, ca_cert, ca_key)  # writes server.crt/.key for 127.0.0.1

@@ -1,5 +1,8 @@
 """Record a pipeline run in an ML Metadata store the way KFP 2.17's driver and launcher do
-(backend/src/v2/metadata/client.go, converter.go), and put its artifacts' bytes in S3."""
+(backend/src/v2/metadata/client.go, converter.go), and put its artifacts' bytes in S3.
+
+The store is ml-metadata's ``MetadataStore`` (its messages are ml-metadata's classes) or the
+test-built :class:`mlmd_memory_store.MemoryMetadataStore` (its ``messages``: the project's own)."""
 
 from __future__ import annotations
 
@@ -22,38 +25,42 @@ STORE_SESSION = json.dumps(
 )
 
 
-def mlmd_value(value: Any) -> Any:
+def messages_of(store: Any) -> Any:
+    """The message classes ``store`` takes."""
+    found = getattr(store, "messages", None)
+    if found is not None:
+        return found
+    from ml_metadata.proto import metadata_store_pb2
+
+    return metadata_store_pb2
+
+
+def mlmd_value(pb: Any, value: Any) -> Any:
     """StructValueToMLMDValue: number -> double, bool -> int, str -> string,
     list -> {"list": [...]}, dict -> {"struct": {...}}."""
-    from google.protobuf import struct_pb2
-    from ml_metadata.proto import metadata_store_pb2 as pb
-
     if isinstance(value, bool):
         return pb.Value(int_value=int(value))
     if isinstance(value, (int, float)):
         return pb.Value(double_value=float(value))
     if isinstance(value, str):
         return pb.Value(string_value=value)
-    wrapped = struct_pb2.Struct()
-    wrapped.update({"list" if isinstance(value, list) else "struct": value})
-    return pb.Value(struct_value=wrapped)
+    out = pb.Value()
+    out.struct_value.update({"list" if isinstance(value, list) else "struct": value})
+    return out
 
 
-def struct(values: dict[str, Any]) -> Any:
-    from google.protobuf import struct_pb2
-    from ml_metadata.proto import metadata_store_pb2 as pb
-
-    s = struct_pb2.Struct()
-    s.update(values)
-    return pb.Value(struct_value=s)
+def struct(pb: Any, values: dict[str, Any]) -> Any:
+    out = pb.Value()
+    out.struct_value.SetInParent()  # an empty struct is a struct (a Value without one aborts)
+    out.struct_value.update(values)
+    return out
 
 
 class KfpRunRecorder:
     def __init__(
         self, store: Any, s3: Any, bucket: str, pipeline: str, run_id: str, namespace: str
     ) -> None:
-        from ml_metadata.proto import metadata_store_pb2 as pb
-
+        pb = messages_of(store)
         self.pb, self.store, self.s3, self.bucket = pb, store, s3, bucket
         self.run_id = run_id
         self.root_uri = f"minio://{bucket}/v2/artifacts/{pipeline}/{run_id}"
@@ -123,7 +130,7 @@ class KfpRunRecorder:
             ):
                 e.custom_properties[key].string_value = val
         if inputs is not None:
-            e.custom_properties["inputs"].CopyFrom(struct(inputs))
+            e.custom_properties["inputs"].CopyFrom(struct(pb, inputs))
         for key, val in (extra or {}).items():
             e.custom_properties[key].CopyFrom(val)
         pairs = []
@@ -149,14 +156,14 @@ class KfpRunRecorder:
         e = self.store.get_executions_by_id([eid])[0]
         e.last_known_state = pb.Execution.State.Value(state)
         if outputs is not None:
-            e.custom_properties["outputs"].CopyFrom(struct(outputs))
+            e.custom_properties["outputs"].CopyFrom(struct(pb, outputs))
         pairs = []
         for out_name, (title, data, metadata) in (artifacts or {}).items():
             type_id = self.store.put_artifact_type(pb.ArtifactType(name=title))
             uri = f"{self.root_uri}/{task_dir or eid}/{out_name}"
             art = pb.Artifact(type_id=type_id, uri=uri, state=pb.Artifact.LIVE)
             for key, val in metadata.items():
-                art.custom_properties[key].CopyFrom(mlmd_value(val))
+                art.custom_properties[key].CopyFrom(mlmd_value(pb, val))
             art.custom_properties["display_name"].string_value = out_name
             art.custom_properties["store_session_info"].string_value = STORE_SESSION
             [aid] = self.store.put_artifacts([art])
@@ -247,8 +254,7 @@ def record_results_demo(r: KfpRunRecorder) -> dict[str, Any]:
         },
         task_dir="train",
     )
-    from ml_metadata.proto import metadata_store_pb2 as pb
-
+    pb = r.pb
     report = r.create(
         "Container",
         "report",
@@ -272,6 +278,7 @@ def record_results_demo(r: KfpRunRecorder) -> dict[str, Any]:
         inputs={"pipelinechannel--items": [1, 2, 3]},
         extra={
             "parameter_producer_task": struct(
+                pb,
                 {
                     "pipelinechannel--square-Output": json.dumps(
                         {

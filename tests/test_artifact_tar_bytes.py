@@ -96,7 +96,7 @@ async def test_embedded_stack_directory_byte_for_byte(proxied_stack, jp_fetch, t
     assert got.read_bytes() == served.body
 
 
-# --- S3 through ML Metadata (a real store where ml-metadata installs) -------------------------
+# --- S3 through ML Metadata (ml-metadata's store where it installs, else the tests' own) ------
 
 
 def _put_directory(cluster: Any, run_id: str, namespace: str) -> tuple[int, dict[str, bytes]]:
@@ -128,7 +128,6 @@ def _put_directory(cluster: Any, run_id: str, namespace: str) -> tuple[int, dict
 
 @pytest.fixture
 def s3_dsp_cluster(request, sa_dir, fake_kube, stack_factory, dsp_config, clean_dsp_env):
-    pytest.importorskip("ml_metadata", reason="the real ML Metadata store needs ml-metadata")
     from fake_kube_api import make_dspa
 
     cluster = request.getfixturevalue("mlmd_cluster")
@@ -179,7 +178,6 @@ def test_the_reader_itself_refuses_another_namespaces_directory(request, tmp_pat
     """With no proxy in front (the kernel's path), a run context of another namespace is
     refused by the reader: team-b's directory artifact, asked for as team-a's on Kubeflow's
     shared store, is a 403 before any byte is read."""
-    pytest.importorskip("ml_metadata", reason="the real ML Metadata store needs ml-metadata")
     from jupyter_dsp.connection.cluster_content import open_cluster_artifact
     from jupyter_dsp.connection.mlmd_errors import MLMDError
     from jupyter_dsp.connection.model import Connection, Space

@@ -109,7 +109,6 @@ def jp_server_config(dsp_server_config):
 def kubeflow_no_aws(request, sa_dir, fake_kube, stack_factory, dsp_config, clean_dsp_env, auth_s3):
     """Kubeflow (no DSPA), MLMD over gRPC, no AWS_* variables and no runtime file: the object
     store is Kubeflow's MinIO (here: moto with IAM on), its keys in the profile's Secret."""
-    pytest.importorskip("ml_metadata", reason="the real ML Metadata store needs ml-metadata")
     cluster = request.getfixturevalue("mlmd_cluster")
     for name in (
         "AWS_ACCESS_KEY_ID",

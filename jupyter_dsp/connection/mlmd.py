@@ -9,9 +9,8 @@
 The answer is the results document (CONTRACTS.md, ``source: "mlmd"``). The transport is native
 gRPC or gRPC-Web (:mod:`jupyter_dsp.connection.mlmd_grpcweb`), behind one stub.
 
-``ml-metadata`` is imported lazily: it declares ``protobuf<5`` while kfp needs protobuf 6 (it
-works on 6 at run time), so it is installed apart, with ``pip install --no-deps
-ml-metadata==1.17.1``.
+The messages and the stub are the project's own (:mod:`jupyter_dsp.connection.mlmd_proto`:
+ML Metadata's public protos, the part read here); the ml-metadata package is not needed.
 """
 
 from __future__ import annotations
@@ -19,34 +18,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from jupyter_dsp.connection import mlmd_proto as pb
 from jupyter_dsp.connection.mlmd_endpoint import MLMDEndpoint
 from jupyter_dsp.connection.mlmd_errors import MLMDError, explain_rpc_error
 from jupyter_dsp.connection.mlmd_outputs import pipeline_outputs
 from jupyter_dsp.connection.mlmd_values import artifact_metadata, parameters, task_state
 
-INSTALL_LINE = "pip install --no-deps ml-metadata==1.17.1"
 RUN_CONTEXT_TYPE = "system.PipelineRun"
 DAG_TYPE = "system.DAGExecution"
 _IDS_PER_CALL = 500
 MAX_MESSAGE = 256 * 1024 * 1024
-
-
-def load_protos() -> tuple[Any, Any, Any]:
-    """(metadata_store_pb2, metadata_store_service_pb2, metadata_store_service_pb2_grpc)."""
-    try:
-        from ml_metadata.proto import (
-            metadata_store_pb2,
-            metadata_store_service_pb2,
-            metadata_store_service_pb2_grpc,
-        )
-    except ImportError as exc:
-        raise MLMDError(
-            "ML Metadata: the ml-metadata package is not installed in the Jupyter server's "
-            f"environment ({exc}); install it with `{INSTALL_LINE}` (no deps: it would "
-            "downgrade protobuf, which kfp needs)",
-            status=501,
-        ) from None
-    return metadata_store_pb2, metadata_store_service_pb2, metadata_store_service_pb2_grpc
 
 
 class MLMDReader:
@@ -55,9 +36,8 @@ class MLMDReader:
     def __init__(self, endpoint: MLMDEndpoint, timeout: float = 10.0) -> None:
         self.endpoint = endpoint
         self.timeout = timeout
-        self.pb, self.svc, grpc_mod = load_protos()
         self._channel = self._open_channel()
-        self.stub = grpc_mod.MetadataStoreServiceStub(self._channel)
+        self.stub = pb.MetadataStoreStub(self._channel)
         self._type_names: dict[tuple[str, int], str] = {}
 
     def _open_channel(self) -> Any:
@@ -107,8 +87,8 @@ class MLMDReader:
         """The run's context; refuses a run of another namespace when the store is shared."""
         resp = self._rpc(
             "GetContextByTypeAndName",
-            self.svc.GetContextByTypeAndNameRequest(
-                type_name=RUN_CONTEXT_TYPE, context_name=run_id
+            pb.request(
+                "GetContextByTypeAndName", type_name=RUN_CONTEXT_TYPE, context_name=run_id
             ),
         )
         if not resp.HasField("context"):
@@ -132,21 +112,21 @@ class MLMDReader:
     def _executions(self, context_id: int) -> list[Any]:
         resp = self._rpc(
             "GetExecutionsByContext",
-            self.svc.GetExecutionsByContextRequest(context_id=context_id),
+            pb.request("GetExecutionsByContext", context_id=context_id),
         )
         return sorted(resp.executions, key=lambda e: e.id)
 
     def _events(self, execution_ids: list[int]) -> list[Any]:
         out: list[Any] = []
         for chunk in _chunks(execution_ids):
-            req = self.svc.GetEventsByExecutionIDsRequest(execution_ids=chunk)
+            req = pb.request("GetEventsByExecutionIDs", execution_ids=chunk)
             out.extend(self._rpc("GetEventsByExecutionIDs", req).events)
         return out
 
     def _artifacts(self, artifact_ids: Iterable[int]) -> dict[int, Any]:
         out: dict[int, Any] = {}
         for chunk in _chunks(sorted(set(artifact_ids))):
-            req = self.svc.GetArtifactsByIDRequest(artifact_ids=chunk)
+            req = pb.request("GetArtifactsByID", artifact_ids=chunk)
             for art in self._rpc("GetArtifactsByID", req).artifacts:
                 out[art.id] = art
         return out
@@ -157,7 +137,7 @@ class MLMDReader:
         key = (kind, node.type_id)
         if key not in self._type_names:
             method = f"Get{kind}TypesByID"
-            req = getattr(self.svc, f"{method}Request")(type_ids=[node.type_id])
+            req = pb.request(method, type_ids=[node.type_id])
             types = getattr(self._rpc(method, req), f"{kind.lower()}_types")
             self._type_names[key] = types[0].name if types else ""
         return self._type_names[key]
@@ -181,7 +161,7 @@ class MLMDReader:
             doc = art_docs.get(ev.artifact_id)
             if doc is None or not ev.path.steps:
                 continue
-            side = _event_side(ev.type, self.pb.Event)
+            side = _event_side(ev.type)
             if side is None:
                 continue
             slot = by_exec.setdefault(ev.execution_id, {"inputs": {}, "outputs": {}})
@@ -200,7 +180,7 @@ class MLMDReader:
             parent = props["parent_dag_id"].int_value if "parent_dag_id" in props else 0
             index_of[e.id] = own if own is not None else index_of.get(parent)
             arts = by_exec.get(e.id, {"inputs": {}, "outputs": {}})
-            state = task_state(self.pb.Execution.State.Name(e.last_known_state))
+            state = task_state(pb.enum_name(pb.Execution, "State", e.last_known_state))
             tasks.append(
                 {
                     "task_id": str(e.id),
@@ -230,7 +210,9 @@ class MLMDReader:
         for t in tasks:
             for key in ("_dag", "_parent", "_props"):
                 t.pop(key)
-        state = task_state(self.pb.Execution.State.Name(root.last_known_state)) if root else ""
+        state = (
+            task_state(pb.enum_name(pb.Execution, "State", root.last_known_state)) if root else ""
+        )
         return {
             "run_id": run_id,
             "state": state,
@@ -248,16 +230,16 @@ class MLMDReader:
             aid = int(artifact_id)
         except ValueError:
             raise MLMDError(f"artifact id {artifact_id!r} is not a number", status=400) from None
-        req = self.svc.GetContextsByArtifactRequest(artifact_id=aid)
+        req = pb.request("GetContextsByArtifact", artifact_id=aid)
         owners = {c.id for c in self._rpc("GetContextsByArtifact", req).contexts}
         arts = self._artifacts([aid]) if ctx.id in owners else {}
         if aid not in arts:
             raise MLMDError(f"run {run_id} has no artifact {artifact_id}", status=404)
         events = self._rpc(
-            "GetEventsByArtifactIDs", self.svc.GetEventsByArtifactIDsRequest(artifact_ids=[aid])
+            "GetEventsByArtifactIDs", pb.request("GetEventsByArtifactIDs", artifact_ids=[aid])
         ).events
         named = [ev for ev in events if ev.path.steps]
-        named.sort(key=lambda ev: _event_side(ev.type, self.pb.Event) != "outputs")
+        named.sort(key=lambda ev: _event_side(ev.type) != "outputs")
         name = named[0].path.steps[0].key if named else ""  # the producer's name first
         return dict(self._artifact_doc(arts[aid]), name=name)
 
@@ -272,8 +254,8 @@ class MLMDReader:
         }
 
 
-def _event_side(event_type: int, event_cls: Any) -> str | None:
-    name = event_cls.Type.Name(event_type)
+def _event_side(event_type: int) -> str | None:
+    name = pb.enum_name(pb.Event, "Type", event_type)
     if name in ("INPUT", "DECLARED_INPUT", "INTERNAL_INPUT"):
         return "inputs"
     if name in ("OUTPUT", "DECLARED_OUTPUT", "INTERNAL_OUTPUT"):
