@@ -14,8 +14,8 @@ from jupyter_dsp.stack.runner.containers import (
     ContainerEngineError,
     find_container_engine,
     run_container_step,
-    wants_container,
 )
+from jupyter_dsp.stack.runner.locality import wants_container
 
 no_docker_here = pytest.mark.skipif(
     os.path.exists(DOCKER_SOCKET), reason="this machine has a Docker socket"

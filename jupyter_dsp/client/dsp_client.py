@@ -3,60 +3,32 @@
 from __future__ import annotations
 
 import os
-import threading
 from typing import Any
 
 from jupyter_dsp.client.compiling import (
     CompiledPipeline,
     compile_source,
 )
-from jupyter_dsp.client.errors import ArgumentError, DSPError, api_errors
+from jupyter_dsp.client.errors import DSPError, api_errors
 from jupyter_dsp.client.lifecycle import LifecycleOperations
 from jupyter_dsp.client.models import ConnectionInfo
-from jupyter_dsp.client.pipelines import PipelineOperations
-from jupyter_dsp.client.runs import RunOperations
 from jupyter_dsp.client.spaces import (
-    MANAGED,
     PROJECT,
     SHARED,
-    SpaceLike,
     describe_endpoint,
-    make_kfp_client,
 )
 
 
-class DSPClient(PipelineOperations, RunOperations, LifecycleOperations):
+class DSPClient(LifecycleOperations):
     """Pipelines in a project namespace and in the shared space of a KFP (or embedded) stack.
 
     ``client.kfp`` and ``client.kfp_shared`` are ready ``kfp.Client`` objects for anything
-    not wrapped here.
+    not wrapped here. Built in layers, each using the ones below it:
+    :class:`~jupyter_dsp.client.space_access.SpaceAccess` (the spaces and their
+    ``kfp.Client``), :class:`~jupyter_dsp.client.pipelines.PipelineOperations`,
+    :class:`~jupyter_dsp.client.runs.RunOperations`,
+    :class:`~jupyter_dsp.client.lifecycle.LifecycleOperations`.
     """
-
-    default_experiment = "Default"
-    poll_interval = 1.0
-    # how much of a task's log `logs()` / `%dsp logs` show (the tail); JUPYTER_DSP_LOG_TAIL_BYTES
-    log_tail_bytes = int(os.environ.get("JUPYTER_DSP_LOG_TAIL_BYTES", "") or 1_000_000)
-
-    def __init__(
-        self,
-        project: SpaceLike,
-        shared: SpaceLike | None = None,
-        *,
-        mode: str = "configured",
-        identity: str = "",
-        policy: str = "read-write",
-    ) -> None:
-        self.project = project
-        self.shared = shared
-        self.managed: SpaceLike | None = None  # see spaces.MANAGED
-        self.mode = mode
-        self.identity = identity
-        self.policy = policy
-        self.namespace = project.namespace
-        self._clients: dict[str, Any] = {}
-        self._lock = threading.Lock()
-        self._experiments: dict[str, str] = {}
-        self.connection: Any = None  # the Connection it was made from, when known
 
     # ---- construction -------------------------------------------------------------------
 
@@ -117,71 +89,6 @@ class DSPClient(PipelineOperations, RunOperations, LifecycleOperations):
             f"<DSPClient namespace={self.namespace!r} project={describe_endpoint(self.project)} "
             f"shared={shared}>"
         )
-
-    # ---- kfp.Client per space ---------------------------------------------------------------
-
-    def space(self, name: str) -> SpaceLike:
-        if name == PROJECT:
-            return self.project
-        if name == SHARED:
-            if self.shared is None:
-                raise DSPError(
-                    f"The shared space is off (policy {self.policy}).",
-                    hint="Use the project space, or ask your admin to enable shared pipelines.",
-                )
-            return self.shared
-        if name == MANAGED and self.managed is not None:
-            return self.managed
-        raise ArgumentError(f"Unknown space {name!r}: use 'project' or 'shared'.")
-
-    def kfp_client(self, space: str = PROJECT) -> Any:
-        """The ``kfp.Client`` of ``space`` (created on first use)."""
-        target = self.space(space)
-        with self._lock:
-            client = self._clients.get(space)
-            if client is None:
-                with api_errors("Connecting", self._where(space)):
-                    client = make_kfp_client(target, self.namespace)
-                self._clients[space] = client
-        return client
-
-    @property
-    def kfp(self) -> Any:
-        return self.kfp_client(PROJECT)
-
-    @property
-    def kfp_shared(self) -> Any:
-        return self.kfp_client(SHARED) if self.shared is not None else None
-
-    def _where(self, space: str) -> str:
-        if space == MANAGED and self.managed is not None:
-            return f"the platform's managed pipelines at {describe_endpoint(self.managed)}"
-        target = self.project if space == PROJECT else self.shared
-        if target is None:
-            return space
-        label = f"namespace {self.namespace!r}" if space == PROJECT else "the shared space"
-        return f"{label} at {describe_endpoint(target)}"
-
-    @property
-    def single_user(self) -> bool:
-        """The project's stack said (healthz) it is single-user: it knows no namespaces."""
-        known = getattr(self.project, "health_error", None) is None
-        return known and getattr(self.project, "multi_user", True) is False
-
-    def _ns(self, space: str) -> str | None:
-        """Namespace query value for ``space``: none for shared (that is what makes it shared),
-        none on a single-user stack (which refuses namespace filters)."""
-        if space != PROJECT or self.single_user:
-            return None
-        return self.namespace or None
-
-    def _writable(self, space: str) -> None:
-        target = self.space(space)
-        if not target.writable:
-            raise DSPError(
-                f"The {space} space is read-only here (policy {self.policy}).",
-                hint="Upload privately to your project instead (omit --shared).",
-            )
 
     # ---- info ---------------------------------------------------------------------------
 

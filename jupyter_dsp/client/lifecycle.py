@@ -1,5 +1,6 @@
 """The rest of a pipeline's life from Python: schedules (KFP recurring runs), experiments,
-run again with changes, and deletes. Mixed into :class:`jupyter_dsp.client.DSPClient`.
+run again with changes, and deletes. Built on :class:`~jupyter_dsp.client.runs.RunOperations`
+(and the pipeline operations below it); :class:`jupyter_dsp.client.DSPClient` is this layer.
 
 Everything lives in the project namespace; deletes in the shared space follow the shared-space
 policy (``read-only``: refused before anything is sent).
@@ -18,6 +19,7 @@ from jupyter_dsp.client.lifecycle_models import Deleted, Experiment, LifecycleLi
 from jupyter_dsp.client.models import PipelineVersion, Run
 from jupyter_dsp.client.params import check_arguments, root_parameters
 from jupyter_dsp.client.pipelines import PAGE_SIZE, name_filter
+from jupyter_dsp.client.runs import RunOperations
 from jupyter_dsp.client.spaces import PROJECT
 from jupyter_dsp.stack.naming import schedule_name
 from jupyter_dsp.stack.recurring_trigger import TriggerError, five_to_six, normalize_cron
@@ -57,14 +59,14 @@ def kfp_cron(text: str) -> str:
         ) from None
 
 
-class LifecycleOperations:
+class LifecycleOperations(RunOperations):
     """Schedules, experiments, rerun and deletes over the project space of a DSPClient."""
 
     # ---- helpers ------------------------------------------------------------------------
 
     def _raw_json(self, call: Any, action: str, **kwargs: Any) -> dict[str, Any]:
         """A call's JSON as the stack sent it (keeps fields the generated models drop)."""
-        with api_errors(action, self._where(PROJECT)):  # type: ignore[attr-defined]
+        with api_errors(action, self._where(PROJECT)):
             response = call(_preload_content=False, **kwargs)
         try:
             data = json.loads(response.data or b"{}")
@@ -74,7 +76,7 @@ class LifecycleOperations:
 
     @property
     def _recurring(self) -> Any:
-        return self.kfp.recurring_runs  # type: ignore[attr-defined]
+        return self.kfp.recurring_runs
 
     # ---- schedules ----------------------------------------------------------------------
 
@@ -103,11 +105,12 @@ class LifecycleOperations:
             raise ArgumentError("Give exactly one of --cron '0 6 * * *' or --every 1h.")
         if not 1 <= max_concurrency <= 10:
             raise ArgumentError("--max-concurrency must be between 1 and 10.")
-        models = self.kfp.api_models  # type: ignore[attr-defined]
-        title, spec, picked = self.resolve_target(target, space=space, version=version)  # type: ignore[attr-defined]
+        models = self.kfp.api_models
+        title, spec, picked = self.resolve_target(target, space=space, version=version)
         if latest and picked is None:
             raise ArgumentError("--latest needs a pipeline uploaded to the stack, not a file.")
-        declared = root_parameters(spec if spec is not None else (picked.spec if picked else {}))
+        stored = picked.spec if picked else None
+        declared = root_parameters(spec if spec is not None else stored or {})
         values = check_arguments(declared, arguments)
         window = {"start_time": start, "end_time": end}
         seconds = 0
@@ -124,7 +127,7 @@ class LifecycleOperations:
             )
         body = models.V2beta1RecurringRun(
             display_name=name or schedule_name(title, kfp_cron(cron) if cron else "", seconds),
-            experiment_id=self.experiment_id(experiment),  # type: ignore[attr-defined]
+            experiment_id=self.experiment_id(experiment),
             runtime_config=models.V2beta1RuntimeConfig(parameters=values),
             trigger=trigger,
             max_concurrency=str(max_concurrency),
@@ -148,15 +151,15 @@ class LifecycleOperations:
     def schedules(self, limit: int = 200) -> LifecycleList:
         """The project's schedules, newest first."""
         kwargs: dict[str, Any] = {"page_size": min(limit, 200), "sort_by": "created_at desc"}
-        if self._ns(PROJECT):  # type: ignore[attr-defined]
-            kwargs["namespace"] = self._ns(PROJECT)  # type: ignore[attr-defined]
+        if self._ns(PROJECT):
+            kwargs["namespace"] = self._ns(PROJECT)
         data = self._raw_json(
             self._recurring.recurring_run_service_list_recurring_runs,
             "Listing schedules",
             **kwargs,
         )
         items = [Schedule.from_api(x) for x in data.get("recurringRuns") or []]
-        return LifecycleList(items, f"Schedules in {self.namespace or 'the project'}")  # type: ignore[attr-defined]
+        return LifecycleList(items, f"Schedules in {self.namespace or 'the project'}")
 
     def get_schedule(self, name_or_id: str) -> Schedule:
         """A schedule by id, or by name (which must be unique)."""
@@ -187,7 +190,7 @@ class LifecycleOperations:
     def unschedule(self, name_or_id: str) -> Schedule:
         """Delete a schedule (the runs it made stay); returns what was deleted."""
         found = self.get_schedule(name_or_id)
-        with api_errors("Deleting the schedule", self._where(PROJECT)):  # type: ignore[attr-defined]
+        with api_errors("Deleting the schedule", self._where(PROJECT)):
             self._recurring.recurring_run_service_delete_recurring_run(recurring_run_id=found.id)
         found.status = "DELETED"
         return found
@@ -201,7 +204,7 @@ class LifecycleOperations:
             else api.recurring_run_service_disable_recurring_run
         )
         action = "Enabling the schedule" if enabled else "Disabling the schedule"
-        with api_errors(action, self._where(PROJECT)):  # type: ignore[attr-defined]
+        with api_errors(action, self._where(PROJECT)):
             call(recurring_run_id=found.id)
         return self.get_schedule(found.id)
 
@@ -213,13 +216,13 @@ class LifecycleOperations:
     def experiments(self, archived: bool = False) -> LifecycleList:
         """The project's experiments (archived ones too with ``archived=True``)."""
         kwargs: dict[str, Any] = {"page_size": PAGE_SIZE, "sort_by": "created_at desc"}
-        if self._ns(PROJECT):  # type: ignore[attr-defined]
-            kwargs["namespace"] = self._ns(PROJECT)  # type: ignore[attr-defined]
+        if self._ns(PROJECT):
+            kwargs["namespace"] = self._ns(PROJECT)
         items: list[Experiment] = []
-        api = self.kfp.experiments  # type: ignore[attr-defined]
+        api = self.kfp.experiments
         token = ""
         while True:
-            with api_errors("Listing experiments", self._where(PROJECT)):  # type: ignore[attr-defined]
+            with api_errors("Listing experiments", self._where(PROJECT)):
                 page = api.experiment_service_list_experiments(page_token=token, **kwargs)
             items += [Experiment.from_api(e) for e in page.experiments or []]
             token = page.next_page_token or ""
@@ -227,7 +230,7 @@ class LifecycleOperations:
                 break
         if not archived:
             items = [e for e in items if not e.archived]
-        return LifecycleList(items, f"Experiments in {self.namespace or 'the project'}")  # type: ignore[attr-defined]
+        return LifecycleList(items, f"Experiments in {self.namespace or 'the project'}")
 
     def get_experiment(self, name_or_id: str) -> Experiment:
         for exp in self.experiments(archived=True):
@@ -241,13 +244,13 @@ class LifecycleOperations:
 
     def archive_experiment(self, name_or_id: str, archived: bool = True) -> Experiment:
         exp = self.get_experiment(name_or_id)
-        api = self.kfp.experiments  # type: ignore[attr-defined]
+        api = self.kfp.experiments
         call = (
             api.experiment_service_archive_experiment
             if archived
             else api.experiment_service_unarchive_experiment
         )
-        with api_errors("Archiving" if archived else "Restoring", self._where(PROJECT)):  # type: ignore[attr-defined]
+        with api_errors("Archiving" if archived else "Restoring", self._where(PROJECT)):
             call(experiment_id=exp.id)
         exp.storage_state = "ARCHIVED" if archived else "AVAILABLE"
         return exp
@@ -268,11 +271,11 @@ class LifecycleOperations:
     ) -> Run:
         """Run again: the same pipeline version (or inline spec) and parameters as ``run``,
         with ``changes`` applied, in the same experiment unless told."""
-        original = run if isinstance(run, Run) else self.get_run(run)  # type: ignore[attr-defined]
+        original = run if isinstance(run, Run) else self.get_run(run)
         target, arguments, same_experiment = self.rerun_target(original)
         arguments = {**arguments, **dict(changes or {})}
         experiment = experiment if experiment is not None else same_experiment
-        return self.run(  # type: ignore[attr-defined]
+        return self.run(
             target,
             arguments,
             experiment=experiment,
@@ -286,8 +289,8 @@ class LifecycleOperations:
         the RunMonitor's "Run again" form."""
         target: Any
         if run.pipeline_id and run.version_id:
-            with api_errors("Reading the run's pipeline version", self._where(PROJECT)):  # type: ignore[attr-defined]
-                raw = self.kfp.pipelines.pipeline_service_get_pipeline_version(  # type: ignore[attr-defined]
+            with api_errors("Reading the run's pipeline version", self._where(PROJECT)):
+                raw = self.kfp.pipelines.pipeline_service_get_pipeline_version(
                     pipeline_id=run.pipeline_id, pipeline_version_id=run.version_id
                 )
             target = PipelineVersion.from_api(raw, PROJECT)
@@ -297,8 +300,8 @@ class LifecycleOperations:
             raise NotFoundError(f"Run {run.id} has no pipeline to run again.", status=404)
         experiment = None
         if run.experiment_id:
-            with api_errors("Reading the run's experiment", self._where(PROJECT)):  # type: ignore[attr-defined]
-                exp = self.kfp.experiments.experiment_service_get_experiment(  # type: ignore[attr-defined]
+            with api_errors("Reading the run's experiment", self._where(PROJECT)):
+                exp = self.kfp.experiments.experiment_service_get_experiment(
                     experiment_id=run.experiment_id
                 )
             experiment = exp.display_name
@@ -308,10 +311,10 @@ class LifecycleOperations:
 
     def _may_delete(self, pipeline: Any) -> None:
         """Deleting in the shared space follows the shared-space policy (refused up front)."""
-        if not self.space(pipeline.space).writable:  # type: ignore[attr-defined]
+        if not self.space(pipeline.space).writable:
             raise DSPError(
                 f"Pipeline {pipeline.name!r} is in the shared space, which is read-only here"
-                f" (policy {self.policy}): it cannot be deleted from this notebook.",  # type: ignore[attr-defined]
+                f" (policy {self.policy}): it cannot be deleted from this notebook.",
                 status=403,
                 hint="Ask whoever administers the shared catalog.",
             )
@@ -319,15 +322,15 @@ class LifecycleOperations:
     def find_run(self, name_or_id: str) -> Run:
         """A project run by id, or by name (which must be unique)."""
         try:
-            return self.get_run(name_or_id)  # type: ignore[attr-defined]
+            return self.get_run(name_or_id)
         except DSPError as exc:
             if exc.status not in (400, 404):
                 raise
         kwargs: dict[str, Any] = {"filter": name_filter(name_or_id), "page_size": PAGE_SIZE}
-        if self._ns(PROJECT):  # type: ignore[attr-defined]
-            kwargs["namespace"] = self._ns(PROJECT)  # type: ignore[attr-defined]
-        with api_errors("Finding the run", self._where(PROJECT)):  # type: ignore[attr-defined]
-            found = self.kfp.runs.run_service_list_runs(**kwargs).runs or []  # type: ignore[attr-defined]
+        if self._ns(PROJECT):
+            kwargs["namespace"] = self._ns(PROJECT)
+        with api_errors("Finding the run", self._where(PROJECT)):
+            found = self.kfp.runs.run_service_list_runs(**kwargs).runs or []
         found = [r for r in found if r.display_name == name_or_id]
         if not found:
             raise NotFoundError(
@@ -340,17 +343,17 @@ class LifecycleOperations:
 
     def delete_run(self, name_or_id: str | Run) -> Deleted:
         run = name_or_id if isinstance(name_or_id, Run) else self.find_run(name_or_id)
-        with api_errors("Deleting the run", self._where(PROJECT)):  # type: ignore[attr-defined]
-            self.kfp.runs.run_service_delete_run(run_id=run.id)  # type: ignore[attr-defined]
+        with api_errors("Deleting the run", self._where(PROJECT)):
+            self.kfp.runs.run_service_delete_run(run_id=run.id)
         return Deleted("run", run.id, run.name)
 
     def delete_version(self, pipeline: str, version: str, space: str | None = None) -> Deleted:
         """Delete one version of a pipeline (the pipeline and its other versions stay)."""
-        found = self.find_pipeline(pipeline, space)  # type: ignore[attr-defined]
-        picked = self._pick_version(found, version)  # type: ignore[attr-defined]
+        found = self.find_pipeline(pipeline, space)
+        picked = self._pick_version(found, version)
         self._may_delete(found)
-        api = self.kfp_client(found.space).pipelines  # type: ignore[attr-defined]
-        with api_errors("Deleting the version", self._where(found.space)):  # type: ignore[attr-defined]
+        api = self.kfp_client(found.space).pipelines
+        with api_errors("Deleting the version", self._where(found.space)):
             api.pipeline_service_delete_pipeline_version(
                 pipeline_id=found.id, pipeline_version_id=picked.id
             )
@@ -358,9 +361,9 @@ class LifecycleOperations:
 
     def remove_pipeline(self, name_or_id: str, space: str | None = None) -> Deleted:
         """Delete a pipeline with all its versions; returns what was removed."""
-        found = self.find_pipeline(name_or_id, space)  # type: ignore[attr-defined]
+        found = self.find_pipeline(name_or_id, space)
         self._may_delete(found)
-        self.delete_pipeline(found.id, found.space)  # type: ignore[attr-defined]
+        self.delete_pipeline(found.id, found.space)
         return Deleted(
             "pipeline", found.id, found.name, found.space, [v.id for v in found.versions]
         )

@@ -318,7 +318,7 @@ class ResultList(Sequence[T], Generic[T]):
     """A list of pipelines, versions or runs that renders as one table."""
 
     def __init__(self, items: list[T], title: str = "") -> None:
-        self._items = list(items)
+        self._items: list[T] = list(items)
         self.title = title
 
     def __getitem__(self, index: Any) -> Any:

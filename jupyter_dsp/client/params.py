@@ -155,7 +155,7 @@ def coerce(param: Parameter, value: Any) -> Any:
         if isinstance(value, str):
             try:
                 value = json.loads(value)
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
                 raise _bad(param, value, f"not JSON: {exc.msg}") from None
         if isinstance(value, tuple) and wanted is list:
             value = list(value)

@@ -1,7 +1,7 @@
 """Pipelines of a space: list, find, upload (private or shared, new versions), fork, delete.
 
-Mixed into :class:`jupyter_dsp.client.DSPClient`, which provides the spaces and their
-``kfp.Client`` (``kfp_client``, ``_where``, ``_ns``, ``_writable``).
+Built on :class:`~jupyter_dsp.client.space_access.SpaceAccess`, which provides the spaces and
+their ``kfp.Client`` (``kfp_client``, ``_where``, ``_ns``, ``_writable``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from jupyter_dsp.client.compiling import (
 )
 from jupyter_dsp.client.errors import ArgumentError, DSPError, NotFoundError, api_errors
 from jupyter_dsp.client.models import Pipeline, PipelineVersion, ResultList
+from jupyter_dsp.client.space_access import SpaceAccess
 from jupyter_dsp.client.spaces import MANAGED, PROJECT, SHARED
 from jupyter_dsp.connection.managed import managed_filter
 
@@ -29,7 +30,7 @@ PAGE_SIZE = 200
 _SAFE_FILE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-class PipelineOperations:
+class PipelineOperations(SpaceAccess):
     """Pipeline operations over the spaces of a :class:`DSPClient`."""
 
     # ---- pipelines ----------------------------------------------------------------------

@@ -14,16 +14,70 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Mapping, Sequence
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from jupyter_dsp.client import charts
 from jupyter_dsp.client.render import badge, table
 from jupyter_dsp.client.safe_html import markdown_html, safe_url
 from jupyter_dsp.connection import display
 
-if TYPE_CHECKING:
-    from jupyter_dsp.client.outputs import ArtifactOutput, Outputs, RunResults, TaskResult
+
+# What the renderings read of the results objects of :mod:`jupyter_dsp.client.outputs`
+# (which render themselves with the functions below, so this module names only their shape).
+class ArtifactView(Protocol):
+    name: str
+    type: str
+    uri: str
+    task: str
+    metadata: dict[str, Any]
+    size: int | None
+
+    @property
+    def metrics(self) -> dict[str, float]: ...
+    def preview_bytes(self) -> bytes: ...
+    def preview_text(self) -> str: ...
+    def head_rows(self, limit: int = 10) -> tuple[list[str], list[list[str]]]: ...
+
+
+class OutputsView(Protocol):
+    title: str
+    parameters: dict[str, Any]
+
+    @property
+    def artifacts(self) -> Mapping[str, Any]: ...
+    @property
+    def metrics(self) -> dict[str, float]: ...
+    def all_artifacts(self) -> Sequence[ArtifactView]: ...
+    def __len__(self) -> int: ...
+
+
+class TaskView(Protocol):
+    state: str
+    cached: bool
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def inputs(self) -> OutputsView: ...
+    @property
+    def outputs(self) -> OutputsView: ...
+
+
+class RunView(Protocol):
+    run_id: str
+    run_name: str
+    state: str
+    source: str
+    ui_url: str | None
+    unavailable: str | None
+
+    @property
+    def pipeline(self) -> OutputsView: ...
+    @property
+    def tasks(self) -> Sequence[TaskView]: ...
+
 
 Bundle = dict[str, Any]
 PREVIEW_ROWS = 10
@@ -131,7 +185,7 @@ def classification_bundles(metadata: dict[str, Any], title: str) -> list[Bundle]
 # ---- artifacts -------------------------------------------------------------------------------
 
 
-def _header(a: ArtifactOutput) -> Bundle:
+def _header(a: ArtifactView) -> Bundle:
     meta = {k: v for k, v in a.metadata.items() if k != "display_name"}
     shown = escape(json.dumps(meta)[:400]) if meta and a.type not in _CHART_TYPES else ""
     size = f" &middot; {escape(human_size(a.size))}" if a.size is not None else ""
@@ -152,12 +206,12 @@ _CHART_TYPES = (
 )
 
 
-def _unreadable(a: ArtifactOutput, exc: Exception) -> Bundle:
+def _unreadable(a: ArtifactView, exc: Exception) -> Bundle:
     message = f"content of {a.name} unavailable: {exc}"
     return html_bundle(f'<i style="color:#c62828">{escape(message)}</i>', message)
 
 
-def dataset_bundle(a: ArtifactOutput, limit: int = PREVIEW_ROWS) -> Bundle:
+def dataset_bundle(a: ArtifactView, limit: int = PREVIEW_ROWS) -> Bundle:
     """The first rows as a table: pandas when installed, else the csv module."""
     try:
         import pandas as pd  # type: ignore[import-untyped,unused-ignore]
@@ -187,7 +241,7 @@ def markdown_bundle(text: str) -> Bundle:
     return html_bundle(f'<div class="dsp-markdown">{markdown_html(text)}</div>', text)
 
 
-def artifact_bundles(a: ArtifactOutput) -> list[Bundle]:
+def artifact_bundles(a: ArtifactView) -> list[Bundle]:
     """Header line, then the artifact's rendering (chart, table, Markdown, HTML or rows)."""
     out = [_header(a)]
     title = f"{a.task}.{a.name}" if a.task else a.name
@@ -220,7 +274,7 @@ def artifact_bundles(a: ArtifactOutput) -> list[Bundle]:
     return out
 
 
-def artifact_bundle(a: ArtifactOutput) -> Bundle:
+def artifact_bundle(a: ArtifactView) -> Bundle:
     """One bundle: the artifact's main picture when it has one, else its header and content."""
     bundles = artifact_bundles(a)
     for bundle in bundles:
@@ -234,7 +288,7 @@ def artifact_bundle(a: ArtifactOutput) -> Bundle:
 # ---- outputs, tasks, runs --------------------------------------------------------------------
 
 
-def outputs_bundles(o: Outputs) -> list[Bundle]:
+def outputs_bundles(o: OutputsView) -> list[Bundle]:
     out: list[Bundle] = []
     if o.parameters:
         out.append(parameters_bundle(o.parameters, f"{o.title}: parameters"))
@@ -245,7 +299,7 @@ def outputs_bundles(o: Outputs) -> list[Bundle]:
     return out
 
 
-def outputs_bundle(o: Outputs) -> Bundle:
+def outputs_bundle(o: OutputsView) -> Bundle:
     bundles = outputs_bundles(o)
     return html_bundle(
         "".join(b.get("text/html", "") for b in bundles),
@@ -253,7 +307,7 @@ def outputs_bundle(o: Outputs) -> Bundle:
     )
 
 
-def _task_header(t: TaskResult) -> Bundle:
+def _task_header(t: TaskView) -> Bundle:
     cached = " <small>(cached)</small>" if t.cached else ""
     return html_bundle(
         f"<h4 style='margin:10px 0 4px'>{escape(t.label)} {badge(t.state)}{cached}</h4>",
@@ -261,7 +315,7 @@ def _task_header(t: TaskResult) -> Bundle:
     )
 
 
-def task_bundles(t: TaskResult, with_inputs: bool = True) -> list[Bundle]:
+def task_bundles(t: TaskView, with_inputs: bool = True) -> list[Bundle]:
     out = [_task_header(t)]
     if with_inputs and (t.inputs.parameters or t.inputs.artifacts):
         out.append(
@@ -275,7 +329,7 @@ def task_bundles(t: TaskResult, with_inputs: bool = True) -> list[Bundle]:
     return [b for b in out if b.get("text/plain") or b.get("text/html")]
 
 
-def task_bundle(t: TaskResult) -> Bundle:
+def task_bundle(t: TaskView) -> Bundle:
     bundles = task_bundles(t)
     return html_bundle(
         "".join(b.get("text/html", "") for b in bundles),
@@ -283,7 +337,7 @@ def task_bundle(t: TaskResult) -> Bundle:
     )
 
 
-def _run_header(r: RunResults) -> Bundle:
+def _run_header(r: RunView) -> Bundle:
     parts = [
         f"<b>Results of run</b> {escape(r.run_name)} {badge(r.state or 'UNKNOWN')} "
         f"<code>{escape(r.run_id)}</code> <small>from {escape(r.source or '-')}</small>"
@@ -302,7 +356,7 @@ def _run_header(r: RunResults) -> Bundle:
     return html_bundle("<div>" + "".join(parts) + "</div>", "\n".join(text))
 
 
-def run_bundles(r: RunResults) -> list[Bundle]:
+def run_bundles(r: RunView) -> list[Bundle]:
     """Header, pipeline outputs, then each task that has outputs (the first 60 in full)."""
     out = [_run_header(r)]
     if r.pipeline.parameters or r.pipeline.artifacts:
@@ -320,7 +374,7 @@ def run_bundles(r: RunResults) -> list[Bundle]:
     return out
 
 
-def run_bundle(r: RunResults) -> Bundle:
+def run_bundle(r: RunView) -> Bundle:
     bundles = run_bundles(r)
     return html_bundle(
         "".join(b.get("text/html", "") for b in bundles),
@@ -328,7 +382,7 @@ def run_bundle(r: RunResults) -> Bundle:
     )
 
 
-def run_summary_table(r: RunResults) -> Bundle:
+def run_summary_table(r: RunView) -> Bundle:
     """Every output parameter and metric of the run in one table (task, name, value)."""
     rows: list[list[str]] = []
     text: list[str] = []

@@ -24,6 +24,7 @@ namespace first (multi-user stacks). Failures are :class:`DSPError` with a hint.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -273,7 +274,7 @@ def download_artifact(
     client: Any,
     run: Any,
     artifact_id: str,
-    path: str | Path,
+    path: str | os.PathLike[str],
     progress: Progress | None = None,
 ) -> Path:
     """Stream the artifact into ``path`` (written to ``path.part`` first, then renamed)."""

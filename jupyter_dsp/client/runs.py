@@ -1,8 +1,8 @@
 """Runs in the project namespace: start (parameters checked first), list, wait, terminate,
 retry, and task logs through the stack's logs endpoint.
 
-Mixed into :class:`jupyter_dsp.client.DSPClient` (next to the pipeline operations it uses to
-resolve what to run).
+Built on :class:`~jupyter_dsp.client.pipelines.PipelineOperations`, which it uses to resolve
+what to run.
 """
 
 from __future__ import annotations
@@ -39,17 +39,15 @@ from jupyter_dsp.client.models import (
     Run,
 )
 from jupyter_dsp.client.params import check_arguments, root_parameters
-from jupyter_dsp.client.pipelines import PAGE_SIZE, name_filter
+from jupyter_dsp.client.pipelines import PAGE_SIZE, PipelineOperations, name_filter
 from jupyter_dsp.client.spaces import PROJECT
 from jupyter_dsp.stack.naming import run_name
 
 WINDOW = 1024 * 1024  # bytes of an archived log per read, as the stack's logs extension
 
 
-class RunOperations:
+class RunOperations(PipelineOperations):
     """Run operations over the project space of a :class:`DSPClient`."""
-
-    log_tail_bytes: int
 
     # ---- runs ---------------------------------------------------------------------------
 
@@ -151,7 +149,8 @@ class RunOperations:
     ) -> Run:
         """Start a run in the project namespace; ``arguments`` are checked before submitting."""
         title, spec, picked = self.resolve_target(target, space=space, version=version)
-        declared = root_parameters(spec if spec is not None else (picked.spec if picked else {}))
+        stored = picked.spec if picked else None
+        declared = root_parameters(spec if spec is not None else stored or {})
         values = check_arguments(declared, arguments)
         exp_name = experiment or self.default_experiment
         cached = exp_name in self._experiments

@@ -121,6 +121,8 @@ class LifecycleCommands:
     _pipeline: Callable[..., Any]
     _run_id: Callable[[str], str]
     _lookup: Callable[[str], Any]
+    _wait: Callable[..., Any]  # (run_id, timeout, **options)
+    _watch: Callable[[Any], Any]
 
     def _cmd_schedule(self, args: argparse.Namespace) -> Any:
         if not args.cron and not args.every:
@@ -178,9 +180,9 @@ class LifecycleCommands:
             run, parse_assignments(args.params), name=args.name, experiment=args.experiment
         )
         if args.wait:
-            return self._wait(new.id, args.timeout)  # type: ignore[attr-defined]
+            return self._wait(new.id, args.timeout)
         if args.watch:
-            return self._watch(new)  # type: ignore[attr-defined]
+            return self._watch(new)
         return new
 
     def _cmd_diff(self, args: argparse.Namespace) -> Any:

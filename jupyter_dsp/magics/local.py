@@ -4,7 +4,7 @@ project's cluster stack untouched (see :mod:`jupyter_dsp.client.local`)."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -70,7 +70,7 @@ LOCAL_COMMANDS = (
 )
 
 
-def add_local_options(choices: dict[str, argparse.ArgumentParser]) -> None:
+def add_local_options(choices: Mapping[str, argparse.ArgumentParser]) -> None:
     for name in LOCAL_COMMANDS:
         parser = choices.get(name)
         if parser is not None:

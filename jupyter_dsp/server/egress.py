@@ -11,6 +11,7 @@ any JWT part. Replacements keep lengths, so ``Content-Length`` and ranges stay t
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -20,6 +21,36 @@ from urllib.parse import quote
 from tornado import httputil, web
 
 from jupyter_dsp.connection.scrub import StreamScrubber, scrub_fragments, secrets_of
+
+# artifact bytes (dsp/artifacts, from a stack or a cluster's object storage): one read's cap
+MAX_READ_ENV = "JUPYTER_DSP_MAX_ARTIFACT_READ"
+DEFAULT_MAX_READ = 1024 * 1024 * 1024
+
+# artifact types passed on as they are; anything else (HTML, SVG, script...) is sent as bytes
+PASSED_CONTENT_TYPES = (
+    "text/plain",
+    "text/csv",
+    "text/markdown",
+    "application/json",
+    "application/x-tar",
+    "application/gzip",
+    "application/zip",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+)
+
+
+def content_type_of(value: str | None) -> str:
+    """Never let an artifact be served as HTML or script from Jupyter's origin."""
+    base = (value or "").split(";")[0].strip().lower()
+    return str(value) if base in PASSED_CONTENT_TYPES else "application/octet-stream"
+
+
+def max_read_bytes() -> int:
+    raw = os.environ.get(MAX_READ_ENV, "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_MAX_READ
+
 
 _ETAG = re.compile(r'^(W/)?"[\x21\x23-\x7e]{0,200}"$')
 _FALLBACK_UNSAFE = re.compile(r'[^A-Za-z0-9._ ()+,=@-]')

@@ -21,7 +21,6 @@ Errors are KFP's error JSON.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -35,7 +34,7 @@ from jupyter_dsp.connection.model import Connection, DSPConnectionError, Space
 from jupyter_dsp.connection.results import MAX_TASK_PAGES, TASKS_PAGE_SIZE, document_from_stack
 from jupyter_dsp.server import routes
 from jupyter_dsp.server.deadline import whole_request
-from jupyter_dsp.server.egress import content_disposition
+from jupyter_dsp.server.egress import content_disposition, content_type_of, max_read_bytes
 from jupyter_dsp.server.errors import ProxyError, upstream_message
 from jupyter_dsp.server.handlers import DSPHandler
 from jupyter_dsp.server.results_cluster import ClusterResults
@@ -43,37 +42,9 @@ from jupyter_dsp.server.upstream import BufferSink, ResponseSink
 
 API = "/apis/v2beta1"
 MAX_JSON = 64 * 1024 * 1024
-MAX_READ_ENV = "JUPYTER_DSP_MAX_ARTIFACT_READ"
-DEFAULT_MAX_READ = 1024 * 1024 * 1024
 CLUSTER_MODES = ("cluster-dspa", "cluster-kubeflow")
 STACK_STEP = 256 * 1024 * 1024  # a whole download is read from the stack in pieces this big
 FLUSH_BYTES = 512 * 1024  # what the server may hold of an artifact before it waits for the caller
-
-
-# artifact types passed on as they are; anything else (HTML, SVG, script...) is sent as bytes
-PASSED_CONTENT_TYPES = (
-    "text/plain",
-    "text/csv",
-    "text/markdown",
-    "application/json",
-    "application/x-tar",
-    "application/gzip",
-    "application/zip",
-    "image/png",
-    "image/jpeg",
-    "image/gif",
-)
-
-
-def content_type_of(value: str | None) -> str:
-    """Never let an artifact be served as HTML or script from Jupyter's origin."""
-    base = (value or "").split(";")[0].strip().lower()
-    return str(value) if base in PASSED_CONTENT_TYPES else "application/octet-stream"
-
-
-def max_read_bytes() -> int:
-    raw = os.environ.get(MAX_READ_ENV, "").strip()
-    return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_MAX_READ
 
 
 class OverCap(Exception):

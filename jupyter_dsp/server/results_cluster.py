@@ -16,12 +16,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from jupyter_dsp.connection.model import Connection
-from jupyter_dsp.server.egress import content_disposition
+from jupyter_dsp.server.egress import content_disposition, content_type_of, max_read_bytes
 from jupyter_dsp.server.errors import ProxyError
 from jupyter_dsp.stack.results_read import ReadRefused, plan_read
 
 if TYPE_CHECKING:
-    from jupyter_dsp.server.results import ArtifactHandler
+    from jupyter_dsp.server.handlers import DSPHandler
     from jupyter_dsp.server.state import DSPState
 
 T = TypeVar("T")
@@ -58,10 +58,9 @@ class ClusterResults:
             raise ProxyError(500, str(exc)) from None
 
     async def stream(
-        self, handler: ArtifactHandler, run_id: str, artifact_id: str, range_header: str | None
+        self, handler: DSPHandler, run_id: str, artifact_id: str, range_header: str | None
     ) -> None:
         from jupyter_dsp.connection.objectstore import ObjectStoreError
-        from jupyter_dsp.server.results import content_type_of, max_read_bytes
 
         art = await self._off_loop(self._open, run_id, artifact_id)
         try:

@@ -143,10 +143,15 @@ def _parse_operation(raw: Any) -> str:
     raise invalid_argument(f"Invalid filter: unknown or missing operation {raw!r}")
 
 
+def _snake_case(field: str) -> str:
+    """A predicate field as KFP's proto JSON spells it (``intValue``) or its own name."""
+    return _CAMEL.get(field, field)
+
+
 def _parse_predicate(raw: Any, fields: dict[str, Column]) -> Predicate:
     if not isinstance(raw, dict):
         raise invalid_argument("Invalid filter: each predicate must be a JSON object")
-    pred = {_CAMEL.get(k, k): v for k, v in raw.items()}
+    pred = {_snake_case(k): v for k, v in raw.items()}
     unknown = set(pred) - _PREDICATE_FIELDS
     if unknown:
         raise invalid_argument(f"Invalid filter: unknown predicate field {sorted(unknown)[0]!r}")

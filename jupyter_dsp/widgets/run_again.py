@@ -8,13 +8,12 @@ from typing import Any
 import ipywidgets as widgets
 
 from jupyter_dsp.client import DSPClient, Run
+from jupyter_dsp.widgets.run_form import RunForm
 
 
-def run_again_form(client: DSPClient, run: Run, *, poll_interval: float = 1.0) -> Any:
+def run_again_form(client: DSPClient, run: Run, *, poll_interval: float = 1.0) -> RunForm:
     """A :class:`RunForm` for the run's version (or inline spec), its inputs set to the run's
     parameter values, its experiment and the name ``Rerun of …``: change what you like, Run."""
-    from jupyter_dsp.widgets.run_form import RunForm
-
     target, parameters, experiment = client.rerun_target(run)
     form = RunForm(client, target, experiment=experiment, poll_interval=poll_interval)
     for name, value in parameters.items():

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from html import escape
-from typing import Any
+from typing import Any, ClassVar
 
 import ipywidgets as widgets
 
@@ -17,6 +18,11 @@ from jupyter_dsp.widgets.results import ResultsView
 class RunMonitor(widgets.VBox):
     """State, progress (tasks done of total), task DAG coloured by state, elapsed time,
     a task's log on click, and a terminate button. Polling stops when the run ends."""
+
+    # What "Run again" opens: a RunForm filled from this run. The form shows a RunMonitor once
+    # it submits, so this module does not import it: jupyter_dsp/widgets/__init__.py sets
+    # widgets.run_again.run_again_form here (the package is imported before any of its modules).
+    again_form: ClassVar[Callable[..., Any] | None] = None
 
     def __init__(
         self,
@@ -259,10 +265,11 @@ class RunMonitor(widgets.VBox):
 
     def run_again(self) -> Any:
         """Open a RunForm with this run's version and parameters below the monitor."""
-        from jupyter_dsp.widgets.run_again import run_again_form
-
+        make_form = RunMonitor.again_form
+        if make_form is None:
+            return None
         try:
-            form = run_again_form(self.client, self.run, poll_interval=self.poll_interval)
+            form = make_form(self.client, self.run, poll_interval=self.poll_interval)
         except DSPError as exc:
             self.status.value = f'<span style="color:#c62828">{escape(str(exc))}</span>'
             return None

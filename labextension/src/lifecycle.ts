@@ -6,7 +6,7 @@
 import { DSPClient } from './api';
 import { defaultExtras, IRunExtras } from './dialogs/runExtras';
 import { DSPModel } from './model';
-import { IListRunsResponse, ILogChunk, IRun, IRpcStatus } from './types';
+import { IListRunsResponse, ILogChunk, IRun, IRpcStatus, ITrigger } from './types';
 
 /** Where runs live: the project's stack, or the workbench's local stack ("run locally"). */
 export type RunSpace = 'project' | 'local';
@@ -24,23 +24,6 @@ export interface IListExperimentsResponse {
   experiments?: IExperiment[];
   total_size?: number;
   next_page_token?: string;
-}
-
-export interface ICronSchedule {
-  cron: string;
-  start_time?: string;
-  end_time?: string;
-}
-
-export interface IPeriodicSchedule {
-  interval_second: string | number;
-  start_time?: string;
-  end_time?: string;
-}
-
-export interface ITrigger {
-  cron_schedule?: ICronSchedule;
-  periodic_schedule?: IPeriodicSchedule;
 }
 
 export interface IRecurringRun {

@@ -164,3 +164,21 @@ export const FINAL_STATES: ReadonlySet<string> = new Set([
 export function isActive(state: string | undefined): boolean {
   return !FINAL_STATES.has(state ?? '');
 }
+
+/** When a recurring run (KFP v2beta1 `recurringruns`) fires: a cron or a period. */
+export interface ICronSchedule {
+  cron: string;
+  start_time?: string;
+  end_time?: string;
+}
+
+export interface IPeriodicSchedule {
+  interval_second: string | number;
+  start_time?: string;
+  end_time?: string;
+}
+
+export interface ITrigger {
+  cron_schedule?: ICronSchedule;
+  periodic_schedule?: IPeriodicSchedule;
+}

@@ -13,7 +13,7 @@ the step fails at once with :class:`ContainerEngineError`, naming the step and t
 
 Python components run in the subprocess runner unless the stack is told to run them in
 containers too (``--python-in-containers`` / ``DSPSettings.python_in_containers``); the
-engine decides with :func:`wants_container`.
+engine decides with :func:`jupyter_dsp.stack.runner.locality.wants_container`.
 """
 
 from __future__ import annotations
@@ -82,14 +82,6 @@ def find_container_engine(environ: Mapping[str, str] | None = None) -> str | Non
         if _accepts(path):
             return f"unix://{path}"
     return None
-
-
-def wants_container(full_command: list[str], python_in_containers: bool) -> bool:
-    """Whether the engine should run a step in a container: every step that is not a
-    lightweight Python component, and those too when the setting asks for it."""
-    from jupyter_dsp.stack.runner.locality import is_lightweight_python
-
-    return python_in_containers or not is_lightweight_python(full_command)
 
 
 def _importer(name: str, item: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

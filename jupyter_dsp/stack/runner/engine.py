@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import jupyter_dsp
 from jupyter_dsp.stack.runner import worker as worker_module
 from jupyter_dsp.stack.runner.locality import NeedsClusterError, check_runs_locally
 from jupyter_dsp.stack.runner.model import (
@@ -337,7 +336,8 @@ class RunEngine:
         run_dir = self.run_dir(run_id)
         (run_dir / "tmp").mkdir(exist_ok=True)
         read_fd, write_fd = os.pipe()
-        package_root = str(Path(jupyter_dsp.__file__).resolve().parent.parent)
+        # the folder jupyter_dsp is imported from (worker.py is jupyter_dsp/stack/runner/...)
+        package_root = str(Path(worker_module.__file__).resolve().parents[3])
         env = {k: v for k, v in os.environ.items() if not _private_env(k)}
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (package_root, env.get("PYTHONPATH", "")) if p

@@ -43,6 +43,12 @@ def is_lightweight_python(full_command: list[str]) -> bool:
     return EXECUTOR_MODULE in joined and EPHEMERAL_MARKER in joined
 
 
+def wants_container(full_command: list[str], python_in_containers: bool) -> bool:
+    """Whether the engine should run a step in a container: every step that is not a
+    lightweight Python component, and those too when the setting asks for it."""
+    return python_in_containers or not is_lightweight_python(full_command)
+
+
 def executor_reasons(
     executor_label: str, executor: dict[str, Any], container_engine: bool | None = None
 ) -> list[str]:

@@ -249,10 +249,11 @@ class RunService:
             if pipeline_id and version["pipeline_id"] != pipeline_id:
                 raise not_found(f"PipelineVersion {version_id} not found in pipeline {pipeline_id}")
         else:
-            version = store.latest_version(pipeline_id)
-            if version is None:
+            latest = store.latest_version(pipeline_id)
+            if latest is None:
                 store.get_pipeline(pipeline_id)  # 404 for an unknown pipeline
                 raise failed_precondition(f"Pipeline {pipeline_id} has no version to run")
+            version = latest
         pipeline = store.get_pipeline(version["pipeline_id"])
         self.access.check_read(who, pipeline["namespace"])
         if self.access.multi_user and pipeline["namespace"] not in ("", namespace):

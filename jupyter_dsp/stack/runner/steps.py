@@ -32,7 +32,7 @@ from jupyter_dsp.stack.runner.environments import runtime_kfp_requirement
 from jupyter_dsp.stack.runner.inputs import Outputs, Result
 from jupyter_dsp.stack.runner.kubernetes import kubernetes_needs
 from jupyter_dsp.stack.runner.launch import StepLauncher
-from jupyter_dsp.stack.runner.locality import is_lightweight_python
+from jupyter_dsp.stack.runner.locality import wants_container
 from jupyter_dsp.stack.runner.model import CACHED, FAILED, SUCCEEDED, TaskRecord
 from jupyter_dsp.stack.runner.placeholders import (
     PlaceholderContext,
@@ -223,7 +223,7 @@ class StepRuntime:
         full = [str(x) for x in container.get("command") or []] + [
             str(x) for x in container.get("args") or []
         ]
-        if self.options.python_in_containers or not is_lightweight_python(full):
+        if wants_container(full, self.options.python_in_containers):
             return self._container(call, executor, task_root)
         return self._python(call, task, container, full, task_root)
 

@@ -7,6 +7,7 @@ tables (filters and sorting), the engine's times in microseconds.
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import time
@@ -155,7 +156,7 @@ class RunStore:
     def list(self, scope: list[tuple[str, Any]], query: ListQuery) -> Page:
         return run_list(self._conn(), "runs", scope, query)
 
-    def in_states(self, states: tuple[str, ...]) -> list[sqlite3.Row]:
+    def in_states(self, states: tuple[str, ...]) -> builtins.list[sqlite3.Row]:
         marks = ", ".join("?" for _ in states)
         return (
             self._conn()
@@ -163,7 +164,7 @@ class RunStore:
             .fetchall()
         )
 
-    def save_snapshots(self, snapshots: list[RunSnapshot]) -> None:
+    def save_snapshots(self, snapshots: builtins.list[RunSnapshot]) -> None:
         """Write the engine's latest view of some runs (one transaction)."""
         conn = self._conn()
         with write_transaction(conn):

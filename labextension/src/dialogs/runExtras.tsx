@@ -5,7 +5,7 @@
  */
 import * as React from 'react';
 
-import { ITrigger } from '../lifecycle';
+import { ITrigger } from '../types';
 
 export type IntervalUnit = 'seconds' | 'minutes' | 'hours' | 'days';
 
