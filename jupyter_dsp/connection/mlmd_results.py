@@ -139,14 +139,14 @@ def fill_sizes(
     if not arts:
         return None
     try:
-        store = store or ObjectStore(environ, runtimes_dir=runtimes_dir)
-        store.head(arts[0]["uri"])  # fail fast, once, when the store is unreachable
+        reader = store or ObjectStore(environ, runtimes_dir=runtimes_dir)
+        reader.head(arts[0]["uri"])  # fail fast, once, when the store is unreachable
     except ObjectStoreError as exc:
         if exc.status != 404:
             return f"artifact sizes: {exc}"
     except Exception as exc:  # boto3 missing or misconfigured
         return f"artifact sizes: object storage client: {type(exc).__name__}: {exc}"
-    found = store.sizes([a["uri"] for a in arts])
+    found = reader.sizes([a["uri"] for a in arts])
     for art in arts:
         art["size"] = found.get(art["uri"])
     return None
