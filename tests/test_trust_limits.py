@@ -96,6 +96,25 @@ async def test_a_trickling_answer_ends_at_the_whole_request_deadline(
     assert not leaked(answer, JWT)
 
 
+async def test_a_trickling_list_does_not_hold_the_live_feed(trickling, jp_fetch):
+    """One list whose read trickles becomes an error token at the deadline; the others are
+    answered with it (the panel's feed does not freeze on one slow list)."""
+    started = time.monotonic()
+    got = await fetch_any(
+        jp_fetch,
+        "dsp",
+        "changes",
+        params={"watch": "run:run-slow,pipelines:project"},
+        request_timeout=60,
+    )
+    took = time.monotonic() - started
+    assert got.code == 200, got.body
+    tokens = json.loads(got.body)["tokens"]
+    assert tokens["run:run-slow"] == "error-504", tokens
+    assert len(tokens["pipelines:project"]) == 16, tokens
+    assert took < TOTAL_S + 5, took
+
+
 @pytest.fixture
 def hostile(dsp_config, tmp_path):
     up = HostileUpstream().start()
