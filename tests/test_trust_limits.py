@@ -96,6 +96,60 @@ async def test_a_trickling_answer_ends_at_the_whole_request_deadline(
     assert not leaked(answer, JWT)
 
 
+async def test_a_trickled_json_body_ends_at_the_whole_request_deadline(
+    trickling, jp_fetch, jp_http_port, jp_base_url, jupyter_token
+):
+    """A body the proxy reads whole (JSON, not streamed) sent 100 bytes every 0.5 s."""
+    await jp_fetch("dsp", "info")
+    started = time.monotonic()
+    reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
+    writer.write(
+        (
+            f"POST {jp_base_url}dsp/api/project/apis/v2beta1/runs HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{jp_http_port}\r\nAuthorization: token {jupyter_token}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+        ).encode()
+        + b'{"display_name": "'
+    )
+    answer = b""
+    try:
+        while time.monotonic() - started < 20 and not answer:
+            writer.write(b"a" * 100)
+            await writer.drain()
+            try:
+                answer = await asyncio.wait_for(reader.read(65536), 0.5)
+            except asyncio.TimeoutError:
+                continue
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+    took = time.monotonic() - started
+    assert TOTAL_S - 0.5 < took < TOTAL_S + 5, (took, answer[:200])
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 504"), answer[:200]
+    assert b"whole request" in body
+
+
+async def test_a_trickling_list_does_not_hold_the_live_feed(trickling, jp_fetch):
+    """One list whose read trickles becomes an error token at the deadline; the others are
+    answered with it (the panel's feed does not freeze on one slow list)."""
+    started = time.monotonic()
+    got = await fetch_any(
+        jp_fetch,
+        "dsp",
+        "changes",
+        params={"watch": "run:run-slow,pipelines:project"},
+        request_timeout=60,
+    )
+    took = time.monotonic() - started
+    assert got.code == 200, got.body
+    tokens = json.loads(got.body)["tokens"]
+    assert tokens["run:run-slow"] == "error-504", tokens
+    assert len(tokens["pipelines:project"]) == 16, tokens
+    assert took < TOTAL_S + 5, took
+
+
 @pytest.fixture
 def hostile(dsp_config, tmp_path):
     up = HostileUpstream().start()

@@ -109,9 +109,14 @@ class _Waiter:
 class ChangeFeed:
     """Tokens of the watched lists, polled upstream only while someone waits."""
 
-    def __init__(self, fetch: Fetch, interval: float = POLL_INTERVAL_S) -> None:
+    def __init__(
+        self, fetch: Fetch, interval: float = POLL_INTERVAL_S, fetch_timeout: float = LONG_POLL_S
+    ) -> None:
         self.fetch = fetch
         self.interval = interval
+        # one list's read may not hold the round (a stack trickling one answer would freeze
+        # every other list of every panel): past this it is an error token, retried next round
+        self.fetch_timeout = fetch_timeout
         self.tokens: dict[str, str] = {}
         self._fresh: set[str] = set()  # keys read upstream in the latest round
         self.ticks = 0  # upstream rounds made (for tests and bench)
@@ -172,7 +177,9 @@ class ChangeFeed:
     async def _token(self, key: str) -> str:
         self.upstream_requests += 1
         try:
-            return await self.fetch(key)
+            return await asyncio.wait_for(self.fetch(key), self.fetch_timeout)
+        except asyncio.TimeoutError:
+            return "error-504"
         except ProxyError as exc:
             return f"error-{exc.status}"
         except Exception:  # noqa: BLE001 - the panel refetches and shows the real error

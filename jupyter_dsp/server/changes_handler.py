@@ -22,7 +22,7 @@ from tornado import httputil, web
 
 from jupyter_dsp.connection.model import DSPConnectionError
 from jupyter_dsp.server import routes
-from jupyter_dsp.server.changes import ChangeFeed, parse_key, parse_request
+from jupyter_dsp.server.changes import LONG_POLL_S, ChangeFeed, parse_key, parse_request
 from jupyter_dsp.server.errors import ProxyError
 from jupyter_dsp.server.handlers import DSPHandler
 from jupyter_dsp.server.proxy import ProxyExchange
@@ -94,7 +94,9 @@ class UpstreamTokens:
 def feed_of(settings: dict[str, object], state: DSPState) -> ChangeFeed:
     feed = settings.get(FEED_SETTING)
     if not isinstance(feed, ChangeFeed):
-        feed = ChangeFeed(UpstreamTokens(state))
+        # no read of the stack outlives the whole-request deadline (nor a long poll)
+        timeout = min(LONG_POLL_S, state.settings.total_timeout)
+        feed = ChangeFeed(UpstreamTokens(state), fetch_timeout=timeout)
         settings[FEED_SETTING] = feed
     return feed
 
