@@ -85,7 +85,8 @@ def main() -> None:
     import boto3
     import grpc
     import psutil
-    from fixtures_mlmd import GrpcWebFront, any_store, serve_store
+    from fixtures_mlmd import GrpcWebFront
+    from mlmd_servicer import any_store, serve_store
     from server_helpers import make_ca, server_tls_context
 
     from jupyter_dsp.connection import mlmd as mlmd_module

@@ -18,8 +18,6 @@ The store is filled by :mod:`mlmd_kfp_run` exactly as KFP's driver and launcher 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,140 +25,21 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import mlmd_store_process
 import pytest
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
 from mlmd_kfp_run import KfpRunRecorder, record_results_demo
 from mlmd_memory_store import MemoryMetadataStore
+from mlmd_servicer import any_store, serve_store, store_python
 from server_helpers import make_ca, server_tls_context
 
-from jupyter_dsp.connection import mlmd_proto
 from jupyter_dsp.connection.mlmd_grpcweb import CONTENT_TYPE, encode_trailers, frame, unframe
 
 S3_KEY_ID = "AKIDLOOPBACK"
 S3_SECRET = "loopback-secret"
 BUCKET = "mlpipeline"
-
-
-def open_store(path: Path) -> Any:
-    from ml_metadata.metadata_store import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
-
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = str(path)
-    config.sqlite.connection_mode = (
-        metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-    )
-    return metadata_store.MetadataStore(config)
-
-
-def real_store_installed() -> bool:
-    return importlib.util.find_spec("ml_metadata") is not None and (
-        os.environ.get("JUPYTER_DSP_TEST_MLMD_STORE", "") != "memory"
-    )
-
-
-def any_store(path: Path) -> Any:
-    """ml-metadata's store where it installs, else the store the tests build."""
-    return open_store(path) if real_store_installed() else MemoryMetadataStore()
-
-
-def serve_store(store: Any, server: Any) -> Any:
-    """Add a servicer of ``store`` to ``server`` (ml-metadata's generated service for its real
-    store, the project's own messages for the test-built one); the servicer."""
-    servicer = make_servicer(store)
-    if isinstance(store, MemoryMetadataStore):
-        mlmd_proto.add_to_server(server, servicer)
-    else:
-        from ml_metadata.proto import metadata_store_service_pb2_grpc as svc_grpc
-
-        svc_grpc.add_MetadataStoreServiceServicer_to_server(servicer, server)
-    return servicer
-
-
-class _OwnResponses:
-    """The project's response classes under their generated names (``GetXResponse``)."""
-
-    def __getattr__(self, name: str) -> Any:
-        return mlmd_proto.METHODS[name.removesuffix("Response")][1]
-
-
-def make_servicer(store: Any) -> Any:
-    """A MetadataStoreService servicer that forwards the reader's RPCs to ``store``."""
-    if isinstance(store, MemoryMetadataStore):
-        base: type = object
-        svc = _OwnResponses()
-    else:
-        from ml_metadata.proto import metadata_store_service_pb2 as svc  # type: ignore[no-redef]
-        from ml_metadata.proto import metadata_store_service_pb2_grpc as svc_grpc
-
-        base = svc_grpc.MetadataStoreServiceServicer
-
-    lock = threading.Lock()
-
-    class Servicer(base):  # type: ignore[valid-type,misc]
-        calls: list[str] = []
-
-        def _do(self, name: str, fn: Any) -> Any:
-            self.calls.append(name)
-            with lock:
-                return fn()
-
-        def GetContextByTypeAndName(self, request: Any, context: Any) -> Any:
-            found = self._do(
-                "GetContextByTypeAndName",
-                lambda: store.get_context_by_type_and_name(request.type_name, request.context_name),
-            )
-            return (
-                svc.GetContextByTypeAndNameResponse(context=found)
-                if found
-                else (svc.GetContextByTypeAndNameResponse())
-            )
-
-        def GetExecutionsByContext(self, request: Any, context: Any) -> Any:
-            found = self._do(
-                "GetExecutionsByContext",
-                lambda: store.get_executions_by_context(request.context_id),
-            )
-            return svc.GetExecutionsByContextResponse(executions=found)
-
-        def GetEventsByExecutionIDs(self, request: Any, context: Any) -> Any:
-            ids = list(request.execution_ids)
-            found = self._do(
-                "GetEventsByExecutionIDs", lambda: store.get_events_by_execution_ids(ids)
-            )
-            return svc.GetEventsByExecutionIDsResponse(events=found)
-
-        def GetEventsByArtifactIDs(self, request: Any, context: Any) -> Any:
-            ids = list(request.artifact_ids)
-            found = self._do(
-                "GetEventsByArtifactIDs", lambda: store.get_events_by_artifact_ids(ids)
-            )
-            return svc.GetEventsByArtifactIDsResponse(events=found)
-
-        def GetArtifactsByID(self, request: Any, context: Any) -> Any:
-            ids = list(request.artifact_ids)
-            found = self._do("GetArtifactsByID", lambda: store.get_artifacts_by_id(ids))
-            return svc.GetArtifactsByIDResponse(artifacts=found)
-
-        def GetContextsByArtifact(self, request: Any, context: Any) -> Any:
-            found = self._do(
-                "GetContextsByArtifact", lambda: store.get_contexts_by_artifact(request.artifact_id)
-            )
-            return svc.GetContextsByArtifactResponse(contexts=found)
-
-        def GetArtifactTypesByID(self, request: Any, context: Any) -> Any:
-            ids = list(request.type_ids)
-            found = self._do("GetArtifactTypesByID", lambda: store.get_artifact_types_by_id(ids))
-            return svc.GetArtifactTypesByIDResponse(artifact_types=found)
-
-        def GetExecutionTypesByID(self, request: Any, context: Any) -> Any:
-            ids = list(request.type_ids)
-            found = self._do("GetExecutionTypesByID", lambda: store.get_execution_types_by_id(ids))
-            return svc.GetExecutionTypesByIDResponse(execution_types=found)
-
-    return Servicer()
 
 
 class GrpcWebFront:
@@ -264,7 +143,11 @@ class MLMDCluster:
 
     @property
     def kind(self) -> str:
-        return "test-built" if isinstance(self.store, MemoryMetadataStore) else "ml-metadata"
+        if isinstance(self.store, MemoryMetadataStore):
+            return "test-built"
+        if isinstance(self.store, mlmd_store_process.RemoteStore):
+            return "ml-metadata (its own process)"
+        return "ml-metadata"
 
     def s3_env(self) -> dict[str, str]:
         return {
@@ -280,12 +163,30 @@ class MLMDCluster:
 def mlmd_cluster(tmp_path_factory) -> Any:
     """One store with two runs of the results demo (namespaces team-a and team-b), served over
     gRPC and gRPC-Web (tokens: ``good-token`` granted, ``ungranted-token`` 403), and S3. The
-    store is ml-metadata's where it installs, else the one the tests build (``cluster.kind``)."""
+    store is ml-metadata's where it installs, or in a process of a Python that has it
+    (``JUPYTER_DSP_TEST_MLMD_PYTHON``), else the one the tests build (``cluster.kind``)."""
     import boto3
     from moto.server import ThreadedMotoServer
 
     root = tmp_path_factory.mktemp("mlmd")
-    store = any_store(root / "mlmd.sqlite")
+    ca_path, ca_cert, ca_key = make_ca(root, "service-ca")
+    tls = server_tls_context(root, ca_cert, ca_key)  # writes server.crt/.key for 127.0.0.1
+    server = process = None
+    python = store_python()
+    if python:  # ml-metadata's store, served by another interpreter
+        process = mlmd_store_process.start(python, root)
+        store, servicer = process.store, None
+        grpc_port, grpcs_port = process.grpc_port, process.grpcs_port
+    else:
+        store = any_store(root / "mlmd.sqlite")
+        server = grpc.server(ThreadPoolExecutor(4))
+        servicer = serve_store(store, server)
+        grpc_port = server.add_insecure_port("127.0.0.1:0")
+        creds = grpc.ssl_server_credentials(
+            [((root / "server.key").read_bytes(), (root / "server.crt").read_bytes())]
+        )
+        grpcs_port = server.add_secure_port("127.0.0.1:0", creds)  # pod-to-pod TLS
+        server.start()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
@@ -302,17 +203,6 @@ def mlmd_cluster(tmp_path_factory) -> Any:
     for run_id, namespace in (("run-team-a-1", "team-a"), ("run-team-b-1", "team-b")):
         recorder = KfpRunRecorder(store, s3, BUCKET, "results-demo", run_id, namespace)
         runs[run_id] = record_results_demo(recorder)
-
-    server = grpc.server(ThreadPoolExecutor(4))
-    servicer = serve_store(store, server)
-    grpc_port = server.add_insecure_port("127.0.0.1:0")
-    ca_path, ca_cert, ca_key = make_ca(root, "service-ca")
-    tls = server_tls_context(root, ca_cert, ca_key)  # writes server.crt/.key for 127.0.0.1
-    creds = grpc.ssl_server_credentials(
-        [((root / "server.key").read_bytes(), (root / "server.crt").read_bytes())]
-    )
-    grpcs_port = server.add_secure_port("127.0.0.1:0", creds)  # pod-to-pod TLS
-    server.start()
     front = GrpcWebFront(
         f"127.0.0.1:{grpc_port}",
         tls,
@@ -335,7 +225,10 @@ def mlmd_cluster(tmp_path_factory) -> Any:
     )
     yield cluster
     front.stop()
-    server.stop(0)
+    if server is not None:
+        server.stop(0)
+    if process is not None:
+        process.stop()
     try:
         moto.stop()
     except Exception:

@@ -311,3 +311,23 @@ def test_pipeline_server_storage_from_the_runtime_file(mlmd_cluster, tmp_path):
         doc = cluster_results(conn, conf, RUN_A, environ=env)
         assert doc["unavailable"] is None, doc["unavailable"]
         assert "runtime-secret" not in json.dumps(doc)
+
+
+def test_the_store_served_is_the_one_asked_for(mlmd_cluster, kubeflow, record_property):
+    """ml-metadata's real store wherever the tests can have it: in this process, or in the
+    process of the Python that ``JUPYTER_DSP_TEST_MLMD_PYTHON`` names (a Python 3.12 run)."""
+    import importlib.util
+    import os
+
+    record_property("mlmd_store", mlmd_cluster.kind)
+    if os.environ.get("JUPYTER_DSP_TEST_MLMD_STORE") == "memory":
+        assert mlmd_cluster.kind == "test-built"
+    elif importlib.util.find_spec("ml_metadata"):
+        assert mlmd_cluster.kind == "ml-metadata"
+    elif os.environ.get("JUPYTER_DSP_TEST_MLMD_PYTHON"):
+        assert mlmd_cluster.kind == "ml-metadata (its own process)"
+    else:
+        assert mlmd_cluster.kind == "test-built"
+    # the runs are readable whatever the store
+    doc = cluster_results(*kubeflow, RUN_A, sizes=False)
+    assert doc["unavailable"] is None and len(doc["tasks"]) == 10

@@ -285,3 +285,63 @@ async def test_kubeflow_results_and_namespace_check(
     doc = json.loads((await jp_fetch("dsp", "results", other)).body)
     assert doc["tasks"] == []
     assert "belongs to namespace 'team-b'" in doc["unavailable"]
+
+
+async def test_dsp_outputs_in_a_kernel_over_grpc_web(
+    dsp_cluster, mlmd_cluster, jp_fetch, server_url, jupyter_token, clean_dsp_env, tmp_path
+):
+    """DSP: ML Metadata over gRPC-Web behind the token check."""
+    clean_dsp_env.setenv("JUPYTER_DSP_MLMD_ENDPOINT", mlmd_cluster.grpcweb_url)
+    clean_dsp_env.setenv("JUPYTER_DSP_CA_BUNDLE", str(mlmd_cluster.ca_path))
+    await dsp_outputs_in_a_kernel(mlmd_cluster, jp_fetch, server_url, jupyter_token, tmp_path)
+
+
+async def test_dsp_outputs_in_a_kernel_over_grpc(
+    kubeflow_cluster, mlmd_cluster, jp_fetch, server_url, jupyter_token, clean_dsp_env, tmp_path
+):
+    """Kubeflow: ML Metadata over gRPC."""
+    clean_dsp_env.setenv("JUPYTER_DSP_KUBEFLOW_ENDPOINT", kubeflow_cluster.url)
+    clean_dsp_env.setenv("JUPYTER_DSP_MLMD_ENDPOINT", mlmd_cluster.grpc_target)
+    await dsp_outputs_in_a_kernel(mlmd_cluster, jp_fetch, server_url, jupyter_token, tmp_path)
+
+
+async def dsp_outputs_in_a_kernel(mlmd_cluster, jp_fetch, server_url, jupyter_token, tmp_path):
+    """``%dsp outputs`` and ``%dsp download`` in a real IPython shell on a cluster: parameters,
+    metrics, the confusion matrix, a dataset preview and a directory artifact."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+    from traitlets.config import Config
+
+    run_id = await start_run(server_url, jupyter_token)
+    ids = record_with_a_directory(mlmd_cluster, run_id, "team-a")
+
+    def in_kernel() -> tuple:
+        config = Config()
+        config.HistoryManager.enabled = False
+        InteractiveShell.clear_instance()
+        shell = InteractiveShell.instance(config=config)
+        try:
+            shell.run_line_magic("load_ext", "jupyter_dsp")
+            with capture_output() as shown:
+                results = shell.run_line_magic("dsp", f"outputs {run_id}")
+                shell.run_cell(f"%dsp outputs {run_id}").raise_error()
+            target = tmp_path / "got.tar"
+            path = shell.run_line_magic("dsp", f"download {run_id} write-dir data -o {target}")
+            return results, shown.outputs, path
+        finally:
+            InteractiveShell.clear_instance()
+
+    results, outputs, path = await asyncio.to_thread(in_kernel)
+    assert results.source == "mlmd" and results.unavailable is None
+    assert results["train"]["Output"] == 0.93
+    assert results["train"].metrics == {"accuracy": 0.93, "loss": 0.21}
+    frame = results["make-data"]["dataset"].to_dataframe()
+    assert list(frame.columns) == ["x", "y"] and len(frame) == DATASET.count(b"\n") - 1
+    assert results["train"]["model"].read_bytes() == MODEL
+    titles = [o.data["application/vnd.vegalite.v5+json"]["title"] for o in outputs
+              if "application/vnd.vegalite.v5+json" in o.data]
+    assert any("confusion matrix" in t for t in titles), titles
+    whole = await jp_fetch("dsp", "artifacts", run_id, str(ids["dir"]))
+    assert path.read_bytes() == whole.body
+    names = tarfile.open(fileobj=io.BytesIO(whole.body)).getnames()
+    assert any(n.endswith("part/b.txt") for n in names), names
