@@ -207,6 +207,10 @@ class DSPMagic(ResultsCommands, LifecycleCommands, Magics):
             space=args.space,
             version=args.version,
         )
+        return self._follow(run, args)
+
+    def _follow(self, run: Run, args: argparse.Namespace) -> Any:
+        """A run just started, waited for (--wait) or watched (--watch) when asked."""
         if args.wait:
             return self._wait(run.id, args.timeout)
         if args.watch:

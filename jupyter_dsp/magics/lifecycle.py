@@ -121,8 +121,7 @@ class LifecycleCommands:
     _pipeline: Callable[..., Any]
     _run_id: Callable[[str], str]
     _lookup: Callable[[str], Any]
-    _wait: Callable[..., Any]  # (run_id, timeout, **options)
-    _watch: Callable[[Any], Any]
+    _follow: Callable[[Any, argparse.Namespace], Any]  # --wait / --watch of a new run
 
     def _cmd_schedule(self, args: argparse.Namespace) -> Any:
         if not args.cron and not args.every:
@@ -179,11 +178,7 @@ class LifecycleCommands:
         new = self.client.rerun(
             run, parse_assignments(args.params), name=args.name, experiment=args.experiment
         )
-        if args.wait:
-            return self._wait(new.id, args.timeout)
-        if args.watch:
-            return self._watch(new)
-        return new
+        return self._follow(new, args)
 
     def _cmd_diff(self, args: argparse.Namespace) -> Any:
         if len(args.versions) not in (0, 2):
