@@ -108,6 +108,9 @@ def test_run_a_notebook_as_a_pipeline_step(lab: Lab, page: Any) -> None:
         "".join(o.get("text", "")) for c in got.json()["cells"] for o in c.get("outputs", [])
     )
     assert printed == "got 10 0.25 False x [3, 4, 0] [('b', 2)]\n"
+    # its HTML rendering is shown in the run view (sandboxed), the cells and their outputs
+    frame = page.frame_locator('[data-artifact="notebook_html"] iframe.jp-DSP-htmlFrame')
+    frame.locator("pre", has_text="got 10 0.25 False").first.wait_for(timeout=30_000)
     shot(page, "notebook_step_run_view")
 
     # one click opens it in JupyterLab: saved next to the file browser's folder, with outputs
