@@ -19,26 +19,9 @@ def _dsp_run_notebook(packed, values, inputs, outputs, metrics, classification, 
 
     began = time.perf_counter()
 
-    import threading
-
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
-
-    exporter = {}
-
-    def load_exporter():  # nbconvert's import and template, while the kernel starts and runs
-        try:
-            from nbconvert import HTMLExporter
-
-            made = HTMLExporter(template_name="basic")
-            made.template  # noqa: B018 - loads the template now
-            exporter["html"] = made
-        except Exception as exc:  # no nbconvert in the step's image
-            exporter["error"] = exc
-
-    loading = threading.Thread(target=load_exporter, daemon=True)
-    loading.start()
 
     nb = nbformat.reads(zlib.decompress(base64.b64decode(packed)).decode("utf-8"), as_version=4)
     p_index = next(
@@ -79,13 +62,12 @@ def _dsp_run_notebook(packed, values, inputs, outputs, metrics, classification, 
 
     def save():
         nbformat.write(nb, files["executed"])
-        loading.join()
         try:
-            if "html" not in exporter:
-                raise exporter.get("error") or RuntimeError("nbconvert did not load")
+            from nbconvert import HTMLExporter
+
             # the cells without JupyterLab's 270 KB of inline CSS: a small page, read whole
             # by the panel's preview, made in a fraction of the time
-            body, _ = exporter["html"].from_notebook_node(nb)
+            body, _ = HTMLExporter(template_name="basic").from_notebook_node(nb)
             style = (
                 "body{font-family:sans-serif;margin:1em;max-width:1000px}"
                 "pre{background:#f7f7f7;padding:.4em;overflow-x:auto;margin:.2em 0}"
