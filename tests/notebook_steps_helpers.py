@@ -105,3 +105,21 @@ def failing(directory: Path) -> Path:
             ("print('never reached')", None),
         ],
     )
+
+
+def typed(directory: Path) -> Path:
+    """Parameters of every type a notebook declares, printed by the notebook."""
+    return make_notebook(
+        directory / "typed.ipynb",
+        [
+            (
+                "count = 3\nratio = 0.25\nverbose = True\nlabel = 'x'\nsizes = [1, 2]\n"
+                "opts = {'a': 1}",
+                ["parameters"],
+            ),
+            (
+                "print('got', count * 2, ratio, verbose, label, sizes + [0], sorted(opts.items()))",
+                None,
+            ),
+        ],
+    )

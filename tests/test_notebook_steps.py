@@ -13,7 +13,7 @@ import kfp  # type: ignore[import-untyped]
 import pytest
 import yaml
 from kfp import compiler, dsl  # type: ignore[import-untyped]
-from notebook_steps_helpers import failing, make_notebook, prepare, report, train
+from notebook_steps_helpers import failing, make_notebook, prepare, report, train, typed
 from results_helpers import start_run, tasks_named, wait_run
 
 from jupyter_dsp import notebook_component
@@ -280,3 +280,50 @@ def test_the_step_runs_in_a_clean_virtualenv_from_the_spec_alone(tmp_path, monke
         assert f.read() == "x,label\n0,0\n1,1\n2,0\n3,1\n"
     with open(task.outputs["executed_notebook"].path) as f:
         assert json.load(f)["cells"][1]["metadata"]["tags"] == ["parameters"]
+
+
+def test_run_form_offers_a_typed_input_per_notebook_parameter(nb_stack, tmp_path):
+    """The RunForm of a notebook: a checkbox for the bool, text for int/float/str, JSON text
+    areas for list/dict, the notebook's defaults filled; the run gets typed values."""
+    import ipywidgets as widgets
+
+    from jupyter_dsp.widgets import RunForm
+
+    client = DSPClient.from_endpoint(nb_stack.url, nb_stack.alice, namespace="team-a")
+    form = RunForm(client, str(typed(tmp_path)), watch=False)
+    inputs = form.inputs
+    assert {n: type(w) for n, w in inputs.items()} == {
+        "count": widgets.Text,
+        "ratio": widgets.Text,
+        "verbose": widgets.Checkbox,
+        "label": widgets.Text,
+        "sizes": widgets.Textarea,
+        "opts": widgets.Textarea,
+    }
+    assert [inputs[n].value for n in ("count", "ratio", "verbose", "label")] == [
+        "3",
+        "0.25",
+        True,
+        "x",
+    ]
+    assert json.loads(inputs["sizes"].value) == [1, 2]
+    assert json.loads(inputs["opts"].value) == {"a": 1}
+    inputs["count"].value = "2.5"
+    assert form.submit() is None and "'count' expects int" in form.message
+    inputs["count"].value = "5"
+    inputs["verbose"].value = False
+    inputs["sizes"].value = "[3, 4]"
+    inputs["opts"].value = '{"b": 2}'
+    run = form.submit()
+    assert run is not None, form.message
+    done = client.wait(run.id, timeout=600)
+    assert done.state == "SUCCEEDED", done.error
+    expected = {"count": 5, "ratio": 0.25, "verbose": False, "label": "x", "sizes": [3, 4]}
+    assert done.parameters == {**expected, "opts": {"b": 2}}
+    [task] = tasks_named(client.results(run.id), "typed")
+    executed = task["outputs"]["artifacts"]["executed_notebook"][0]["artifact_id"]
+    ran = json.loads(client.read_artifact(run.id, executed))
+    printed = "".join(
+        "".join(o.get("text", "")) for c in ran["cells"] for o in c.get("outputs", [])
+    )
+    assert printed == "got 10 0.25 False x [3, 4, 0] [('b', 2)]\n"

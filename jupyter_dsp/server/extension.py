@@ -14,6 +14,7 @@ from jupyter_dsp.server.changes import ChangeFeed
 from jupyter_dsp.server.changes_handler import FEED_SETTING, changes_handlers, feed_of
 from jupyter_dsp.server.diff import diff_handlers
 from jupyter_dsp.server.handlers import InfoHandler, LogsHandler, UnknownSpaceHandler
+from jupyter_dsp.server.notebook_handler import notebook_handlers
 from jupyter_dsp.server.proxy_handler import ProxyHandler
 from jupyter_dsp.server.results import result_handlers
 from jupyter_dsp.server.state import DSPState
@@ -65,6 +66,7 @@ class DSPExtension(ExtensionApp):
                 *result_handlers(),  # dsp/results/{run}, dsp/artifacts/{run}/{artifact}
                 *diff_handlers(),  # dsp/diff?pipeline_id=&v1=&v2= (version diff)
                 *changes_handlers(),  # dsp/changes?watch=&since= (the live panel's long poll)
+                *notebook_handlers(),  # dsp/notebooks/spec (a notebook as a one-step pipeline)
                 (r"dsp/api/(?P<space>project|shared|managed|local)/(?P<path>.*)", ProxyHandler),
                 (r"dsp/api/(?P<space>[^/]*)(?:/.*)?", UnknownSpaceHandler),
             ]

@@ -21,9 +21,11 @@ import { runAgain } from './runAgain';
 import { createRunView, RunDetailWidget } from './runview';
 import { IRun } from './types';
 import { createCompareView } from './compare';
+import { addNotebookCommands, uploadNotebook } from './notebookSteps';
 import { setRenderMime } from './results';
 
 const PLUGIN_ID = 'jupyter-dsp:plugin';
+const NOTEBOOK_FILE = /\.ipynb$/i; // uploads as a one-step pipeline (notebookSteps.tsx)
 
 export namespace CommandIDs {
   export const upload = 'jupyter-dsp:upload';
@@ -152,7 +154,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         return null;
       }
       const item = first.value;
-      if (item.type === 'directory' || !PIPELINE_FILE.test(item.path)) {
+      if (item.type === 'directory' || !(PIPELINE_FILE.test(item.path) || NOTEBOOK_FILE.test(item.path))) {
         return null;
       }
       return item.path;
@@ -160,7 +162,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     app.commands.addCommand(CommandIDs.uploadFile, {
       label: 'Upload as Pipeline…',
-      caption: 'Upload this compiled pipeline to Kubeflow Pipelines',
+      caption: 'Upload this compiled pipeline (or this notebook, as a one-step pipeline) to Kubeflow Pipelines',
       icon: pipelinesIcon,
       isVisible: () => selectedPipelineFile() !== null,
       execute: async args => {
@@ -173,6 +175,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
         if (!model.info) {
           await showErrorMessage('Pipelines are not available', model.infoError ?? 'No connection');
+          return;
+        }
+        if (NOTEBOOK_FILE.test(path)) {
+          if (await uploadNotebook(model, path)) {
+            openPanel();
+          }
           return;
         }
         let blob: Blob;
@@ -224,6 +232,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         app.shell.activateById(view.id);
       }
     });
+
+    addNotebookCommands(app, { model, browserFactory, icon: pipelinesIcon, onRunMade, openPanel });
 
     app.contextMenu.addItem({
       command: CommandIDs.uploadFile,

@@ -11,6 +11,7 @@ import { MimeView, VegaChart } from './charts';
 import { ErrorBox } from './components/ErrorBox';
 import { StateBadge } from './components/StateBadge';
 import { DSPModel } from './model';
+import { OpenNotebookButton } from './notebookSteps';
 import { isActive } from './types';
 import {
   allArtifacts,
@@ -161,7 +162,8 @@ export function ArtifactView(props: {
           <a className="jp-DSP-link" data-action="download" href={href} download={fileName}>
             Download
           </a>
-        ) : null}
+        ) : null}{' '}
+        <OpenNotebookButton runId={props.runId} space={props.space} task={props.task} artifact={artifact} />
         <div className="jp-DSP-uri" title={artifact.uri}>
           {artifact.uri}
         </div>

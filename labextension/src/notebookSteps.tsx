@@ -1,0 +1,172 @@
+/**
+ * Notebooks as pipeline steps in JupyterLab: "Run as Pipeline Step…" on an .ipynb in the file
+ * browser, its "Upload as Pipeline…" (the file browser command of index.ts, which calls
+ * uploadNotebook for a notebook), and "Open in JupyterLab" on an executed notebook in a run
+ * view.
+ *
+ * The server compiles the notebook into a one-step pipeline (`POST dsp/notebooks/spec`); the
+ * run goes through the panel's own run dialog (an inline spec, the notebook's parameters
+ * typed from its `parameters` cell) and the upload through the panel's upload dialog.
+ */
+import { JupyterFrontEnd } from '@jupyterlab/application';
+import { showErrorMessage } from '@jupyterlab/apputils';
+import { PathExt } from '@jupyterlab/coreutils';
+import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
+import { LabIcon } from '@jupyterlab/ui-components';
+import * as React from 'react';
+
+import { DSPError } from './api';
+import { IRunDialogResult, runPipeline } from './dialogs/runDialog';
+import { uploadPipeline } from './dialogs/uploadDialog';
+import { DSPModel } from './model';
+import { artifactUrl, IArtifact, ResultsSpace } from './resultsModel';
+import { SpaceName } from './types';
+
+export namespace NotebookCommandIDs {
+  export const runStep = 'jupyter-dsp:run-notebook-step';
+}
+
+/** What `dsp/notebooks/spec` answers. */
+export interface INotebookSpec {
+  name: string;
+  file_name: string;
+  pipeline_spec: Record<string, any>;
+  yaml: string;
+  parameters: { name: string; type: string; required: boolean; default?: unknown }[];
+}
+
+export async function notebookSpec(model: DSPModel, path: string): Promise<INotebookSpec> {
+  return model.client.json<INotebookSpec>(model.client.url('notebooks', 'spec'), {
+    method: 'POST',
+    body: JSON.stringify({ path })
+  });
+}
+
+/** The notebook's one-step pipeline, or null after telling the user why not. */
+async function compiledOrSaid(model: DSPModel, path: string): Promise<INotebookSpec | null> {
+  if (!model.info) {
+    await model.refreshInfo();
+  }
+  if (!model.info) {
+    await showErrorMessage('Pipelines are not available', model.infoError ?? 'No connection');
+    return null;
+  }
+  try {
+    return await notebookSpec(model, path);
+  } catch (reason) {
+    await showErrorMessage(`Cannot make a pipeline step of ${PathExt.basename(path)}`, message(reason));
+    return null;
+  }
+}
+
+/** "Upload as Pipeline…" of a notebook: its one-step pipeline in the upload dialog. */
+export async function uploadNotebook(model: DSPModel, path: string): Promise<SpaceName | null> {
+  const spec = await compiledOrSaid(model, path);
+  if (!spec) {
+    return null;
+  }
+  const blob = new Blob([spec.yaml], { type: 'application/x-yaml' });
+  return uploadPipeline(model, { blob, name: `${spec.name}.yaml` });
+}
+
+const NOTEBOOK_SELECTOR = '.jp-DirListing-item[data-file-type="notebook"]';
+
+function message(reason: unknown): string {
+  return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
+}
+
+export interface INotebookCommandOptions {
+  model: DSPModel;
+  browserFactory: IFileBrowserFactory | null;
+  icon: LabIcon;
+  onRunMade: (made: IRunDialogResult | null) => void;
+  openPanel: () => void;
+}
+
+/** Register the file browser's notebook commands and their context menu items. */
+export function addNotebookCommands(app: JupyterFrontEnd, options: INotebookCommandOptions): void {
+  const { model, browserFactory } = options;
+  setNotebookOpener(app, model, browserFactory);
+
+  const selectedNotebook = (): string | null => {
+    const browser = browserFactory?.tracker.currentWidget;
+    const first = browser?.selectedItems().next();
+    if (!first || first.done || !first.value) {
+      return null;
+    }
+    return first.value.type === 'notebook' || first.value.path.endsWith('.ipynb') ? first.value.path : null;
+  };
+
+  const compiled = async (args: Record<string, unknown>): Promise<INotebookSpec | null> => {
+    const path = (args.path as string | undefined) ?? selectedNotebook();
+    return path ? compiledOrSaid(model, path) : null;
+  };
+
+  app.commands.addCommand(NotebookCommandIDs.runStep, {
+    label: 'Run as Pipeline Step…',
+    caption: 'Run this notebook as a one-step pipeline, with its parameters',
+    icon: options.icon,
+    isVisible: () => selectedNotebook() !== null,
+    execute: async args => {
+      const spec = await compiled(args);
+      if (!spec) {
+        return;
+      }
+      const made = await runPipeline(
+        model,
+        'project',
+        { pipeline_id: '', display_name: spec.name },
+        { pipeline_id: '', pipeline_version_id: '', display_name: spec.file_name, pipeline_spec: spec.pipeline_spec },
+        { inlineSpec: true }
+      );
+      options.onRunMade(made);
+    }
+  });
+
+  app.contextMenu.addItem({ command: NotebookCommandIDs.runStep, selector: NOTEBOOK_SELECTOR, rank: 11 });
+}
+
+type Opener = (runId: string, space: ResultsSpace, task: string, artifact: IArtifact) => Promise<void>;
+let opener: Opener | null = null;
+
+/**
+ * Save an executed notebook artifact next to the file browser's folder
+ * (`<task>-executed-<run>.ipynb`) through the contents API and open it.
+ */
+function setNotebookOpener(app: JupyterFrontEnd, model: DSPModel, browserFactory: IFileBrowserFactory | null): void {
+  opener = async (runId, space, task, artifact) => {
+    const response = await model.client.fetch(artifactUrl(model.client.settings, runId, artifact.artifact_id, space));
+    const content = JSON.parse(await response.text());
+    const folder = browserFactory?.tracker.currentWidget?.model.path ?? '';
+    const name = `${(task || 'notebook').replace(/[^\w.-]+/g, '_')}-executed-${runId.slice(0, 8)}.ipynb`;
+    const path = PathExt.join(folder, name);
+    await app.serviceManager.contents.save(path, { type: 'notebook', format: 'json', content });
+    await app.commands.execute('docmanager:open', { path });
+  };
+}
+
+/** "Open in JupyterLab" on a notebook step's executed notebook. */
+export function OpenNotebookButton(props: {
+  runId: string;
+  space: ResultsSpace;
+  task: string;
+  artifact: IArtifact;
+}): JSX.Element | null {
+  const [error, setError] = React.useState<string | null>(null);
+  if (!opener || props.artifact.name !== 'executed_notebook' || !props.artifact.artifact_id) {
+    return null;
+  }
+  const open = opener;
+  return (
+    <>
+      <button
+        className="jp-DSP-link jp-DSP-openNotebook"
+        data-action="open-notebook"
+        onClick={() => void open(props.runId, props.space, props.task, props.artifact).catch(r => setError(message(r)))}
+      >
+        Open in JupyterLab
+      </button>
+      {error ? <span className="jp-DSP-field-error">Cannot open the notebook: {error}</span> : null}
+    </>
+  );
+}
