@@ -8,7 +8,6 @@ reads it) with :mod:`jupyter_dsp.notebooks`, raising :class:`NotebookRefused` wi
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 from dataclasses import dataclass
@@ -69,12 +68,15 @@ def check_path(path: str) -> str:
 
 def compile_notebook(content: Any, path: str) -> CompiledNotebook:
     """Compile the notebook ``content`` (nbformat JSON) found at ``path`` into a one-step
-    pipeline; 400 for a notebook whose declarations cannot make a step, 413 when too large."""
+    pipeline with ``kfp.compiler``; 400 for a notebook whose declarations cannot make a step,
+    413 when too large. (The server's side of what ``%dsp compile x.ipynb`` does: no kernel
+    module is imported here.)"""
     import nbformat
+    import yaml
+    from kfp import compiler
 
-    from jupyter_dsp.client.compiling import compile_source
-    from jupyter_dsp.client.errors import ArgumentError
-    from jupyter_dsp.notebooks.component import MAX_NOTEBOOK_BYTES
+    from jupyter_dsp.notebooks import NotebookSignatureError, NotebookTooLarge
+    from jupyter_dsp.notebooks.pipeline import notebook_pipeline
 
     file_name = PurePosixPath(path).name
     try:
@@ -85,17 +87,42 @@ def compile_notebook(content: Any, path: str) -> CompiledNotebook:
     with tempfile.TemporaryDirectory(prefix="jupyter-dsp-notebook-") as tmp:
         copy = Path(tmp) / file_name
         nbformat.write(nb, copy)
+        package = Path(tmp) / "pipeline.yaml"
         try:
-            compiled = compile_source(str(copy))
-        except ArgumentError as exc:
-            message = str(exc).replace(str(copy), file_name).replace(tmp + "/", "")
-            status = 413 if f"at most {MAX_NOTEBOOK_BYTES // (1024 * 1024)} MB" in message else 400
-            raise NotebookRefused(status, message) from None
-    parameters = []
-    for p in compiled.parameters.values():
-        entry: dict[str, Any] = {"name": p.name, "type": p.type, "required": p.required}
-        if p.has_default:
-            entry["default"] = p.default
-        parameters.append(entry)
-    spec = json.loads(json.dumps(compiled.spec))
-    return CompiledNotebook(compiled.name, file_name, spec, compiled.to_yaml(), parameters)
+            func = notebook_pipeline(str(copy))
+            compiler.Compiler().compile(pipeline_func=func, package_path=str(package))
+        except NotebookTooLarge as exc:
+            raise NotebookRefused(413, _without(str(exc), str(copy), tmp, file_name)) from None
+        except NotebookSignatureError as exc:
+            raise NotebookRefused(400, _without(str(exc), str(copy), tmp, file_name)) from None
+        except Exception as exc:  # noqa: BLE001 - the DSL reports mistakes with many types
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            why = f"compiling {file_name} failed: {_without(first, str(copy), tmp, file_name)}"
+            raise NotebookRefused(400, why) from None
+        text = package.read_text(encoding="utf-8")
+    spec = yaml.safe_load(text)
+    name = (spec.get("pipelineInfo") or {}).get("name") or PurePosixPath(file_name).stem
+    return CompiledNotebook(name, file_name, spec, text, root_parameters(spec))
+
+
+def _without(message: str, copy: str, tmp: str, file_name: str) -> str:
+    """The message without the temporary copy's path (the user knows the notebook by name)."""
+    return message.replace(copy, file_name).replace(tmp + "/", "")
+
+
+def root_parameters(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pipeline's root parameters as the dialogs take them: name, KFP type, required and
+    the default when there is one (an integer's default as an int: IR numbers are doubles)."""
+    definitions = (spec.get("root") or {}).get("inputDefinitions") or {}
+    out = []
+    for name, entry in (definitions.get("parameters") or {}).items():
+        ptype = entry.get("parameterType") or "STRING"
+        item: dict[str, Any] = {"name": name, "type": ptype}
+        if "defaultValue" in entry:
+            default = entry["defaultValue"]
+            if ptype == "NUMBER_INTEGER" and isinstance(default, float) and default.is_integer():
+                default = int(default)
+            item["default"] = default
+        item["required"] = not entry.get("isOptional", False) and "defaultValue" not in entry
+        out.append(item)
+    return out
