@@ -10,6 +10,7 @@ import socket
 import time
 
 import pytest
+import pytest_asyncio
 from tornado.httpclient import HTTPClientError
 
 pytest_plugins = ("pytest_jupyter.jupyter_server", "fixtures_cluster", "fixtures_server")
@@ -151,7 +152,7 @@ async def test_connect_timeout_is_504_json(unaccepting, jp_fetch):
     assert body["code"] == 4 and "timed out" in body["message"]
 
 
-@pytest.fixture
+@pytest_asyncio.fixture  # pytest >= 9.1 refuses an async fixture under @pytest.fixture
 async def stalling(dsp_config, tmp_path):
     """An upstream that starts a 100 kB answer, sends 1 kB of it, then goes silent."""
 
