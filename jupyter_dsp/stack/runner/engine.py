@@ -244,11 +244,14 @@ class RunEngine:
             self._set_state(snap, CANCELING)
             self._emit(snap)
             pgid = worker.process.pid
+            # the answer is the run as terminate left it (CANCELING): a step that dies at
+            # once may be CANCELED before a later read
+            answer = self.snapshot(run_id)
         _signal_group(pgid, signal.SIGTERM)
         timer = threading.Timer(self.terminate_grace, _kill_if_alive, (worker.process,))
         timer.daemon = True
         timer.start()
-        return self.snapshot(run_id)
+        return answer
 
     def forget(self, run_id: str) -> None:
         """Drop a final run from memory (after it was deleted)."""
