@@ -13,28 +13,10 @@ import uuid
 
 import pytest
 import reference
-from stack_http import upload
+from test_cluster_managed_pipelines import dsp_stack, jp_server_config  # noqa: F401 - fixtures
 from test_server_egress import fetch_any
 
 pytest_plugins = ("pytest_jupyter.jupyter_server", "fixtures_cluster", "fixtures_server")
-
-OPERATOR_TAGS = json.dumps({"managed": "true", "rhoai-version": "3.5.0"})
-
-
-@pytest.fixture
-def jp_server_config(dsp_server_config):
-    return dsp_server_config
-
-
-@pytest.fixture
-def dsp_stack(stack_factory, dsp_config, tmp_path):
-    handle = stack_factory(single_user=True)
-    token_file = tmp_path / "token"
-    token_file.write_text(handle.token)
-    dsp_config.update(endpoint=handle.url, token_file=str(token_file), namespace="team-a")
-    handle.managed = upload(handle, "platform-pipeline", tags=OPERATOR_TAGS).json()
-    handle.own = upload(handle, "my-own").json()
-    return handle
 
 
 def multipart(data: bytes) -> tuple[bytes, str]:
@@ -88,7 +70,11 @@ def refusal(answer) -> str:
 
 
 @pytest.mark.parametrize("space", ["project", "shared"])
-async def test_managed_pipelines_refuse_writes_with_the_real_reason(dsp_stack, jp_fetch, space):
+async def test_managed_pipelines_refuse_writes_with_the_real_reason(
+    dsp_stack,  # noqa: F811 - the fixture imported above
+    jp_fetch,
+    space,
+):
     managed_id = dsp_stack.managed["pipeline_id"]
     shared = await jp_fetch("dsp", "api", "shared", "apis", "v2beta1", "pipelines", managed_id)
     assert json.loads(shared.body)["tags"]["managed"] == "true"
@@ -109,7 +95,10 @@ async def test_managed_pipelines_refuse_writes_with_the_real_reason(dsp_stack, j
     assert await versions(jp_fetch, "shared", managed_id) == [version_id]
 
 
-async def test_the_projects_own_pipeline_still_takes_those_writes(dsp_stack, jp_fetch):
+async def test_the_projects_own_pipeline_still_takes_those_writes(
+    dsp_stack,  # noqa: F811 - the fixture imported above
+    jp_fetch,
+):
     own_id = dsp_stack.own["pipeline_id"]
     (first,) = await versions(jp_fetch, "project", own_id)
     done = {}
