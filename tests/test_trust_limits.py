@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 from hostile_upstream import RUN, HostileUpstream, leaked
-from test_server_egress import JWT, answer_text, fetch_any
+from test_server_egress import JWT, answer_text, fetch_any, hostile  # noqa: F401 - a fixture
 
 pytest_plugins = ("pytest_jupyter.jupyter_server", "fixtures_cluster", "fixtures_server")
 
@@ -150,19 +150,10 @@ async def test_a_trickling_list_does_not_hold_the_live_feed(trickling, jp_fetch)
     assert took < TOTAL_S + 5, took
 
 
-@pytest.fixture
-def hostile(dsp_config, tmp_path):
-    up = HostileUpstream().start()
-    token_file = tmp_path / "jwt"
-    token_file.write_text(JWT)
-    dsp_config.update(
-        endpoint=up.url, token_file=str(token_file), namespace="team-a", multi_user=True
-    )
-    yield up
-    up.stop()
-
-
-async def test_the_changes_long_poll_sends_no_part_of_the_token(hostile, jp_fetch):
+async def test_the_changes_long_poll_sends_no_part_of_the_token(
+    hostile,  # noqa: F811 - the fixture imported above
+    jp_fetch,
+):
     keys = "pipelines:project,pipelines:shared,runs,run:run-1,versions:project:pipe-1"
     first = await fetch_any(jp_fetch, "dsp", "changes", params={"watch": keys})
     assert first.code == 200, first.body
