@@ -20,14 +20,14 @@ def jp_server_config(dsp_server_config):
     return dsp_server_config
 
 
-def run_and_wait(client: kfp.Client, pipeline_name: str, experiment: str) -> dict:
+def run_and_wait(client: kfp.Client, pipeline_name: str, experiment: str, b: int) -> dict:
     pipeline = client.upload_pipeline(str(ADD_NUMBERS), pipeline_name=pipeline_name)
     version = client.list_pipeline_versions(pipeline.pipeline_id).pipeline_versions[0]
     exp = client.create_experiment(experiment)
     run = client.run_pipeline(
         experiment_id=exp.experiment_id,
         job_name=f"{pipeline_name}-run",
-        params={"a": 1, "b": 2},
+        params={"a": 1, "b": b},
         pipeline_id=pipeline.pipeline_id,
         version_id=version.pipeline_version_id,
     )
@@ -41,11 +41,12 @@ async def test_kfp_client_runs_and_waits_through_the_proxy(
 ):
     def through_proxy() -> dict:
         client = kfp.Client(host=f"{server_url}dsp/api/project", existing_token=jupyter_token)
-        return run_and_wait(client, unique_name("proxied"), unique_name("exp"))
+        # other inputs than the direct run's, so neither is served from the other's step cache
+        return run_and_wait(client, unique_name("proxied"), unique_name("exp"), b=2)
 
     def direct_to_stack() -> dict:
         client = kfp.Client(host=proxied_stack.url, existing_token=proxied_stack.token)
-        return run_and_wait(client, unique_name("direct"), unique_name("exp"))
+        return run_and_wait(client, unique_name("direct"), unique_name("exp"), b=3)
 
     proxied, direct = await asyncio.gather(
         asyncio.to_thread(through_proxy), asyncio.to_thread(direct_to_stack)
