@@ -245,8 +245,7 @@ def cache_stack(tmp_path_factory: pytest.TempPathFactory):
 def test_repeated_run_with_caching_is_cached_with_the_same_outputs(cache_stack) -> None:
     first = _tasks(_client_run(cache_stack, {"n": 7}, enable_caching=True))
     assert {t["state"] for t in first.values()} == {"SUCCEEDED"}
-    second_run = _client_run(cache_stack, {"n": 7}, enable_caching=True)
-    second = _tasks(second_run)
+    second = _tasks(_client_run(cache_stack, {"n": 7}, enable_caching=True))
     assert {name: t["state"] for name, t in second.items()} == {
         "produce": "CACHED",
         "consume": "CACHED",
@@ -258,17 +257,6 @@ def test_repeated_run_with_caching_is_cached_with_the_same_outputs(cache_stack) 
     assert second["produce"]["output_artifacts"]["out"][0]["uri"] != (
         first["produce"]["output_artifacts"]["out"][0]["uri"]
     )
-    # a cached task's log says why the step printed nothing
-    from stack_http import call
-
-    log = call(
-        cache_stack,
-        "GET",
-        f"/runs/{second_run['run_id']}/tasks/{second['produce']['task_id']}/logs",
-    )
-    assert log.status_code == 200
-    assert "did not run" in log.text and "step cache" in log.text
-    assert log.headers["X-Log-Complete"] == "true"
     # other inputs: executed again
     other = _tasks(_client_run(cache_stack, {"n": 8}, enable_caching=True))
     assert {t["state"] for t in other.values()} == {"SUCCEEDED"}

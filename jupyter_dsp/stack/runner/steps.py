@@ -68,12 +68,6 @@ class StepOptions:
     max_parallel_steps: int = field(default_factory=lambda: max(4, 2 * (os.cpu_count() or 1)))
 
 
-_CACHED_NOTE = (
-    b"This step did not run: its outputs come from the step cache, written by an earlier run"
-    b" of the same step with the same inputs. Turn caching off for the run to run it again.\n"
-)
-
-
 def _open_log(path: Path) -> BinaryIO:
     """A task's log for appending (0600: the run's logs are the stack's own files)."""
     return os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
@@ -184,8 +178,6 @@ class StepRuntime:
             for name, items in artifacts.items():
                 for item, target in zip(items, wanted.get(name, []), strict=False):
                     item.setdefault("schema_version", target.get("schema_version"))
-            with _open_log(self.recorder.log_path(task.task_id)) as log:
-                log.write(_CACHED_NOTE)
             return Outputs(dict(hit.parameters), artifacts), CACHED
         outputs = self._with_retries(call, task, executor, task_root)
         self.run_cache.store(run_key, outputs.parameters, outputs.artifacts)
