@@ -1,6 +1,6 @@
 """Cluster results: how long reading a 200-iteration ParallelFor run (401 tasks) from ML Metadata
 takes over gRPC and over gRPC-Web (the token-checking front of tests/fixtures_mlmd.py), with the
-project's own messages and stub (jupyter_dsp.connection.mlmd_proto) and, where ml-metadata
+project's own messages and stub (jupyter_dsp.results.mlmd.proto) and, where ml-metadata
 installs, with ml-metadata's generated classes and stub running the same reader code, rounds
 interleaved, side by side (p50 and the ratio); then how much memory streaming a 100 MB artifact
 from S3 (moto's server, in its own process) costs the reading process.
@@ -64,7 +64,7 @@ def ml_metadata_messages():
         from ml_metadata.proto import metadata_store_service_pb2_grpc as svc_grpc
     except ImportError:
         return None
-    from jupyter_dsp.connection import mlmd_proto
+    from jupyter_dsp.results.mlmd import proto as mlmd_proto
 
     return SimpleNamespace(
         request=lambda rpc, **fields: getattr(svc, f"{rpc}Request")(**fields),
@@ -89,11 +89,11 @@ def main() -> None:
     from mlmd_servicer import any_store, serve_store
     from server_helpers import make_ca, server_tls_context
 
-    from jupyter_dsp.connection import mlmd as mlmd_module
-    from jupyter_dsp.connection import mlmd_proto
-    from jupyter_dsp.connection.mlmd import MLMDReader
-    from jupyter_dsp.connection.mlmd_endpoint import MLMDEndpoint
-    from jupyter_dsp.connection.objectstore import ObjectStore
+    from jupyter_dsp.results.mlmd import proto as mlmd_proto
+    from jupyter_dsp.results.mlmd import reader as mlmd_module
+    from jupyter_dsp.results.mlmd.endpoint import MLMDEndpoint
+    from jupyter_dsp.results.mlmd.reader import MLMDReader
+    from jupyter_dsp.results.objectstore import ObjectStore
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-mlmd-"))
     port = free_port()

@@ -35,7 +35,7 @@ from mlmd_memory_store import MemoryMetadataStore
 from mlmd_servicer import any_store, serve_store, store_python
 from server_helpers import make_ca, server_tls_context
 
-from jupyter_dsp.connection.mlmd_grpcweb import CONTENT_TYPE, encode_trailers, frame, unframe
+from jupyter_dsp.results.mlmd.grpcweb import CONTENT_TYPE, encode_trailers, frame, unframe
 
 S3_KEY_ID = "AKIDLOOPBACK"
 S3_SECRET = "loopback-secret"

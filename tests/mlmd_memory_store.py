@@ -1,7 +1,7 @@
 """A store the tests build, for where ml-metadata does not install (CPython >= 3.12): the part of
 ``ml_metadata.metadata_store.MetadataStore``'s API that :mod:`mlmd_kfp_run` writes with and
 :func:`fixtures_mlmd.make_servicer` reads from, keeping the project's own ML Metadata messages
-(:mod:`jupyter_dsp.connection.mlmd_proto`) in memory.
+(:mod:`jupyter_dsp.results.mlmd.proto`) in memory.
 
 It does what the real store does for those calls: ids from 1 per kind, a type put twice under one
 name is one type, nodes come back with ``type`` (the type's name) and create/update times,
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from jupyter_dsp.connection import mlmd_proto as pb
+from jupyter_dsp.results.mlmd import proto as pb
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Any
 
 from mlmd_memory_store import MemoryMetadataStore
 
-from jupyter_dsp.connection import mlmd_proto
+from jupyter_dsp.results.mlmd import proto as mlmd_proto
 
 
 def open_store(path: Path) -> Any:

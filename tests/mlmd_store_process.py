@@ -52,7 +52,7 @@ class RemoteStore:
     def __init__(self, port: int, authkey: bytes) -> None:
         from mlmd_memory_store import MESSAGES
 
-        from jupyter_dsp.connection import mlmd_proto
+        from jupyter_dsp.results.mlmd import proto as mlmd_proto
 
         self.messages = MESSAGES
         self._classes = mlmd_proto.message_class

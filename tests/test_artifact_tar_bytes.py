@@ -178,10 +178,10 @@ def test_the_reader_itself_refuses_another_namespaces_directory(request, tmp_pat
     """With no proxy in front (the kernel's path), a run context of another namespace is
     refused by the reader: team-b's directory artifact, asked for as team-a's on Kubeflow's
     shared store, is a 403 before any byte is read."""
-    from jupyter_dsp.connection.cluster_content import open_cluster_artifact
-    from jupyter_dsp.connection.mlmd_errors import MLMDError
     from jupyter_dsp.connection.model import Connection, Space
     from jupyter_dsp.connection.settings import DSPSettings
+    from jupyter_dsp.results.cluster_content import open_cluster_artifact
+    from jupyter_dsp.results.mlmd.errors import MLMDError
 
     cluster = request.getfixturevalue("mlmd_cluster")
     artifact_id, _ = _put_directory(cluster, "run-b-dir", "team-b")

@@ -1,4 +1,4 @@
-"""Version diff: the pure comparison (connection/spec_diff.py) on specs the KFP compiler makes,
+"""Version diff: the pure comparison (common/spec_diff.py) on specs the KFP compiler makes,
 and ``GET {base}dsp/diff`` through a real Jupyter server and embedded stack."""
 
 import asyncio
@@ -12,7 +12,7 @@ import yaml
 from kfp import compiler, dsl
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
-from jupyter_dsp.connection.spec_diff import diff_specs
+from jupyter_dsp.common.spec_diff import diff_specs
 
 pytest_plugins = ("pytest_jupyter.jupyter_server", "fixtures_cluster", "fixtures_server")
 

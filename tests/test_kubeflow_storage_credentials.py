@@ -22,8 +22,8 @@ import boto3  # type: ignore[import-untyped]
 import pytest
 import requests  # type: ignore[import-untyped]
 
-from jupyter_dsp.connection.objectstore import ObjectStore, ObjectStoreError
-from jupyter_dsp.connection.storage_credentials import KUBEFLOW_SECRET
+from jupyter_dsp.results.objectstore import ObjectStore, ObjectStoreError
+from jupyter_dsp.results.storage_credentials import KUBEFLOW_SECRET
 
 pytest_plugins = ("pytest_jupyter.jupyter_server", "fixtures_cluster", "fixtures_server")
 
@@ -205,7 +205,7 @@ def test_a_wrong_secret_is_refused_by_the_store_and_says_where_from(
     a Secret without its keys, or none at all, is named."""
     from jupyter_dsp.connection.model import Connection, Space
     from jupyter_dsp.connection.settings import DSPSettings
-    from jupyter_dsp.connection.storage_credentials import object_store
+    from jupyter_dsp.results.storage_credentials import object_store
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_S3_ENDPOINT"):
         clean_dsp_env.delenv(name, raising=False)

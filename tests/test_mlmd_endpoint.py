@@ -6,10 +6,11 @@ import pytest
 from fake_kube_api import make_dspa
 from mlmd_kfp_run import PIPELINE_SPEC
 
-from jupyter_dsp.connection import DSPSettings, mlmd_results, resolve
-from jupyter_dsp.connection.mlmd import MLMDReader
-from jupyter_dsp.connection.mlmd_endpoint import MLMDEndpoint, discover
-from jupyter_dsp.connection.mlmd_results import cluster_results, endpoint_for
+from jupyter_dsp.connection import DSPSettings, resolve
+from jupyter_dsp.results import cluster as mlmd_results
+from jupyter_dsp.results.cluster import cluster_results, endpoint_for
+from jupyter_dsp.results.mlmd.endpoint import MLMDEndpoint, discover
+from jupyter_dsp.results.mlmd.reader import MLMDReader
 
 pytest_plugins = ("fixtures_cluster",)
 

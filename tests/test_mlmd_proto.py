@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from google.protobuf import json_format
 
-from jupyter_dsp.connection import mlmd_proto as pb
+from jupyter_dsp.results.mlmd import proto as pb
 
 
 def test_checked_in_descriptors_match_the_proto_files():
@@ -16,11 +16,11 @@ def test_checked_in_descriptors_match_the_proto_files():
         reason="grpcio-tools is not installed (pip install grpcio-tools): the descriptors "
         "cannot be remade to compare",
     )
-    from jupyter_dsp.connection.mlmd_proto.generate import compile_descriptors, same
+    from jupyter_dsp.results.mlmd.proto.generate import compile_descriptors, same
 
     made = compile_descriptors()
     assert same(pb.DESCRIPTORS.read_bytes(), made), (
-        "descriptors.binpb is stale: run python -m jupyter_dsp.connection.mlmd_proto.generate"
+        "descriptors.binpb is stale: run python -m jupyter_dsp.results.mlmd.proto.generate"
     )
 
 

@@ -10,11 +10,11 @@ import sys
 import pytest
 from mlmd_kfp_run import CONFUSION, DATASET, HTML, MARKDOWN, MODEL, PIPELINE_SPEC, ROC
 
-from jupyter_dsp.connection.mlmd_errors import MLMDError
-from jupyter_dsp.connection.mlmd_results import cluster_results, open_artifact
 from jupyter_dsp.connection.model import Connection, Space
-from jupyter_dsp.connection.objectstore import ObjectStoreError
 from jupyter_dsp.connection.settings import DSPSettings
+from jupyter_dsp.results.cluster import cluster_results, open_artifact
+from jupyter_dsp.results.mlmd.errors import MLMDError
+from jupyter_dsp.results.objectstore import ObjectStoreError
 
 RUN_A = {
     "run_id": "run-team-a-1",
@@ -267,8 +267,8 @@ def test_unknown_run_is_said_plainly(kubeflow):
 
 
 def test_a_grpc_status_crosses_the_web_front(mlmd_cluster):
-    from jupyter_dsp.connection import mlmd_proto as pb
-    from jupyter_dsp.connection.mlmd_grpcweb import GrpcWebChannel, GrpcWebError
+    from jupyter_dsp.results.mlmd import proto as pb
+    from jupyter_dsp.results.mlmd.grpcweb import GrpcWebChannel, GrpcWebError
 
     channel = GrpcWebChannel(
         mlmd_cluster.grpcweb_url, token=lambda: "good-token", ca_bundle=str(mlmd_cluster.ca_path)

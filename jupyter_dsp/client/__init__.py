@@ -90,7 +90,7 @@ def connect(
     except DSPConnectionError as exc:  # a setting that cannot work; the message says how
         raise DSPError(" ".join(str(exc).split())) from None
     from jupyter_dsp.client.models import UI_LINKS
-    from jupyter_dsp.connection.links import ui_links
+    from jupyter_dsp.common.links import ui_links
 
     links = ui_links(conn.mode, conn.namespace, settings)
     if links is not None:

@@ -13,7 +13,7 @@ from jupyter_dsp.client import charts
 from jupyter_dsp.client.outputs import RunResults
 from jupyter_dsp.client.render import badge, clipped
 from jupyter_dsp.client.render_results import Bundle, chart_bundle, display_bundles, html_bundle
-from jupyter_dsp.connection.display import value_text
+from jupyter_dsp.common.display import value_text
 
 _MISSING = object()
 _DIFF = "background:#fff3cd"

@@ -1,6 +1,6 @@
 """``%dsp diff`` / ``client.diff``: what changed between two versions of a pipeline.
 
-The comparison itself is :func:`jupyter_dsp.connection.spec_diff.diff_specs` (shared with the
+The comparison itself is :func:`jupyter_dsp.common.spec_diff.diff_specs` (shared with the
 server's ``dsp/diff``); this module picks the versions and renders the result.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from jupyter_dsp.client.errors import ArgumentError
 from jupyter_dsp.client.models import PipelineVersion
-from jupyter_dsp.connection.spec_diff import diff_specs
+from jupyter_dsp.common.spec_diff import diff_specs
 
 _STATUS_COLOURS = {
     "added": "#2e7d32",

@@ -10,7 +10,7 @@ from typing import Any
 import urllib3.exceptions
 from kfp_server_api.exceptions import ApiException
 
-from jupyter_dsp.connection.scrub import (
+from jupyter_dsp.common.scrub import (
     StreamScrubber,
     scrub_bytes,
     scrub_text,

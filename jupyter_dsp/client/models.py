@@ -43,7 +43,7 @@ class PipelineVersion:
     spec: dict[str, Any] | None = field(default=None, repr=False)
     pipeline: Pipeline | None = field(default=None, repr=False)
     raw: Any = field(default=None, repr=False)
-    ui_url: str | None = None  # its page in the cluster's UI (connection/links.py)
+    ui_url: str | None = None  # its page in the cluster's UI (common/links.py)
 
     @classmethod
     def from_api(cls, obj: Any, space: str) -> PipelineVersion:
@@ -94,7 +94,7 @@ class Pipeline:
     created_at: dt.datetime | None = None
     versions: list[PipelineVersion] = field(default_factory=list)
     raw: Any = field(default=None, repr=False)
-    ui_url: str | None = None  # its page in the cluster's UI (connection/links.py)
+    ui_url: str | None = None  # its page in the cluster's UI (common/links.py)
     # where a shared pipeline lives when the shared space has both: "catalog" | "managed"
     where: str = ""
 
@@ -200,7 +200,7 @@ class Run:
     spec: dict[str, Any] | None = field(default=None, repr=False)
     raw: Any = field(default=None, repr=False)
     client: Any = field(default=None, repr=False, compare=False)  # set by the client's reads
-    ui_url: str | None = None  # its page in the cluster's UI (connection/links.py)
+    ui_url: str | None = None  # its page in the cluster's UI (common/links.py)
     _results: RunResults | None = field(default=None, repr=False, compare=False)
 
     @classmethod

@@ -24,7 +24,7 @@ from jupyter_dsp.client.errors import ArgumentError, DSPError, NotFoundError, ap
 from jupyter_dsp.client.models import Pipeline, PipelineVersion, ResultList
 from jupyter_dsp.client.space_access import SpaceAccess
 from jupyter_dsp.client.spaces import MANAGED, PROJECT, SHARED
-from jupyter_dsp.connection.managed import managed_filter
+from jupyter_dsp.common.managed import managed_filter
 
 PAGE_SIZE = 200
 _SAFE_FILE = re.compile(r"[^A-Za-z0-9_.-]+")

@@ -11,7 +11,7 @@ from html import escape
 from typing import Any
 
 from jupyter_dsp.client.safe_html import safe_url
-from jupyter_dsp.connection.display import quoted_text
+from jupyter_dsp.common.display import quoted_text
 
 STATE_COLOURS: dict[str, str] = {
     "SUCCEEDED": "#2e7d32",

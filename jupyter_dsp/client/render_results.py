@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from jupyter_dsp.client import charts
 from jupyter_dsp.client.render import badge, table
 from jupyter_dsp.client.safe_html import markdown_html, safe_url
-from jupyter_dsp.connection import display
+from jupyter_dsp.common import display
 
 
 # What the renderings read of the results objects of :mod:`jupyter_dsp.client.outputs`

@@ -16,8 +16,8 @@ Where they read: a jupyter-dsp stack (embedded, or configured) through its artif
 (``/apis/v2beta1/tasks``, ``/artifacts/{id}/content``) with the project space's token; on a
 cluster (``cluster-dspa`` / ``cluster-kubeflow``, or a configured KFP that has no such API),
 ML Metadata and object storage through the same readers as the server's ``dsp/results`` and
-``dsp/artifacts`` (:func:`jupyter_dsp.connection.mlmd_results.cluster_results`,
-:func:`jupyter_dsp.connection.cluster_content.open_cluster_artifact`): one document, the same
+``dsp/artifacts`` (:func:`jupyter_dsp.results.cluster.cluster_results`,
+:func:`jupyter_dsp.results.cluster_content.open_cluster_artifact`): one document, the same
 bytes (a directory artifact as a tar). The run is checked to be in the project
 namespace first (multi-user stacks). Failures are :class:`DSPError` with a hint.
 """
@@ -31,7 +31,7 @@ from typing import Any
 
 from jupyter_dsp.client.errors import DSPError, NotFoundError, api_errors, scrub_chunks, scrub_json
 from jupyter_dsp.client.spaces import PROJECT
-from jupyter_dsp.connection.results import (
+from jupyter_dsp.results.document import (
     CONTENT_PATH,
     MAX_TASK_PAGES,
     TASKS_PAGE_SIZE,
@@ -152,7 +152,7 @@ def _cluster(client: Any) -> tuple[Any, Any]:
 
 def _cluster_document(client: Any, run_id: str, run: dict[str, Any]) -> dict[str, Any]:
     """The same document the server's ``dsp/results`` gives on a cluster (one reader)."""
-    from jupyter_dsp.connection.mlmd_results import cluster_results
+    from jupyter_dsp.results.cluster import cluster_results
 
     conn, settings = _cluster(client)
     return cluster_results(conn, settings, {**run, "run_id": run_id})
@@ -233,9 +233,9 @@ def _open(
 def _open_cluster(client: Any, run_id: str, artifact_id: str, max_bytes: int | None) -> _Stream:
     """The bytes as the server's ``dsp/artifacts`` reads them on a cluster (one object, or a
     directory as a tar)."""
-    from jupyter_dsp.connection.cluster_content import open_cluster_artifact
-    from jupyter_dsp.connection.mlmd_errors import MLMDError
-    from jupyter_dsp.connection.objectstore import ObjectStoreError
+    from jupyter_dsp.results.cluster_content import open_cluster_artifact
+    from jupyter_dsp.results.mlmd.errors import MLMDError
+    from jupyter_dsp.results.objectstore import ObjectStoreError
 
     conn, settings = _cluster(client)
     where = f"Reading artifact {artifact_id} of run {run_id}"

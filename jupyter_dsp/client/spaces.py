@@ -16,7 +16,7 @@ from jupyter_dsp.client.errors import guard_api_client, remember_token
 PROJECT = "project"
 SHARED = "shared"
 # a single-user project stack's platform-managed pipelines, shown in the shared space beside a
-# catalog stack (connection/managed.py); without a catalog they are the shared space itself
+# catalog stack (common/managed.py); without a catalog they are the shared space itself
 MANAGED = "managed"
 
 

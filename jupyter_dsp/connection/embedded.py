@@ -168,12 +168,18 @@ def read_data_dir_stack(settings: DSPSettings, namespace: str) -> EmbeddedInfo |
     return EmbeddedInfo(url, token, pid, pid, namespace)
 
 
-class EmbeddedStackManager:
-    """Start the embedded stack, or reuse one that already runs; stop it only if we own it."""
+class StackStarter:
+    """An embedded stack this process may start: one already announced is reused, else one is
+    started in its data dir and announced in its runtime file (0600); only what this process
+    started is stopped. Subclasses say where the stack lives and which announced stack to trust:
+    :class:`EmbeddedStackManager` (a laptop's project stack) and
+    :class:`~jupyter_dsp.connection.local_stack.LocalStackManager` (run locally on a cluster)."""
 
-    def __init__(self, settings: DSPSettings, namespace: str = "default") -> None:
-        self.settings = settings
+    what = "embedded stack"
+
+    def __init__(self, namespace: str, settings: DSPSettings | None) -> None:
         self.namespace = namespace
+        self.settings = settings  # DSPSettings (step settings); None: loaded when starting
         self._handle: Any = None
         self._info: EmbeddedInfo | None = None
         self._lock = threading.Lock()
@@ -189,30 +195,30 @@ class EmbeddedStackManager:
     def ensure(self) -> EmbeddedInfo:
         """Blocking: the running stack's URL and token (starting it when needed)."""
         with self._lock:
-            if self._info and healthy(self._info.url, self._info.token):
+            if self._info is not None and self._still_up(self._info):
                 return self._info
-            try:
-                reused = self._reuse()
-                if reused:
-                    self._info = reused
-                    return reused
-                self._info = self._start()
-                return self._info
-            finally:
-                clear_starting()
+            self._info = self._reuse() or self._start()
+            return self._info
+
+    def forget(self) -> None:
+        """The stack did not answer: check (and if need be restart) it on next use."""
+        self._info = None
+
+    # ----- what differs ------------------------------------------------------------------
+
+    def _still_up(self, info: EmbeddedInfo) -> bool:
+        return healthy(info.url, info.token)
 
     def _reuse(self) -> EmbeddedInfo | None:
-        announced = read_runtime_file()
-        if announced and pid_alive(announced.owner_pid) and healthy(announced.url, announced.token):
-            log.info("jupyter-dsp: reusing the embedded stack at %s", announced.url)
-            return announced
-        # a stack serving our data dir, started by someone else (e.g. `jupyter-dsp stack serve`)
-        info = read_data_dir_stack(self.settings, self.namespace)
-        if info and healthy(info.url, info.token):
-            write_runtime_file(info)
-            log.info("jupyter-dsp: reusing the embedded stack at %s", info.url)
-            return info
-        return None
+        raise NotImplementedError
+
+    def _data_dir(self, settings: DSPSettings) -> Path:
+        raise NotImplementedError
+
+    def _runtime_file(self) -> Path:
+        raise NotImplementedError
+
+    # ----- the same for both -------------------------------------------------------------
 
     def _start(self) -> EmbeddedInfo:
         from jupyter_dsp.stack import start_stack
@@ -221,14 +227,15 @@ class EmbeddedStackManager:
         if self._handle is not None:  # ours, but it died: reap it before starting again
             self._handle.stop()
             self._handle = None
-        d = data_dir(self.settings)
+        settings = self.settings or DSPSettings.load()
+        d = self._data_dir(settings)
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
-        steps = StepSettings.from_settings(self.settings)
+        steps = StepSettings.from_settings(settings)
         handle = start_stack(d, default_namespace=self.namespace, steps=steps)
         self._handle = handle
         info = EmbeddedInfo(handle.url, handle.token, handle.pid, os.getpid(), self.namespace)
-        write_runtime_file(info)
-        log.info("jupyter-dsp: started the embedded stack at %s (data in %s)", handle.url, d)
+        write_runtime_file(info, self._runtime_file())
+        log.info("jupyter-dsp: started the %s at %s (data in %s)", self.what, handle.url, d)
         return info
 
     def stop(self) -> None:
@@ -237,13 +244,46 @@ class EmbeddedStackManager:
             handle, self._handle = self._handle, None
             if handle is None:
                 return
+            self._info = None
             try:
                 handle.stop()
             finally:
-                announced = read_runtime_file()
+                announced = read_runtime_file(self._runtime_file())
                 if announced and announced.owner_pid == os.getpid():
                     try:
-                        runtime_file().unlink()
+                        self._runtime_file().unlink()
                     except OSError:
                         pass
-                self._info = None
+
+
+class EmbeddedStackManager(StackStarter):
+    """The project stack out of a cluster: started by the Jupyter server, or reused when one
+    already serves (announced by a live server, or serving our data dir)."""
+
+    def __init__(self, settings: DSPSettings, namespace: str = "default") -> None:
+        super().__init__(namespace, settings)
+
+    def ensure(self) -> EmbeddedInfo:
+        try:
+            return super().ensure()
+        finally:
+            clear_starting()
+
+    def _reuse(self) -> EmbeddedInfo | None:
+        announced = read_runtime_file()
+        if announced and pid_alive(announced.owner_pid) and healthy(announced.url, announced.token):
+            log.info("jupyter-dsp: reusing the embedded stack at %s", announced.url)
+            return announced
+        # a stack serving our data dir, started by someone else (e.g. `jupyter-dsp stack serve`)
+        info = read_data_dir_stack(self.settings or DSPSettings.load(), self.namespace)
+        if info and healthy(info.url, info.token):
+            write_runtime_file(info)
+            log.info("jupyter-dsp: reusing the embedded stack at %s", info.url)
+            return info
+        return None
+
+    def _data_dir(self, settings: DSPSettings) -> Path:
+        return data_dir(settings)
+
+    def _runtime_file(self) -> Path:
+        return runtime_file()

@@ -41,7 +41,7 @@ class Space:
     _token: Callable[[], str | None] = field(default=lambda: None, repr=False)
     health_error: str | None = None  # from the probe made while resolving
     # "only": the project stack's managed pipelines (a single-user stack's shared space);
-    # "hide": a single-user project stack without them (see connection/managed.py)
+    # "hide": a single-user project stack without them (see common/managed.py)
     managed: str = ""
 
     def token(self) -> str | None:
@@ -76,7 +76,7 @@ class Connection:
     dspa_name: str | None = None  # cluster-dspa: the DataSciencePipelinesApplication
     notes: list[str] = field(default_factory=list)  # how it was found, for dsp/info
     # a single-user project stack's managed pipelines when the shared space is a catalog stack
-    # (read-only, connection/managed.py); None otherwise (without a catalog they are `shared`)
+    # (read-only, common/managed.py); None otherwise (without a catalog they are `shared`)
     managed: Space | None = None
 
     def space(self, name: str) -> Space | None:

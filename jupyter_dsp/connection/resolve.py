@@ -3,13 +3,12 @@ Jupyter server and in a kernel."""
 
 from __future__ import annotations
 
-import glob
-import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from jupyter_dsp.common.runtime_files import runtime_url
 from jupyter_dsp.connection.embedded import (
     data_dir,
     pid_alive,
@@ -193,18 +192,8 @@ def _discover_in_cluster(
 
 
 def _runtime_endpoint(runtimes_dir: str) -> tuple[str, str] | None:
-    for path in sorted(glob.glob(os.path.join(runtimes_dir, "*.json"))):
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
-        except (OSError, ValueError):
-            continue
-        if not isinstance(data, dict):
-            continue
-        endpoint = (data.get("metadata") or {}).get("api_endpoint")
-        if isinstance(endpoint, str) and endpoint.startswith(("http://", "https://")):
-            return path, endpoint.rstrip("/")
-    return None
+    found = runtime_url(runtimes_dir, "api_endpoint")
+    return (found[0], found[1].rstrip("/")) if found else None
 
 
 def _resolve_embedded(

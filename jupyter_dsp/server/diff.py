@@ -10,7 +10,7 @@ handler (resource ``dsp``, read). Answer (200)::
     {"pipeline_id": str, "pipeline_name": str,
      "old": {"pipeline_version_id", "display_name", "created_at"},
      "new": {"pipeline_version_id", "display_name", "created_at"},
-     ...the fields of jupyter_dsp.connection.spec_diff.diff_specs:
+     ...the fields of jupyter_dsp.common.spec_diff.diff_specs:
      "changed", "summary", "parameters", "components", "dag"}
 
 Errors are KFP-shaped ``{"code", "message", "details"}``: 400 for a bad query (a parameter
@@ -27,9 +27,9 @@ from urllib.parse import quote
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from jupyter_dsp.common.spec_diff import diff_specs
 from jupyter_dsp.connection.explain import denied_message
 from jupyter_dsp.connection.model import Connection, Space
-from jupyter_dsp.connection.spec_diff import diff_specs
 from jupyter_dsp.server import routes
 from jupyter_dsp.server.deadline import whole_request
 from jupyter_dsp.server.errors import ProxyError, upstream_message

@@ -4,7 +4,7 @@
 :class:`EgressHandlerMixin` sits under :class:`jupyter_dsp.server.handlers.DSPHandler`, so the
 proxy, ``dsp/results``, ``dsp/artifacts``, ``dsp/diff``, ``dsp/logs`` and ``dsp/info`` (and
 every error they answer) pass through it: each header value, the status line's reason and the
-body (streamed through :class:`jupyter_dsp.connection.scrub.StreamScrubber`, JSON read
+body (streamed through :class:`jupyter_dsp.common.scrub.StreamScrubber`, JSON read
 through its escapes) lose every token the server holds (see ``DSPState.tokens``), whole or
 any JWT part. Replacements keep lengths, so ``Content-Length`` and ranges stay true.
 """
@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from tornado import httputil, web
 
-from jupyter_dsp.connection.scrub import StreamScrubber, scrub_fragments, secrets_of
+from jupyter_dsp.common.scrub import StreamScrubber, scrub_fragments, secrets_of
 
 # artifact bytes (dsp/artifacts, from a stack or a cluster's object storage): one read's cap
 MAX_READ_ENV = "JUPYTER_DSP_MAX_ARTIFACT_READ"

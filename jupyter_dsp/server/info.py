@@ -6,8 +6,8 @@ from typing import Any
 
 from tornado.httputil import HTTPHeaders
 
+from jupyter_dsp.common.links import UILinks, ui_links
 from jupyter_dsp.connection.explain import denied_message, tls_message
-from jupyter_dsp.connection.links import UILinks, ui_links
 from jupyter_dsp.connection.model import Connection, NoStackFound, Space
 from jupyter_dsp.server.errors import upstream_message
 from jupyter_dsp.server.proxy import upstream_headers
@@ -98,7 +98,7 @@ async def build_info(state: DSPState) -> dict[str, Any]:
 
 
 # placeholders the panel replaces with an id (URL-encoded): the links are made here, by the
-# same rule as the kernel's ui_url (connection/links.py), never rebuilt in TypeScript
+# same rule as the kernel's ui_url (common/links.py), never rebuilt in TypeScript
 RUN, EXPERIMENT, PIPELINE, VERSION = "RUN_ID_", "EXPERIMENT_ID_", "PIPELINE_ID_", "VERSION_ID_"
 
 

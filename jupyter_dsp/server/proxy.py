@@ -10,10 +10,10 @@ from urllib.parse import urlencode
 
 from tornado import httputil
 
+from jupyter_dsp.common.managed import is_managed, managed_filter, read_only_message
+from jupyter_dsp.common.scrub import scrub_text, secrets_of
 from jupyter_dsp.connection.explain import denied_message, tls_message
-from jupyter_dsp.connection.managed import is_managed, managed_filter, read_only_message
 from jupyter_dsp.connection.model import Connection, Space
-from jupyter_dsp.connection.scrub import scrub_text, secrets_of
 from jupyter_dsp.server.errors import ProxyError, upstream_message
 from jupyter_dsp.server.routes import ID, Route, check_namespace
 from jupyter_dsp.server.upstream import (

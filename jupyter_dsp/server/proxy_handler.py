@@ -18,8 +18,8 @@ from jupyter_server.utils import url_path_join
 from tornado import httputil, web
 from tornado.iostream import StreamClosedError
 
+from jupyter_dsp.common.managed import is_managed
 from jupyter_dsp.connection.explain import denied_message
-from jupyter_dsp.connection.managed import is_managed
 from jupyter_dsp.connection.model import Connection, DSPConnectionError, Space
 from jupyter_dsp.server import routes
 from jupyter_dsp.server.deadline import deadline_message

@@ -31,7 +31,7 @@ from tornado.iostream import StreamClosedError
 
 from jupyter_dsp.connection.explain import denied_message
 from jupyter_dsp.connection.model import Connection, DSPConnectionError, Space
-from jupyter_dsp.connection.results import MAX_TASK_PAGES, TASKS_PAGE_SIZE, document_from_stack
+from jupyter_dsp.results.document import MAX_TASK_PAGES, TASKS_PAGE_SIZE, document_from_stack
 from jupyter_dsp.server import routes
 from jupyter_dsp.server.deadline import whole_request
 from jupyter_dsp.server.egress import content_disposition, content_type_of, max_read_bytes

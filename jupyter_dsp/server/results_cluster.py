@@ -1,9 +1,9 @@
 """Results on a cluster: the document from ML Metadata, artifact bytes from object storage.
 
 Glue between the server's results handlers and the same cluster readers the kernel uses:
-:func:`jupyter_dsp.connection.mlmd_results.cluster_results` for the document (the KFP run's
+:func:`jupyter_dsp.results.cluster.cluster_results` for the document (the KFP run's
 state, artifact sizes, the run's page in the cluster UI) and
-:func:`jupyter_dsp.connection.cluster_content.open_cluster_artifact` for bytes (one object, or a
+:func:`jupyter_dsp.results.cluster_content.open_cluster_artifact` for bytes (one object, or a
 directory sent as a tar). Those are blocking (gRPC, boto3), so they run on the default
 executor, one chunk at a time for content. A store that cannot be reached gives a document with
 ``unavailable`` saying why and the run's link, never a failure of the whole answer.
@@ -37,7 +37,7 @@ class ClusterResults:
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
     def _read_document(self, run: dict[str, Any]) -> dict[str, Any]:
-        from jupyter_dsp.connection.mlmd_results import cluster_results
+        from jupyter_dsp.results.cluster import cluster_results
 
         return cluster_results(self.conn, self.state.settings, run)
 
@@ -46,9 +46,9 @@ class ClusterResults:
         return await self._off_loop(self._read_document, run)
 
     def _open(self, run_id: str, artifact_id: str) -> Any:
-        from jupyter_dsp.connection.cluster_content import open_cluster_artifact
-        from jupyter_dsp.connection.mlmd_errors import MLMDError
-        from jupyter_dsp.connection.objectstore import ObjectStoreError
+        from jupyter_dsp.results.cluster_content import open_cluster_artifact
+        from jupyter_dsp.results.mlmd.errors import MLMDError
+        from jupyter_dsp.results.objectstore import ObjectStoreError
 
         try:
             return open_cluster_artifact(self.conn, self.state.settings, run_id, artifact_id)
@@ -60,7 +60,7 @@ class ClusterResults:
     async def stream(
         self, handler: DSPHandler, run_id: str, artifact_id: str, range_header: str | None
     ) -> None:
-        from jupyter_dsp.connection.objectstore import ObjectStoreError
+        from jupyter_dsp.results.objectstore import ObjectStoreError
 
         art = await self._off_loop(self._open, run_id, artifact_id)
         try:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlencode
 
-from jupyter_dsp.connection.managed import read_only_message
+from jupyter_dsp.common.managed import read_only_message
 from jupyter_dsp.server.errors import ProxyError
 from jupyter_dsp.server.version_specs import wants_specs
 
@@ -227,7 +227,7 @@ def match(
     managed: str = "",
 ) -> Route:
     """The route for a proxied request, with its query already pinned. ``managed``: the
-    space's (connection/managed.py); "only" is the platform's managed pipelines, read-only."""
+    space's (common/managed.py); "only" is the platform's managed pipelines, read-only."""
     segments = split_path(raw_path)
     if len(segments) < 2 or tuple(segments[:2]) != API_PREFIX:
         raise ProxyError(404, "not a KFP API path: only /apis/v2beta1/... is proxied")

@@ -7,9 +7,9 @@
    first step of the event path.
 
 The answer is the results document (CONTRACTS.md, ``source: "mlmd"``). The transport is native
-gRPC or gRPC-Web (:mod:`jupyter_dsp.connection.mlmd_grpcweb`), behind one stub.
+gRPC or gRPC-Web (:mod:`jupyter_dsp.results.mlmd.grpcweb`), behind one stub.
 
-The messages and the stub are the project's own (:mod:`jupyter_dsp.connection.mlmd_proto`:
+The messages and the stub are the project's own (:mod:`jupyter_dsp.results.mlmd.proto`:
 ML Metadata's public protos, the part read here); the ml-metadata package is not needed.
 """
 
@@ -18,11 +18,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from jupyter_dsp.connection import mlmd_proto as pb
-from jupyter_dsp.connection.mlmd_endpoint import MLMDEndpoint
-from jupyter_dsp.connection.mlmd_errors import MLMDError, explain_rpc_error
-from jupyter_dsp.connection.mlmd_outputs import pipeline_outputs
-from jupyter_dsp.connection.mlmd_values import artifact_metadata, parameters, task_state
+from jupyter_dsp.results.mlmd import proto as pb
+from jupyter_dsp.results.mlmd.endpoint import MLMDEndpoint
+from jupyter_dsp.results.mlmd.errors import MLMDError, explain_rpc_error
+from jupyter_dsp.results.mlmd.outputs import pipeline_outputs
+from jupyter_dsp.results.mlmd.values import artifact_metadata, parameters, task_state
 
 RUN_CONTEXT_TYPE = "system.PipelineRun"
 DAG_TYPE = "system.DAGExecution"
@@ -43,7 +43,7 @@ class MLMDReader:
     def _open_channel(self) -> Any:
         ep = self.endpoint
         if ep.transport == "grpc-web":
-            from jupyter_dsp.connection.mlmd_grpcweb import GrpcWebChannel
+            from jupyter_dsp.results.mlmd.grpcweb import GrpcWebChannel
 
             return GrpcWebChannel(
                 ep.target, token=ep.token, ca_bundle=ep.ca_bundle, timeout=self.timeout

@@ -4,7 +4,7 @@
 file are the subset of ML Metadata's public protos that the reader needs: same file names,
 package (``ml_metadata``), message names and field numbers, so what goes over the wire is what
 ML Metadata sends and expects. ``descriptors.binpb`` is what grpcio-tools' protoc makes of them
-(a ``FileDescriptorSet``; ``python -m jupyter_dsp.connection.mlmd_proto.generate`` remakes it,
+(a ``FileDescriptorSet``; ``python -m jupyter_dsp.results.mlmd.proto.generate`` remakes it,
 and tests/test_mlmd_proto.py checks it matches the .proto files).
 
 Why a descriptor set in a pool of its own, not generated ``_pb2`` modules in the default pool:
@@ -22,7 +22,7 @@ Why a descriptor set in a pool of its own, not generated ``_pb2`` modules in the
   kfp's range.
 
 The stub speaks through ``channel.unary_unary`` with serializer and deserializer (grpc's generic
-API), so it works over a ``grpc.Channel`` and over :class:`~jupyter_dsp.connection.mlmd_grpcweb.
+API), so it works over a ``grpc.Channel`` and over :class:`~jupyter_dsp.results.mlmd.grpcweb.
 GrpcWebChannel` alike; ``add_to_server`` serves a servicer with the same method table.
 """
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from jupyter_dsp.connection.mlmd_values import parameters, python_value
+from jupyter_dsp.results.mlmd.values import parameters, python_value
 
 
 def pipeline_outputs(

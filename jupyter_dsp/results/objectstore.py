@@ -12,7 +12,7 @@ Credentials and endpoint, in the order a workbench has them:
   bucket; an artifact's URI names its own);
 - on Kubeflow, when neither names credentials: the profile namespace's
   ``mlpipeline-minio-artifact`` Secret, read as KFP's launcher reads it
-  (:mod:`jupyter_dsp.connection.storage_credentials`, given here as ``fallback``);
+  (:mod:`jupyter_dsp.results.storage_credentials`, given here as ``fallback``);
 - otherwise boto3's own configuration (``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL``,
   ``AWS_PROFILE``, ``~/.aws/credentials``, ...).
 
@@ -21,14 +21,14 @@ Reads are streamed in chunks and ranged (``Range: bytes=a-b``); sizes come from 
 
 from __future__ import annotations
 
-import glob
-import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from jupyter_dsp.common.runtime_files import runtime_metadata
 
 SCHEMES = ("s3", "minio")
 CHUNK = 256 * 1024
@@ -104,13 +104,8 @@ class StorageProfile:
 def runtime_storage(runtimes_dir: str) -> dict[str, str] | None:
     """The pipeline server's object storage from the Open Data Hub runtime file
     (``cos_endpoint``, ``cos_bucket``, ``cos_username``, ``cos_password``), if mounted."""
-    for path in sorted(glob.glob(os.path.join(runtimes_dir, "*.json"))):
-        try:
-            with open(path, encoding="utf-8") as fh:
-                meta = (json.load(fh) or {}).get("metadata") or {}
-        except (OSError, ValueError, AttributeError):
-            continue
-        if isinstance(meta, dict) and meta.get("cos_endpoint") and meta.get("cos_username"):
+    for path, meta in runtime_metadata(runtimes_dir):
+        if meta.get("cos_endpoint") and meta.get("cos_username"):
             return {k: str(meta.get(k) or "") for k in COS_KEYS} | {"path": path}
     return None
 

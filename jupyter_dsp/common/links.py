@@ -13,12 +13,11 @@
 
 from __future__ import annotations
 
-import glob
-import json
-import os
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
+
+from jupyter_dsp.common.runtime_files import runtime_url
 
 KUBEFLOW_UI = "/pipeline"
 ODH_PIPELINES = "/develop-train/pipelines/definitions"
@@ -79,16 +78,5 @@ def ui_links(mode: str, namespace: str, settings: Any) -> UILinks | None:
 
 def public_api_endpoint(runtimes_dir: str) -> str | None:
     """``metadata.public_api_endpoint`` of the first Elyra KFP runtime file that has one."""
-    if not runtimes_dir:
-        return None
-    for path in sorted(glob.glob(os.path.join(runtimes_dir, "*.json"))):
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
-        except (OSError, ValueError):
-            continue
-        meta = data.get("metadata") if isinstance(data, dict) else None
-        url = meta.get("public_api_endpoint") if isinstance(meta, dict) else None
-        if isinstance(url, str) and url.startswith(("http://", "https://")):
-            return url
-    return None
+    found = runtime_url(runtimes_dir, "public_api_endpoint")
+    return found[1] if found else None

@@ -15,13 +15,13 @@ from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jupyter_dsp.connection.mlmd import MLMDReader
-from jupyter_dsp.connection.mlmd_errors import MLMDError
-from jupyter_dsp.connection.mlmd_results import endpoint_for
 from jupyter_dsp.connection.model import Connection
-from jupyter_dsp.connection.objectstore import ObjectEntry, ObjectStore, ObjectStoreError
 from jupyter_dsp.connection.settings import DSPSettings
-from jupyter_dsp.connection.storage_credentials import object_store
+from jupyter_dsp.results.cluster import endpoint_for
+from jupyter_dsp.results.mlmd.errors import MLMDError
+from jupyter_dsp.results.mlmd.reader import MLMDReader
+from jupyter_dsp.results.objectstore import ObjectEntry, ObjectStore, ObjectStoreError
+from jupyter_dsp.results.storage_credentials import object_store
 
 BLOCK = tarfile.BLOCKSIZE  # 512
 TAR_TYPE = "application/x-tar"

@@ -15,13 +15,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from jupyter_dsp.connection.mlmd import MLMDReader
-from jupyter_dsp.connection.mlmd_endpoint import MLMDEndpoint, discover, ui_url
-from jupyter_dsp.connection.mlmd_errors import MLMDError
 from jupyter_dsp.connection.model import Connection
-from jupyter_dsp.connection.objectstore import ObjectRead, ObjectStore, ObjectStoreError
 from jupyter_dsp.connection.settings import DSPSettings
-from jupyter_dsp.connection.storage_credentials import object_store
+from jupyter_dsp.results.mlmd.endpoint import MLMDEndpoint, discover, ui_url
+from jupyter_dsp.results.mlmd.errors import MLMDError
+from jupyter_dsp.results.mlmd.reader import MLMDReader
+from jupyter_dsp.results.objectstore import ObjectRead, ObjectStore, ObjectStoreError
+from jupyter_dsp.results.storage_credentials import object_store
 
 _STATUS_TTL = 300.0
 _status_cache: dict[tuple[str, str], tuple[float, dict | None]] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
-from jupyter_dsp.connection.mlmd_endpoint import MLMDEndpoint
+from jupyter_dsp.results.mlmd.endpoint import MLMDEndpoint
 
 
 class MLMDError(Exception):
@@ -18,7 +18,7 @@ class MLMDError(Exception):
 
 def explain_rpc_error(exc: BaseException, ep: MLMDEndpoint) -> MLMDError:
     where = f"ML Metadata at {ep.target} ({ep.transport}, {ep.how})"
-    from jupyter_dsp.connection.mlmd_grpcweb import GrpcWebError
+    from jupyter_dsp.results.mlmd.grpcweb import GrpcWebError
 
     if isinstance(exc, GrpcWebError):
         if exc.http_status == 401:

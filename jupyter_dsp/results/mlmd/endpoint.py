@@ -13,13 +13,11 @@
 
 from __future__ import annotations
 
-import glob
-import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from jupyter_dsp.common.links import public_api_endpoint
 from jupyter_dsp.connection.model import Connection
 from jupyter_dsp.connection.settings import DSPSettings
 
@@ -136,17 +134,3 @@ def ui_url(
     if experiment_id:
         return f"{public.rstrip('/')}/{experiment_id}/runs/{run_id}"
     return public
-
-
-def public_api_endpoint(runtimes_dir: str) -> str | None:
-    for path in sorted(glob.glob(os.path.join(runtimes_dir, "*.json"))):
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
-        except (OSError, ValueError):
-            continue
-        meta = data.get("metadata") if isinstance(data, dict) else None
-        url = meta.get("public_api_endpoint") if isinstance(meta, dict) else None
-        if isinstance(url, str) and url.startswith(("http://", "https://")):
-            return url
-    return None

@@ -38,7 +38,7 @@ import difflib
 import json
 from typing import Any
 
-from jupyter_dsp.connection.display import quoted_text, type_words
+from jupyter_dsp.common.display import quoted_text, type_words
 
 Spec = dict[str, Any]
 

@@ -1,7 +1,7 @@
 """Remake ``descriptors.binpb`` from the .proto files beside it with grpcio-tools' protoc (a
 development tool: ``pip install grpcio-tools``; nothing imports this module at run time).
 
-    python -m jupyter_dsp.connection.mlmd_proto.generate [--check]
+    python -m jupyter_dsp.results.mlmd.proto.generate [--check]
 
 ``--check`` writes nothing and exits 1 when the checked-in file differs from what protoc makes.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from google.protobuf import descriptor_pb2
 
-from jupyter_dsp.connection.mlmd_proto import DESCRIPTORS, HERE, PROTO_FILES
+from jupyter_dsp.results.mlmd.proto import DESCRIPTORS, HERE, PROTO_FILES
 
 
 def compile_descriptors() -> bytes:

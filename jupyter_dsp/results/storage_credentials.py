@@ -18,8 +18,8 @@ import os
 from collections.abc import Mapping
 
 from jupyter_dsp.connection.model import Connection
-from jupyter_dsp.connection.objectstore import ObjectStore, ObjectStoreError, StorageProfile
 from jupyter_dsp.connection.settings import DSPSettings
+from jupyter_dsp.results.objectstore import ObjectStore, ObjectStoreError, StorageProfile
 
 KUBEFLOW_SECRET = "mlpipeline-minio-artifact"
 ACCESS_KEY = "accesskey"

@@ -10,7 +10,7 @@ Shared by the server extension and the kernel (pure functions, no I/O):
   reason in ``unavailable``, a UI link when known).
 - :func:`find_artifact` and :func:`iter_artifacts` look artifacts up in a document.
 
-On a cluster, :class:`jupyter_dsp.connection.mlmd.MLMDReader` produces the same document from
+On a cluster, :class:`jupyter_dsp.results.mlmd.reader.MLMDReader` produces the same document from
 ML Metadata (``source: "mlmd"``).
 
 The stack paths, relative to ``/apis/v2beta1``: :data:`TASKS_PATH`, :data:`CONTENT_PATH`.
