@@ -11,7 +11,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,13 +85,7 @@ class EmbeddedInfo:
     namespace: str
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "url": self.url,
-            "token": self.token,
-            "pid": self.pid,
-            "owner_pid": self.owner_pid,
-            "namespace": self.namespace,
-        }
+        return asdict(self)
 
 
 def pid_alive(pid: int | None) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from jupyter_dsp.connection.tokens import TokenFile
@@ -64,52 +64,34 @@ class KubeClient:
     def close(self) -> None:
         self._api.close()
 
-    def list_dspas(self, namespace: str) -> list[dict[str, Any]]:
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """One API call with the client's timeout; its failure as a KubeError (the API's
+        status and message, or 502 when the API could not be reached)."""
         from kubernetes.client.exceptions import ApiException
 
         try:
-            result = self._custom.list_namespaced_custom_object(
-                DSPA_GROUP,
-                DSPA_VERSION,
-                namespace,
-                DSPA_PLURAL,
-                _request_timeout=self.timeout,
-            )
+            return fn(*args, _request_timeout=self.timeout, **kwargs)
         except ApiException as exc:
             raise KubeError(exc.status or 502, _api_message(exc)) from None
         except Exception as exc:  # urllib3 connection errors and the like
             raise KubeError(502, f"{type(exc).__name__}: {exc}") from None
+
+    def list_dspas(self, namespace: str) -> list[dict[str, Any]]:
+        custom = self._custom.list_namespaced_custom_object
+        result = self._call(custom, DSPA_GROUP, DSPA_VERSION, namespace, DSPA_PLURAL)
         return list(result.get("items") or [])
 
     def get_dspa(self, namespace: str, name: str) -> dict[str, Any]:
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            return self._custom.get_namespaced_custom_object(
-                DSPA_GROUP,
-                DSPA_VERSION,
-                namespace,
-                DSPA_PLURAL,
-                name,
-                _request_timeout=self.timeout,
-            )
-        except ApiException as exc:
-            raise KubeError(exc.status or 502, _api_message(exc)) from None
-        except Exception as exc:
-            raise KubeError(502, f"{type(exc).__name__}: {exc}") from None
+        get = self._custom.get_namespaced_custom_object
+        return dict(self._call(get, DSPA_GROUP, DSPA_VERSION, namespace, DSPA_PLURAL, name))
 
     def secret_data(self, namespace: str, name: str) -> dict[str, bytes]:
         """The decoded ``data`` of Secret ``name`` (KubeError 403/404 as the API says)."""
-        from kubernetes.client.exceptions import ApiException
-
+        read = self._core.read_namespaced_secret
+        resp = self._call(read, name, namespace, _preload_content=False)
         try:
-            resp = self._core.read_namespaced_secret(
-                name, namespace, _preload_content=False, _request_timeout=self.timeout
-            )
             body = json.loads(resp.data or b"{}")
-        except ApiException as exc:
-            raise KubeError(exc.status or 502, _api_message(exc)) from None
-        except Exception as exc:
+        except ValueError as exc:
             raise KubeError(502, f"{type(exc).__name__}: {exc}") from None
         data = (body.get("data") or {}) if isinstance(body, dict) else {}
         decoded: dict[str, bytes] = {}
@@ -129,25 +111,17 @@ class KubeClient:
     ) -> bytes:
         """The pod's log (at most ``limit_bytes``); falls back to the only container when
         ``main`` does not exist."""
-        from kubernetes.client.exceptions import ApiException
-
+        extra = {"limit_bytes": limit_bytes} if limit_bytes else {}
+        read = self._core.read_namespaced_pod_log
         try:
-            extra = {"limit_bytes": limit_bytes} if limit_bytes else {}
-            resp = self._core.read_namespaced_pod_log(
-                pod,
-                namespace,
-                container=container,
-                _preload_content=False,
-                _request_timeout=self.timeout,
-                **extra,
+            resp = self._call(
+                read, pod, namespace, container=container, _preload_content=False, **extra
             )
-            return resp.data
-        except ApiException as exc:
+        except KubeError as exc:
             if container and exc.status == 400:
                 return self.pod_log(namespace, pod, container=None, limit_bytes=limit_bytes)
-            raise KubeError(exc.status or 502, _api_message(exc)) from None
-        except Exception as exc:
-            raise KubeError(502, f"{type(exc).__name__}: {exc}") from None
+            raise
+        return bytes(resp.data)
 
 
 def _api_message(exc: Any) -> str:

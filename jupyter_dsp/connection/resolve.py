@@ -300,18 +300,7 @@ def _shared_space(
             conn.managed = _managed_space(project)
         return shared
     if project.multi_user:
-        return Space(
-            name="shared",
-            endpoint=project.endpoint,
-            namespace="",
-            multi_user=True,
-            writable=writable,
-            ca_bundle=project.ca_bundle,
-            ca_source=project.ca_source,
-            token_source=project.token_source,
-            _token=project.token,
-            health_error=project.health_error,
-        )
+        return _shared_view(project, writable=writable)
     conn.notes.append(
         "shared space: the platform's managed pipelines of the single-user project stack "
         "(tags.managed=true, read-only); set shared_endpoint for a catalog stack"
@@ -322,18 +311,24 @@ def _shared_space(
 def _managed_space(project: Space) -> Space:
     """The single-user project stack seen as its platform-managed pipelines only: a shared
     space (read-only, tags.managed=true), dsp/api/shared without a catalog, else dsp/api/managed."""
+    return _shared_view(project, writable=False, managed="only")
+
+
+def _shared_view(project: Space, writable: bool, managed: str = "") -> Space:
+    """The project's own stack seen without a namespace: the shared pipelines of a multi-user
+    stack, or (``managed="only"``) the managed pipelines of a single-user one."""
     return Space(
         name="shared",
         endpoint=project.endpoint,
         namespace="",
-        multi_user=False,
-        writable=False,
+        multi_user=project.multi_user,
+        writable=writable,
         ca_bundle=project.ca_bundle,
         ca_source=project.ca_source,
         token_source=project.token_source,
         _token=project.token,
         health_error=project.health_error,
-        managed="only",
+        managed=managed,
     )
 
 
