@@ -27,7 +27,7 @@ from jupyter_dsp.server.errors import ProxyError
 from jupyter_dsp.server.handlers import DSPHandler
 from jupyter_dsp.server.proxy import ProxyExchange
 from jupyter_dsp.server.state import DSPState
-from jupyter_dsp.server.upstream import ResponseSink
+from jupyter_dsp.server.upstream_response import ResponseSink
 from jupyter_dsp.server.version_specs import SpecStripper
 
 FEED_SETTING = "jupyter_dsp_changes"

@@ -34,7 +34,7 @@ from jupyter_dsp.server import routes
 from jupyter_dsp.server.deadline import whole_request
 from jupyter_dsp.server.errors import ProxyError, upstream_message
 from jupyter_dsp.server.handlers import DSPHandler
-from jupyter_dsp.server.upstream import BufferSink
+from jupyter_dsp.server.upstream_response import BufferSink
 
 API = "/apis/v2beta1"
 MAX_JSON = 64 * 1024 * 1024

@@ -26,9 +26,10 @@ from jupyter_dsp.server.egress import EgressHandlerMixin, digits_header, flag_he
 from jupyter_dsp.server.errors import ProxyError, kfp_error_body, upstream_message
 from jupyter_dsp.server.info import build_info
 from jupyter_dsp.server.logs import read_log
-from jupyter_dsp.server.proxy import ProxyExchange, upstream_headers
+from jupyter_dsp.server.proxy import ProxyExchange
 from jupyter_dsp.server.state import DSPState
-from jupyter_dsp.server.upstream import ResponseSink, UpstreamError
+from jupyter_dsp.server.upstream import upstream_headers
+from jupyter_dsp.server.upstream_response import ResponseSink, UpstreamError
 
 AUTH_RESOURCE = "dsp"
 SAFE_CONTENT_TYPES = (

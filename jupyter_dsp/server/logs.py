@@ -14,9 +14,9 @@ from jupyter_dsp.connection.kube import KubeError
 from jupyter_dsp.connection.model import Connection
 from jupyter_dsp.connection.resolve import in_cluster
 from jupyter_dsp.server.errors import ProxyError, upstream_message
-from jupyter_dsp.server.proxy import upstream_headers
 from jupyter_dsp.server.state import DSPState
-from jupyter_dsp.server.upstream import BufferSink, ResponseSink, UpstreamError
+from jupyter_dsp.server.upstream import upstream_headers
+from jupyter_dsp.server.upstream_response import BufferSink, ResponseSink, UpstreamError
 
 TERMINAL = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED"}
 MAX_LOG = 16 * 1024 * 1024

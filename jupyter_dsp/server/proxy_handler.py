@@ -33,7 +33,7 @@ from jupyter_dsp.server.egress import (
 from jupyter_dsp.server.errors import ProxyError, kfp_error_body, upstream_message
 from jupyter_dsp.server.handlers import DSPHandler, safe_content_type
 from jupyter_dsp.server.proxy import ProxyExchange
-from jupyter_dsp.server.upstream import ResponseSink
+from jupyter_dsp.server.upstream_response import ResponseSink
 from jupyter_dsp.server.version_specs import SpecStripper
 
 # the most an upload may carry through the proxy (the stack takes files up to 32 MB)

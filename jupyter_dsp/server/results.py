@@ -38,7 +38,7 @@ from jupyter_dsp.server.egress import content_disposition, content_type_of, max_
 from jupyter_dsp.server.errors import ProxyError, upstream_message
 from jupyter_dsp.server.handlers import DSPHandler
 from jupyter_dsp.server.results_cluster import ClusterResults
-from jupyter_dsp.server.upstream import BufferSink, ResponseSink
+from jupyter_dsp.server.upstream_response import BufferSink, ResponseSink
 
 API = "/apis/v2beta1"
 MAX_JSON = 64 * 1024 * 1024

@@ -12,7 +12,7 @@ from jupyter_dsp.connection import DSPSettings, resolve, wants_embedded
 from jupyter_dsp.connection.embedded import EmbeddedStackManager
 from jupyter_dsp.connection.model import Connection, DSPConnectionError, Space
 from jupyter_dsp.server.local_space import LocalSpace
-from jupyter_dsp.server.proxy import OwnerCache
+from jupyter_dsp.server.ownership import OwnerCache
 from jupyter_dsp.server.upstream import Target, UpstreamPool
 
 RETRY_AFTER_FAILURE_S = 5.0
