@@ -89,7 +89,7 @@ def connect(
         raise DSPError(message, hint=hint) from None
     except DSPConnectionError as exc:  # a setting that cannot work; the message says how
         raise DSPError(" ".join(str(exc).split())) from None
-    from jupyter_dsp.client.models import UI_LINKS
+    from jupyter_dsp.client.ui_links import UI_LINKS
     from jupyter_dsp.connection.links import ui_links
 
     links = ui_links(conn.mode, conn.namespace, settings)

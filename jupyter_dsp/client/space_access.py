@@ -1,7 +1,8 @@
 """The spaces of a :class:`~jupyter_dsp.client.DSPClient` and one ``kfp.Client`` per space.
 
 The bottom layer of the client: :class:`~jupyter_dsp.client.pipelines.PipelineOperations`,
-:class:`~jupyter_dsp.client.runs.RunOperations` and
+:class:`~jupyter_dsp.client.runs.RunOperations`,
+:class:`~jupyter_dsp.client.run_logs.LogOperations` and
 :class:`~jupyter_dsp.client.lifecycle.LifecycleOperations` build on it, in that order.
 """
 
