@@ -209,17 +209,7 @@ class ProxyHandler(DSPHandler):
                 query,
                 managed=space.managed,
             )
-            exchange = ProxyExchange(
-                self.dsp.pool,
-                self.dsp.target(space),
-                conn,
-                space,
-                route,
-                method,
-                self.request.headers,
-                self.dsp.settings.request_timeout,
-                self.dsp.owners,
-            )
+            exchange = self.dsp.exchange(conn, space, route, method, self.request.headers)
             # the stack's answers to the checks before the body count against the deadline too
             total = self.dsp.settings.total_timeout
             left = max(0.5, self.started + total - time.monotonic())
@@ -337,5 +327,3 @@ class ProxyHandler(DSPHandler):
         if self.exchange is not None:
             self.exchange.abort()
         super().on_connection_close()
-
-
