@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from jupyter_dsp.client.errors import ArgumentError, DSPError, NotFoundError, api_errors, scrub
+from jupyter_dsp.client.errors import ArgumentError, DSPError, NotFoundError, scrub
 from jupyter_dsp.client.log_follow import LogStall
 from jupyter_dsp.client.run_models import LogChunk, Logs, LogWindow, Run
 from jupyter_dsp.client.runs import RunOperations, run_id_of
-from jupyter_dsp.client.spaces import PROJECT
 
 WINDOW = 1024 * 1024  # bytes of an archived log per read, as the stack's logs extension
 
@@ -24,19 +23,14 @@ class LogOperations(RunOperations):
     def log_chunk(self, run_id: str, task_id: str, offset: int = 0) -> LogChunk:
         """One read of a task's log from ``offset``: the stack's logs extension, or on a
         cluster's KFP API server (which has none) its archived log endpoint."""
-        api_client = self.kfp.runs.api_client
         try:
-            with api_errors(f"Reading the log of task {task_id}", self._where(PROJECT)):
-                response = api_client.call_api(
-                    "/apis/v2beta1/runs/{run_id}/tasks/{task_id}/logs",
-                    "GET",
-                    path_params={"run_id": run_id, "task_id": task_id},
-                    query_params=[("offset", int(offset))],
-                    header_params={"Accept": "text/plain"},
-                    auth_settings=["Bearer"],
-                    _preload_content=False,
-                    _return_http_data_only=True,
-                )
+            response = self.project_get(
+                f"Reading the log of task {task_id}",
+                "/apis/v2beta1/runs/{run_id}/tasks/{task_id}/logs",
+                path_params={"run_id": run_id, "task_id": task_id},
+                query=[("offset", int(offset))],
+                headers={"Accept": "text/plain"},
+            )
         except NotFoundError as exc:
             if getattr(self, "mode", "") == "embedded":
                 raise
@@ -63,18 +57,13 @@ class LogOperations(RunOperations):
             (c.pod_name for c in (getattr(raw, "child_tasks", None) or []) if c.pod_name), None
         )
         node = pod or task_id
-        api_client = self.kfp.runs.api_client
         try:
-            with api_errors(f"Reading the archived log of task {task_id}", self._where(PROJECT)):
-                response = api_client.call_api(
-                    "/apis/v1alpha1/runs/{run_id}/nodes/{node_id}/log",
-                    "GET",
-                    path_params={"run_id": run_id, "node_id": node},
-                    header_params={"Accept": "text/plain"},
-                    auth_settings=["Bearer"],
-                    _preload_content=False,
-                    _return_http_data_only=True,
-                )
+            response = self.project_get(
+                f"Reading the archived log of task {task_id}",
+                "/apis/v1alpha1/runs/{run_id}/nodes/{node_id}/log",
+                path_params={"run_id": run_id, "node_id": node},
+                headers={"Accept": "text/plain"},
+            )
         except DSPError as exc:
             raise DSPError(
                 f"No log for task {task.name}: {first.message} And the API server's archived "

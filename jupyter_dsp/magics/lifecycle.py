@@ -30,7 +30,8 @@ _PARAM_HELP = "parameter (repeat -p, or list several); lists/dicts as JSON"
 _SCHEDULE_HELP = "schedule name or id"
 
 
-def _params(p: argparse.ArgumentParser) -> None:
+def param_option(p: argparse.ArgumentParser) -> None:
+    """``-p KEY=VALUE ...`` (repeatable), for the commands that take pipeline parameters."""
     p.add_argument(
         "-p",
         "--param",
@@ -59,7 +60,7 @@ def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
     when = p.add_mutually_exclusive_group()
     when.add_argument("--cron", help="cron expression, e.g. '0 6 * * *' (06:00 UTC daily)")
     when.add_argument("--every", help="fixed interval, e.g. 30s, 15m, 1h, 1h30m, 2d")
-    _params(p)
+    param_option(p)
     p.add_argument("--name", help="schedule name (default: the pipeline's)")
     p.add_argument("--experiment", help="experiment of its runs (created if missing)")
     version = p.add_mutually_exclusive_group()
@@ -92,7 +93,7 @@ def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
 
     p = add("rerun", "Run again: the run's pipeline version and parameters, with -p changes.")
     p.add_argument("run_id", metavar="RUN_ID", help="run id, or a variable holding a run")
-    _params(p)
+    param_option(p)
     p.add_argument("--name", help="name of the new run (default: 'Rerun of ...')")
     p.add_argument("--experiment", help="experiment (default: the run's)")
     mode = p.add_mutually_exclusive_group()

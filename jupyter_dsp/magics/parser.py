@@ -11,6 +11,7 @@ from IPython.core.error import UsageError
 
 from jupyter_dsp.magics.lifecycle import SUMMARY_LINES as LIFECYCLE_SUMMARY
 from jupyter_dsp.magics.lifecycle import add_parsers as add_lifecycle_parsers
+from jupyter_dsp.magics.lifecycle import param_option
 from jupyter_dsp.magics.local import add_local_options
 from jupyter_dsp.magics.results import add_parsers as add_results_parsers
 
@@ -163,16 +164,7 @@ def build_parser() -> MagicArgumentParser:
 
     p = add("run", "Run a pipeline in the project namespace; -p values are type-checked.")
     p.add_argument("pipeline", metavar="PIPELINE", help=_PIPELINE_HELP)
-    p.add_argument(
-        "-p",
-        "--param",
-        dest="params",
-        action="extend",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="parameter (repeat -p, or list several); lists/dicts as JSON",
-    )
+    param_option(p)
     p.add_argument("--experiment", help="experiment name (created if missing)")
     p.add_argument("--name", help="run name")
     p.add_argument("--version", help="pipeline version name or id (default: the newest)")
