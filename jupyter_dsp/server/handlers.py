@@ -208,32 +208,35 @@ class LogsHandler(DSPHandler):
         await self.check_read(conn, conn.project, path)
 
 
-class UnknownSpaceHandler(DSPHandler):
+def _answering() -> Any:
+    """A verb's method that authenticates, authorizes and calls ``answer``. A fresh wrapper
+    per verb: jupyter_server's @authorized remembers the action of its first call."""
+
+    @web.authenticated
+    @authorized
+    async def verb(self: EveryVerbHandler, *args: str, **kwargs: str) -> None:
+        await self.answer(*args, **kwargs)
+
+    return verb
+
+
+class EveryVerbHandler(DSPHandler):
+    """A ``dsp/`` handler that answers GET, POST, PATCH and DELETE alike (:meth:`answer`,
+    with the path's arguments)."""
+
+    async def answer(self, *args: str, **kwargs: str) -> None:
+        raise NotImplementedError
+
+    get = _answering()
+    post = _answering()
+    patch = _answering()
+    delete = _answering()
+
+
+class UnknownSpaceHandler(EveryVerbHandler):
     """``dsp/api/<anything else>``: 404 in the KFP shape (after authentication)."""
 
-    def _unknown(self) -> None:
+    async def answer(self, *args: str, **kwargs: str) -> None:
         self.send_kfp_error(
             404, "unknown space: use dsp/api/project, dsp/api/shared or dsp/api/local"
         )
-
-    # one decorated method per verb: jupyter_server's @authorized remembers the action of
-    # the first call, so the verbs must not share a wrapper
-    @web.authenticated
-    @authorized
-    async def get(self, space: str) -> None:
-        self._unknown()
-
-    @web.authenticated
-    @authorized
-    async def post(self, space: str) -> None:
-        self._unknown()
-
-    @web.authenticated
-    @authorized
-    async def patch(self, space: str) -> None:
-        self._unknown()
-
-    @web.authenticated
-    @authorized
-    async def delete(self, space: str) -> None:
-        self._unknown()
