@@ -8,17 +8,9 @@ from typing import Any
 from jupyter_dsp.client.compiling import CompiledPipeline, compile_source
 from jupyter_dsp.client.dsp_client import DSPClient
 from jupyter_dsp.client.errors import ArgumentError, DSPError, NotFoundError
-from jupyter_dsp.client.models import (
-    ConnectionInfo,
-    LogChunk,
-    Logs,
-    Pipeline,
-    PipelineVersion,
-    ResultList,
-    Run,
-    Task,
-)
+from jupyter_dsp.client.models import ConnectionInfo, Pipeline, PipelineVersion, ResultList
 from jupyter_dsp.client.params import Parameter
+from jupyter_dsp.client.run_models import LogChunk, Logs, Run, Task
 
 __all__ = [
     "ArgumentError",
