@@ -86,6 +86,12 @@ def _action(seg: str, allowed: Iterable[str]) -> tuple[str, str] | None:
 
 
 METHOD_NOT_ALLOWED = "method not allowed on this KFP API path"
+# the pipeline collection's POST endpoints (``/pipelines/{name}``): the route of each
+PIPELINE_POSTS: dict[str, dict[str, object]] = {
+    "create": {"kind": "pipelines.create_with_version", "body": "json", "pin_body": "pipeline"},
+    "upload": {"kind": "pipelines.upload", "body": "stream", "pin_query": True, "upload": True},
+    "upload_version": {"kind": "pipelines.upload_version", "body": "stream", "upload": True},
+}
 
 
 def classify(method: str, segments: list[str]) -> Route:
@@ -120,38 +126,21 @@ def classify(method: str, segments: list[str]) -> Route:
     if head == "pipelines":
         if n == 1:
             return listed("pipelines", "namespace")
-        if n == 2 and s[1] == "create":
-            return route(
-                "pipelines.create_with_version",
-                "pipelines",
-                {"POST"},
-                body="json",
-                pin_body="pipeline",
-            )
-        if n == 2 and s[1] == "upload":
-            return route(
-                "pipelines.upload",
-                "pipelines",
-                {"POST"},
-                body="stream",
-                pin_query=True,
-                upload=True,
-            )
-        if n == 2 and s[1] == "upload_version":
-            return route(
-                "pipelines.upload_version", "pipelines", {"POST"}, body="stream", upload=True
-            )
+        if n == 2 and s[1] in PIPELINE_POSTS:
+            options = dict(PIPELINE_POSTS[s[1]])
+            return route(str(options.pop("kind")), "pipelines", {"POST"}, **options)
         if n == 3 and s[1] == "names":
             return route("pipelines.by_name", "pipelines", {"GET"}, pin_query=True)
         pid = _id(s[1])
+
+        def editable(kind: str) -> Route:
+            """A pipeline or a version: read, delete, or PATCH with a JSON body."""
+            body = "json" if method == "PATCH" else "none"
+            allowed = {"GET", "DELETE", "PATCH"}
+            return route(kind, "pipelines", allowed, body=body, pipeline_id=pid if w else None)
+
         if n == 2:
-            return route(
-                "pipelines.item",
-                "pipelines",
-                {"GET", "DELETE", "PATCH"},
-                body="json" if method == "PATCH" else "none",
-                pipeline_id=pid if w else None,
-            )
+            return editable("pipelines.item")
         if s[2] == "versions":
             if n == 3:
                 return route(
@@ -163,13 +152,7 @@ def classify(method: str, segments: list[str]) -> Route:
                 )
             if n == 4:
                 _id(s[3])
-                return route(
-                    "versions.item",
-                    "pipelines",
-                    {"GET", "DELETE", "PATCH"},
-                    body="json" if method == "PATCH" else "none",
-                    pipeline_id=pid if w else None,
-                )
+                return editable("versions.item")
         raise ProxyError(404, "not a KFP API path")
     if head == "experiments":
         if n == 1:
