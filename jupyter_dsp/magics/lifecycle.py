@@ -16,6 +16,7 @@ from typing import Any
 from IPython.core.error import UsageError
 
 from jupyter_dsp.client.params import parse_assignments
+from jupyter_dsp.magics.options import add_each, param_option
 
 SUMMARY_LINES = """\
   %dsp schedule PIPELINE (--cron '0 6 * * *' | --every 1h) [-p key=value ...] [--name N]
@@ -26,22 +27,7 @@ SUMMARY_LINES = """\
   %dsp delete run|version|pipeline NAME_OR_ID [VERSION] --yes
 """
 
-_PARAM_HELP = "parameter (repeat -p, or list several); lists/dicts as JSON"
 _SCHEDULE_HELP = "schedule name or id"
-
-
-def param_option(p: argparse.ArgumentParser) -> None:
-    """``-p KEY=VALUE ...`` (repeatable), for the commands that take pipeline parameters."""
-    p.add_argument(
-        "-p",
-        "--param",
-        dest="params",
-        action="extend",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help=_PARAM_HELP,
-    )
 
 
 def _spaces(p: argparse.ArgumentParser) -> None:
@@ -78,12 +64,12 @@ def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
     _spaces(p)
 
     add("schedules", "List the project's schedules with their next firing time.")
-    for name, text in (
+    schedule_commands = (
         ("unschedule", "Delete a schedule (the runs it made stay)."),
         ("enable", "Enable a schedule: it fires again from now on."),
         ("disable", "Disable a schedule: it makes no more runs until enabled."),
-    ):
-        add(name, text).add_argument("schedule", metavar="SCHEDULE", help=_SCHEDULE_HELP)
+    )
+    add_each(add, schedule_commands, "schedule", metavar="SCHEDULE", help=_SCHEDULE_HELP)
 
     p = add("experiments", "List the project's experiments; archive or restore one.")
     p.add_argument("--all", action="store_true", help="archived experiments too")
