@@ -6,6 +6,7 @@ carries the request itself."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -56,23 +57,19 @@ class OwnerCache:
         self._owners[(endpoint, kind, ident)] = namespace
 
 
+@dataclass(eq=False)
 class OwnershipChecks:
-    """The checks of one proxied request that need the stack, and the lookups they make."""
+    """The checks of one proxied request that need the stack, and the lookups they make:
+    the request's ``route`` in ``space`` of ``conn``, reached through ``pool`` at
+    ``target``; each lookup may take ``timeout`` seconds; answers are kept in ``owners``."""
 
-    def __init__(
-        self,
-        pool: UpstreamPool,
-        target: Target,
-        conn: Connection,
-        space: Space,
-        route: Route,
-        request_timeout: float,
-        owners: OwnerCache | None = None,
-    ) -> None:
-        self.pool, self.target, self.conn, self.space = pool, target, conn, space
-        self.route = route
-        self.timeout = request_timeout
-        self.owners = owners if owners is not None else OwnerCache()
+    pool: UpstreamPool
+    target: Target
+    conn: Connection
+    space: Space
+    route: Route
+    timeout: float
+    owners: OwnerCache = field(default_factory=OwnerCache)
 
     async def check_pipeline_write(self, pipeline_id: str) -> None:
         """Writing a pipeline (or its versions) needs the pipeline to be in this space; the

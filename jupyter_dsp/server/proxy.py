@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from tornado import httputil
 
-from jupyter_dsp.connection.model import Connection, Space
 from jupyter_dsp.server.errors import ProxyError
-from jupyter_dsp.server.ownership import OWNED_BY_ID, OwnerCache, OwnershipChecks
-from jupyter_dsp.server.routes import ID, Route, check_namespace
+from jupyter_dsp.server.ownership import OWNED_BY_ID, OwnershipChecks
+from jupyter_dsp.server.routes import ID, check_namespace
 from jupyter_dsp.server.upstream import (
-    Target,
-    UpstreamPool,
     UpstreamRequest,
     upstream_headers,
 )
@@ -43,26 +41,15 @@ def json_too_deep(raw: bytes, limit: int) -> bool:
     return False
 
 
+@dataclass(eq=False)
 class ProxyExchange(OwnershipChecks):
-    """Carries one request from the caller to the space's stack and the answer back."""
+    """Carries one request from the caller to the space's stack and the answer back: the
+    caller's ``method`` and headers (``incoming``; only some are passed on)."""
 
-    def __init__(
-        self,
-        pool: UpstreamPool,
-        target: Target,
-        conn: Connection,
-        space: Space,
-        route: Route,
-        method: str,
-        incoming: httputil.HTTPHeaders,
-        request_timeout: float,
-        owners: OwnerCache | None = None,
-    ) -> None:
-        super().__init__(pool, target, conn, space, route, request_timeout, owners)
-        self.method = method
-        self.incoming = incoming
-        self._buf = bytearray()
-        self._upload: UpstreamRequest | None = None
+    method: str = "GET"
+    incoming: httputil.HTTPHeaders = field(default_factory=httputil.HTTPHeaders)
+    _buf: bytearray = field(default_factory=bytearray, init=False, repr=False)
+    _upload: UpstreamRequest | None = field(default=None, init=False, repr=False)
 
     # ---- before the body ----------------------------------------------------------
     async def begin(self) -> None:

@@ -132,10 +132,10 @@ class DSPState:
             conn,
             space,
             route,
-            method,
-            incoming if incoming is not None else HTTPHeaders(),
             self.settings.request_timeout,
             self.owners,
+            method=method,
+            incoming=incoming if incoming is not None else HTTPHeaders(),
         )
 
     async def get_from(
