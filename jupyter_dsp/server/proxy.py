@@ -14,10 +14,7 @@ from tornado import httputil
 from jupyter_dsp.server.errors import ProxyError
 from jupyter_dsp.server.ownership import OWNED_BY_ID, OwnershipChecks
 from jupyter_dsp.server.routes import ID, check_namespace
-from jupyter_dsp.server.upstream import (
-    UpstreamRequest,
-    upstream_headers,
-)
+from jupyter_dsp.server.upstream import UpstreamRequest, upstream_headers
 from jupyter_dsp.server.upstream_response import ResponseSink
 
 JSON_BODY_LIMIT = 32 * 1024 * 1024
