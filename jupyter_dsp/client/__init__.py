@@ -8,17 +8,9 @@ from typing import Any
 from jupyter_dsp.client.compiling import CompiledPipeline, compile_source
 from jupyter_dsp.client.dsp_client import DSPClient
 from jupyter_dsp.client.errors import ArgumentError, DSPError, NotFoundError
-from jupyter_dsp.client.models import (
-    ConnectionInfo,
-    LogChunk,
-    Logs,
-    Pipeline,
-    PipelineVersion,
-    ResultList,
-    Run,
-    Task,
-)
+from jupyter_dsp.client.models import ConnectionInfo, Pipeline, PipelineVersion, ResultList
 from jupyter_dsp.client.params import Parameter
+from jupyter_dsp.client.run_models import LogChunk, Logs, Run, Task
 
 __all__ = [
     "ArgumentError",
@@ -89,7 +81,7 @@ def connect(
         raise DSPError(message, hint=hint) from None
     except DSPConnectionError as exc:  # a setting that cannot work; the message says how
         raise DSPError(" ".join(str(exc).split())) from None
-    from jupyter_dsp.client.models import UI_LINKS
+    from jupyter_dsp.client.ui_links import UI_LINKS
     from jupyter_dsp.common.links import ui_links
 
     links = ui_links(conn.mode, conn.namespace, settings)

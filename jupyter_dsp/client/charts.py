@@ -34,27 +34,35 @@ def scalar_metrics(metadata: dict[str, Any]) -> dict[str, float]:
     return found
 
 
-def metrics_bar(metrics: dict[str, float], title: str = "metrics") -> dict[str, Any]:
-    """One horizontal bar per metric, the value written at its end."""
-    values = [{"metric": k, "value": v} for k, v in metrics.items()]
+def _bars(
+    title: str, values: list[dict[str, Any]], category: str, width: int, axis: str
+) -> dict[str, Any]:
+    """Horizontal bars, one per ``category`` value (in the given order), of length ``value``."""
     return {
         "$schema": SCHEMA,
         "title": title,
         "data": {"values": values},
-        "width": 320,
+        "width": width,
         "height": {"step": 22},
         "encoding": {
-            "y": {"field": "metric", "type": "nominal", "sort": None, "title": None},
-            "x": {"field": "value", "type": "quantitative", "title": "value"},
+            "y": {"field": category, "type": "nominal", "sort": None, "title": None},
+            "x": {"field": "value", "type": "quantitative", "title": axis},
         },
-        "layer": [
-            {"mark": {"type": "bar", "color": _BLUE}},
-            {
-                "mark": {"type": "text", "align": "left", "dx": 3},
-                "encoding": {"text": {"field": "value", "type": "quantitative", "format": ".4~g"}},
-            },
-        ],
     }
+
+
+def metrics_bar(metrics: dict[str, float], title: str = "metrics") -> dict[str, Any]:
+    """One horizontal bar per metric, the value written at its end."""
+    values = [{"metric": k, "value": v} for k, v in metrics.items()]
+    spec = _bars(title, values, "metric", 320, "value")
+    spec["layer"] = [
+        {"mark": {"type": "bar", "color": _BLUE}},
+        {
+            "mark": {"type": "text", "align": "left", "dx": 3},
+            "encoding": {"text": {"field": "value", "type": "quantitative", "format": ".4~g"}},
+        },
+    ]
+    return spec
 
 
 def confusion_labels_counts(matrix: dict[str, Any]) -> tuple[list[str], list[list[float]]]:
@@ -178,19 +186,10 @@ def roc_curve(confidence: list[dict[str, Any]], title: str = "ROC curve") -> dic
 
 def compare_metric(metric: str, values: list[dict[str, Any]]) -> dict[str, Any]:
     """One metric across runs: ``values`` are ``{"run": name, "value": number}``."""
-    return {
-        "$schema": SCHEMA,
-        "title": metric,
-        "data": {"values": values},
-        "width": 260,
-        "height": {"step": 22},
-        "mark": {"type": "bar", "color": _BLUE},
-        "encoding": {
-            "y": {"field": "run", "type": "nominal", "sort": None, "title": None},
-            "x": {"field": "value", "type": "quantitative", "title": metric},
-            "tooltip": [{"field": "run"}, {"field": "value", "type": "quantitative"}],
-        },
-    }
+    spec = _bars(metric, values, "run", 260, metric)
+    spec["mark"] = {"type": "bar", "color": _BLUE}
+    spec["encoding"]["tooltip"] = [{"field": "run"}, {"field": "value", "type": "quantitative"}]
+    return spec
 
 
 # ---- SVG fallbacks (static pictures for front-ends without a Vega renderer) -----------------

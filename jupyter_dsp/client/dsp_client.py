@@ -27,6 +27,7 @@ class DSPClient(LifecycleOperations):
     :class:`~jupyter_dsp.client.space_access.SpaceAccess` (the spaces and their
     ``kfp.Client``), :class:`~jupyter_dsp.client.pipelines.PipelineOperations`,
     :class:`~jupyter_dsp.client.runs.RunOperations`,
+    :class:`~jupyter_dsp.client.run_logs.LogOperations`,
     :class:`~jupyter_dsp.client.lifecycle.LifecycleOperations`.
     """
 

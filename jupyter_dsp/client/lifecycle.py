@@ -1,6 +1,6 @@
 """The rest of a pipeline's life from Python: schedules (KFP recurring runs), experiments,
-run again with changes, and deletes. Built on :class:`~jupyter_dsp.client.runs.RunOperations`
-(and the pipeline operations below it); :class:`jupyter_dsp.client.DSPClient` is this layer.
+run again with changes, and deletes. Built on :class:`~jupyter_dsp.client.run_logs.LogOperations`
+(and the run and pipeline operations below it); :class:`jupyter_dsp.client.DSPClient` is this layer.
 
 Everything lives in the project namespace; deletes in the shared space follow the shared-space
 policy (``read-only``: refused before anything is sent).
@@ -16,10 +16,11 @@ from typing import Any
 from jupyter_dsp.client.compiling import from_spec_dict
 from jupyter_dsp.client.errors import ArgumentError, DSPError, NotFoundError, api_errors
 from jupyter_dsp.client.lifecycle_models import Deleted, Experiment, LifecycleList, Schedule
-from jupyter_dsp.client.models import PipelineVersion, Run
+from jupyter_dsp.client.models import PipelineVersion
 from jupyter_dsp.client.params import check_arguments, root_parameters
 from jupyter_dsp.client.pipelines import PAGE_SIZE, name_filter
-from jupyter_dsp.client.runs import RunOperations
+from jupyter_dsp.client.run_logs import LogOperations
+from jupyter_dsp.client.run_models import Run
 from jupyter_dsp.client.spaces import PROJECT
 from jupyter_dsp.stack.naming import schedule_name
 from jupyter_dsp.stack.recurring_trigger import TriggerError, five_to_six, normalize_cron
@@ -59,7 +60,7 @@ def kfp_cron(text: str) -> str:
         ) from None
 
 
-class LifecycleOperations(RunOperations):
+class LifecycleOperations(LogOperations):
     """Schedules, experiments, rerun and deletes over the project space of a DSPClient."""
 
     # ---- helpers ------------------------------------------------------------------------

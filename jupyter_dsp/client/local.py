@@ -23,7 +23,7 @@ from jupyter_dsp.client.compiling import (
 )
 from jupyter_dsp.client.dsp_client import DSPClient
 from jupyter_dsp.client.errors import DSPError
-from jupyter_dsp.client.models import Run
+from jupyter_dsp.client.run_models import Run
 from jupyter_dsp.connection.local_stack import find_local_stack, local_runtime_file
 
 START_TIMEOUT_S = 120.0

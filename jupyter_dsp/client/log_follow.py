@@ -10,7 +10,7 @@ asking forever; after :data:`MAX_STALLS` such reads in a row the reader stops wi
 from __future__ import annotations
 
 from jupyter_dsp.client.errors import DSPError
-from jupyter_dsp.client.models import LogChunk
+from jupyter_dsp.client.run_models import LogChunk
 
 MAX_STALLS = 3
 

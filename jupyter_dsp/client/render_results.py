@@ -96,6 +96,14 @@ def html_bundle(html: str, text: str) -> Bundle:
     return {"text/html": html, "text/plain": text}
 
 
+def joined(bundles: list[Bundle]) -> Bundle:
+    """Several bundles as one (their HTML one after the other, their text line by line)."""
+    return html_bundle(
+        "".join(b.get("text/html", "") for b in bundles),
+        "\n".join(b.get("text/plain", "") for b in bundles),
+    )
+
+
 def chart_bundle(spec: dict[str, Any], svg: str, text: str) -> Bundle:
     return {charts.VEGALITE_MIME: spec, "image/svg+xml": svg, "text/plain": text}
 
@@ -280,9 +288,7 @@ def artifact_bundle(a: ArtifactView) -> Bundle:
     for bundle in bundles:
         if charts.VEGALITE_MIME in bundle:
             return bundle
-    html = "".join(b.get("text/html", "") for b in bundles)
-    text = "\n".join(b.get("text/plain", "") for b in bundles)
-    return html_bundle(html, text)
+    return joined(bundles)
 
 
 # ---- outputs, tasks, runs --------------------------------------------------------------------
@@ -300,11 +306,7 @@ def outputs_bundles(o: OutputsView) -> list[Bundle]:
 
 
 def outputs_bundle(o: OutputsView) -> Bundle:
-    bundles = outputs_bundles(o)
-    return html_bundle(
-        "".join(b.get("text/html", "") for b in bundles),
-        "\n".join(b.get("text/plain", "") for b in bundles),
-    )
+    return joined(outputs_bundles(o))
 
 
 def _task_header(t: TaskView) -> Bundle:
@@ -330,11 +332,7 @@ def task_bundles(t: TaskView, with_inputs: bool = True) -> list[Bundle]:
 
 
 def task_bundle(t: TaskView) -> Bundle:
-    bundles = task_bundles(t)
-    return html_bundle(
-        "".join(b.get("text/html", "") for b in bundles),
-        "\n".join(b.get("text/plain", "") for b in bundles),
-    )
+    return joined(task_bundles(t))
 
 
 def _run_header(r: RunView) -> Bundle:
@@ -375,11 +373,7 @@ def run_bundles(r: RunView) -> list[Bundle]:
 
 
 def run_bundle(r: RunView) -> Bundle:
-    bundles = run_bundles(r)
-    return html_bundle(
-        "".join(b.get("text/html", "") for b in bundles),
-        "\n".join(b.get("text/plain", "") for b in bundles),
-    )
+    return joined(run_bundles(r))
 
 
 def run_summary_table(r: RunView) -> Bundle:

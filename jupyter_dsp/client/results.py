@@ -29,8 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from jupyter_dsp.client.errors import DSPError, NotFoundError, api_errors, scrub_chunks, scrub_json
-from jupyter_dsp.client.spaces import PROJECT
+from jupyter_dsp.client.errors import DSPError, NotFoundError, scrub_chunks, scrub_json
 from jupyter_dsp.results.document import (
     CONTENT_PATH,
     MAX_TASK_PAGES,
@@ -63,17 +62,8 @@ def _call(
     headers: dict[str, str] | None = None,
 ) -> Any:
     """A GET on the project's stack; the raw urllib3 response (release it when done)."""
-    api_client = client.kfp.runs.api_client
-    with api_errors(action, client._where(PROJECT)):
-        return api_client.call_api(
-            API + path,
-            "GET",
-            query_params=query or [],
-            header_params={"Accept": "application/json", **(headers or {})},
-            auth_settings=["Bearer"],
-            _preload_content=False,
-            _return_http_data_only=True,
-        )
+    accept = {"Accept": "application/json", **(headers or {})}
+    return client.project_get(action, API + path, query=query, headers=accept)
 
 
 def _json(client: Any, action: str, path: str, query: list[tuple[str, str]] | None = None) -> Any:

@@ -1,7 +1,8 @@
 """The spaces of a :class:`~jupyter_dsp.client.DSPClient` and one ``kfp.Client`` per space.
 
 The bottom layer of the client: :class:`~jupyter_dsp.client.pipelines.PipelineOperations`,
-:class:`~jupyter_dsp.client.runs.RunOperations` and
+:class:`~jupyter_dsp.client.runs.RunOperations`,
+:class:`~jupyter_dsp.client.run_logs.LogOperations` and
 :class:`~jupyter_dsp.client.lifecycle.LifecycleOperations` build on it, in that order.
 """
 
@@ -86,6 +87,30 @@ class SpaceAccess:
     @property
     def kfp_shared(self) -> Any:
         return self.kfp_client(SHARED) if self.shared is not None else None
+
+    def project_get(
+        self,
+        action: str,
+        path: str,
+        *,
+        path_params: dict[str, str] | None = None,
+        query: list[tuple[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """A GET of ``path`` on the project's stack through its ``kfp.Client`` (its token,
+        its TLS): the urllib3 response, body not read yet (release it when done). Failures
+        are :class:`DSPError` saying what was being done (``action``) and where."""
+        with api_errors(action, self._where(PROJECT)):
+            return self.kfp.runs.api_client.call_api(
+                path,
+                "GET",
+                path_params=path_params or {},
+                query_params=query or [],
+                header_params=headers or {},
+                auth_settings=["Bearer"],
+                _preload_content=False,
+                _return_http_data_only=True,
+            )
 
     def _where(self, space: str) -> str:
         if space == MANAGED and self.managed is not None:

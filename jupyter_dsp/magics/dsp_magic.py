@@ -190,23 +190,21 @@ class DSPMagic(ResultsCommands, LifecycleCommands, Magics):
         return self.client.fork(args.name, as_name=args.as_name, version=args.version)
 
     def _cmd_run(self, args: argparse.Namespace) -> Any:
-        if args.local:
-            from jupyter_dsp.magics.local import cmd_run_local
-
-            return cmd_run_local(self, args)
         if args.timeout and not args.wait:
             raise UsageError("--timeout goes with --wait.")
         target = self._pipeline(args.pipeline)
         arguments = parse_assignments(args.params)
-        client = self.client
-        run = client.run(
-            target,
-            arguments,
-            experiment=args.experiment or self.default_experiment,
-            name=args.name,
-            space=args.space,
-            version=args.version,
-        )
+        options = {
+            "experiment": args.experiment or self.default_experiment,
+            "name": args.name,
+            "space": args.space,
+            "version": args.version,
+        }
+        if args.local:
+            from jupyter_dsp.magics.local import cmd_run_local
+
+            return cmd_run_local(self, args, target, arguments, options)
+        run = self.client.run(target, arguments, **options)
         return self._follow(run, args)
 
     def _follow(self, run: Run, args: argparse.Namespace) -> Any:

@@ -16,6 +16,7 @@ from typing import Any
 from IPython.core.error import UsageError
 
 from jupyter_dsp.client.params import parse_assignments
+from jupyter_dsp.magics.options import add_each, param_option
 
 SUMMARY_LINES = """\
   %dsp schedule PIPELINE (--cron '0 6 * * *' | --every 1h) [-p key=value ...] [--name N]
@@ -26,21 +27,7 @@ SUMMARY_LINES = """\
   %dsp delete run|version|pipeline NAME_OR_ID [VERSION] --yes
 """
 
-_PARAM_HELP = "parameter (repeat -p, or list several); lists/dicts as JSON"
 _SCHEDULE_HELP = "schedule name or id"
-
-
-def _params(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "-p",
-        "--param",
-        dest="params",
-        action="extend",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help=_PARAM_HELP,
-    )
 
 
 def _spaces(p: argparse.ArgumentParser) -> None:
@@ -59,7 +46,7 @@ def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
     when = p.add_mutually_exclusive_group()
     when.add_argument("--cron", help="cron expression, e.g. '0 6 * * *' (06:00 UTC daily)")
     when.add_argument("--every", help="fixed interval, e.g. 30s, 15m, 1h, 1h30m, 2d")
-    _params(p)
+    param_option(p)
     p.add_argument("--name", help="schedule name (default: the pipeline's)")
     p.add_argument("--experiment", help="experiment of its runs (created if missing)")
     version = p.add_mutually_exclusive_group()
@@ -77,12 +64,12 @@ def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
     _spaces(p)
 
     add("schedules", "List the project's schedules with their next firing time.")
-    for name, text in (
+    schedule_commands = (
         ("unschedule", "Delete a schedule (the runs it made stay)."),
         ("enable", "Enable a schedule: it fires again from now on."),
         ("disable", "Disable a schedule: it makes no more runs until enabled."),
-    ):
-        add(name, text).add_argument("schedule", metavar="SCHEDULE", help=_SCHEDULE_HELP)
+    )
+    add_each(add, schedule_commands, "schedule", metavar="SCHEDULE", help=_SCHEDULE_HELP)
 
     p = add("experiments", "List the project's experiments; archive or restore one.")
     p.add_argument("--all", action="store_true", help="archived experiments too")
@@ -92,7 +79,7 @@ def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
 
     p = add("rerun", "Run again: the run's pipeline version and parameters, with -p changes.")
     p.add_argument("run_id", metavar="RUN_ID", help="run id, or a variable holding a run")
-    _params(p)
+    param_option(p)
     p.add_argument("--name", help="name of the new run (default: 'Rerun of ...')")
     p.add_argument("--experiment", help="experiment (default: the run's)")
     mode = p.add_mutually_exclusive_group()

@@ -8,11 +8,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from IPython.core.error import UsageError
-
 from jupyter_dsp.client import DSPClient, Run
 from jupyter_dsp.client.local import is_local_mode, local_client, run_locally
-from jupyter_dsp.client.params import parse_assignments
 
 
 def local_client_of(magic: Any) -> DSPClient:
@@ -29,23 +26,18 @@ def local_client_of(magic: Any) -> DSPClient:
     return cached
 
 
-def cmd_run_local(magic: Any, args: argparse.Namespace) -> Any:
-    if args.timeout and not args.wait:
-        raise UsageError("--timeout goes with --wait.")
-    target = magic._pipeline(args.pipeline)
-    arguments = parse_assignments(args.params)
+def cmd_run_local(
+    magic: Any,
+    args: argparse.Namespace,
+    target: Any,
+    arguments: Mapping[str, Any],
+    options: dict[str, Any],
+) -> Any:
+    """``%dsp run ... --local``: ``target`` with ``arguments`` and the run ``options``
+    (experiment, name, space, version) the magic read from ``args``, on the local stack."""
     cluster: DSPClient = magic.client
     local = local_client_of(magic)
-    run: Run = run_locally(
-        cluster,
-        local,
-        target,
-        arguments,
-        experiment=args.experiment or magic.default_experiment,
-        name=args.name,
-        space=args.space,
-        version=args.version,
-    )
+    run: Run = run_locally(cluster, local, target, arguments, **options)
     if args.wait:
         return mark_local(local.wait(run.id, timeout=args.timeout or magic.wait_timeout))
     if args.watch:

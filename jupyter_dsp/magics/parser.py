@@ -12,6 +12,7 @@ from IPython.core.error import UsageError
 from jupyter_dsp.magics.lifecycle import SUMMARY_LINES as LIFECYCLE_SUMMARY
 from jupyter_dsp.magics.lifecycle import add_parsers as add_lifecycle_parsers
 from jupyter_dsp.magics.local import add_local_options
+from jupyter_dsp.magics.options import add_each, param_option
 from jupyter_dsp.magics.results import add_parsers as add_results_parsers
 
 RUN_STATES = (
@@ -163,16 +164,7 @@ def build_parser() -> MagicArgumentParser:
 
     p = add("run", "Run a pipeline in the project namespace; -p values are type-checked.")
     p.add_argument("pipeline", metavar="PIPELINE", help=_PIPELINE_HELP)
-    p.add_argument(
-        "-p",
-        "--param",
-        dest="params",
-        action="extend",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="parameter (repeat -p, or list several); lists/dicts as JSON",
-    )
+    param_option(p)
     p.add_argument("--experiment", help="experiment name (created if missing)")
     p.add_argument("--name", help="run name")
     p.add_argument("--version", help="pipeline version name or id (default: the newest)")
@@ -191,12 +183,12 @@ def build_parser() -> MagicArgumentParser:
     p.add_argument("--limit", type=_positive_int, default=None, help="how many (default 20)")
     p.add_argument("--state", type=_state, help="only runs in this state, e.g. RUNNING")
 
-    for name, text in (
+    run_commands = (
         ("show", "Show a run with its tasks."),
         ("terminate", "Terminate a run."),
         ("retry", "Retry a failed run."),
-    ):
-        add(name, text).add_argument("run_id", metavar="RUN_ID", help=_RUN_HELP)
+    )
+    add_each(add, run_commands, "run_id", metavar="RUN_ID", help=_RUN_HELP)
 
     p = add("wait", "Wait until a run ends.")
     p.add_argument("run_id", metavar="RUN_ID", help=_RUN_HELP)

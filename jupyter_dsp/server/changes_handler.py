@@ -25,9 +25,8 @@ from jupyter_dsp.server import routes
 from jupyter_dsp.server.changes import LONG_POLL_S, ChangeFeed, parse_key, parse_request
 from jupyter_dsp.server.errors import ProxyError
 from jupyter_dsp.server.handlers import DSPHandler
-from jupyter_dsp.server.proxy import ProxyExchange
 from jupyter_dsp.server.state import DSPState
-from jupyter_dsp.server.upstream import ResponseSink
+from jupyter_dsp.server.upstream_response import ResponseSink
 from jupyter_dsp.server.version_specs import SpecStripper
 
 FEED_SETTING = "jupyter_dsp_changes"
@@ -74,17 +73,7 @@ class UpstreamTokens:
         route = routes.match(
             space.name, space.namespace, space.writable, conn.policy, "GET", path, query
         )
-        exchange = ProxyExchange(
-            self.state.pool,
-            self.state.target(space),
-            conn,
-            space,
-            route,
-            "GET",
-            httputil.HTTPHeaders(),
-            self.state.settings.request_timeout,
-            self.state.owners,
-        )
+        exchange = self.state.exchange(conn, space, route)
         await exchange.begin()  # owner checks: another namespace's run is a 403 token
         sink = HashSink(route.strip_specs)
         await exchange.respond(sink)
@@ -103,12 +92,6 @@ def feed_of(settings: dict[str, object], state: DSPState) -> ChangeFeed:
 
 class ChangesHandler(DSPHandler):
     waiting: asyncio.Task[dict[str, str]] | None = None
-
-    def one(self, name: str) -> str:
-        values = self.get_query_arguments(name)
-        if len(values) > 1:
-            raise ProxyError(400, f"give {name} once")
-        return values[0] if values else ""
 
     @web.authenticated
     @authorized

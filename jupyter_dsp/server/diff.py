@@ -28,25 +28,15 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from jupyter_dsp.common.spec_diff import diff_specs
-from jupyter_dsp.connection.explain import denied_message
-from jupyter_dsp.connection.model import Connection, Space
 from jupyter_dsp.server import routes
 from jupyter_dsp.server.deadline import whole_request
-from jupyter_dsp.server.errors import ProxyError, upstream_message
+from jupyter_dsp.server.errors import ProxyError
 from jupyter_dsp.server.handlers import DSPHandler
-from jupyter_dsp.server.upstream import BufferSink
 
 API = "/apis/v2beta1"
-MAX_JSON = 64 * 1024 * 1024
 
 
 class DiffHandler(DSPHandler):
-    def one(self, name: str) -> str:
-        values = self.get_query_arguments(name)
-        if len(values) > 1:
-            raise ProxyError(400, f"give {name} once")
-        return values[0] if values else ""
-
     @web.authenticated
     @authorized
     @whole_request
@@ -75,10 +65,12 @@ class DiffHandler(DSPHandler):
         if space is None:
             raise ProxyError(404, f"the {space_name} space is not available")
         await self.check_read(conn, space, f"apis/v2beta1/pipelines/{pipeline_id}")
-        pipeline = await self._get(conn, space, f"{API}/pipelines/{quote(pipeline_id)}")
+        pipeline = await self.get_json(conn, space, f"{API}/pipelines/{quote(pipeline_id)}")
         base = f"{API}/pipelines/{quote(pipeline_id)}/versions"
         if not v1:
-            listed = await self._get(conn, space, f"{base}?page_size=2&sort_by=created_at%20desc")
+            listed = await self.get_json(
+                conn, space, f"{base}?page_size=2&sort_by=created_at%20desc"
+            )
             versions = listed.get("pipeline_versions") or []
             if len(versions) < 2:
                 raise ProxyError(
@@ -86,8 +78,8 @@ class DiffHandler(DSPHandler):
                     f"pipeline {pipeline_id} has {len(versions)} version(s): nothing to compare",
                 )
             v2, v1 = versions[0]["pipeline_version_id"], versions[1]["pipeline_version_id"]
-        old = await self._get(conn, space, f"{base}/{quote(v1)}")
-        new = await self._get(conn, space, f"{base}/{quote(v2)}")
+        old = await self.get_json(conn, space, f"{base}/{quote(v1)}")
+        new = await self.get_json(conn, space, f"{base}/{quote(v2)}")
         result = {
             "pipeline_id": pipeline_id,
             "pipeline_name": pipeline.get("display_name") or pipeline.get("name") or "",
@@ -97,24 +89,6 @@ class DiffHandler(DSPHandler):
         }
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(result))  # (scrubbed on the way out, server/egress.py)
-
-    async def _get(self, conn: Connection, space: Space, path: str) -> dict[str, Any]:
-        sink = BufferSink(limit=MAX_JSON)
-        await self.fetch_upstream(space, path, sink)
-        if sink.code != 200:
-            message = upstream_message(sink.body) or f"the pipeline stack answered {sink.code}"
-            if sink.code in (401, 403):
-                message = denied_message(conn, space, sink.code, "GET", path.lstrip("/"), message)
-            raise ProxyError(sink.code if 400 <= sink.code < 600 else 502, message)
-        try:
-            data = json.loads(sink.body)
-        except ValueError:
-            raise ProxyError(
-                502, "the pipeline stack answered something that is not JSON"
-            ) from None
-        if not isinstance(data, dict):
-            raise ProxyError(502, "the pipeline stack answered an unexpected JSON value")
-        return data
 
 
 def _version_head(version: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Errors in the KFP API's JSON shapes."""
+"""Errors in the KFP API's JSON shapes, and reading a stack's answers (its error messages,
+the JSON object it answered)."""
 
 from __future__ import annotations
 
@@ -51,3 +52,14 @@ def upstream_message(body: bytes) -> str:
             if isinstance(data.get(key), str) and data[key]:
                 return data[key][:500]
     return ""
+
+
+def stack_json(body: bytes, what: str = "something") -> dict[str, Any]:
+    """The JSON object a stack answered; anything else is a 502 that says so."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ProxyError(502, f"the pipeline stack answered {what} that is not JSON") from None
+    if not isinstance(data, dict):
+        raise ProxyError(502, "the pipeline stack answered an unexpected JSON value")
+    return data

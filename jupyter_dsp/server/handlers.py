@@ -23,14 +23,14 @@ from jupyter_dsp.connection.model import Connection, DSPConnectionError, Space
 from jupyter_dsp.server import routes
 from jupyter_dsp.server.deadline import whole_request
 from jupyter_dsp.server.egress import EgressHandlerMixin, digits_header, flag_header
-from jupyter_dsp.server.errors import ProxyError, kfp_error_body, upstream_message
+from jupyter_dsp.server.errors import ProxyError, kfp_error_body, stack_json, upstream_message
 from jupyter_dsp.server.info import build_info
 from jupyter_dsp.server.logs import read_log
-from jupyter_dsp.server.proxy import ProxyExchange, upstream_headers
 from jupyter_dsp.server.state import DSPState
-from jupyter_dsp.server.upstream import ResponseSink, UpstreamError
+from jupyter_dsp.server.upstream_response import BufferSink, ResponseSink, UpstreamError
 
 AUTH_RESOURCE = "dsp"
+MAX_JSON = 64 * 1024 * 1024  # the largest JSON answer of a stack read whole (get_json)
 SAFE_CONTENT_TYPES = (
     "application/json",
     "text/plain",
@@ -98,6 +98,13 @@ class DSPHandler(EgressHandlerMixin, APIHandler):
         self.set_status(status)
         self.finish(kfp_error_body(status, message, upload=upload))
 
+    def one(self, name: str) -> str:
+        """A query argument given at most once (a 400 when repeated), "" when absent."""
+        values = self.get_query_arguments(name)
+        if len(values) > 1:
+            raise ProxyError(400, f"give {name} once")
+        return values[0] if values else ""
+
     async def connection_or_error(self, *, upload: bool = False) -> Connection | None:
         try:
             return await self.dsp.connection()
@@ -108,41 +115,36 @@ class DSPHandler(EgressHandlerMixin, APIHandler):
     async def check_read(self, conn: Connection, space: Space, path: str) -> None:
         """Raise :class:`ProxyError` unless a GET of ``path`` (under ``apis/v2beta1``) through
         the proxy in ``space`` would be let through: the allowlist, the policy and the owner
-        namespace check, exactly as :class:`ProxyExchange` makes them."""
+        namespace check, exactly as :class:`~jupyter_dsp.server.proxy.ProxyExchange` makes them."""
         route = routes.match(
             space.name, space.namespace, space.writable, conn.policy, "GET", path, []
         )
-        exchange = ProxyExchange(
-            self.dsp.pool,
-            self.dsp.target(space),
-            conn,
-            space,
-            route,
-            "GET",
-            httputil.HTTPHeaders(),
-            self.dsp.settings.request_timeout,
-            self.dsp.owners,
-        )
-        await exchange.begin()
+        await self.dsp.exchange(conn, space, route).begin()
+
+    async def get_json(self, conn: Connection, space: Space, path: str) -> dict[str, Any]:
+        """The JSON object the space's stack answers to a GET of ``path``; its refusal (with
+        what to do about a 401/403) or anything but an object is a :class:`ProxyError`."""
+        sink = BufferSink(limit=MAX_JSON)
+        await self.fetch_upstream(space, path, sink)
+        if sink.code != 200:
+            raise self.upstream_error(conn, space, sink.code, sink.body, path)
+        return stack_json(sink.body)
+
+    def upstream_error(
+        self, conn: Connection, space: Space, code: int, body: bytes, path: str
+    ) -> ProxyError:
+        message = upstream_message(body) or f"the pipeline stack answered {code}"
+        if code in (401, 403):
+            message = denied_message(conn, space, code, "GET", path.lstrip("/"), message)
+        return ProxyError(code if 400 <= code < 600 else 502, message)
 
     async def fetch_upstream(
         self, space: Space, path: str, sink: ResponseSink, headers: dict[str, str] | None = None
     ) -> None:
         """GET ``path`` from the space's stack with its token into ``sink``; an unreachable
         or too slow stack is a :class:`ProxyError` with its 502/504."""
-        hdrs = upstream_headers(httputil.HTTPHeaders(), space.token())
-        for name, value in (headers or {}).items():
-            hdrs[name] = value
         try:
-            await self.dsp.pool.fetch(
-                self.dsp.target(space),
-                "GET",
-                path,
-                hdrs,
-                None,
-                sink,
-                self.dsp.settings.request_timeout,
-            )
+            await self.dsp.get_from(space, path, sink, headers)
         except UpstreamError as exc:
             raise ProxyError(exc.status, str(exc)) from None
 
@@ -206,32 +208,35 @@ class LogsHandler(DSPHandler):
         await self.check_read(conn, conn.project, path)
 
 
-class UnknownSpaceHandler(DSPHandler):
+def _answering() -> Any:
+    """A verb's method that authenticates, authorizes and calls ``answer``. A fresh wrapper
+    per verb: jupyter_server's @authorized remembers the action of its first call."""
+
+    @web.authenticated
+    @authorized
+    async def verb(self: EveryVerbHandler, *args: str, **kwargs: str) -> None:
+        await self.answer(*args, **kwargs)
+
+    return verb
+
+
+class EveryVerbHandler(DSPHandler):
+    """A ``dsp/`` handler that answers GET, POST, PATCH and DELETE alike (:meth:`answer`,
+    with the path's arguments)."""
+
+    async def answer(self, *args: str, **kwargs: str) -> None:
+        raise NotImplementedError
+
+    get = _answering()
+    post = _answering()
+    patch = _answering()
+    delete = _answering()
+
+
+class UnknownSpaceHandler(EveryVerbHandler):
     """``dsp/api/<anything else>``: 404 in the KFP shape (after authentication)."""
 
-    def _unknown(self) -> None:
+    async def answer(self, *args: str, **kwargs: str) -> None:
         self.send_kfp_error(
             404, "unknown space: use dsp/api/project, dsp/api/shared or dsp/api/local"
         )
-
-    # one decorated method per verb: jupyter_server's @authorized remembers the action of
-    # the first call, so the verbs must not share a wrapper
-    @web.authenticated
-    @authorized
-    async def get(self, space: str) -> None:
-        self._unknown()
-
-    @web.authenticated
-    @authorized
-    async def post(self, space: str) -> None:
-        self._unknown()
-
-    @web.authenticated
-    @authorized
-    async def patch(self, space: str) -> None:
-        self._unknown()
-
-    @web.authenticated
-    @authorized
-    async def delete(self, space: str) -> None:
-        self._unknown()

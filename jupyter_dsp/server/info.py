@@ -10,9 +10,9 @@ from jupyter_dsp.common.links import UILinks, ui_links
 from jupyter_dsp.connection.explain import denied_message, tls_message
 from jupyter_dsp.connection.model import Connection, NoStackFound, Space
 from jupyter_dsp.server.errors import upstream_message
-from jupyter_dsp.server.proxy import upstream_headers
 from jupyter_dsp.server.state import DSPState
-from jupyter_dsp.server.upstream import BufferSink, UpstreamError
+from jupyter_dsp.server.upstream import upstream_headers
+from jupyter_dsp.server.upstream_response import BufferSink, UpstreamError
 
 HEALTHZ = "/apis/v2beta1/healthz"
 

@@ -4,7 +4,6 @@ through the Kubernetes API (pods/log, with the service account)."""
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,10 +12,9 @@ from tornado.httputil import HTTPHeaders
 from jupyter_dsp.connection.kube import KubeError
 from jupyter_dsp.connection.model import Connection
 from jupyter_dsp.connection.resolve import in_cluster
-from jupyter_dsp.server.errors import ProxyError, upstream_message
-from jupyter_dsp.server.proxy import upstream_headers
+from jupyter_dsp.server.errors import ProxyError, stack_json, upstream_message
 from jupyter_dsp.server.state import DSPState
-from jupyter_dsp.server.upstream import BufferSink, ResponseSink, UpstreamError
+from jupyter_dsp.server.upstream_response import BufferSink, ResponseSink, UpstreamError
 
 TERMINAL = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED"}
 MAX_LOG = 16 * 1024 * 1024
@@ -49,17 +47,8 @@ async def read_log(
 
 async def _fetch(state: DSPState, conn: Connection, path: str) -> BufferSink:
     sink = BufferSink(limit=MAX_LOG)
-    headers = upstream_headers(HTTPHeaders(), conn.project.token())
     try:
-        await state.pool.fetch(
-            state.target(conn.project),
-            "GET",
-            path,
-            headers,
-            None,
-            sink,
-            state.settings.request_timeout,
-        )
+        await state.get_from(conn.project, path, sink)
     except UpstreamError as exc:
         raise ProxyError(exc.status, str(exc)) from None
     return sink
@@ -87,10 +76,7 @@ async def _pod_log(
     sink = await _fetch(state, conn, f"/apis/v2beta1/runs/{run_id}")
     if sink.code != 200:
         return LogSlice(sink.code, sink.body, "application/json", None, None)
-    try:
-        run = json.loads(sink.body)
-    except ValueError:
-        raise ProxyError(502, "the pipeline stack answered a run that is not JSON") from None
+    run = stack_json(sink.body, "a run")
     task = _find_task(run, task_id)
     if task is None:
         raise ProxyError(404, f"run {run_id} has no task {task_id}")
@@ -164,18 +150,9 @@ async def _archived_log(
 ) -> LogSlice:
     """The API server's archived log (KFP ``/apis/v1alpha1/runs/{run}/nodes/{node}/log``)."""
     sink = _WindowSink(offset, ARCHIVE_CHUNK)
-    headers = upstream_headers(HTTPHeaders(), conn.project.token())
     path = f"/apis/v1alpha1/runs/{run_id}/nodes/{node_id}/log"
     try:
-        await state.pool.fetch(
-            state.target(conn.project),
-            "GET",
-            path,
-            headers,
-            None,
-            sink,
-            state.settings.request_timeout,
-        )
+        await state.get_from(conn.project, path, sink)
     except UpstreamError as exc:
         raise ProxyError(exc.status, f"no log: {why}; the API server: {exc}") from None
     if sink.code == 200:

@@ -13,7 +13,6 @@ import asyncio
 import json
 import time
 
-from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
 from tornado import httputil, web
 from tornado.iostream import StreamClosedError
@@ -31,9 +30,9 @@ from jupyter_dsp.server.egress import (
     flag_header,
 )
 from jupyter_dsp.server.errors import ProxyError, kfp_error_body, upstream_message
-from jupyter_dsp.server.handlers import DSPHandler, safe_content_type
+from jupyter_dsp.server.handlers import EveryVerbHandler, safe_content_type
 from jupyter_dsp.server.proxy import ProxyExchange
-from jupyter_dsp.server.upstream import ResponseSink
+from jupyter_dsp.server.upstream_response import ResponseSink
 from jupyter_dsp.server.version_specs import SpecStripper
 
 # the most an upload may carry through the proxy (the stack takes files up to 32 MB)
@@ -147,7 +146,7 @@ def _is_shared_pipeline(body: bytes, managed_only: bool = False) -> bool:
 
 
 @web.stream_request_body
-class ProxyHandler(DSPHandler):
+class ProxyHandler(EveryVerbHandler):
     """``dsp/api/{space}/apis/v2beta1/...`` to the space's stack."""
 
     exchange: ProxyExchange | None = None
@@ -209,17 +208,7 @@ class ProxyHandler(DSPHandler):
                 query,
                 managed=space.managed,
             )
-            exchange = ProxyExchange(
-                self.dsp.pool,
-                self.dsp.target(space),
-                conn,
-                space,
-                route,
-                method,
-                self.request.headers,
-                self.dsp.settings.request_timeout,
-                self.dsp.owners,
-            )
+            exchange = self.dsp.exchange(conn, space, route, method, self.request.headers)
             # the stack's answers to the checks before the body count against the deadline too
             total = self.dsp.settings.total_timeout
             left = max(0.5, self.started + total - time.monotonic())
@@ -277,7 +266,8 @@ class ProxyHandler(DSPHandler):
         except ProxyError as exc:
             self.failed = exc
 
-    async def _respond(self) -> None:
+    async def answer(self, *args: str, **kwargs: str) -> None:
+        """The stack's answer, whatever the verb, once the caller's body is in."""
         if self.watchdog is not None:
             self.watchdog.cancel()
         if self._finished or self.exchange is None:
@@ -311,31 +301,9 @@ class ProxyHandler(DSPHandler):
         except StreamClosedError:
             pass  # the caller went away
 
-    @web.authenticated
-    @authorized
-    async def get(self, space: str, path: str) -> None:
-        await self._respond()
-
-    @web.authenticated
-    @authorized
-    async def post(self, space: str, path: str) -> None:
-        await self._respond()
-
-    @web.authenticated
-    @authorized
-    async def patch(self, space: str, path: str) -> None:
-        await self._respond()
-
-    @web.authenticated
-    @authorized
-    async def delete(self, space: str, path: str) -> None:
-        await self._respond()
-
     def on_connection_close(self) -> None:
         if self.watchdog is not None:
             self.watchdog.cancel()
         if self.exchange is not None:
             self.exchange.abort()
         super().on_connection_close()
-
-

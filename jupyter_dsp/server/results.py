@@ -29,19 +29,17 @@ from jupyter_server.auth.decorator import authorized
 from tornado import httputil, web
 from tornado.iostream import StreamClosedError
 
-from jupyter_dsp.connection.explain import denied_message
 from jupyter_dsp.connection.model import Connection, DSPConnectionError, Space
 from jupyter_dsp.results.document import MAX_TASK_PAGES, TASKS_PAGE_SIZE, document_from_stack
 from jupyter_dsp.server import routes
 from jupyter_dsp.server.deadline import whole_request
 from jupyter_dsp.server.egress import content_disposition, content_type_of, max_read_bytes
-from jupyter_dsp.server.errors import ProxyError, upstream_message
-from jupyter_dsp.server.handlers import DSPHandler
+from jupyter_dsp.server.errors import ProxyError, stack_json
+from jupyter_dsp.server.handlers import MAX_JSON, DSPHandler
 from jupyter_dsp.server.results_cluster import ClusterResults
-from jupyter_dsp.server.upstream import BufferSink, ResponseSink
+from jupyter_dsp.server.upstream_response import BufferSink, ResponseSink
 
 API = "/apis/v2beta1"
-MAX_JSON = 64 * 1024 * 1024
 CLUSTER_MODES = ("cluster-dspa", "cluster-kubeflow")
 STACK_STEP = 256 * 1024 * 1024  # a whole download is read from the stack in pieces this big
 FLUSH_BYTES = 512 * 1024  # what the server may hold of an artifact before it waits for the caller
@@ -81,29 +79,6 @@ class _ResultsBase(DSPHandler):
     async def check_run(self, conn: Connection, space: Space, run_id: str) -> None:
         """The run must be the space's (403 for a run of another namespace)."""
         await self.check_read(conn, space, f"apis/v2beta1/runs/{run_id}")
-
-    async def get_json(self, conn: Connection, space: Space, path: str) -> dict[str, Any]:
-        sink = BufferSink(limit=MAX_JSON)
-        await self.fetch_upstream(space, path, sink)
-        if sink.code != 200:
-            raise self.upstream_error(conn, space, sink.code, sink.body, path)
-        try:
-            data = json.loads(sink.body)
-        except ValueError:
-            raise ProxyError(
-                502, "the pipeline stack answered something that is not JSON"
-            ) from None
-        if not isinstance(data, dict):
-            raise ProxyError(502, "the pipeline stack answered an unexpected JSON value")
-        return data
-
-    def upstream_error(
-        self, conn: Connection, space: Space, code: int, body: bytes, path: str
-    ) -> ProxyError:
-        message = upstream_message(body) or f"the pipeline stack answered {code}"
-        if code in (401, 403):
-            message = denied_message(conn, space, code, "GET", path.lstrip("/"), message)
-        return ProxyError(code if 400 <= code < 600 else 502, message)
 
     async def guarded(self, work: Callable[[], Awaitable[None]]) -> None:
         try:
@@ -178,12 +153,7 @@ class ResultsHandler(_ResultsBase):
                 return None
             if sink.code != 200:
                 raise self.upstream_error(conn, space, sink.code, sink.body, path)
-            try:
-                page = json.loads(sink.body)
-            except ValueError:
-                raise ProxyError(
-                    502, "the pipeline stack answered tasks that are not JSON"
-                ) from None
+            page = stack_json(sink.body, "tasks")
             tasks.extend(page.get("tasks") or [])
             token = page.get("next_page_token") or ""
             if not token:

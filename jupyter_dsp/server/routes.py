@@ -86,6 +86,12 @@ def _action(seg: str, allowed: Iterable[str]) -> tuple[str, str] | None:
 
 
 METHOD_NOT_ALLOWED = "method not allowed on this KFP API path"
+# the pipeline collection's POST endpoints (``/pipelines/{name}``): the route of each
+PIPELINE_POSTS: dict[str, dict[str, object]] = {
+    "create": {"kind": "pipelines.create_with_version", "body": "json", "pin_body": "pipeline"},
+    "upload": {"kind": "pipelines.upload", "body": "stream", "pin_query": True, "upload": True},
+    "upload_version": {"kind": "pipelines.upload_version", "body": "stream", "upload": True},
+}
 
 
 def classify(method: str, segments: list[str]) -> Route:
@@ -99,6 +105,19 @@ def classify(method: str, segments: list[str]) -> Route:
             raise ProxyError(405, METHOD_NOT_ALLOWED)
         return Route(kind=kind, resource=resource, segments=list(s), write=w, **kw)  # type: ignore[arg-type]
 
+    def listed(resource: str, pin_create: str | None) -> Route:
+        """``/{resource}``: GET lists the space's (query pinned), POST creates one."""
+        if method == "GET":
+            return route(f"{resource}.list", resource, {"GET"}, pin_query=True)
+        return route(f"{resource}.create", resource, {"POST"}, body="json", pin_body=pin_create)
+
+    def item(resource: str, actions: tuple[str, ...]) -> Route:
+        """``/{resource}/{id}`` (GET, DELETE) or ``/{resource}/{id}:{action}`` (POST)."""
+        if _action(s[1], actions):
+            return route(f"{resource}.action", resource, {"POST"}, body="json")
+        _id(s[1])
+        return route(f"{resource}.item", resource, {"GET", "DELETE"})
+
     if n == 0:
         raise ProxyError(404, "not a KFP API path")
     head = s[0]
@@ -106,43 +125,22 @@ def classify(method: str, segments: list[str]) -> Route:
         return route("healthz", "healthz", {"GET"})
     if head == "pipelines":
         if n == 1:
-            if method == "GET":
-                return route("pipelines.list", "pipelines", {"GET"}, pin_query=True)
-            return route(
-                "pipelines.create", "pipelines", {"POST"}, body="json", pin_body="namespace"
-            )
-        if n == 2 and s[1] == "create":
-            return route(
-                "pipelines.create_with_version",
-                "pipelines",
-                {"POST"},
-                body="json",
-                pin_body="pipeline",
-            )
-        if n == 2 and s[1] == "upload":
-            return route(
-                "pipelines.upload",
-                "pipelines",
-                {"POST"},
-                body="stream",
-                pin_query=True,
-                upload=True,
-            )
-        if n == 2 and s[1] == "upload_version":
-            return route(
-                "pipelines.upload_version", "pipelines", {"POST"}, body="stream", upload=True
-            )
+            return listed("pipelines", "namespace")
+        if n == 2 and s[1] in PIPELINE_POSTS:
+            options = dict(PIPELINE_POSTS[s[1]])
+            return route(str(options.pop("kind")), "pipelines", {"POST"}, **options)
         if n == 3 and s[1] == "names":
             return route("pipelines.by_name", "pipelines", {"GET"}, pin_query=True)
         pid = _id(s[1])
+
+        def editable(kind: str) -> Route:
+            """A pipeline or a version: read, delete, or PATCH with a JSON body."""
+            body = "json" if method == "PATCH" else "none"
+            allowed = {"GET", "DELETE", "PATCH"}
+            return route(kind, "pipelines", allowed, body=body, pipeline_id=pid if w else None)
+
         if n == 2:
-            return route(
-                "pipelines.item",
-                "pipelines",
-                {"GET", "DELETE", "PATCH"},
-                body="json" if method == "PATCH" else "none",
-                pipeline_id=pid if w else None,
-            )
+            return editable("pipelines.item")
         if s[2] == "versions":
             if n == 3:
                 return route(
@@ -154,39 +152,19 @@ def classify(method: str, segments: list[str]) -> Route:
                 )
             if n == 4:
                 _id(s[3])
-                return route(
-                    "versions.item",
-                    "pipelines",
-                    {"GET", "DELETE", "PATCH"},
-                    body="json" if method == "PATCH" else "none",
-                    pipeline_id=pid if w else None,
-                )
+                return editable("versions.item")
         raise ProxyError(404, "not a KFP API path")
     if head == "experiments":
         if n == 1:
-            if method == "GET":
-                return route("experiments.list", "experiments", {"GET"}, pin_query=True)
-            return route(
-                "experiments.create", "experiments", {"POST"}, body="json", pin_body="namespace"
-            )
+            return listed("experiments", "namespace")
         if n == 2:
-            act = _action(s[1], ("archive", "unarchive"))
-            if act:
-                return route("experiments.action", "experiments", {"POST"}, body="json")
-            _id(s[1])
-            return route("experiments.item", "experiments", {"GET", "DELETE"})
+            return item("experiments", ("archive", "unarchive"))
         raise ProxyError(404, "not a KFP API path")
-    if head == "runs":
+    if head == "runs":  # create: a run's namespace is its experiment's (ownership.py checks it)
         if n == 1:
-            if method == "GET":
-                return route("runs.list", "runs", {"GET"}, pin_query=True)
-            return route("runs.create", "runs", {"POST"}, body="json")
+            return listed("runs", None)
         if n == 2:
-            act = _action(s[1], ("archive", "unarchive", "terminate", "retry"))
-            if act:
-                return route("runs.action", "runs", {"POST"}, body="json")
-            _id(s[1])
-            return route("runs.item", "runs", {"GET", "DELETE"})
+            return item("runs", ("archive", "unarchive", "terminate", "retry"))
         _id(s[1])
         if n == 5 and s[2] == "tasks" and s[4] == "logs":
             _id(s[3])
@@ -199,16 +177,9 @@ def classify(method: str, segments: list[str]) -> Route:
         raise ProxyError(404, "not a KFP API path")
     if head == "recurringruns":  # like runs; create pins body.namespace
         if n == 1:
-            if method == "GET":
-                return route("recurringruns.list", "recurringruns", {"GET"}, pin_query=True)
-            return route(
-                "recurringruns.create", "recurringruns", {"POST"}, body="json", pin_body="namespace"
-            )
+            return listed("recurringruns", "namespace")
         if n == 2:
-            if _action(s[1], ("enable", "disable")):
-                return route("recurringruns.action", "recurringruns", {"POST"}, body="json")
-            _id(s[1])
-            return route("recurringruns.item", "recurringruns", {"GET", "DELETE"})
+            return item("recurringruns", ("enable", "disable"))
         raise ProxyError(404, "not a KFP API path")
     raise ProxyError(404, "not a KFP API path")
 

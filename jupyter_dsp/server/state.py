@@ -8,12 +8,17 @@ import logging
 import time
 from typing import Any
 
+from tornado.httputil import HTTPHeaders
+
 from jupyter_dsp.connection import DSPSettings, resolve, wants_embedded
 from jupyter_dsp.connection.embedded import EmbeddedStackManager
 from jupyter_dsp.connection.model import Connection, DSPConnectionError, Space
 from jupyter_dsp.server.local_space import LocalSpace
-from jupyter_dsp.server.proxy import OwnerCache
-from jupyter_dsp.server.upstream import Target, UpstreamPool
+from jupyter_dsp.server.ownership import OwnerCache
+from jupyter_dsp.server.proxy import ProxyExchange
+from jupyter_dsp.server.routes import Route
+from jupyter_dsp.server.upstream import Target, UpstreamPool, upstream_headers
+from jupyter_dsp.server.upstream_response import ResponseSink
 
 RETRY_AFTER_FAILURE_S = 5.0
 KEEP_TOKENS = 8  # tokens seen (rotations) that stay hidden from answers
@@ -65,6 +70,7 @@ class DSPState:
                 self._seen_tokens.append(token)
                 del self._seen_tokens[:-KEEP_TOKENS]
         return list(self._seen_tokens)
+
     async def connection(self) -> Connection:
         """The resolved connection; raises DSPConnectionError (or ValueError for bad
         settings) with a message for the user."""
@@ -109,6 +115,40 @@ class DSPState:
             target = Target.from_endpoint(space.endpoint, space.ssl_context())
             self._targets[key] = target
         return target
+
+    def exchange(
+        self,
+        conn: Connection,
+        space: Space,
+        route: Route,
+        method: str = "GET",
+        incoming: HTTPHeaders | None = None,
+    ) -> ProxyExchange:
+        """A request through the proxy to ``space``'s stack (server/proxy.py), with this
+        server's pool, request timeout and owner cache."""
+        return ProxyExchange(
+            self.pool,
+            self.target(space),
+            conn,
+            space,
+            route,
+            self.settings.request_timeout,
+            self.owners,
+            method=method,
+            incoming=incoming if incoming is not None else HTTPHeaders(),
+        )
+
+    async def get_from(
+        self, space: Space, path: str, sink: ResponseSink, headers: dict[str, str] | None = None
+    ) -> None:
+        """GET ``path`` from ``space``'s stack with the space's token into ``sink``; an
+        unreachable or too slow stack raises :class:`UpstreamError` (502/504)."""
+        hdrs = upstream_headers(HTTPHeaders(), space.token())
+        for name, value in (headers or {}).items():
+            hdrs[name] = value
+        await self.pool.fetch(
+            self.target(space), "GET", path, hdrs, None, sink, self.settings.request_timeout
+        )
 
     def kube(self) -> Any:
         """The Kubernetes API client (cluster modes), created on first use."""

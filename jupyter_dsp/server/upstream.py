@@ -4,6 +4,7 @@ tornado's ``SimpleAsyncHTTPClient`` opens a new connection per request; this kee
 connections per (scheme, host, port, TLS context) and reuses them. Requests without a body,
 or with a small buffered one, are retried once on a fresh connection when a pooled one turns
 out to be closed before any response byte arrived. Streamed uploads use a fresh connection.
+Reading the answer is upstream_response.py's.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -20,19 +20,33 @@ from tornado.http1connection import HTTP1Connection, HTTP1ConnectionParameters
 from tornado.iostream import IOStream, StreamClosedError
 from tornado.tcpclient import TCPClient
 
+from jupyter_dsp.server.upstream_response import (
+    ResponseSink,
+    StaleConnection,
+    UpstreamError,
+    read_response,
+)
+
 CHUNK = 64 * 1024
 IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE", "PUT", "OPTIONS"})
 # a pooled connection used this recently is trusted with a request that must not be retried
 FRESH_ENOUGH_S = 2.0
+# request headers a caller may pass on; everything else (Authorization, Cookie, X-XSRFToken,
+# kubeflow-userid, hop-by-hop, X-Forwarded-*) is dropped
+# (Content-Length is set by the proxy from the body it actually sends)
+FORWARD_REQUEST_HEADERS = ("Content-Type", "Accept", "Accept-Language")
 
 
-class UpstreamError(Exception):
-    """The upstream could not be reached (502) or was too slow (504)."""
-
-    def __init__(self, status: int, message: str, *, tls: bool = False) -> None:
-        self.status = status
-        self.tls = tls
-        super().__init__(message)
+def upstream_headers(incoming: httputil.HTTPHeaders, token: str | None) -> httputil.HTTPHeaders:
+    """The caller's headers that may go upstream, with the space's own token."""
+    out = httputil.HTTPHeaders()
+    for name in FORWARD_REQUEST_HEADERS:
+        value = incoming.get(name)
+        if value is not None:
+            out[name] = value
+    if token:
+        out["Authorization"] = f"Bearer {token}"
+    return out
 
 
 @dataclass(frozen=True)
@@ -59,92 +73,6 @@ class Target:
 
     def key(self) -> tuple[str, str, int, int]:
         return (self.scheme, self.host, self.port, id(self.ssl_ctx))
-
-
-class ResponseSink:
-    """Receives the upstream response. Subclasses forward it (proxy) or buffer it."""
-
-    async def start(self, code: int, reason: str, headers: httputil.HTTPHeaders) -> None:
-        raise NotImplementedError
-
-    async def data(self, chunk: bytes) -> None:
-        raise NotImplementedError
-
-    async def end(self) -> None:
-        return None
-
-
-class BufferSink(ResponseSink):
-    def __init__(self, limit: int = 4 * 1024 * 1024) -> None:
-        self.code = 0
-        self.headers = httputil.HTTPHeaders()
-        self.parts: list[bytes] = []
-        self.size = 0
-        self.limit = limit
-
-    async def start(self, code: int, reason: str, headers: httputil.HTTPHeaders) -> None:
-        self.code, self.headers = code, headers
-
-    async def data(self, chunk: bytes) -> None:
-        self.size += len(chunk)
-        if self.size > self.limit:
-            raise UpstreamError(502, "upstream response too large")
-        self.parts.append(chunk)
-
-    @property
-    def body(self) -> bytes:
-        return b"".join(self.parts)
-
-
-class _Delegate(httputil.HTTPMessageDelegate):
-    def __init__(self, sink: ResponseSink) -> None:
-        self.sink = sink
-        self.headers_seen = asyncio.get_running_loop().create_future()
-        self.keep_alive = False
-        self.error: BaseException | None = None
-        self.last_data = time.monotonic()
-        self.idle_cut = False
-
-    async def headers_received(
-        self,
-        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
-        headers: httputil.HTTPHeaders,
-    ) -> None:
-        assert isinstance(start_line, httputil.ResponseStartLine)
-        if start_line.code < 200:  # 1xx: wait for the real response
-            return
-        conn = headers.get("Connection", "").lower()
-        self.keep_alive = (
-            start_line.version == "HTTP/1.1"
-            and conn != "close"
-            and (
-                "Content-Length" in headers
-                or "chunked" in headers.get("Transfer-Encoding", "").lower()
-                or start_line.code in (204, 304)
-            )
-        )
-        if not self.headers_seen.done():
-            self.headers_seen.set_result(None)
-        try:
-            await self.sink.start(start_line.code, start_line.reason, headers)
-        except BaseException as exc:
-            self.error = exc
-            raise
-
-    async def data_received(self, chunk: bytes) -> None:
-        self.last_data = time.monotonic()
-        try:
-            await self.sink.data(chunk)
-        except BaseException as exc:
-            self.error = exc
-            raise
-
-    def finish(self) -> None:
-        pass
-
-    def on_connection_close(self) -> None:
-        if not self.headers_seen.done():
-            self.headers_seen.set_exception(StreamClosedError())
 
 
 class UpstreamRequest:
@@ -309,7 +237,7 @@ class UpstreamPool:
             try:
                 await self._read(conn, stream, target, sink, header_timeout, reused)
                 return
-            except _StaleConnection:
+            except StaleConnection:
                 continue
         raise UpstreamError(502, f"{target.host_header} closed the connection")
 
@@ -335,70 +263,6 @@ class UpstreamPool:
         header_timeout: float,
         reused: bool,
     ) -> None:
-        delegate = _Delegate(sink)
-        # the header timeout is enforced by HTTP1Connection itself: on expiry it closes the
-        # stream and returns False before any header reached the delegate
-        conn.params.header_timeout = header_timeout
-        started = time.monotonic()
-        watch = asyncio.ensure_future(self._watch_idle(delegate, stream))
-        try:
-            open_after = await conn.read_response(delegate)
-        except asyncio.CancelledError:  # the caller's deadline: this connection is done
-            stream.close()
-            raise
-        except StreamClosedError:
-            open_after = False
-            stream.close()
-            if delegate.idle_cut:
-                raise UpstreamError(
-                    504, f"{target.host_header} stopped sending for {self.idle_timeout:g}s"
-                ) from None
-            if delegate.error is None and delegate.headers_seen.done():
-                raise UpstreamError(
-                    502, f"{target.host_header} closed the connection mid-response"
-                ) from None
-        finally:
-            watch.cancel()
-        seen = delegate.headers_seen
-        if not seen.done() or seen.exception() is not None:
-            if seen.done():
-                seen.exception()  # retrieved: no "never retrieved" warning
-            stream.close()
-            if time.monotonic() - started >= header_timeout * 0.98:
-                raise UpstreamError(
-                    504, f"{target.host_header} did not answer within {header_timeout:g}s"
-                )
-            if reused:
-                raise _StaleConnection()
-            raise UpstreamError(
-                502, f"{target.host_header} closed the connection without answering"
-            )
-        if delegate.error is not None:
-            stream.close()
-            raise delegate.error
-        await sink.end()
-        if open_after and delegate.keep_alive and not stream.closed():
+        host, idle = target.host_header, self.idle_timeout
+        if await read_response(conn, stream, host, sink, header_timeout, idle, reused):
             self._release(target, stream)
-        else:
-            stream.close()
-
-    async def _watch_idle(self, delegate: _Delegate, stream: IOStream) -> None:
-        """Once the answer has started, cut it when no byte came for ``idle_timeout``."""
-        try:
-            await asyncio.shield(delegate.headers_seen)
-        except Exception:  # noqa: BLE001 - closed before answering: _read reports it
-            return
-        while not stream.closed():
-            left = delegate.last_data + self.idle_timeout - time.monotonic()
-            if left <= 0:
-                delegate.idle_cut = True
-                stream.close()
-                return
-            await asyncio.sleep(min(left, 1.0))
-
-
-class _StaleConnection(Exception):
-    pass
-
-
-SinkFactory = Callable[[], ResponseSink]
