@@ -29,7 +29,7 @@ from jupyter_dsp.stack.errors import (
 )
 from jupyter_dsp.stack.listing import ListParams
 from jupyter_dsp.stack.runner.api_json import run_json
-from jupyter_dsp.stack.runner.engine import STACK_STOPPED, RunEngine, kill_stale_worker
+from jupyter_dsp.stack.runner.engine import STACK_STOPPED, RunEngine
 from jupyter_dsp.stack.runner.files import ArtifactError, artifact_tarball, read_log
 from jupyter_dsp.stack.runner.model import (
     CANCELED,
@@ -47,6 +47,7 @@ from jupyter_dsp.stack.runner.snapshot_writer import SnapshotWriter
 from jupyter_dsp.stack.runner.spec import load_pipeline_document
 from jupyter_dsp.stack.runner.step_settings import worker_settings
 from jupyter_dsp.stack.runner.store import RUNS, NewRun, RunStore, snapshot_of
+from jupyter_dsp.stack.runner.worker_process import kill_stale_worker
 
 if TYPE_CHECKING:
     from jupyter_dsp.stack.context import StackContext
