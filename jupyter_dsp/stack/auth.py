@@ -79,6 +79,14 @@ class Access:
         space = "the shared space" if namespace == "" else f"namespace {namespace!r}"
         raise permission_denied(f"{who.subject!r} may not write {space} (needs edit)")
 
+    def check_row(self, who: Principal, row: Any, write: bool = False) -> Any:
+        """``row`` (a resource of namespace ``row["namespace"]``) once ``who`` may read it,
+        and write it when ``write``."""
+        self.check_read(who, row["namespace"])
+        if write:
+            self.check_write(who, row["namespace"])
+        return row
+
 
 @dataclass(frozen=True)
 class TokenInfo:

@@ -30,7 +30,8 @@ class Migration:
     apply: Callable[[sqlite3.Connection], None]
 
 
-def _sql(script: str) -> Callable[[sqlite3.Connection], None]:
+def sql_script(script: str) -> Callable[[sqlite3.Connection], None]:
+    """A migration step that runs the statements of ``script`` (separated by ``;``)."""
     statements = [s.strip() for s in script.split(";") if s.strip()]
 
     def run(conn: sqlite3.Connection) -> None:
@@ -98,7 +99,7 @@ CREATE INDEX experiments_ns_created ON experiments (namespace, created_at, seq);
 """
 
 MIGRATIONS: list[Migration] = [
-    Migration(1, "tokens, pipelines, pipeline versions, experiments", _sql(_V1_CORE)),
+    Migration(1, "tokens, pipelines, pipeline versions, experiments", sql_script(_V1_CORE)),
 ]
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable
 
 from jupyter_dsp.stack.db import write_transaction
-from jupyter_dsp.stack.errors import already_exists, not_found
+from jupyter_dsp.stack.errors import already_exists
 from jupyter_dsp.stack.filtering import Column
-from jupyter_dsp.stack.listing import Listable, ListQuery, Page, run_list
+from jupyter_dsp.stack.listing import Listable
+from jupyter_dsp.stack.store_base import TableStore
 
 EXPERIMENTS = Listable(
     "experiments",
@@ -27,9 +27,8 @@ EXPERIMENTS = Listable(
 )
 
 
-class ExperimentStore:
-    def __init__(self, conn: Callable[[], sqlite3.Connection]) -> None:
-        self._conn = conn
+class ExperimentStore(TableStore):
+    table, key, kind = "experiments", "experiment_id", "Experiment"
 
     def create(self, namespace: str, display_name: str, description: str = "") -> sqlite3.Row:
         experiment_id = str(uuid.uuid4())
@@ -50,32 +49,15 @@ class ExperimentStore:
             raise
         return self.get(experiment_id)
 
-    def get(self, experiment_id: str) -> sqlite3.Row:
-        row = (
+    def find_by_name(self, namespace: str, display_name: str) -> sqlite3.Row | None:
+        return (
             self._conn()
-            .execute("SELECT * FROM experiments WHERE experiment_id = ?", (experiment_id,))
+            .execute(
+                "SELECT * FROM experiments WHERE namespace = ? AND display_name = ?",
+                (namespace, display_name),
+            )
             .fetchone()
         )
-        if row is None:
-            raise not_found(f"Experiment {experiment_id} not found")
-        return row
-
-    def list(self, namespace: str, query: ListQuery) -> Page:
-        return run_list(self._conn(), "experiments", [("namespace", namespace)], query)
 
     def set_storage_state(self, experiment_id: str, state: str) -> None:
-        conn = self._conn()
-        with write_transaction(conn):
-            cur = conn.execute(
-                "UPDATE experiments SET storage_state = ? WHERE experiment_id = ?",
-                (state, experiment_id),
-            )
-            if cur.rowcount == 0:
-                raise not_found(f"Experiment {experiment_id} not found")
-
-    def delete(self, experiment_id: str) -> None:
-        conn = self._conn()
-        with write_transaction(conn):
-            cur = conn.execute("DELETE FROM experiments WHERE experiment_id = ?", (experiment_id,))
-            if cur.rowcount == 0:
-                raise not_found(f"Experiment {experiment_id} not found")
+        self.set_column(experiment_id, "storage_state", state)

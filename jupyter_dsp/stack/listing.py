@@ -23,6 +23,19 @@ MAX_PAGE_SIZE = 200
 
 
 @dataclass(frozen=True)
+class ListParams:
+    """A list request's query parameters, as sent."""
+
+    page_token: str | None = None
+    page_size: str | None = None
+    sort_by: str | None = None
+    filter: str | None = None
+
+    def query(self, listable: Listable) -> ListQuery:
+        return parse_list_request(listable, **self.__dict__)
+
+
+@dataclass(frozen=True)
 class Listable:
     """What a resource exposes to list calls."""
 

@@ -6,12 +6,11 @@ Every method takes the calling :class:`Principal` and plain values, and returns 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from jupyter_dsp.stack.auth import Access, Principal
 from jupyter_dsp.stack.errors import invalid_argument
-from jupyter_dsp.stack.listing import parse_list_request
+from jupyter_dsp.stack.listing import ListParams
 from jupyter_dsp.stack.pipelines_store import (
     PIPELINES,
     VERSIONS,
@@ -24,14 +23,6 @@ from jupyter_dsp.stack.serialize import pipeline_json, version_json
 
 MAX_NAME_LENGTH = 128
 MAX_NAMESPACE_LENGTH = 63
-
-
-@dataclass(frozen=True)
-class ListParams:
-    page_token: str | None = None
-    page_size: str | None = None
-    sort_by: str | None = None
-    filter: str | None = None
 
 
 def build_name(name: str, display_name: str, filename: str) -> str:
@@ -68,15 +59,8 @@ class PipelineService:
             raise invalid_argument(f"namespace is longer than {MAX_NAMESPACE_LENGTH} characters")
         return namespace
 
-    def _readable_pipeline(self, who: Principal, pipeline_id: str) -> Any:
-        row = self.store.get_pipeline(pipeline_id)
-        self.access.check_read(who, row["namespace"])
-        return row
-
-    def _writable_pipeline(self, who: Principal, pipeline_id: str) -> Any:
-        row = self._readable_pipeline(who, pipeline_id)
-        self.access.check_write(who, row["namespace"])
-        return row
+    def _pipeline(self, who: Principal, pipeline_id: str, write: bool = False) -> Any:
+        return self.access.check_row(who, self.store.get_pipeline(pipeline_id), write)
 
     @staticmethod
     def _check_name(name: str, what: str) -> str:
@@ -91,12 +75,12 @@ class PipelineService:
     def list_pipelines(self, who: Principal, namespace: str | None, params: ListParams) -> dict:
         ns = self.namespace(namespace)
         self.access.check_read(who, ns)
-        query = parse_list_request(PIPELINES, **params.__dict__)
+        query = params.query(PIPELINES)
         page = self.store.list_pipelines(ns, query)
         return page.to_json("pipelines", pipeline_json)
 
     def get_pipeline(self, who: Principal, pipeline_id: str) -> dict:
-        return pipeline_json(self._readable_pipeline(who, pipeline_id))
+        return pipeline_json(self._pipeline(who, pipeline_id))
 
     def get_pipeline_by_name(self, who: Principal, name: str, namespace: str | None) -> dict:
         ns = self.namespace(namespace)
@@ -173,7 +157,7 @@ class PipelineService:
 
     def update_pipeline(self, who: Principal, pipeline_id: str, changes: dict[str, Any]) -> dict:
         """PATCH: as KFP, only ``display_name`` (when non-empty) and ``tags`` change."""
-        self._writable_pipeline(who, pipeline_id)
+        self._pipeline(who, pipeline_id, write=True)
         tags = check_tags(changes["tags"]) if changes.get("tags") is not None else None
         display_name = self._check_display_name(changes.get("display_name"))
         return pipeline_json(self.store.update_pipeline(pipeline_id, display_name, tags))
@@ -181,7 +165,7 @@ class PipelineService:
     def update_version(
         self, who: Principal, pipeline_id: str, version_id: str, changes: dict[str, Any]
     ) -> dict:
-        self._writable_pipeline(who, pipeline_id)
+        self._pipeline(who, pipeline_id, write=True)
         tags = check_tags(changes["tags"]) if changes.get("tags") is not None else None
         display_name = self._check_display_name(changes.get("display_name"))
         row = self.store.update_version(pipeline_id, version_id, display_name, tags)
@@ -196,7 +180,7 @@ class PipelineService:
         return value
 
     def delete_pipeline(self, who: Principal, pipeline_id: str, cascade: bool) -> None:
-        self._writable_pipeline(who, pipeline_id)
+        self._pipeline(who, pipeline_id, write=True)
         self.store.delete_pipeline(pipeline_id, cascade)
 
     # -- versions --------------------------------------------------------------------------
@@ -204,7 +188,7 @@ class PipelineService:
     def check_can_add_version(self, who: Principal, pipeline_id: str) -> None:
         if not pipeline_id:
             raise invalid_argument("pipeline id is required (query parameter pipelineid)")
-        self._writable_pipeline(who, pipeline_id)
+        self._pipeline(who, pipeline_id, write=True)
 
     def upload_version(
         self,
@@ -234,15 +218,15 @@ class PipelineService:
         return version_json(self.store.create_version(pipeline_id, new))
 
     def get_version(self, who: Principal, pipeline_id: str, version_id: str) -> dict:
-        self._readable_pipeline(who, pipeline_id)
+        self._pipeline(who, pipeline_id)
         return version_json(self.store.get_version(version_id, pipeline_id))
 
     def list_versions(self, who: Principal, pipeline_id: str, params: ListParams) -> dict:
-        self._readable_pipeline(who, pipeline_id)
-        query = parse_list_request(VERSIONS, **params.__dict__)
+        self._pipeline(who, pipeline_id)
+        query = params.query(VERSIONS)
         page = self.store.list_versions(pipeline_id, query)
         return page.to_json("pipeline_versions", version_json)
 
     def delete_version(self, who: Principal, pipeline_id: str, version_id: str) -> None:
-        self._writable_pipeline(who, pipeline_id)
+        self._pipeline(who, pipeline_id, write=True)
         self.store.delete_version(pipeline_id, version_id)

@@ -6,15 +6,15 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from jupyter_dsp.stack.db import write_transaction
 from jupyter_dsp.stack.errors import already_exists, invalid_argument, not_found
 from jupyter_dsp.stack.filtering import Column
-from jupyter_dsp.stack.listing import Listable, ListQuery, Page, run_list
+from jupyter_dsp.stack.listing import Listable, ListQuery, Page
 from jupyter_dsp.stack.pipelinespec import ParsedSpec
+from jupyter_dsp.stack.store_base import Connect, TableStore
 
 PIPELINES = Listable(
     "pipelines",
@@ -70,8 +70,12 @@ def _is_unique_violation(exc: sqlite3.IntegrityError) -> bool:
 
 
 class PipelineStore:
-    def __init__(self, conn: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(self, conn: Connect) -> None:
         self._conn = conn
+        self._pipelines = TableStore.of(conn, "pipelines", "pipeline_id", "Pipeline")
+        self._versions = TableStore.of(
+            conn, "pipeline_versions", "pipeline_version_id", "PipelineVersion"
+        )
 
     # -- pipelines -------------------------------------------------------------------------
 
@@ -147,14 +151,7 @@ class PipelineStore:
         return self.get_pipeline(pipeline_id), self.get_version(version_id)
 
     def get_pipeline(self, pipeline_id: str) -> sqlite3.Row:
-        row = (
-            self._conn()
-            .execute("SELECT * FROM pipelines WHERE pipeline_id = ?", (pipeline_id,))
-            .fetchone()
-        )
-        if row is None:
-            raise not_found(f"Pipeline {pipeline_id} not found")
-        return row
+        return self._pipelines.get(pipeline_id)
 
     def get_pipeline_by_name(self, namespace: str, name: str) -> sqlite3.Row:
         row = (
@@ -167,7 +164,7 @@ class PipelineStore:
         return row
 
     def list_pipelines(self, namespace: str, query: ListQuery) -> Page:
-        return run_list(self._conn(), "pipelines", [("namespace", namespace)], query)
+        return self._pipelines.list([("namespace", namespace)], query)
 
     @staticmethod
     def _update(
@@ -238,13 +235,9 @@ class PipelineStore:
         return self.get_version(version_id)
 
     def get_version(self, version_id: str, pipeline_id: str | None = None) -> sqlite3.Row:
-        row = (
-            self._conn()
-            .execute("SELECT * FROM pipeline_versions WHERE pipeline_version_id = ?", (version_id,))
-            .fetchone()
-        )
-        if row is None or (pipeline_id is not None and row["pipeline_id"] != pipeline_id):
-            raise not_found(f"PipelineVersion {version_id} not found")
+        row = self._versions.get(version_id)
+        if pipeline_id is not None and row["pipeline_id"] != pipeline_id:
+            raise self._versions.missing(version_id)
         return row
 
     def latest_version(self, pipeline_id: str) -> sqlite3.Row | None:
@@ -259,13 +252,7 @@ class PipelineStore:
         )
 
     def list_versions(self, pipeline_id: str, query: ListQuery) -> Page:
-        return run_list(
-            self._conn(),
-            "pipeline_versions",
-            [("pipeline_id", pipeline_id)],
-            query,
-            _VERSION_LIST_COLUMNS,
-        )
+        return self._versions.list([("pipeline_id", pipeline_id)], query, _VERSION_LIST_COLUMNS)
 
     def delete_version(self, pipeline_id: str, version_id: str) -> None:
         conn = self._conn()

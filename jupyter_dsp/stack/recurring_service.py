@@ -33,8 +33,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from jupyter_dsp.stack.auth import Principal
-from jupyter_dsp.stack.errors import ApiError, failed_precondition, invalid_argument
-from jupyter_dsp.stack.listing import parse_list_request
+from jupyter_dsp.stack.errors import ApiError, invalid_argument
+from jupyter_dsp.stack.listing import ListParams
 from jupyter_dsp.stack.naming import scheduled_run_name
 from jupyter_dsp.stack.recurring_scheduler import Scheduler
 from jupyter_dsp.stack.recurring_store import (
@@ -46,6 +46,7 @@ from jupyter_dsp.stack.recurring_store import (
 from jupyter_dsp.stack.recurring_trigger import Trigger, TriggerError, normalize_cron
 from jupyter_dsp.stack.runner.model import FINAL_STATES
 from jupyter_dsp.stack.runner.params import ParameterError, resolve_parameters
+from jupyter_dsp.stack.runner.run_source import pipeline_to_run
 from jupyter_dsp.stack.serialize import rfc3339
 
 if TYPE_CHECKING:
@@ -147,11 +148,7 @@ class RecurringRunService:
     # ----- helpers -----------------------------------------------------------------------
 
     def _row(self, who: Principal, recurring_run_id: str, write: bool = False) -> Any:
-        row = self.store.get(recurring_run_id)
-        self.access.check_read(who, row["namespace"])
-        if write:
-            self.access.check_write(who, row["namespace"])
-        return row
+        return self.access.check_row(who, self.store.get(recurring_run_id), write)
 
     def next_due(self, row: Any, now: float | None = None) -> int | None:
         if row["status"] != "ENABLED":
@@ -246,16 +243,14 @@ class RecurringRunService:
         if not isinstance(no_catchup, bool):
             raise invalid_argument("no_catchup must be true or false")
         namespace = body.get("namespace") or namespace_query
-        experiment = self.runs._experiment(who, body.get("experiment_id") or "", namespace)
+        experiment = self.ctx.experiments.for_new_run(
+            who, body.get("experiment_id") or "", namespace, "recurring runs"
+        )
         ns = experiment["namespace"]
-        self.access.check_write(who, ns)
-        if experiment["storage_state"] == "ARCHIVED":
-            raise failed_precondition(
-                f"Experiment {experiment['experiment_id']} is archived; unarchive it to add"
-                " recurring runs"
-            )
         # the pipeline and parameters are checked now, as a run would check them
-        document, pipeline_id, version_id = self.runs._pipeline(who, body, ns)
+        document, pipeline_id, version_id = pipeline_to_run(
+            self.access, self.ctx.pipeline_store, who, body, ns
+        )
         runtime = body.get("runtime_config") or {}
         if not isinstance(runtime, dict) or set(runtime) - {"parameters", "pipeline_root"}:
             raise invalid_argument("runtime_config takes parameters and pipeline_root only")
@@ -295,17 +290,10 @@ class RecurringRunService:
         return self._json(self._row(who, recurring_run_id))
 
     def list(
-        self, who: Principal, namespace: str | None, experiment_id: str | None, params: Any
+        self, who: Principal, namespace: str | None, experiment_id: str | None, params: ListParams
     ) -> dict[str, Any]:
-        query = parse_list_request(RECURRING_RUNS, **params.__dict__)
-        if experiment_id:
-            experiment = self.ctx.experiment_store.get(experiment_id)
-            self.access.check_read(who, experiment["namespace"])
-            scope = [("experiment_id", experiment_id)]
-        else:
-            ns = self.ctx.experiments.namespace(namespace)
-            self.access.check_read(who, ns)
-            scope = [("namespace", ns)]
+        query = params.query(RECURRING_RUNS)
+        scope = self.ctx.experiments.list_scope(who, namespace, experiment_id)
         return self.store.list(scope, query).to_json("recurringRuns", self._json)
 
     def delete(self, who: Principal, recurring_run_id: str) -> None:
@@ -317,6 +305,12 @@ class RecurringRunService:
         self._row(who, recurring_run_id, write=True)
         self.store.set_status(recurring_run_id, enabled)
         self.scheduler.schedule(recurring_run_id, self.next_due(self.store.get(recurring_run_id)))
+
+    def enable(self, who: Principal, recurring_run_id: str) -> None:
+        self.set_enabled(who, recurring_run_id, True)
+
+    def disable(self, who: Principal, recurring_run_id: str) -> None:
+        self.set_enabled(who, recurring_run_id, False)
 
     def close(self) -> None:
         self.scheduler.stop()

@@ -20,11 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from jupyter_dsp.stack.db import Migration, register_migration, write_transaction
-from jupyter_dsp.stack.errors import not_found
+from jupyter_dsp.stack.db import Migration, register_migration, sql_script, write_transaction
 from jupyter_dsp.stack.filtering import Column
-from jupyter_dsp.stack.listing import Listable, ListQuery, Page, run_list
+from jupyter_dsp.stack.listing import Listable
 from jupyter_dsp.stack.runner import store as _runs_store  # noqa: F401  (migration 2 first)
+from jupyter_dsp.stack.store_base import TableStore
 
 _V3_RECURRING = """
 CREATE TABLE recurring_runs (
@@ -60,13 +60,7 @@ CREATE INDEX runs_recurring_state ON runs (recurring_run_id, state)
 """
 
 
-def _apply_v3(conn: sqlite3.Connection) -> None:
-    for statement in (s.strip() for s in _V3_RECURRING.split(";")):
-        if statement:
-            conn.execute(statement)
-
-
-MIGRATION = Migration(3, "recurring runs", _apply_v3)
+MIGRATION = Migration(3, "recurring runs", sql_script(_V3_RECURRING))
 register_migration(MIGRATION)
 
 RECURRING_RUNS = Listable(
@@ -111,9 +105,8 @@ class AlreadyFired(Exception):
     """The trigger was recorded meanwhile (another firing won): the run is rolled back."""
 
 
-class RecurringStore:
-    def __init__(self, conn: Callable[[], sqlite3.Connection]) -> None:
-        self._conn = conn
+class RecurringStore(TableStore):
+    table, key, kind = "recurring_runs", "recurring_run_id", "RecurringRun"
 
     def create(self, new: NewRecurringRun) -> sqlite3.Row:
         rid = str(uuid.uuid4())
@@ -151,24 +144,11 @@ class RecurringStore:
             )
         return self.get(rid)
 
-    def get(self, recurring_run_id: str) -> sqlite3.Row:
-        row = (
-            self._conn()
-            .execute("SELECT * FROM recurring_runs WHERE recurring_run_id = ?", (recurring_run_id,))
-            .fetchone()
-        )
-        if row is None:
-            raise not_found(f"RecurringRun {recurring_run_id} not found")
-        return row
-
     def find(self, recurring_run_id: str) -> sqlite3.Row | None:
         try:
             return self.get(recurring_run_id)
         except Exception:
             return None
-
-    def list(self, scope: list[tuple[str, Any]], query: ListQuery) -> Page:
-        return run_list(self._conn(), "recurring_runs", scope, query)
 
     def enabled(self) -> builtins.list[sqlite3.Row]:
         return (
@@ -188,7 +168,7 @@ class RecurringStore:
                 (recurring_run_id,),
             ).fetchone()
             if row is None:
-                raise not_found(f"RecurringRun {recurring_run_id} not found")
+                raise self.missing(recurring_run_id)
             status = "ENABLED" if enabled else "DISABLED"
             if row["status"] == status:
                 return
@@ -204,15 +184,6 @@ class RecurringStore:
                     " WHERE recurring_run_id = ?",
                     (status, now, recurring_run_id),
                 )
-
-    def delete(self, recurring_run_id: str) -> None:
-        conn = self._conn()
-        with write_transaction(conn):
-            cur = conn.execute(
-                "DELETE FROM recurring_runs WHERE recurring_run_id = ?", (recurring_run_id,)
-            )
-            if cur.rowcount == 0:
-                raise not_found(f"RecurringRun {recurring_run_id} not found")
 
     @staticmethod
     def firing_recorder(

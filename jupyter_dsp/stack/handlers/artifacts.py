@@ -21,7 +21,6 @@ from urllib.parse import quote
 from tornado.iostream import StreamClosedError
 
 from jupyter_dsp.stack.handlers.base import ID, PREFIX, ApiHandler
-from jupyter_dsp.stack.handlers.pipelines import ListingMixin
 from jupyter_dsp.stack.results_service import ReadTooLarge, ResultsService
 
 SERVICE_KEY = "results"
@@ -34,13 +33,13 @@ class _ResultsHandler(ApiHandler):
         return self.ctx.extras[SERVICE_KEY]
 
 
-class ArtifactsHandler(ListingMixin, _ResultsHandler):
+class ArtifactsHandler(_ResultsHandler):
     async def get(self) -> None:
         who = await self.principal()
         params = self.list_params()
-        result = await self.ctx.call(
-            self.results.list_artifacts,
+        await self.reply_as(
             who,
+            self.results.list_artifacts,
             self.query("namespace"),
             self.query("run_id"),
             params.page_size,
@@ -48,13 +47,11 @@ class ArtifactsHandler(ListingMixin, _ResultsHandler):
             params.sort_by,
             params.filter,
         )
-        self.write_json(result)
 
 
 class ArtifactHandler(_ResultsHandler):
     async def get(self, artifact_id: str) -> None:
-        who = await self.principal()
-        self.write_json(await self.ctx.call(self.results.get_artifact, who, artifact_id))
+        await self.reply(self.results.get_artifact, artifact_id)
 
 
 class ArtifactContentHandler(_ResultsHandler):
@@ -94,13 +91,13 @@ class ArtifactContentHandler(_ResultsHandler):
         self.finish(json.dumps(error.to_status()))
 
 
-class ArtifactTasksHandler(ListingMixin, _ResultsHandler):
+class ArtifactTasksHandler(_ResultsHandler):
     async def get(self) -> None:
         who = await self.principal()
         params = self.list_params()
-        result = await self.ctx.call(
-            self.results.list_artifact_tasks,
+        await self.reply_as(
             who,
+            self.results.list_artifact_tasks,
             self.get_query_arguments("run_ids"),
             self.get_query_arguments("task_ids"),
             self.get_query_arguments("artifact_ids"),
@@ -108,17 +105,15 @@ class ArtifactTasksHandler(ListingMixin, _ResultsHandler):
             params.page_size,
             params.page_token,
         )
-        self.write_json(result)
 
 
-class TasksHandler(ListingMixin, _ResultsHandler):
+class TasksHandler(_ResultsHandler):
     async def get(self) -> None:
         who = await self.principal()
         params = self.list_params()
-        result = await self.ctx.call(
-            self.results.list_tasks, who, self.query("run_id"), params.page_size, params.page_token
+        await self.reply_as(
+            who, self.results.list_tasks, self.query("run_id"), params.page_size, params.page_token
         )
-        self.write_json(result)
 
 
 def artifact_routes(ctx: Any) -> list[tuple[str, type[ApiHandler]]]:

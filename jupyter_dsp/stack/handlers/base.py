@@ -1,14 +1,17 @@
 """The base tornado handler: bearer auth, KFP error bodies, JSON in and out.
 
-Handlers stay thin: parse the request, ``await self.ctx.call(service_method, ...)`` and
-write the result. Any :class:`ApiError` raised on the way becomes KFP's error JSON with its
-status; anything unexpected becomes a 500 with a generic message (details go to the log).
+Handlers stay thin: parse the request and ``await self.reply(service_method, ...)``, which
+authenticates the caller, runs the service method on a worker thread and writes its result
+(handlers/resource.py has the list/get/action shapes that most resources share). Any
+:class:`ApiError` raised on the way becomes KFP's error JSON with its status; anything
+unexpected becomes a 500 with a generic message (details go to the log).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from tornado import web
@@ -24,6 +27,7 @@ from jupyter_dsp.stack.errors import (
     too_large,
     unauthenticated,
 )
+from jupyter_dsp.stack.listing import ListParams
 
 log = logging.getLogger("jupyter_dsp.stack")
 
@@ -70,6 +74,19 @@ class ApiHandler(web.RequestHandler):
             raise unauthenticated("Unknown or revoked token")
         return who
 
+    async def reply(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Authenticate the caller, then :meth:`reply_as` it (with arguments from the path:
+        those read from the query come after :meth:`principal`, a bad token is a 401 first)."""
+        await self.reply_as(await self.principal(), method, *args, **kwargs)
+
+    async def reply_as(
+        self, who: Principal, method: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> None:
+        """Call the service's ``method(who, *args, **kwargs)`` on a worker thread and answer
+        its JSON (``{}`` when it returns nothing, as KFP's empty responses)."""
+        result = await self.ctx.call(method, who, *args, **kwargs)
+        self.write_json({} if result is None else result)
+
     # -- input -----------------------------------------------------------------------------
 
     def query(self, name: str) -> str | None:
@@ -83,6 +100,14 @@ class ApiHandler(web.RequestHandler):
         if raw in ("true", "1"):
             return True
         raise invalid_argument(f"{name} must be true or false, not {raw!r}")
+
+    def list_params(self) -> ListParams:
+        return ListParams(
+            page_token=self.query("page_token"),
+            page_size=self.query("page_size"),
+            sort_by=self.query("sort_by"),
+            filter=self.query("filter"),
+        )
 
     async def json_body(self, schema: Schema) -> dict[str, Any]:
         """The JSON object body, checked against ``schema`` (large ones parsed off the loop)."""

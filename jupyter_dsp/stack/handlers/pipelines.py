@@ -7,13 +7,13 @@ from jupyter_dsp.stack.handlers.base import (
     ID,
     PREFIX,
     ApiHandler,
+    Schema,
     StreamedBodyHandler,
     check_fields,
 )
 from jupyter_dsp.stack.package_fetch import fetch_package
-from jupyter_dsp.stack.pipeline_service import ListParams
 
-PIPELINE_FIELDS: dict[str, type | tuple[type, ...]] = {
+PIPELINE_FIELDS: Schema = {
     "pipeline_id": str,
     "display_name": str,
     "name": str,
@@ -23,7 +23,7 @@ PIPELINE_FIELDS: dict[str, type | tuple[type, ...]] = {
     "error": dict,
     "tags": dict,
 }
-VERSION_FIELDS: dict[str, type | tuple[type, ...]] = {
+VERSION_FIELDS: Schema = {
     "pipeline_id": str,
     "pipeline_version_id": str,
     "display_name": str,
@@ -38,35 +38,23 @@ VERSION_FIELDS: dict[str, type | tuple[type, ...]] = {
 }
 
 
-class ListingMixin(ApiHandler):
-    def list_params(self) -> ListParams:
-        return ListParams(
-            page_token=self.query("page_token"),
-            page_size=self.query("page_size"),
-            sort_by=self.query("sort_by"),
-            filter=self.query("filter"),
-        )
-
-
 class HealthzHandler(ApiHandler):
     async def get(self) -> None:
         self.write_json({"multi_user": self.ctx.config.multi_user, "pipeline_store": "database"})
 
 
-class PipelinesHandler(ListingMixin, StreamedBodyHandler):
+class PipelinesHandler(StreamedBodyHandler):
     async def get(self) -> None:
         who = await self.principal()
-        svc = self.ctx.pipelines
-        result = await self.ctx.call(
-            svc.list_pipelines, who, self.query("namespace"), self.list_params()
+        pipelines = self.ctx.pipelines
+        await self.reply_as(
+            who, pipelines.list_pipelines, self.query("namespace"), self.list_params()
         )
-        self.write_json(result)
 
     async def post(self) -> None:
         who = await self.principal()
         body = await self.json_body(PIPELINE_FIELDS)
-        result = await self.ctx.call(self.ctx.pipelines.create_pipeline, who, body)
-        self.write_json(result)
+        await self.reply_as(who, self.ctx.pipelines.create_pipeline, body)
 
 
 class CreatePipelineAndVersionHandler(StreamedBodyHandler):
@@ -80,44 +68,37 @@ class CreatePipelineAndVersionHandler(StreamedBodyHandler):
         svc = self.ctx.pipelines
         await self.ctx.call(svc.check_can_create, who, pipeline.get("namespace"))
         spec = await self.ctx.call_heavy(fetch_package, version.get("package_url"))
-        result = await self.ctx.call(svc.create_pipeline_and_version, who, pipeline, version, spec)
-        self.write_json(result)
+        await self.reply_as(who, svc.create_pipeline_and_version, pipeline, version, spec)
 
 
 class PipelineByNameHandler(ApiHandler):
     async def get(self, name: str) -> None:
         who = await self.principal()
-        svc = self.ctx.pipelines
-        result = await self.ctx.call(svc.get_pipeline_by_name, who, name, self.query("namespace"))
-        self.write_json(result)
+        pipelines = self.ctx.pipelines
+        await self.reply_as(who, pipelines.get_pipeline_by_name, name, self.query("namespace"))
 
 
 class PipelineHandler(StreamedBodyHandler):
     async def get(self, pipeline_id: str) -> None:
-        who = await self.principal()
-        self.write_json(await self.ctx.call(self.ctx.pipelines.get_pipeline, who, pipeline_id))
+        await self.reply(self.ctx.pipelines.get_pipeline, pipeline_id)
 
     async def delete(self, pipeline_id: str) -> None:
         who = await self.principal()
         cascade = self.query_bool("cascade")
-        await self.ctx.call(self.ctx.pipelines.delete_pipeline, who, pipeline_id, cascade)
-        self.write_json({})
+        await self.reply_as(who, self.ctx.pipelines.delete_pipeline, pipeline_id, cascade)
 
     async def patch(self, pipeline_id: str) -> None:
         who = await self.principal()
         body = await self.json_body(PIPELINE_FIELDS)
         if body.get("pipeline_id") not in (None, "", pipeline_id):
             raise invalid_argument("pipeline_id in the body does not match the path")
-        result = await self.ctx.call(self.ctx.pipelines.update_pipeline, who, pipeline_id, body)
-        self.write_json(result)
+        await self.reply_as(who, self.ctx.pipelines.update_pipeline, pipeline_id, body)
 
 
-class VersionsHandler(ListingMixin, StreamedBodyHandler):
+class VersionsHandler(StreamedBodyHandler):
     async def get(self, pipeline_id: str) -> None:
         who = await self.principal()
-        svc = self.ctx.pipelines
-        result = await self.ctx.call(svc.list_versions, who, pipeline_id, self.list_params())
-        self.write_json(result)
+        await self.reply_as(who, self.ctx.pipelines.list_versions, pipeline_id, self.list_params())
 
     async def post(self, pipeline_id: str) -> None:
         who = await self.principal()
@@ -129,9 +110,9 @@ class VersionsHandler(ListingMixin, StreamedBodyHandler):
         package_url = body.get("package_url")
         spec = await self.ctx.call_heavy(fetch_package, package_url)
         url = package_url.get("pipeline_url", "") if isinstance(package_url, dict) else ""
-        result = await self.ctx.call(
-            svc.upload_version,
+        await self.reply_as(
             who,
+            svc.upload_version,
             spec,
             pipeline_id=pipeline_id,
             filename=url.rsplit("/", 1)[-1],
@@ -142,19 +123,14 @@ class VersionsHandler(ListingMixin, StreamedBodyHandler):
             package_url=url,
             code_source_url=body.get("code_source_url") or "",
         )
-        self.write_json(result)
 
 
 class VersionHandler(StreamedBodyHandler):
     async def get(self, pipeline_id: str, version_id: str) -> None:
-        who = await self.principal()
-        svc = self.ctx.pipelines
-        self.write_json(await self.ctx.call(svc.get_version, who, pipeline_id, version_id))
+        await self.reply(self.ctx.pipelines.get_version, pipeline_id, version_id)
 
     async def delete(self, pipeline_id: str, version_id: str) -> None:
-        who = await self.principal()
-        await self.ctx.call(self.ctx.pipelines.delete_version, who, pipeline_id, version_id)
-        self.write_json({})
+        await self.reply(self.ctx.pipelines.delete_version, pipeline_id, version_id)
 
     async def patch(self, pipeline_id: str, version_id: str) -> None:
         who = await self.principal()
@@ -163,9 +139,7 @@ class VersionHandler(StreamedBodyHandler):
             "pipeline_version_id"
         ) not in (None, "", version_id):
             raise invalid_argument("ids in the body do not match the path")
-        svc = self.ctx.pipelines
-        result = await self.ctx.call(svc.update_version, who, pipeline_id, version_id, body)
-        self.write_json(result)
+        await self.reply_as(who, self.ctx.pipelines.update_version, pipeline_id, version_id, body)
 
 
 def pipeline_routes() -> list[tuple[str, type[ApiHandler]]]:

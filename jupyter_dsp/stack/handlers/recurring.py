@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from jupyter_dsp.stack.handlers.base import ID, PREFIX, ApiHandler, Schema, StreamedBodyHandler
-from jupyter_dsp.stack.handlers.pipelines import ListingMixin
+from jupyter_dsp.stack.handlers.base import ID, PREFIX, ApiHandler, Schema
+from jupyter_dsp.stack.handlers.resource import (
+    ActionHandler,
+    CollectionHandler,
+    ItemHandler,
+    ServiceHandler,
+)
 from jupyter_dsp.stack.recurring_service import RecurringRunService
 
 SERVICE_KEY = "recurring"
@@ -34,47 +39,23 @@ RECURRING_RUN_FIELDS: Schema = {
 }
 
 
-class _Handler(ApiHandler):
-    @property
-    def recurring(self) -> RecurringRunService:
+class _Recurring(ServiceHandler):
+    def service(self) -> RecurringRunService:
         return self.ctx.extras[SERVICE_KEY]
 
 
-class RecurringRunsHandler(ListingMixin, StreamedBodyHandler, _Handler):
-    async def get(self) -> None:
-        who = await self.principal()
-        result = await self.ctx.call(
-            self.recurring.list,
-            who,
-            self.query("namespace"),
-            self.query("experiment_id"),
-            self.list_params(),
-        )
-        self.write_json(result)
-
-    async def post(self) -> None:
-        who = await self.principal()
-        body = await self.json_body(RECURRING_RUN_FIELDS)
-        result = await self.ctx.call(self.recurring.create, who, body, self.query("namespace"))
-        self.write_json(result)
+class RecurringRunsHandler(CollectionHandler, _Recurring):
+    fields = RECURRING_RUN_FIELDS
+    list_query = ("namespace", "experiment_id")
+    create_query = ("namespace",)
 
 
-class RecurringRunHandler(_Handler):
-    async def get(self, recurring_run_id: str) -> None:
-        who = await self.principal()
-        self.write_json(await self.ctx.call(self.recurring.get, who, recurring_run_id))
-
-    async def delete(self, recurring_run_id: str) -> None:
-        who = await self.principal()
-        await self.ctx.call(self.recurring.delete, who, recurring_run_id)
-        self.write_json({})
+class RecurringRunHandler(ItemHandler, _Recurring):
+    pass
 
 
-class RecurringRunActionHandler(_Handler):
-    async def post(self, recurring_run_id: str, action: str) -> None:
-        who = await self.principal()
-        await self.ctx.call(self.recurring.set_enabled, who, recurring_run_id, action == "enable")
-        self.write_json({})
+class RecurringRunActionHandler(ActionHandler, _Recurring):
+    pass
 
 
 def recurring_routes(ctx: Any) -> list[tuple[str, type[ApiHandler]]]:

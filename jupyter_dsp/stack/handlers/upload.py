@@ -7,10 +7,12 @@ an oversize upload gets a 413 JSON answer. Parsing and validation run on a worke
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from tornado import httputil
 
+from jupyter_dsp.stack.auth import Principal
 from jupyter_dsp.stack.errors import invalid_argument
 from jupyter_dsp.stack.handlers.base import PREFIX, ApiHandler, StreamedBodyHandler
 from jupyter_dsp.stack.pipelinespec import MAX_PACKAGE_BYTES, ParsedSpec, parse_upload
@@ -71,6 +73,31 @@ class UploadBase(StreamedBodyHandler):
         content_type = self.request.headers.get("Content-Type", "")
         return await self.ctx.call_heavy(read_upload, content_type, body)
 
+    async def upload(
+        self,
+        who: Principal,
+        check: Callable[[Principal, Any], Any],
+        upload: Callable[..., dict[str, Any]],
+        **where: str | None,
+    ) -> None:
+        """Check that ``who`` may upload where ``where`` says (``namespace=`` or
+        ``pipeline_id=``) before the file is parsed, then ``upload`` it there."""
+        tags = parse_tags(self.query("tags"))
+        (target,) = where.values()
+        await self.ctx.call(check, who, target)
+        filename, spec = await self.read_file()
+        await self.reply_as(
+            who,
+            upload,
+            spec,
+            filename=filename,
+            name=self.text_query("name"),
+            display_name=self.text_query("display_name"),
+            description=self.text_query("description"),
+            tags=tags,
+            **where,
+        )
+
     def text_query(self, name: str) -> str:
         """A query parameter exactly as sent, as KFP reads it: tornado's own accessors strip
         surrounding white space and replace control characters, which would store another name
@@ -87,45 +114,19 @@ class UploadBase(StreamedBodyHandler):
 class UploadPipelineHandler(UploadBase):
     async def post(self) -> None:
         who = await self.principal()
-        svc = self.ctx.pipelines
+        pipelines = self.ctx.pipelines
         namespace = self.query("namespace")
-        tags = parse_tags(self.query("tags"))
-        await self.ctx.call(svc.check_can_create, who, namespace)
-        filename, spec = await self.read_file()
-        result = await self.ctx.call(
-            svc.upload_pipeline,
-            who,
-            spec,
-            filename=filename,
-            name=self.text_query("name"),
-            display_name=self.text_query("display_name"),
-            description=self.text_query("description"),
-            namespace=namespace,
-            tags=tags,
-        )
-        self.write_json(result)
+        check, upload = pipelines.check_can_create, pipelines.upload_pipeline
+        await self.upload(who, check, upload, namespace=namespace)
 
 
 class UploadVersionHandler(UploadBase):
     async def post(self) -> None:
         who = await self.principal()
-        svc = self.ctx.pipelines
+        pipelines = self.ctx.pipelines
         pipeline_id = self.text_query("pipelineid")
-        tags = parse_tags(self.query("tags"))
-        await self.ctx.call(svc.check_can_add_version, who, pipeline_id)
-        filename, spec = await self.read_file()
-        result: dict[str, Any] = await self.ctx.call(
-            svc.upload_version,
-            who,
-            spec,
-            pipeline_id=pipeline_id,
-            filename=filename,
-            name=self.text_query("name"),
-            display_name=self.text_query("display_name"),
-            description=self.text_query("description"),
-            tags=tags,
-        )
-        self.write_json(result)
+        check, upload = pipelines.check_can_add_version, pipelines.upload_version
+        await self.upload(who, check, upload, pipeline_id=pipeline_id)
 
 
 def upload_routes() -> list[tuple[str, type[ApiHandler]]]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import re
 import signal
 import subprocess
@@ -25,7 +24,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from jupyter_dsp.stack.runner import worker as worker_module
 from jupyter_dsp.stack.runner.locality import NeedsClusterError, check_runs_locally
@@ -40,18 +39,21 @@ from jupyter_dsp.stack.runner.model import (
     TaskRecord,
     now_us,
 )
-from jupyter_dsp.stack.runner.run_context import RUN_DIR_VARIABLE
 from jupyter_dsp.stack.runner.spec import PipelineDocument
+from jupyter_dsp.stack.runner.worker_process import (
+    Worker,
+    default_workers,
+    kill_if_alive,
+    log_tail,
+    signal_group,
+    spawn_worker,
+    write_private,
+)
 
 RunListener = Callable[[RunSnapshot], None]
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.~-]{0,127}$")
 STACK_STOPPED = "the embedded stack stopped while the run was running"
-WORKER_MODULE = "jupyter_dsp.stack.runner.worker"
 KEEP_FINAL_RUNS = 256  # finished runs kept in memory (the rest only in the listener's storage)
-
-
-def default_workers() -> int:
-    return max(1, os.cpu_count() or 1)
 
 
 @dataclass
@@ -59,15 +61,6 @@ class _Job:
     document: PipelineDocument
     parameters: dict[str, Any]
     namespace: str = ""
-
-
-@dataclass
-class _Worker:
-    process: subprocess.Popen[bytes]
-    events: IO[str]
-    snap: RunSnapshot  # the attempt this process runs (a retry gets a new snapshot)
-    cancel_requested: bool = False
-    finished: dict[str, Any] | None = None
 
 
 class RunEngine:
@@ -97,7 +90,7 @@ class RunEngine:
         self._runs: dict[str, RunSnapshot] = {}
         self._jobs: dict[str, _Job] = {}
         self._pending: collections.deque[str] = collections.deque()
-        self._workers: dict[str, _Worker] = {}
+        self._workers: dict[str, Worker] = {}
         self._closed = False
         self._settled: collections.deque[str] = collections.deque()  # final runs, oldest first
         # Workers start on this thread, so that submitting (a create-run call) never waits
@@ -188,10 +181,10 @@ class RunEngine:
                 "attempt": attempt,
                 "settings": self.settings,
             }
-            _write_private(run_dir / worker_module.JOB_FILE, json.dumps(job))
+            write_private(run_dir / worker_module.JOB_FILE, json.dumps(job))
             self._pending.append(run_id)
             self._emit(snap)
-            self._dispatch()
+            self._changed.notify_all()  # wakes the dispatcher
             return self.snapshot(run_id)  # type: ignore[return-value]
 
     def retry(
@@ -247,8 +240,8 @@ class RunEngine:
             # the answer is the run as terminate left it (CANCELING): a step that dies at
             # once may be CANCELED before a later read
             answer = self.snapshot(run_id)
-        _signal_group(pgid, signal.SIGTERM)
-        timer = threading.Timer(self.terminate_grace, _kill_if_alive, (worker.process,))
+        signal_group(pgid, signal.SIGTERM)
+        timer = threading.Timer(self.terminate_grace, kill_if_alive, (worker.process,))
         timer.daemon = True
         timer.start()
         return answer
@@ -272,7 +265,7 @@ class RunEngine:
                 if snap.state not in FINAL_STATES:
                     self._finish(snap, FAILED, STACK_STOPPED)
         for _run_id, worker in workers:
-            _signal_group(worker.process.pid, signal.SIGKILL)
+            signal_group(worker.process.pid, signal.SIGKILL)
         for _run_id, worker in workers:
             try:
                 worker.process.wait(timeout=5)
@@ -309,10 +302,6 @@ class RunEngine:
                 del self._runs[old]  # long persisted by the listener; adopt() brings it back
                 self._jobs.pop(old, None)
 
-    def _dispatch(self) -> None:
-        """Wake the dispatcher (call with the lock held)."""
-        self._changed.notify_all()
-
     def _startable(self) -> str | None:
         """The first pending run that can start now (a retried run waits until the process
         of its previous attempt has exited)."""
@@ -338,45 +327,8 @@ class RunEngine:
     def _start(self, run_id: str, snap: RunSnapshot) -> None:
         run_dir = self.run_dir(run_id)
         (run_dir / "tmp").mkdir(exist_ok=True)
-        read_fd, write_fd = os.pipe()
-        # the folder jupyter_dsp is imported from (worker.py is jupyter_dsp/stack/runner/...)
-        package_root = str(Path(worker_module.__file__).resolve().parents[3])
-        env = {k: v for k, v in os.environ.items() if not _private_env(k)}
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (package_root, env.get("PYTHONPATH", "")) if p
-        )
-        env["TMPDIR"] = str(run_dir / "tmp")
-        env["PYTHONUNBUFFERED"] = "1"
-        env[RUN_DIR_VARIABLE] = str(run_dir)  # run_context.current_run() in the worker
-        try:
-            log_fd = os.open(run_dir / "worker.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            with os.fdopen(log_fd, "ab") as log:
-                process = subprocess.Popen(
-                    [
-                        self._python,
-                        "-m",
-                        WORKER_MODULE,
-                        str(run_dir),
-                        "--events-fd",
-                        str(write_fd),
-                        "--parent-pid",
-                        str(os.getpid()),
-                    ],
-                    cwd=run_dir,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    pass_fds=(write_fd,),
-                    start_new_session=True,
-                )
-        except OSError:
-            os.close(read_fd)
-            raise
-        finally:
-            os.close(write_fd)
-        events = os.fdopen(read_fd, "r", encoding="utf-8")
-        worker = _Worker(process=process, events=events, snap=snap)
+        process, events = spawn_worker(self._python, run_dir)
+        worker = Worker(process=process, events=events, snap=snap)
         self._workers[run_id] = worker
         snap.tasks = {}
         snap.outputs = {}
@@ -391,7 +343,7 @@ class RunEngine:
         )
         thread.start()
 
-    def _follow(self, run_id: str, worker: _Worker) -> None:
+    def _follow(self, run_id: str, worker: Worker) -> None:
         """Read a worker's events until it exits, then settle the run."""
         try:
             for line in worker.events:
@@ -403,11 +355,11 @@ class RunEngine:
         finally:
             worker.events.close()
             # The worker has exited (its end of the pipe is closed): clear its group.
-            _signal_group(worker.process.pid, signal.SIGKILL)
+            signal_group(worker.process.pid, signal.SIGKILL)
             code = worker.process.wait()
             self._on_exit(run_id, worker, code)
 
-    def _on_event(self, run_id: str, worker: _Worker, event: dict[str, Any]) -> None:
+    def _on_event(self, run_id: str, worker: Worker, event: dict[str, Any]) -> None:
         with self._lock:
             snap = worker.snap
             if self._runs.get(run_id) is not snap or snap.state in FINAL_STATES:
@@ -425,7 +377,7 @@ class RunEngine:
                     # final now; the process still holds its slot until it has exited
                     self._finish(snap, state, str(event.get("error") or ""))
 
-    def _on_exit(self, run_id: str, worker: _Worker, code: int) -> None:
+    def _on_exit(self, run_id: str, worker: Worker, code: int) -> None:
         with self._lock:
             if self._workers.get(run_id) is worker:
                 del self._workers[run_id]
@@ -440,58 +392,7 @@ class RunEngine:
                     self._finish(snap, str(finished.get("state")), str(finished.get("error") or ""))
                 else:
                     how = f"signal {-code}" if code < 0 else f"exit code {code}"
-                    tail = _tail(self.run_dir(run_id) / "worker.log")
+                    tail = log_tail(self.run_dir(run_id) / "worker.log")
                     message = f"the run's worker process ended unexpectedly ({how})"
                     self._finish(snap, FAILED, message + (f": {tail}" if tail else ""))
-            self._dispatch()
-
-
-_PRIVATE_ENV_PREFIXES = ("JUPYTER_DSP_", "JPY_", "JUPYTERHUB_")
-_PRIVATE_ENV = {"JUPYTER_TOKEN", "JUPYTER_PASSWORD"}
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write ``path`` readable by its owner only (0600)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-
-
-def _private_env(name: str) -> bool:
-    """Variables of the notebook server and of this extension that steps must not see."""
-    return name in _PRIVATE_ENV or name.startswith(_PRIVATE_ENV_PREFIXES)
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _kill_if_alive(process: subprocess.Popen[bytes]) -> None:
-    # Until the worker is reaped its pid (the group id) cannot be reused. Once it is reaped,
-    # the follower thread has already killed the whole group.
-    if process.returncode is None:
-        _signal_group(process.pid, signal.SIGKILL)
-
-
-def _tail(path: Path, limit: int = 400) -> str:
-    try:
-        data = path.read_bytes()[-4096:].decode("utf-8", "replace")
-    except OSError:
-        return ""
-    lines = [ln.strip() for ln in data.splitlines() if ln.strip()]
-    return lines[-1][:limit] if lines else ""
-
-
-def kill_stale_worker(pid: int) -> bool:
-    """Kill the process group of a worker left by a stack that died (True if one was found)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace")
-    except OSError:
-        return False
-    if WORKER_MODULE not in cmdline:
-        return False
-    _signal_group(pid, signal.SIGKILL)
-    return True
+            self._changed.notify_all()  # wakes the dispatcher

@@ -12,8 +12,13 @@ import base64
 from typing import Any
 
 from jupyter_dsp.stack.errors import invalid_argument
-from jupyter_dsp.stack.handlers.base import ID, PREFIX, ApiHandler, Schema, StreamedBodyHandler
-from jupyter_dsp.stack.handlers.pipelines import ListingMixin
+from jupyter_dsp.stack.handlers.base import ID, PREFIX, ApiHandler, Schema
+from jupyter_dsp.stack.handlers.resource import (
+    ActionHandler,
+    CollectionHandler,
+    ItemHandler,
+    ServiceHandler,
+)
 from jupyter_dsp.stack.runner.service import RunService
 
 SERVICE_KEY = "runs"
@@ -40,55 +45,23 @@ RUN_FIELDS: Schema = {
 }
 
 
-class _RunHandler(ApiHandler):
-    @property
-    def runs(self) -> RunService:
+class _RunHandler(ServiceHandler):
+    def service(self) -> RunService:
         return self.ctx.extras[SERVICE_KEY]
 
 
-class RunsHandler(ListingMixin, StreamedBodyHandler, _RunHandler):
-    async def get(self) -> None:
-        who = await self.principal()
-        result = await self.ctx.call(
-            self.runs.list,
-            who,
-            self.query("namespace"),
-            self.query("experiment_id"),
-            self.list_params(),
-        )
-        self.write_json(result)
-
-    async def post(self) -> None:
-        who = await self.principal()
-        body = await self.json_body(RUN_FIELDS)
-        result = await self.ctx.call(
-            self.runs.create, who, body, self.query("experiment_id"), self.query("namespace")
-        )
-        self.write_json(result)
+class RunsHandler(CollectionHandler, _RunHandler):
+    fields = RUN_FIELDS
+    list_query = ("namespace", "experiment_id")
+    create_query = ("experiment_id", "namespace")
 
 
-class RunHandler(_RunHandler):
-    async def get(self, run_id: str) -> None:
-        who = await self.principal()
-        self.write_json(await self.ctx.call(self.runs.get, who, run_id))
-
-    async def delete(self, run_id: str) -> None:
-        who = await self.principal()
-        await self.ctx.call(self.runs.delete, who, run_id)
-        self.write_json({})
+class RunHandler(ItemHandler, _RunHandler):
+    pass
 
 
-class RunActionHandler(_RunHandler):
-    async def post(self, run_id: str, action: str) -> None:
-        who = await self.principal()
-        method = {
-            "archive": self.runs.archive,
-            "unarchive": self.runs.unarchive,
-            "terminate": self.runs.terminate,
-            "retry": self.runs.retry,
-        }[action]
-        await self.ctx.call(method, who, run_id)
-        self.write_json({})
+class RunActionHandler(ActionHandler, _RunHandler):
+    pass
 
 
 class TaskLogHandler(_RunHandler):
@@ -100,7 +73,7 @@ class TaskLogHandler(_RunHandler):
         except ValueError:
             raise invalid_argument(f"offset must be an integer, not {raw!r}") from None
         data, next_offset, complete, size = await self.ctx.call(
-            self.runs.task_log, who, run_id, task_id, offset
+            self.service().task_log, who, run_id, task_id, offset
         )
         self.set_header("X-Log-Size", str(size))  # lets a reader start at the tail
         self.set_header("Content-Type", "text/plain; charset=utf-8")
@@ -112,7 +85,7 @@ class TaskLogHandler(_RunHandler):
 class ArtifactReadHandler(_RunHandler):
     async def get(self, run_id: str, node_id: str, name: str) -> None:
         who = await self.principal()
-        data = await self.ctx.call(self.runs.read_artifact, who, run_id, node_id, name)
+        data = await self.ctx.call(self.service().read_artifact, who, run_id, node_id, name)
         self.write_json({"data": base64.b64encode(data).decode("ascii")})
 
 

@@ -16,24 +16,20 @@
 from __future__ import annotations
 
 import json
-import logging
 import shutil
-import threading
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from jupyter_dsp.stack.auth import Principal
 from jupyter_dsp.stack.errors import (
-    ApiError,
     failed_precondition,
     invalid_argument,
     not_found,
-    permission_denied,
 )
-from jupyter_dsp.stack.listing import parse_list_request
+from jupyter_dsp.stack.listing import ListParams
 from jupyter_dsp.stack.runner.api_json import run_json
-from jupyter_dsp.stack.runner.engine import STACK_STOPPED, RunEngine, kill_stale_worker
+from jupyter_dsp.stack.runner.engine import STACK_STOPPED, RunEngine
 from jupyter_dsp.stack.runner.files import ArtifactError, artifact_tarball, read_log
 from jupyter_dsp.stack.runner.model import (
     CANCELED,
@@ -46,72 +42,17 @@ from jupyter_dsp.stack.runner.model import (
     now_us,
 )
 from jupyter_dsp.stack.runner.params import ParameterError, resolve_parameters
-from jupyter_dsp.stack.runner.spec import PipelineDocument, SpecError, load_pipeline_document
+from jupyter_dsp.stack.runner.run_source import pipeline_to_run, string_field
+from jupyter_dsp.stack.runner.snapshot_writer import SnapshotWriter
+from jupyter_dsp.stack.runner.spec import load_pipeline_document
 from jupyter_dsp.stack.runner.step_settings import worker_settings
 from jupyter_dsp.stack.runner.store import RUNS, NewRun, RunStore, snapshot_of
+from jupyter_dsp.stack.runner.worker_process import kill_stale_worker
 
 if TYPE_CHECKING:
     from jupyter_dsp.stack.context import StackContext
 
-log = logging.getLogger("jupyter_dsp.stack")
-DEFAULT_EXPERIMENT = "Default"
 MAX_NAME_LENGTH = 128
-
-
-class SnapshotWriter:
-    """Persists the latest snapshot of each changed run on its own thread."""
-
-    def __init__(self, save: Callable[[list[RunSnapshot]], None]) -> None:
-        self._save = save
-        self._pending: dict[str, RunSnapshot] = {}
-        self._busy = False
-        self._stopped = False
-        self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._loop, name="dsp-run-writer", daemon=True)
-        self._thread.start()
-
-    def put(self, snap: RunSnapshot) -> None:
-        copy = RunSnapshot.from_dict(snap.to_dict())
-        with self._cond:
-            self._pending[snap.run_id] = copy
-            self._cond.notify_all()
-
-    def flush(self, timeout: float = 10) -> None:
-        with self._cond:
-            self._cond.wait_for(lambda: not self._pending and not self._busy, timeout=timeout)
-
-    def stop(self) -> None:
-        self.flush()
-        with self._cond:
-            self._stopped = True
-            self._cond.notify_all()
-        self._thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._pending or self._stopped)
-                if self._stopped and not self._pending:
-                    return
-                batch, self._pending = list(self._pending.values()), {}
-                self._busy = True
-            try:
-                self._save(batch)
-            except Exception:  # logged; the run's next change writes it again
-                log.exception("saving run states failed")
-            finally:
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()
-
-
-def _check_str(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise invalid_argument(f"Field {name!r} must be a string")
-    return value
 
 
 class RunService:
@@ -169,103 +110,13 @@ class RunService:
     # ----- helpers -----------------------------------------------------------------------
 
     def _row(self, who: Principal, run_id: str, write: bool = False) -> Any:
-        row = self.store.get(run_id)
-        self.access.check_read(who, row["namespace"])
-        if write:
-            self.access.check_write(who, row["namespace"])
-        return row
+        return self.access.check_row(who, self.store.get(run_id), write)
 
     def _snapshot(self, row: Any) -> RunSnapshot:
         return self.engine.snapshot(row["run_id"]) or snapshot_of(row)
 
     def _json(self, row: Any) -> dict[str, Any]:
         return run_json(row, self._snapshot(row))
-
-    def _experiment(self, who: Principal, experiment_id: str, namespace: str | None) -> Any:
-        """The run's experiment (given, or the namespace's Default one)."""
-        if experiment_id:
-            row = self.ctx.experiment_store.get(experiment_id)
-            self.access.check_read(who, row["namespace"])
-            if namespace and self.access.multi_user and namespace.strip() != row["namespace"]:
-                raise invalid_argument(
-                    f"Experiment {experiment_id} is in namespace {row['namespace']!r},"
-                    f" not {namespace.strip()!r}"
-                )
-            return row
-        ns = self.ctx.experiments.namespace(namespace)
-        self.access.check_write(who, ns)
-        conn = self.ctx.db.conn()
-        found = conn.execute(
-            "SELECT * FROM experiments WHERE namespace = ? AND display_name = ?",
-            (ns, DEFAULT_EXPERIMENT),
-        ).fetchone()
-        if found is not None:
-            return found
-        try:
-            return self.ctx.experiment_store.create(ns, DEFAULT_EXPERIMENT)
-        except ApiError:  # created meanwhile by another request
-            return conn.execute(
-                "SELECT * FROM experiments WHERE namespace = ? AND display_name = ?",
-                (ns, DEFAULT_EXPERIMENT),
-            ).fetchone()
-
-    def _pipeline(
-        self, who: Principal, body: dict[str, Any], namespace: str
-    ) -> tuple[PipelineDocument, str, str]:
-        """The pipeline to run: (document, pipeline_id, pipeline_version_id)."""
-        reference = body.get("pipeline_version_reference")
-        inline = body.get("pipeline_spec")
-        version_id = _check_str(body, "pipeline_version_id")
-        pipeline_id = ""
-        if reference is not None:
-            if not isinstance(reference, dict):
-                raise invalid_argument("pipeline_version_reference must be an object")
-            unknown = set(reference) - {"pipeline_id", "pipeline_version_id"}
-            if unknown:
-                raise invalid_argument(
-                    f"Unknown field {sorted(unknown)[0]!r} in pipeline_version_reference"
-                )
-            pipeline_id = _check_str(reference, "pipeline_id")
-            version_id = _check_str(reference, "pipeline_version_id") or version_id
-        if inline and (pipeline_id or version_id):
-            raise invalid_argument(
-                "A run takes either pipeline_spec or pipeline_version_reference, not both"
-            )
-        if inline:
-            if not isinstance(inline, dict):
-                raise invalid_argument("pipeline_spec must be an object")
-            try:
-                return load_pipeline_document(inline), "", ""
-            except SpecError as exc:
-                raise invalid_argument(f"Invalid pipeline_spec: {exc}") from None
-        if not pipeline_id and not version_id:
-            raise invalid_argument(
-                "A run needs a pipeline: pipeline_version_reference (pipeline_id and"
-                " pipeline_version_id) or pipeline_spec"
-            )
-        store = self.ctx.pipeline_store
-        if version_id:
-            version = store.get_version(version_id)
-            if pipeline_id and version["pipeline_id"] != pipeline_id:
-                raise not_found(f"PipelineVersion {version_id} not found in pipeline {pipeline_id}")
-        else:
-            latest = store.latest_version(pipeline_id)
-            if latest is None:
-                store.get_pipeline(pipeline_id)  # 404 for an unknown pipeline
-                raise failed_precondition(f"Pipeline {pipeline_id} has no version to run")
-            version = latest
-        pipeline = store.get_pipeline(version["pipeline_id"])
-        self.access.check_read(who, pipeline["namespace"])
-        if self.access.multi_user and pipeline["namespace"] not in ("", namespace):
-            raise permission_denied(
-                f"A run in namespace {namespace!r} cannot use a pipeline of namespace"
-                f" {pipeline['namespace']!r} (use one of its own namespace or a shared one)"
-            )
-        try:  # the spec as JSON (stored at upload, already checked): no YAML to parse
-            document = load_pipeline_document(json.loads(version["spec_json"]))
-        except (SpecError, ValueError) as exc:
-            raise invalid_argument(f"The pipeline version cannot run: {exc}") from None
-        return document, version["pipeline_id"], version["pipeline_version_id"]
 
     # ----- endpoints ---------------------------------------------------------------------
 
@@ -281,20 +132,17 @@ class RunService:
     ) -> dict[str, Any]:
         """Create and queue a run. The recurring-run scheduler passes ``recurring_run_id`` and
         ``also(conn)``, which records the firing in the same transaction as the run."""
-        name = _check_str(body, "display_name").strip()
+        name = string_field(body, "display_name").strip()
         if not name:
             raise invalid_argument("Run display_name is required")
         if len(name) > MAX_NAME_LENGTH:
             raise invalid_argument(f"Run display_name is longer than {MAX_NAME_LENGTH} characters")
-        experiment_id = _check_str(body, "experiment_id") or (experiment_query or "")
-        experiment = self._experiment(who, experiment_id, namespace)
+        experiment_id = string_field(body, "experiment_id") or (experiment_query or "")
+        experiment = self.ctx.experiments.for_new_run(who, experiment_id, namespace, "runs")
         ns = experiment["namespace"]
-        self.access.check_write(who, ns)
-        if experiment["storage_state"] == "ARCHIVED":
-            raise failed_precondition(
-                f"Experiment {experiment['experiment_id']} is archived; unarchive it to add runs"
-            )
-        document, pipeline_id, version_id = self._pipeline(who, body, ns)
+        document, pipeline_id, version_id = pipeline_to_run(
+            self.access, self.ctx.pipeline_store, who, body, ns
+        )
         runtime = body.get("runtime_config") or {}
         if not isinstance(runtime, dict):
             raise invalid_argument("runtime_config must be an object")
@@ -315,13 +163,13 @@ class RunService:
                 namespace=ns,
                 experiment_id=experiment["experiment_id"],
                 display_name=name,
-                description=_check_str(body, "description"),
+                description=string_field(body, "description"),
                 pipeline_id=pipeline_id,
                 pipeline_version_id=version_id,
                 spec=document.as_api_object(),
                 runtime_config=runtime,
                 parameters=parameters,
-                service_account=_check_str(body, "service_account"),
+                service_account=string_field(body, "service_account"),
                 state=PENDING,
                 recurring_run_id=recurring_run_id,
             ),
@@ -338,19 +186,11 @@ class RunService:
         who: Principal,
         namespace: str | None,
         experiment_id: str | None,
-        params: Any,
+        params: ListParams,
     ) -> dict[str, Any]:
-        query = parse_list_request(RUNS, **params.__dict__)
-        if experiment_id:
-            experiment = self.ctx.experiment_store.get(experiment_id)
-            self.access.check_read(who, experiment["namespace"])
-            scope = [("experiment_id", experiment_id)]
-        else:
-            ns = self.ctx.experiments.namespace(namespace)
-            self.access.check_read(who, ns)
-            scope = [("namespace", ns)]
-        page = self.store.list(scope, query)
-        return page.to_json("runs", self._json)
+        query = params.query(RUNS)
+        scope = self.ctx.experiments.list_scope(who, namespace, experiment_id)
+        return self.store.list(scope, query).to_json("runs", self._json)
 
     def delete(self, who: Principal, run_id: str) -> None:
         row = self._row(who, run_id, write=True)

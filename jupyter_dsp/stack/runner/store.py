@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from jupyter_dsp.stack.db import Migration, register_migration, write_transaction
-from jupyter_dsp.stack.errors import not_found
+from jupyter_dsp.stack.db import Migration, register_migration, sql_script, write_transaction
 from jupyter_dsp.stack.filtering import Column
-from jupyter_dsp.stack.listing import Listable, ListQuery, Page, run_list
+from jupyter_dsp.stack.listing import Listable
 from jupyter_dsp.stack.runner.model import RunSnapshot
+from jupyter_dsp.stack.store_base import TableStore
 
 _V2_RUNS = """
 CREATE TABLE runs (
@@ -55,13 +55,7 @@ CREATE INDEX runs_state ON runs (state)
 """
 
 
-def _apply_v2(conn: sqlite3.Connection) -> None:
-    for statement in (s.strip() for s in _V2_RUNS.split(";")):
-        if statement:
-            conn.execute(statement)
-
-
-MIGRATION = Migration(2, "runs", _apply_v2)
+MIGRATION = Migration(2, "runs", sql_script(_V2_RUNS))
 register_migration(MIGRATION)
 
 RUNS = Listable(
@@ -100,9 +94,8 @@ class NewRun:
     recurring_run_id: str = ""  # set by the recurring-run scheduler (column of migration 3)
 
 
-class RunStore:
-    def __init__(self, conn: Callable[[], sqlite3.Connection]) -> None:
-        self._conn = conn
+class RunStore(TableStore):
+    table, key, kind = "runs", "run_id", "Run"
 
     def create(
         self, new: NewRun, also: Callable[[sqlite3.Connection], None] | None = None
@@ -147,15 +140,6 @@ class RunStore:
             if also is not None:
                 also(conn)
 
-    def get(self, run_id: str) -> sqlite3.Row:
-        row = self._conn().execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        if row is None:
-            raise not_found(f"Run {run_id} not found")
-        return row
-
-    def list(self, scope: list[tuple[str, Any]], query: ListQuery) -> Page:
-        return run_list(self._conn(), "runs", scope, query)
-
     def in_states(self, states: tuple[str, ...]) -> builtins.list[sqlite3.Row]:
         marks = ", ".join("?" for _ in states)
         return (
@@ -189,20 +173,7 @@ class RunStore:
                 )
 
     def set_storage_state(self, run_id: str, state: str) -> None:
-        conn = self._conn()
-        with write_transaction(conn):
-            cur = conn.execute(
-                "UPDATE runs SET storage_state = ? WHERE run_id = ?", (state, run_id)
-            )
-            if cur.rowcount == 0:
-                raise not_found(f"Run {run_id} not found")
-
-    def delete(self, run_id: str) -> None:
-        conn = self._conn()
-        with write_transaction(conn):
-            cur = conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
-            if cur.rowcount == 0:
-                raise not_found(f"Run {run_id} not found")
+        self.set_column(run_id, "storage_state", state)
 
 
 def snapshot_of(row: Any) -> RunSnapshot:
