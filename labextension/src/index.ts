@@ -9,23 +9,23 @@ import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
 
-import { DSPError } from './api';
+import { DSPError } from './common/api';
 import { deleteItem, forkPipeline } from './dialogs/actions';
 import { IRunDialogResult, runPipeline } from './dialogs/runDialog';
 import { fileBlob, PIPELINE_FILE, uploadPipeline } from './dialogs/uploadDialog';
-import { DSPModel } from './model';
+import { DSPModel } from './common/model';
 import { DSPPanel } from './panel';
-import { createDiffView } from './diff';
-import { RunSpace } from './lifecycle';
-import { runAgain } from './runAgain';
-import { createRunView, RunDetailWidget } from './runview';
-import { IRun } from './types';
-import { createCompareView } from './compare';
-import { addNotebookCommands, uploadNotebook } from './notebookSteps';
-import { setRenderMime } from './results';
+import { createDiffView } from './diff/diff';
+import { RunSpace } from './common/lifecycle';
+import { runAgain } from './runs/runAgain';
+import { createRunView, RunDetailWidget } from './runs/runview';
+import { IRun } from './common/types';
+import { createCompareView } from './runs/compare';
+import { addNotebookCommands, uploadNotebook } from './notebooks/notebookSteps';
+import { setRenderMime } from './results/results';
 
 const PLUGIN_ID = 'jupyter-dsp:plugin';
-const NOTEBOOK_FILE = /\.ipynb$/i; // uploads as a one-step pipeline (notebookSteps.tsx)
+const NOTEBOOK_FILE = /\.ipynb$/i; // uploads as a one-step pipeline (notebooks/notebookSteps.tsx)
 
 export namespace CommandIDs {
   export const upload = 'jupyter-dsp:upload';

@@ -7,19 +7,19 @@ import { ReactWidget } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
-import { DSPError } from './api';
+import { DSPError } from './common/api';
 import { Header } from './components/Header';
-import { IPipelineActions, PipelineBrowser } from './components/PipelineBrowser';
-import { RunSpace } from './lifecycle';
-import { DSPModel } from './model';
-import { RunsArea } from './runsArea';
-import { IRun, SpaceName } from './types';
+import { IPipelineActions, PipelineBrowser } from './pipelines/PipelineBrowser';
+import { RunSpace } from './common/lifecycle';
+import { DSPModel } from './common/model';
+import { RunsArea } from './runs/runsArea';
+import { IRun, SpaceName } from './common/types';
 
 export interface IPanelCallbacks {
   actions: IPipelineActions;
   upload: () => void;
   openRun: (runId: string, space?: RunSpace) => void;
-  /** Compare runs side by side (results.tsx / compare.tsx). */
+  /** Compare runs side by side (runs/compare.tsx). */
   compare?: (runIds: string[]) => void;
 }
 

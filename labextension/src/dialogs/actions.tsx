@@ -5,10 +5,10 @@
 import { Dialog, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import * as React from 'react';
 
-import { DSPError } from '../api';
-import { pipelineLabel } from '../format';
-import { DSPModel } from '../model';
-import { IPipeline, IPipelineVersion, SpaceName } from '../types';
+import { DSPError } from '../common/api';
+import { pipelineLabel } from '../common/format';
+import { DSPModel } from '../common/model';
+import { IPipeline, IPipelineVersion, SpaceName } from '../common/types';
 
 function message(reason: unknown): string {
   return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);

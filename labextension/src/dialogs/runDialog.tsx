@@ -9,12 +9,12 @@ import { IDisposable } from '@lumino/disposable';
 import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
-import { DSPError } from '../api';
-import { pipelineLabel, readableRunName } from '../format';
-import { DSPModel } from '../model';
-import { IRecurringRun, lifecycleOf, RunSpace, triggerText } from '../lifecycle';
-import { IInputField, parseInput, rootArtifactInputs, rootInputs } from '../spec';
-import { IPipeline, IPipelineVersion, IRun, SpaceName } from '../types';
+import { DSPError } from '../common/api';
+import { pipelineLabel, readableRunName } from '../common/format';
+import { DSPModel } from '../common/model';
+import { IRecurringRun, lifecycleOf, RunSpace, triggerText } from '../common/lifecycle';
+import { IInputField, parseInput, rootArtifactInputs, rootInputs } from '../common/spec';
+import { IPipeline, IPipelineVersion, IRun, SpaceName } from '../common/types';
 import { guardAccept } from './guard';
 import { extrasErrors, IRunExtras, RunExtrasFields, triggerOf } from './runExtras';
 

@@ -5,7 +5,7 @@
  */
 import * as React from 'react';
 
-import { ITrigger } from '../types';
+import { ITrigger } from '../common/types';
 
 export type IntervalUnit = 'seconds' | 'minutes' | 'hours' | 'days';
 

@@ -9,10 +9,10 @@ import { IDisposable } from '@lumino/disposable';
 import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
-import { DSPError } from '../api';
-import { pipelineLabel } from '../format';
-import { DSPModel } from '../model';
-import { IPipeline, SpaceName } from '../types';
+import { DSPError } from '../common/api';
+import { pipelineLabel } from '../common/format';
+import { DSPModel } from '../common/model';
+import { IPipeline, SpaceName } from '../common/types';
 import { guardAccept } from './guard';
 import { useUploadProposals } from './uploadProposals';
 

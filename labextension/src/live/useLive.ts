@@ -1,7 +1,7 @@
 /** React side of the live feed: reload a view when one of its lists changes. */
 import * as React from 'react';
 
-import { DSPModel } from '../model';
+import { DSPModel } from '../common/model';
 import { ChangeKey } from './feed';
 
 /**

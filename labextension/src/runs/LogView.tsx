@@ -1,11 +1,11 @@
 /** A task's log, tailed by byte offset while the task runs. */
 import * as React from 'react';
 
-import { DSPError } from '../api';
+import { DSPError } from '../common/api';
 import { ErrorBox } from '../components/ErrorBox';
-import { lifecycleOf, RunSpace } from '../lifecycle';
-import { DSPModel } from '../model';
-import { ITaskDetail } from '../types';
+import { lifecycleOf, RunSpace } from '../common/lifecycle';
+import { DSPModel } from '../common/model';
+import { ITaskDetail } from '../common/types';
 
 const LOG_POLL_MS = 1500;
 

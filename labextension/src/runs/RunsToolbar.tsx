@@ -5,9 +5,9 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
-import { DSPError } from '../api';
-import { IExperiment, lifecycleOf, RunSpace } from '../lifecycle';
-import { DSPModel } from '../model';
+import { DSPError } from '../common/api';
+import { IExperiment, lifecycleOf, RunSpace } from '../common/lifecycle';
+import { DSPModel } from '../common/model';
 
 export interface IRunFilter {
   experimentId: string; // '' = all experiments

@@ -15,12 +15,12 @@ import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { LabIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { DSPError } from './api';
-import { IRunDialogResult, runPipeline } from './dialogs/runDialog';
-import { uploadPipeline } from './dialogs/uploadDialog';
-import { DSPModel } from './model';
-import { artifactUrl, IArtifact, ResultsSpace } from './resultsModel';
-import { SpaceName } from './types';
+import { DSPError } from '../common/api';
+import { IRunDialogResult, runPipeline } from '../dialogs/runDialog';
+import { uploadPipeline } from '../dialogs/uploadDialog';
+import { DSPModel } from '../common/model';
+import { artifactUrl, IArtifact, ResultsSpace } from '../results/resultsModel';
+import { SpaceName } from '../common/types';
 
 export namespace NotebookCommandIDs {
   export const runStep = 'jupyter-dsp:run-notebook-step';

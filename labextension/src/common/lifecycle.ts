@@ -4,7 +4,7 @@
  * (KFP v2beta1 `recurringruns`). Shapes follow the KFP v2beta1 API (proto field names).
  */
 import { DSPClient } from './api';
-import { defaultExtras, IRunExtras } from './dialogs/runExtras';
+import { defaultExtras, IRunExtras } from '../dialogs/runExtras';
 import { DSPModel } from './model';
 import { IListRunsResponse, ILogChunk, IRun, IRpcStatus, ITrigger } from './types';
 

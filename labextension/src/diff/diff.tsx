@@ -8,13 +8,13 @@ import { MainAreaWidget } from '@jupyterlab/apputils';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { DSPError } from './api';
-import { ErrorBox } from './components/ErrorBox';
-import { formatShortTime, pipelineLabel, typeWord } from './format';
-import { DSPModel } from './model';
-import { IDagNode } from './spec';
+import { DSPError } from '../common/api';
+import { ErrorBox } from '../components/ErrorBox';
+import { formatShortTime, pipelineLabel, typeWord } from '../common/format';
+import { DSPModel } from '../common/model';
+import { IDagNode } from '../common/spec';
 import { fetchVersionDiff, IDagSide, IVersionDiff, layoutSide, NodeStatus, showValue } from './versionDiff';
-import { IPipeline, IPipelineVersion, SpaceName } from './types';
+import { IPipeline, IPipelineVersion, SpaceName } from '../common/types';
 
 const NODE_W = 150;
 const NODE_H = 30;

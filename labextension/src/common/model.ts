@@ -5,7 +5,7 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { DSPClient, DSPError } from './api';
-import { LiveFeed } from './live/feed';
+import { LiveFeed } from '../live/feed';
 import { IInfo, SpaceName } from './types';
 
 export class DSPModel {

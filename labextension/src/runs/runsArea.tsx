@@ -5,12 +5,12 @@
 import { showErrorMessage } from '@jupyterlab/apputils';
 import * as React from 'react';
 
-import { DSPError } from './api';
-import { RunsList } from './components/RunsList';
-import { lifecycleOf, RunSpace } from './lifecycle';
-import { DSPModel } from './model';
-import { SchedulesSection } from './schedules';
-import { IRun } from './types';
+import { DSPError } from '../common/api';
+import { RunsList } from './RunsList';
+import { lifecycleOf, RunSpace } from '../common/lifecycle';
+import { DSPModel } from '../common/model';
+import { SchedulesSection } from '../schedules/schedules';
+import { IRun } from '../common/types';
 
 type RunsTab = 'runs' | 'schedules' | 'local';
 

@@ -1,9 +1,9 @@
 /** A pipeline browser's opened pipelines: their versions, page by page. */
 import * as React from 'react';
 
-import { DSPError } from '../api';
-import { DSPModel } from '../model';
-import { IPipeline, IPipelineVersion, SpaceName } from '../types';
+import { DSPError } from '../common/api';
+import { DSPModel } from '../common/model';
+import { IPipeline, IPipelineVersion, SpaceName } from '../common/types';
 
 export interface IVersionsState {
   versions: IPipelineVersion[];

@@ -8,20 +8,20 @@ import { ReactWidget, runningIcon, stopIcon } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
-import { DSPError } from './api';
-import { lifecycleOf, RunSpace } from './lifecycle';
-import { ErrorBox } from './components/ErrorBox';
-import { StateBadge } from './components/StateBadge';
-import { formatDuration, formatTime } from './format';
-import { runLink, UILink } from './links';
-import { DSPModel } from './model';
-import { layoutDag } from './spec';
-import { IRun, isActive } from './types';
-import { useLive } from './live/useLive';
-import { DagView } from './runs/DagView';
-import { LogView } from './runs/LogView';
-import { RunParams } from './runs/RunParams';
-import { RunResultsArea, usePrefetchResults } from './results';
+import { DSPError } from '../common/api';
+import { lifecycleOf, RunSpace } from '../common/lifecycle';
+import { ErrorBox } from '../components/ErrorBox';
+import { StateBadge } from '../components/StateBadge';
+import { formatDuration, formatTime } from '../common/format';
+import { runLink, UILink } from '../common/links';
+import { DSPModel } from '../common/model';
+import { layoutDag } from '../common/spec';
+import { IRun, isActive } from '../common/types';
+import { useLive } from '../live/useLive';
+import { DagView } from './DagView';
+import { LogView } from './LogView';
+import { RunParams } from './RunParams';
+import { RunResultsArea, usePrefetchResults } from '../results/results';
 
 const RUN_POLL_MS = 2000;
 

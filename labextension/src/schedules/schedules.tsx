@@ -7,14 +7,14 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { deleteIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { DSPError } from './api';
-import { ErrorBox } from './components/ErrorBox';
-import { StateBadge } from './components/StateBadge';
-import { formatShortTime, formatTime } from './format';
-import { IRecurringRun, lifecycleOf, triggerText } from './lifecycle';
-import { DSPModel } from './model';
-import { IRun } from './types';
-import { useLive } from './live/useLive';
+import { DSPError } from '../common/api';
+import { ErrorBox } from '../components/ErrorBox';
+import { StateBadge } from '../components/StateBadge';
+import { formatShortTime, formatTime } from '../common/format';
+import { IRecurringRun, lifecycleOf, triggerText } from '../common/lifecycle';
+import { DSPModel } from '../common/model';
+import { IRun } from '../common/types';
+import { useLive } from '../live/useLive';
 
 /** "16:08:12" today, else "2026-11-28 06:00": schedules can fire every few seconds. */
 export function fireTime(value: string, now: Date = new Date()): string {

@@ -6,13 +6,13 @@ import { MainAreaWidget } from '@jupyterlab/apputils';
 import { ReactWidget, tableRowsIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { DSPError } from './api';
-import { ErrorBox } from './components/ErrorBox';
-import { StateBadge } from './components/StateBadge';
-import { DSPModel } from './model';
-import { VegaChart } from './charts';
-import { compareMetricSpec, fetchResults, IResults, runMetrics, valueText } from './resultsModel';
-import { IRun } from './types';
+import { DSPError } from '../common/api';
+import { ErrorBox } from '../components/ErrorBox';
+import { StateBadge } from '../components/StateBadge';
+import { DSPModel } from '../common/model';
+import { VegaChart } from '../results/charts';
+import { compareMetricSpec, fetchResults, IResults, runMetrics, valueText } from '../results/resultsModel';
+import { IRun } from '../common/types';
 
 interface ICompared {
   run: IRun;

@@ -6,13 +6,13 @@
  */
 import * as React from 'react';
 
-import { DSPError } from './api';
+import { DSPError } from '../common/api';
 import { MimeView, VegaChart } from './charts';
-import { ErrorBox } from './components/ErrorBox';
-import { StateBadge } from './components/StateBadge';
-import { DSPModel } from './model';
-import { OpenNotebookButton } from './notebookSteps';
-import { isActive } from './types';
+import { ErrorBox } from '../components/ErrorBox';
+import { StateBadge } from '../components/StateBadge';
+import { DSPModel } from '../common/model';
+import { OpenNotebookButton } from '../notebooks/notebookSteps';
+import { isActive } from '../common/types';
 import {
   allArtifacts,
   artifactUrl,

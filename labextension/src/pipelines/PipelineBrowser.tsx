@@ -13,14 +13,14 @@ import {
 } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { formatShortTime, formatTime, pipelineLabel } from '../format';
-import { DSPModel } from '../model';
-import { IPipeline, IPipelineVersion, SpaceName } from '../types';
-import { pipelineLink, UILink } from '../links';
-import { ErrorBox } from './ErrorBox';
+import { formatShortTime, formatTime, pipelineLabel } from '../common/format';
+import { DSPModel } from '../common/model';
+import { IPipeline, IPipelineVersion, SpaceName } from '../common/types';
+import { pipelineLink, UILink } from '../common/links';
+import { ErrorBox } from '../components/ErrorBox';
 import { errorText, Expanded, versionLoader } from './pipelineVersions';
 import { useLive } from '../live/useLive';
-import { VirtualList } from './VirtualList';
+import { VirtualList } from '../components/VirtualList';
 
 export const ROW_HEIGHT = 28;
 const PAGE_SIZE = 100;
@@ -30,7 +30,7 @@ export interface IPipelineActions {
   /** `space`: where the pipeline is read from (shared, or managed beside a catalog). */
   fork: (pipeline: IPipeline, version?: IPipelineVersion, space?: SpaceName) => void;
   remove: (space: SpaceName, pipeline: IPipeline, version?: IPipelineVersion) => void;
-  /** Compare two versions of the pipeline (diff.tsx). */
+  /** Compare two versions of the pipeline (diff/diff.tsx). */
   diff?: (space: SpaceName, pipeline: IPipeline) => void;
 }
 

@@ -5,16 +5,16 @@
 import { stopIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { DSPError } from '../api';
-import { formatDuration, formatTime } from '../format';
-import { lifecycleOf, RunSpace } from '../lifecycle';
-import { runLink, UILink } from '../links';
-import { DSPModel } from '../model';
-import { IRun, isActive } from '../types';
+import { DSPError } from '../common/api';
+import { formatDuration, formatTime } from '../common/format';
+import { lifecycleOf, RunSpace } from '../common/lifecycle';
+import { runLink, UILink } from '../common/links';
+import { DSPModel } from '../common/model';
+import { IRun, isActive } from '../common/types';
 import { useLive } from '../live/useLive';
-import { ErrorBox } from './ErrorBox';
+import { ErrorBox } from '../components/ErrorBox';
 import { IRunFilter, RunsToolbar, useExperiments } from './RunsToolbar';
-import { StateBadge } from './StateBadge';
+import { StateBadge } from '../components/StateBadge';
 
 const POLL_MS = 3000;
 

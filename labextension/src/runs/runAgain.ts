@@ -4,12 +4,12 @@
  */
 import { showErrorMessage } from '@jupyterlab/apputils';
 
-import { DSPError } from './api';
-import { IRunDialogResult, runPipeline } from './dialogs/runDialog';
-import { RunSpace } from './lifecycle';
-import { DSPModel } from './model';
-import { unwrapSpec } from './spec';
-import { IPipeline, IPipelineVersion, IRun, SpaceName } from './types';
+import { DSPError } from '../common/api';
+import { IRunDialogResult, runPipeline } from '../dialogs/runDialog';
+import { RunSpace } from '../common/lifecycle';
+import { DSPModel } from '../common/model';
+import { unwrapSpec } from '../common/spec';
+import { IPipeline, IPipelineVersion, IRun, SpaceName } from '../common/types';
 
 function message(reason: unknown): string {
   return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);

@@ -7,7 +7,7 @@ import { IRenderMimeRegistry, MimeModel } from '@jupyterlab/rendermime';
 import { Widget } from '@lumino/widgets';
 import * as React from 'react';
 
-import { DSPError } from './api';
+import { DSPError } from '../common/api';
 import { valueText, VEGALITE_MIME } from './resultsModel';
 
 let registry: IRenderMimeRegistry | null = null;
