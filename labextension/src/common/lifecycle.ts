@@ -4,7 +4,6 @@
  * (KFP v2beta1 `recurringruns`). Shapes follow the KFP v2beta1 API (proto field names).
  */
 import { DSPClient } from './api';
-import { defaultExtras, IRunExtras } from '../dialogs/runExtras';
 import { DSPModel } from './model';
 import { IListRunsResponse, ILogChunk, IRun, IRpcStatus, ITrigger } from './types';
 
@@ -239,23 +238,6 @@ export class Lifecycle {
   get localAvailable(): boolean {
     const mode = this.model.info?.mode;
     return !!mode && mode !== 'embedded';
-  }
-
-  /** The run dialog's extra fields, with the known experiments (and the given one's name). */
-  async initialExtras(space: RunSpace, experimentId?: string): Promise<IRunExtras> {
-    const extras = defaultExtras();
-    try {
-      const page = await this.api.listExperiments(space);
-      const experiments = (page.experiments ?? []).filter(e => e.storage_state !== 'ARCHIVED');
-      extras.knownExperiments = experiments.map(e => e.display_name ?? e.experiment_id);
-      const match = experimentId ? (page.experiments ?? []).find(e => e.experiment_id === experimentId) : undefined;
-      if (match?.display_name) {
-        extras.experiment = match.display_name;
-      }
-    } catch {
-      // no list: the field still takes a name (created when missing)
-    }
-    return extras;
   }
 }
 

@@ -16,7 +16,7 @@ import { IRecurringRun, lifecycleOf, RunSpace, triggerText } from '../common/lif
 import { IInputField, parseInput, rootArtifactInputs, rootInputs } from '../common/spec';
 import { IPipeline, IPipelineVersion, IRun, SpaceName } from '../common/types';
 import { guardAccept } from './guard';
-import { extrasErrors, IRunExtras, RunExtrasFields, triggerOf } from './runExtras';
+import { extrasErrors, initialExtras, IRunExtras, RunExtrasFields, triggerOf } from './runExtras';
 
 export interface IRunFormValue {
   displayName: string;
@@ -283,7 +283,7 @@ export async function runPipeline(
     : pipelineLabel({ ...full, pipeline_id: full.pipeline_version_id });
   const local = model.info?.mode !== undefined && model.info.mode !== 'embedded';
   const onlyLocal = options.runSpace === 'local' && local;
-  const extras = await lifecycle.initialExtras(onlyLocal ? 'local' : 'project', options.experimentId);
+  const extras = await initialExtras(lifecycle.api, onlyLocal ? 'local' : 'project', options.experimentId);
   const canSchedule = !onlyLocal;
   for (;;) {
     const form = new RunForm(

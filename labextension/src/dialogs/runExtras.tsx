@@ -5,6 +5,7 @@
  */
 import * as React from 'react';
 
+import { LifecycleClient, RunSpace } from '../common/lifecycle';
 import { ITrigger } from '../common/types';
 
 export type IntervalUnit = 'seconds' | 'minutes' | 'hours' | 'days';
@@ -34,6 +35,23 @@ export function defaultExtras(experiment = 'Default'): IRunExtras {
     catchUp: true, // as `%dsp schedule` (KFP's own default)
     knownExperiments: []
   };
+}
+
+/** The run dialog's extra fields, with the known experiments (and the given one's name). */
+export async function initialExtras(api: LifecycleClient, space: RunSpace, experimentId?: string): Promise<IRunExtras> {
+  const extras = defaultExtras();
+  try {
+    const page = await api.listExperiments(space);
+    const experiments = (page.experiments ?? []).filter(e => e.storage_state !== 'ARCHIVED');
+    extras.knownExperiments = experiments.map(e => e.display_name ?? e.experiment_id);
+    const match = experimentId ? (page.experiments ?? []).find(e => e.experiment_id === experimentId) : undefined;
+    if (match?.display_name) {
+      extras.experiment = match.display_name;
+    }
+  } catch {
+    // no list: the field still takes a name (created when missing)
+  }
+  return extras;
 }
 
 const UNIT_SECONDS: Record<IntervalUnit, number> = { seconds: 1, minutes: 60, hours: 3600, days: 86400 };
