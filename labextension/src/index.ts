@@ -9,7 +9,7 @@ import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
 
-import { DSPError } from './common/api';
+import { errorText } from './common/api';
 import { deleteItem, forkPipeline } from './dialogs/actions';
 import { IRunDialogResult, runPipeline } from './dialogs/runDialog';
 import { fileBlob, PIPELINE_FILE, uploadPipeline } from './dialogs/uploadDialog';
@@ -190,7 +190,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         } catch (reason) {
           await showErrorMessage(
             `Cannot read ${path}`,
-            reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason)
+            errorText(reason)
           );
           return;
         }

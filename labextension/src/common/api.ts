@@ -40,6 +40,11 @@ export class DSPError extends Error {
   }
 }
 
+/** What to show for a failure: a DSPError's own words, else the error's message. */
+export function errorText(reason: unknown): string {
+  return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
+}
+
 /** Pull the message out of a KFP error body (`message` or `error_message`), else the raw text. */
 export function errorMessage(status: number, statusText: string, body: string): string {
   let message = '';

@@ -8,7 +8,7 @@ import { MainAreaWidget } from '@jupyterlab/apputils';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { DSPError } from '../common/api';
+import { errorText } from '../common/api';
 import { ErrorBox } from '../components/ErrorBox';
 import { formatShortTime, pipelineLabel, typeWord } from '../common/format';
 import { DSPModel } from '../common/model';
@@ -21,10 +21,6 @@ const NODE_H = 30;
 const GAP_X = 18;
 const GAP_Y = 32;
 const MARK: Record<NodeStatus, string> = { added: '+ ', removed: '− ', changed: '~ ', same: '' };
-
-function message(reason: unknown): string {
-  return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
-}
 
 function versionLabel(v: { display_name?: string; name?: string; pipeline_version_id: string; created_at?: string }): string {
   const when = formatShortTime(v.created_at);
@@ -235,7 +231,7 @@ function DiffView(props: { model: DSPModel; space: SpaceName; pipeline: IPipelin
         }
         setError(null);
       })
-      .catch(reason => setError(`Cannot list the versions: ${message(reason)}`));
+      .catch(reason => setError(`Cannot list the versions: ${errorText(reason)}`));
   }, [model, space, pipeline.pipeline_id, retry]);
 
   React.useEffect(() => {
@@ -251,7 +247,7 @@ function DiffView(props: { model: DSPModel; space: SpaceName; pipeline: IPipelin
           setError(null);
         }
       })
-      .catch(reason => !cancelled && setError(`Cannot compare the versions: ${message(reason)}`));
+      .catch(reason => !cancelled && setError(`Cannot compare the versions: ${errorText(reason)}`));
     return () => {
       cancelled = true;
     };

@@ -15,7 +15,7 @@ import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { LabIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { DSPError } from '../common/api';
+import { errorText } from '../common/api';
 import { IRunDialogResult, runPipeline } from '../dialogs/runDialog';
 import { uploadPipeline } from '../dialogs/uploadDialog';
 import { DSPModel } from '../common/model';
@@ -54,7 +54,7 @@ async function compiledOrSaid(model: DSPModel, path: string): Promise<INotebookS
   try {
     return await notebookSpec(model, path);
   } catch (reason) {
-    await showErrorMessage(`Cannot make a pipeline step of ${PathExt.basename(path)}`, message(reason));
+    await showErrorMessage(`Cannot make a pipeline step of ${PathExt.basename(path)}`, errorText(reason));
     return null;
   }
 }
@@ -70,10 +70,6 @@ export async function uploadNotebook(model: DSPModel, path: string): Promise<Spa
 }
 
 const NOTEBOOK_SELECTOR = '.jp-DirListing-item[data-file-type="notebook"]';
-
-function message(reason: unknown): string {
-  return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
-}
 
 export interface INotebookCommandOptions {
   model: DSPModel;
@@ -162,7 +158,7 @@ export function OpenNotebookButton(props: {
       <button
         className="jp-DSP-link jp-DSP-openNotebook"
         data-action="open-notebook"
-        onClick={() => void open(props.runId, props.space, props.task, props.artifact).catch(r => setError(message(r)))}
+        onClick={() => void open(props.runId, props.space, props.task, props.artifact).catch(r => setError(errorText(r)))}
       >
         Open in JupyterLab
       </button>

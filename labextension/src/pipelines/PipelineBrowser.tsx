@@ -13,12 +13,13 @@ import {
 } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
+import { errorText } from '../common/api';
 import { formatShortTime, formatTime, pipelineLabel } from '../common/format';
 import { DSPModel } from '../common/model';
 import { IPipeline, IPipelineVersion, SpaceName } from '../common/types';
 import { pipelineLink, UILink } from '../common/links';
 import { ErrorBox } from '../components/ErrorBox';
-import { errorText, Expanded, versionLoader } from './pipelineVersions';
+import { Expanded, versionLoader } from './pipelineVersions';
 import { useLive } from '../live/useLive';
 import { VirtualList } from '../components/VirtualList';
 

@@ -1,7 +1,7 @@
 /** A pipeline browser's opened pipelines: their versions, page by page. */
 import * as React from 'react';
 
-import { DSPError } from '../common/api';
+import { errorText } from '../common/api';
 import { DSPModel } from '../common/model';
 import { IPipeline, IPipelineVersion, SpaceName } from '../common/types';
 
@@ -14,10 +14,6 @@ export interface IVersionsState {
 }
 
 export type Expanded = Record<string, IVersionsState>;
-
-export function errorText(reason: unknown): string {
-  return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
-}
 
 /** Load (a page of) a pipeline's versions into `expanded`; open or close a pipeline. */
 export function versionLoader(

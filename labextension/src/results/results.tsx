@@ -6,7 +6,7 @@
  */
 import * as React from 'react';
 
-import { DSPError } from '../common/api';
+import { errorText } from '../common/api';
 import { MimeView, VegaChart } from './charts';
 import { ErrorBox } from '../components/ErrorBox';
 import { StateBadge } from '../components/StateBadge';
@@ -42,10 +42,6 @@ const OPEN_LIMIT = 12;
 /** Rows shown before a "show all" button (tasks with outputs, metrics): big runs open fast. */
 const FIRST_ROWS = 40;
 const PREVIEW_ROWS = 10;
-
-function errorText(reason: unknown): string {
-  return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
-}
 
 function ParamsTable(props: { parameters: Record<string, unknown>; title: string }): JSX.Element | null {
   const entries = Object.entries(props.parameters);

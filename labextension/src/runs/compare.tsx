@@ -6,7 +6,7 @@ import { MainAreaWidget } from '@jupyterlab/apputils';
 import { ReactWidget, tableRowsIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { DSPError } from '../common/api';
+import { errorText } from '../common/api';
 import { ErrorBox } from '../components/ErrorBox';
 import { StateBadge } from '../components/StateBadge';
 import { DSPModel } from '../common/model';
@@ -21,10 +21,6 @@ interface ICompared {
 }
 
 type Rows = [string, Record<string, unknown>][];
-
-function errorText(reason: unknown): string {
-  return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
-}
 
 /** name -> {run label: value}, names sorted. */
 function table(labels: string[], items: Record<string, unknown>[]): Rows {

@@ -8,7 +8,7 @@ import { ReactWidget, runningIcon, stopIcon } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
-import { DSPError } from '../common/api';
+import { errorText } from '../common/api';
 import { lifecycleOf, RunSpace } from '../common/lifecycle';
 import { ErrorBox } from '../components/ErrorBox';
 import { StateBadge } from '../components/StateBadge';
@@ -24,10 +24,6 @@ import { RunParams } from './RunParams';
 import { RunResultsArea, usePrefetchResults } from '../results/results';
 
 const RUN_POLL_MS = 2000;
-
-function errorText(reason: unknown): string {
-  return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
-}
 
 function RunDetail(props: {
   model: DSPModel;

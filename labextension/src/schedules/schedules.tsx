@@ -7,7 +7,7 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { deleteIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { DSPError } from '../common/api';
+import { errorText } from '../common/api';
 import { ErrorBox } from '../components/ErrorBox';
 import { StateBadge } from '../components/StateBadge';
 import { formatShortTime, formatTime } from '../common/format';
@@ -28,10 +28,6 @@ export function fireTime(value: string, now: Date = new Date()): string {
   return formatShortTime(value);
 }
 
-function message(reason: unknown): string {
-  return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
-}
-
 function ScheduleRuns(props: { model: DSPModel; schedule: IRecurringRun; tick: number; onOpen: (run: IRun) => void }) {
   const { model, schedule } = props;
   const [runs, setRuns] = React.useState<IRun[] | null>(null);
@@ -48,7 +44,7 @@ function ScheduleRuns(props: { model: DSPModel; schedule: IRecurringRun; tick: n
           setError(null);
         }
       })
-      .catch(reason => !cancelled && setError(message(reason)));
+      .catch(reason => !cancelled && setError(errorText(reason)));
     return () => {
       cancelled = true;
     };
@@ -121,7 +117,7 @@ export function SchedulesSection(props: {
           setError(null);
         }
       })
-      .catch(reason => !cancelled && setError(message(reason)))
+      .catch(reason => !cancelled && setError(errorText(reason)))
       .finally(() => !cancelled && setLoaded(true));
     return () => {
       cancelled = true;
@@ -137,7 +133,7 @@ export function SchedulesSection(props: {
     try {
       await what();
     } catch (reason) {
-      setActionError(`${schedule.display_name || schedule.recurring_run_id}: ${message(reason)}`);
+      setActionError(`${schedule.display_name || schedule.recurring_run_id}: ${errorText(reason)}`);
     } finally {
       setBusy(null);
       setTick(t => t + 1);
