@@ -22,7 +22,7 @@ import { createRunView, RunDetailWidget } from './runs/runview';
 import { IRun } from './common/types';
 import { createCompareView } from './runs/compare';
 import { addNotebookCommands, uploadNotebook } from './notebooks/notebookSteps';
-import { setRenderMime } from './results/results';
+import { setRenderMime } from './results/charts';
 
 const PLUGIN_ID = 'jupyter-dsp:plugin';
 const NOTEBOOK_FILE = /\.ipynb$/i; // uploads as a one-step pipeline (notebooks/notebookSteps.tsx)

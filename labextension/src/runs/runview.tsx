@@ -21,7 +21,8 @@ import { useLive } from '../live/useLive';
 import { DagView } from './DagView';
 import { LogView } from './LogView';
 import { RunParams } from './RunParams';
-import { RunResultsArea, usePrefetchResults } from '../results/results';
+import { RunResultsArea } from '../results/results';
+import { usePrefetchResults } from '../results/useResults';
 
 const RUN_POLL_MS = 2000;
 
