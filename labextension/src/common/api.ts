@@ -247,16 +247,21 @@ export class DSPClient {
   async readLog(runId: string, taskId: string, offset: number): Promise<ILogChunk> {
     const url =
       this.url('logs', encodeURIComponent(runId), encodeURIComponent(taskId)) + `?offset=${Math.max(0, offset)}`;
-    const response = await this.fetch(url);
-    const buffer = await response.arrayBuffer();
-    const next = Number(response.headers.get('X-Log-Next-Offset'));
-    return {
-      bytes: new Uint8Array(buffer),
-      nextOffset: Number.isFinite(next) && response.headers.has('X-Log-Next-Offset') ? next : offset + buffer.byteLength,
-      complete: response.headers.get('X-Log-Complete') === 'true',
-      size: response.headers.has('X-Log-Size') ? Number(response.headers.get('X-Log-Size')) : undefined
-    };
+    return logChunk(await this.fetch(url), offset);
   }
+}
+
+/** A log answer read from byte `offset`: its bytes, where the next read starts, whether the log
+ * is complete (the task ended) and its whole size when known (`X-Log-*` headers). */
+export async function logChunk(response: Response, offset: number): Promise<ILogChunk> {
+  const buffer = await response.arrayBuffer();
+  const next = Number(response.headers.get('X-Log-Next-Offset'));
+  return {
+    bytes: new Uint8Array(buffer),
+    nextOffset: Number.isFinite(next) && response.headers.has('X-Log-Next-Offset') ? next : offset + buffer.byteLength,
+    complete: response.headers.get('X-Log-Complete') === 'true',
+    size: response.headers.has('X-Log-Size') ? Number(response.headers.get('X-Log-Size')) : undefined
+  };
 }
 
 /** KFP filter JSON for "name contains `text`", or undefined for no filter. */

@@ -3,7 +3,7 @@
  * or in the local space (run locally), experiments, archive and delete, and recurring runs
  * (KFP v2beta1 `recurringruns`). Shapes follow the KFP v2beta1 API (proto field names).
  */
-import { DSPClient } from './api';
+import { DSPClient, logChunk } from './api';
 import { DSPModel } from './model';
 import { IListRunsResponse, ILogChunk, IRun, IRpcStatus, ITrigger } from './types';
 
@@ -123,15 +123,7 @@ export class LifecycleClient {
     const url = this.client.apiUrl(space, `runs/${enc(runId)}/tasks/${enc(taskId)}/logs`, {
       offset: String(Math.max(0, offset))
     });
-    const response = await this.client.fetch(url);
-    const buffer = await response.arrayBuffer();
-    const next = Number(response.headers.get('X-Log-Next-Offset'));
-    return {
-      bytes: new Uint8Array(buffer),
-      nextOffset: Number.isFinite(next) && response.headers.has('X-Log-Next-Offset') ? next : offset + buffer.byteLength,
-      complete: response.headers.get('X-Log-Complete') === 'true',
-      size: response.headers.has('X-Log-Size') ? Number(response.headers.get('X-Log-Size')) : undefined
-    };
+    return logChunk(await this.client.fetch(url), offset);
   }
 
   // ---- experiments -----------------------------------------------------------------------

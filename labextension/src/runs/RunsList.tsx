@@ -11,7 +11,7 @@ import { lifecycleOf, RunSpace } from '../common/lifecycle';
 import { runLink, UILink } from '../common/links';
 import { DSPModel } from '../common/model';
 import { IRun, isActive } from '../common/types';
-import { useLive } from '../live/useLive';
+import { useLive, useRunsTick } from '../live/useLive';
 import { ErrorBox } from '../components/ErrorBox';
 import { IRunFilter, RunsToolbar, useExperiments } from './RunsToolbar';
 import { StateBadge } from '../components/StateBadge';
@@ -39,18 +39,10 @@ export function RunsList(props: {
   const [pageSize, setPageSize] = React.useState(20);
   const [error, setError] = React.useState<string | null>(null);
   const [loaded, setLoaded] = React.useState(false);
-  const [tick, setTick] = React.useState(0);
+  const [tick, bump] = useRunsTick(model);
   const [checked, setChecked] = React.useState<string[]>([]);
   const toggle = (runId: string): void =>
     setChecked(ids => (ids.includes(runId) ? ids.filter(i => i !== runId) : [...ids, runId]));
-
-  React.useEffect(() => {
-    const onChange = (): void => setTick(t => t + 1);
-    model.runsChanged.connect(onChange);
-    return () => {
-      model.runsChanged.disconnect(onChange);
-    };
-  }, [model]);
 
   React.useEffect(() => {
     let cancelled = false;
@@ -79,16 +71,16 @@ export function RunsList(props: {
   const wasVisible = React.useRef(visible);
   React.useEffect(() => {
     if (visible && !wasVisible.current) {
-      setTick(t => t + 1);
+      bump();
     }
     wasVisible.current = visible;
   }, [visible]);
-  useLive(model, ['runs'], visible && space === 'project', () => setTick(t => t + 1));
+  useLive(model, ['runs'], visible && space === 'project', bump);
   React.useEffect(() => {
     if (space === 'project' || !anyActive || error || !visible) {
       return;
     }
-    const timer = window.setTimeout(() => setTick(t => t + 1), POLL_MS);
+    const timer = window.setTimeout(bump, POLL_MS);
     return () => window.clearTimeout(timer);
   }, [anyActive, error, runs, visible, space]);
 
@@ -112,7 +104,7 @@ export function RunsList(props: {
         }}
       />
       {bulkErrors.length ? <ErrorBox error={`Some runs were refused: ${bulkErrors.join('; ')}`} /> : null}
-      {error ? <ErrorBox error={`Cannot list runs: ${error}`} onRetry={() => setTick(t => t + 1)} /> : null}
+      {error ? <ErrorBox error={`Cannot list runs: ${error}`} onRetry={bump} /> : null}
       {loaded && !error && runs.length === 0 ? (
         <div className="jp-DSP-empty">
           {filter.experimentId
@@ -185,7 +177,7 @@ export function RunsList(props: {
                   data-action="terminate"
                   onClick={event => {
                     event.stopPropagation();
-                    void props.onTerminate(run).then(() => setTick(t => t + 1));
+                    void props.onTerminate(run).then(bump);
                   }}
                 >
                   <stopIcon.react tag="span" elementSize="small" />

@@ -14,7 +14,7 @@ import { formatShortTime, formatTime } from '../common/format';
 import { IRecurringRun, lifecycleOf, triggerText } from '../common/lifecycle';
 import { DSPModel } from '../common/model';
 import { IRun } from '../common/types';
-import { useLive } from '../live/useLive';
+import { useLive, useRunsTick } from '../live/useLive';
 
 /** "16:08:12" today, else "2026-11-28 06:00": schedules can fire every few seconds. */
 export function fireTime(value: string, now: Date = new Date()): string {
@@ -97,15 +97,7 @@ export function SchedulesSection(props: {
   const [actionError, setActionError] = React.useState<string | null>(null);
   const [open, setOpen] = React.useState<string | null>(null);
   const [busy, setBusy] = React.useState<string | null>(null);
-  const [tick, setTick] = React.useState(0);
-
-  React.useEffect(() => {
-    const onChange = (): void => setTick(t => t + 1);
-    model.runsChanged.connect(onChange);
-    return () => {
-      model.runsChanged.disconnect(onChange);
-    };
-  }, [model]);
+  const [tick, bump] = useRunsTick(model);
 
   React.useEffect(() => {
     let cancelled = false;
@@ -125,7 +117,7 @@ export function SchedulesSection(props: {
   }, [model, tick, props.refreshKey]);
 
   // live while visible: a schedule changed anywhere, or one fired (a new run)
-  useLive(model, ['recurringruns', 'runs'], props.visible, () => setTick(t => t + 1));
+  useLive(model, ['recurringruns', 'runs'], props.visible, bump);
 
   const act = async (schedule: IRecurringRun, what: () => Promise<void>): Promise<void> => {
     setBusy(schedule.recurring_run_id);
@@ -136,7 +128,7 @@ export function SchedulesSection(props: {
       setActionError(`${schedule.display_name || schedule.recurring_run_id}: ${errorText(reason)}`);
     } finally {
       setBusy(null);
-      setTick(t => t + 1);
+      bump();
     }
   };
 
@@ -154,7 +146,7 @@ export function SchedulesSection(props: {
 
   return (
     <div className="jp-DSP-schedules">
-      {error ? <ErrorBox error={`Cannot list schedules: ${error}`} onRetry={() => setTick(t => t + 1)} /> : null}
+      {error ? <ErrorBox error={`Cannot list schedules: ${error}`} onRetry={bump} /> : null}
       {actionError ? <ErrorBox error={actionError} /> : null}
       {loaded && !error && items.length === 0 ? (
         <div className="jp-DSP-empty">
