@@ -239,10 +239,6 @@ export class DSPClient {
     return this.json(this.apiUrl('project', `runs/${encodeURIComponent(runId)}`));
   }
 
-  async terminateRun(runId: string): Promise<void> {
-    await this.fetch(this.apiUrl('project', `runs/${encodeURIComponent(runId)}:terminate`), { method: 'POST' });
-  }
-
   /** A task's log from byte `offset` on. */
   async readLog(runId: string, taskId: string, offset: number): Promise<ILogChunk> {
     const url =

@@ -189,18 +189,19 @@ function DiffBody(props: { diff: IVersionDiff }): JSX.Element {
       )}
       <h3>Graphs</h3>
       <div className="jp-DSP-diffGraphs">
-        <div className="jp-DSP-diffSide">
-          <div className="jp-DSP-section-title">{versionLabel(diff.old)}</div>
-          <div className="jp-DSP-dagScroll">
-            <DiffDag side={diff.dag.old} which="before" />
+        {(
+          [
+            [diff.old, diff.dag.old, 'before'],
+            [diff.new, diff.dag.new, 'after']
+          ] as const
+        ).map(([version, side, which]) => (
+          <div key={which} className="jp-DSP-diffSide">
+            <div className="jp-DSP-section-title">{versionLabel(version)}</div>
+            <div className="jp-DSP-dagScroll">
+              <DiffDag side={side} which={which} />
+            </div>
           </div>
-        </div>
-        <div className="jp-DSP-diffSide">
-          <div className="jp-DSP-section-title">{versionLabel(diff.new)}</div>
-          <div className="jp-DSP-dagScroll">
-            <DiffDag side={diff.dag.new} which="after" />
-          </div>
-        </div>
+        ))}
       </div>
       <div className="jp-DSP-diffLegend">
         <span className="jp-DSP-diff-added">+ added</span> <span className="jp-DSP-diff-removed">− removed</span>{' '}

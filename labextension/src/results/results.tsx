@@ -179,29 +179,16 @@ export function RunResultsArea(props: {
   const { model, runId } = props;
   const space = props.space ?? 'project';
   const outputs = useResults(model, runId, props.runKey, space);
+  const shown = { model, runId, space, results: outputs.results };
   return (
     <>
       {props.selectedTaskId ? (
-        <TaskIOView
-          model={model}
-          runId={runId}
-          space={space}
-          results={outputs.results}
-          taskId={props.selectedTaskId}
-          taskName={props.selectedTaskName}
-        />
+        <TaskIOView {...shown} taskId={props.selectedTaskId} taskName={props.selectedTaskName} />
       ) : null}
       {props.children}
       <div className="jp-DSP-runOutputs">
         <h3>Outputs</h3>
-        <OutputsSection
-          model={model}
-          runId={runId}
-          space={space}
-          results={outputs.results}
-          error={outputs.error}
-          onRetry={outputs.reload}
-        />
+        <OutputsSection {...shown} error={outputs.error} onRetry={outputs.reload} />
       </div>
     </>
   );

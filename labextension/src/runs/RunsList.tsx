@@ -2,6 +2,7 @@
  * The project's recent runs with state badges, live while the panel is visible (a local
  * stack's runs are polled while any is active).
  */
+import { showErrorMessage } from '@jupyterlab/apputils';
 import { stopIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
@@ -24,7 +25,6 @@ export function RunsList(props: {
   visible: boolean;
   refreshKey: number;
   onOpen: (run: IRun) => void;
-  onTerminate: (run: IRun) => Promise<void>;
   /** Open the Compare view for the runs ticked in the list. */
   onCompare?: (runIds: string[]) => void;
   /** The project's runs (default) or the local stack's ("run locally"). */
@@ -40,6 +40,14 @@ export function RunsList(props: {
   const [error, setError] = React.useState<string | null>(null);
   const [loaded, setLoaded] = React.useState(false);
   const [tick, bump] = useRunsTick(model);
+  const terminate = async (run: IRun): Promise<void> => {
+    try {
+      await lifecycleOf(model).api.runAction(space, run.run_id, 'terminate');
+      model.notifyRuns();
+    } catch (reason) {
+      await showErrorMessage('Cannot terminate the run', reason instanceof DSPError ? reason.message : String(reason));
+    }
+  };
   const [checked, setChecked] = React.useState<string[]>([]);
   const toggle = (runId: string): void =>
     setChecked(ids => (ids.includes(runId) ? ids.filter(i => i !== runId) : [...ids, runId]));
@@ -177,7 +185,7 @@ export function RunsList(props: {
                   data-action="terminate"
                   onClick={event => {
                     event.stopPropagation();
-                    void props.onTerminate(run).then(bump);
+                    void terminate(run).then(bump);
                   }}
                 >
                   <stopIcon.react tag="span" elementSize="small" />

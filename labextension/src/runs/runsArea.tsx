@@ -2,15 +2,13 @@
  * The panel's lower half: the project's runs, its schedules, and (in a cluster workbench)
  * the runs made locally with "Run locally", each on its own tab.
  */
-import { showErrorMessage } from '@jupyterlab/apputils';
 import * as React from 'react';
 
-import { DSPError } from '../common/api';
+import { Tab } from '../components/Tab';
 import { RunsList } from './RunsList';
 import { lifecycleOf, RunSpace } from '../common/lifecycle';
 import { DSPModel } from '../common/model';
 import { SchedulesSection } from '../schedules/schedules';
-import { IRun } from '../common/types';
 
 type RunsTab = 'runs' | 'schedules' | 'local';
 
@@ -20,7 +18,6 @@ export function RunsArea(props: {
   refreshKey: number;
   openRun: (runId: string, space?: RunSpace) => void;
   onCompare?: (runIds: string[]) => void;
-  onTerminate: (run: IRun) => Promise<void>;
 }): JSX.Element {
   const { model } = props;
   const [tab, setTab] = React.useState<RunsTab>('runs');
@@ -28,25 +25,10 @@ export function RunsArea(props: {
   const local = lifecycle.localAvailable;
   const current: RunsTab = tab === 'local' && !local ? 'runs' : tab;
   const namespace = model.info?.namespace ?? '';
-  const terminateLocal = async (run: IRun): Promise<void> => {
-    try {
-      await lifecycle.api.runAction('local', run.run_id, 'terminate');
-      model.notifyRuns();
-    } catch (reason) {
-      await showErrorMessage('Cannot terminate the run', reason instanceof DSPError ? reason.message : String(reason));
-    }
-  };
   const tabButton = (id: RunsTab, label: string, title: string): JSX.Element => (
-    <button
-      role="tab"
-      aria-selected={current === id}
-      className={`jp-DSP-tab${current === id ? ' jp-mod-active' : ''}`}
-      data-tab={id}
-      title={title}
-      onClick={() => setTab(id)}
-    >
+    <Tab id={id} active={current === id} title={title} onSelect={() => setTab(id)}>
       {label}
-    </button>
+    </Tab>
   );
   return (
     <section className="jp-DSP-section jp-DSP-runsSection">
@@ -65,7 +47,6 @@ export function RunsArea(props: {
             refreshKey={props.refreshKey}
             onOpen={run => props.openRun(run.run_id, 'project')}
             onCompare={props.onCompare}
-            onTerminate={props.onTerminate}
           />
         </>
       ) : null}
@@ -90,7 +71,6 @@ export function RunsArea(props: {
             visible={props.visible}
             refreshKey={props.refreshKey}
             onOpen={run => props.openRun(run.run_id, 'local')}
-            onTerminate={terminateLocal}
           />
         </>
       ) : null}

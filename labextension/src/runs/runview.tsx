@@ -4,14 +4,14 @@
  * byte offset while the task runs.
  */
 import { MainAreaWidget } from '@jupyterlab/apputils';
-import { ReactWidget, runningIcon, stopIcon } from '@jupyterlab/ui-components';
-import { Message } from '@lumino/messaging';
+import { runningIcon, stopIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { errorText } from '../common/api';
 import { lifecycleOf, RunSpace } from '../common/lifecycle';
 import { ErrorBox } from '../components/ErrorBox';
 import { StateBadge } from '../components/StateBadge';
+import { VisibilityWidget } from '../components/VisibilityWidget';
 import { formatDuration, formatTime } from '../common/format';
 import { runLink, UILink } from '../common/links';
 import { DSPModel } from '../common/model';
@@ -244,7 +244,7 @@ function RunDetail(props: {
   );
 }
 
-export class RunDetailWidget extends ReactWidget {
+export class RunDetailWidget extends VisibilityWidget {
   constructor(
     private readonly model: DSPModel,
     readonly runId: string,
@@ -254,16 +254,6 @@ export class RunDetailWidget extends ReactWidget {
   ) {
     super();
     this.addClass('jp-DSP-runWidget');
-  }
-
-  protected onAfterShow(msg: Message): void {
-    super.onAfterShow(msg);
-    this.update();
-  }
-
-  protected onAfterHide(msg: Message): void {
-    super.onAfterHide(msg);
-    this.update();
   }
 
   render(): JSX.Element {
