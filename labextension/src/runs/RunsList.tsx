@@ -14,6 +14,7 @@ import { DSPModel } from '../common/model';
 import { IRun, isActive } from '../common/types';
 import { useLive, useRunsTick } from '../live/useLive';
 import { ErrorBox } from '../components/ErrorBox';
+import { RunRow } from '../components/RunRow';
 import { IRunFilter, RunsToolbar, useExperiments } from './RunsToolbar';
 import { StateBadge } from '../components/StateBadge';
 
@@ -142,15 +143,7 @@ export function RunsList(props: {
       ) : null}
       <ul className="jp-DSP-runList">
         {runs.map(run => (
-          <li
-            key={run.run_id}
-            className="jp-DSP-row jp-DSP-run"
-            data-run-id={run.run_id}
-            data-state={run.state ?? ''}
-            title="Open the run"
-            data-archived={String(archived(run))}
-            onClick={() => props.onOpen(run)}
-          >
+          <RunRow key={run.run_id} run={run} onOpen={props.onOpen} archived={archived(run)}>
             {/* selection: compare (results) and bulk archive/delete */}
             <input
               type="checkbox"
@@ -192,7 +185,7 @@ export function RunsList(props: {
                 </button>
               ) : null}
             </span>
-          </li>
+          </RunRow>
         ))}
       </ul>
       {total > runs.length ? (

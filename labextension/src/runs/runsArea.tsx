@@ -25,6 +25,8 @@ export function RunsArea(props: {
   const local = lifecycle.localAvailable;
   const current: RunsTab = tab === 'local' && !local ? 'runs' : tab;
   const namespace = model.info?.namespace ?? '';
+  /** Whose runs the list shows (the Runs and Local tabs). */
+  const space: RunSpace = current === 'local' ? 'local' : 'project';
   const tabButton = (id: RunsTab, label: string, title: string): JSX.Element => (
     <Tab id={id} active={current === id} title={title} onSelect={() => setTab(id)}>
       {label}
@@ -37,19 +39,6 @@ export function RunsArea(props: {
         {tabButton('schedules', 'Schedules', `Recurring runs in ${namespace}`)}
         {local ? tabButton('local', 'Local', 'Runs made on this workbench with "Run locally"') : null}
       </div>
-      {current === 'runs' ? (
-        <>
-          <div className="jp-DSP-section-title">Runs in {namespace}</div>
-          <RunsList
-            key="project"
-            model={model}
-            visible={props.visible}
-            refreshKey={props.refreshKey}
-            onOpen={run => props.openRun(run.run_id, 'project')}
-            onCompare={props.onCompare}
-          />
-        </>
-      ) : null}
       {current === 'schedules' ? (
         <>
           <div className="jp-DSP-section-title">Schedules in {namespace}</div>
@@ -60,20 +49,22 @@ export function RunsArea(props: {
             onOpenRun={run => props.openRun(run.run_id, 'project')}
           />
         </>
-      ) : null}
-      {current === 'local' ? (
+      ) : (
         <>
-          <div className="jp-DSP-section-title">Local runs (this workbench; the cluster is not used)</div>
+          <div className="jp-DSP-section-title">
+            {space === 'local' ? 'Local runs (this workbench; the cluster is not used)' : `Runs in ${namespace}`}
+          </div>
           <RunsList
-            key="local"
-            space="local"
+            key={space}
+            space={space}
             model={model}
             visible={props.visible}
             refreshKey={props.refreshKey}
-            onOpen={run => props.openRun(run.run_id, 'local')}
+            onOpen={run => props.openRun(run.run_id, space)}
+            onCompare={space === 'project' ? props.onCompare : undefined}
           />
         </>
-      ) : null}
+      )}
     </section>
   );
 }

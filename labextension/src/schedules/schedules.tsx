@@ -9,6 +9,7 @@ import * as React from 'react';
 
 import { errorText } from '../common/api';
 import { ErrorBox } from '../components/ErrorBox';
+import { RunRow } from '../components/RunRow';
 import { StateBadge } from '../components/StateBadge';
 import { formatShortTime, formatTime } from '../common/format';
 import { IRecurringRun, lifecycleOf, triggerText } from '../common/lifecycle';
@@ -61,14 +62,7 @@ function ScheduleRuns(props: { model: DSPModel; schedule: IRecurringRun; tick: n
   return (
     <ul className="jp-DSP-runList jp-DSP-scheduleRuns" aria-label="Runs made by this schedule">
       {runs.map(run => (
-        <li
-          key={run.run_id}
-          className="jp-DSP-row jp-DSP-run"
-          data-run-id={run.run_id}
-          data-state={run.state ?? ''}
-          title="Open the run"
-          onClick={() => props.onOpen(run)}
-        >
+        <RunRow key={run.run_id} run={run} onOpen={props.onOpen}>
           <StateBadge state={run.state} />
           <span className="jp-DSP-row-name" title={run.display_name || run.run_id}>
             {run.display_name || run.run_id}
@@ -76,7 +70,7 @@ function ScheduleRuns(props: { model: DSPModel; schedule: IRecurringRun; tick: n
           <span className="jp-DSP-row-meta" title={formatTime(run.created_at)}>
             {run.created_at ? fireTime(run.created_at) : ''}
           </span>
-        </li>
+        </RunRow>
       ))}
       {total > runs.length ? <li className="jp-DSP-empty">{total - runs.length} older runs not shown</li> : null}
     </ul>
