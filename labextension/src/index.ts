@@ -25,7 +25,7 @@ import { addNotebookCommands, uploadNotebook } from './notebooks/notebookSteps';
 import { setRenderMime } from './results/charts';
 
 const PLUGIN_ID = 'jupyter-dsp:plugin';
-const NOTEBOOK_FILE = /\.ipynb$/i; // uploads as a one-step pipeline (notebooks/notebookSteps.tsx)
+const NOTEBOOK_FILE = /\.ipynb$/i; // uploads as a one-step pipeline (notebooks/notebookSteps.ts)
 
 export namespace CommandIDs {
   export const upload = 'jupyter-dsp:upload';

@@ -2,7 +2,7 @@
 import * as React from 'react';
 
 import { DSPModel } from '../common/model';
-import { ChangeKey } from './feed';
+import { ChangeKey } from '../common/liveFeed';
 
 /**
  * While `active` (the view is visible), call `onChange` when any of `keys` changes on the

@@ -64,7 +64,7 @@ export function PipelineBrowser(props: {
   actions: IPipelineActions;
   /** Changes when the user asks for a refresh. */
   refreshKey: number;
-  /** Visible: follow changes made elsewhere (live/feed.ts). */
+  /** Visible: follow changes made elsewhere (common/liveFeed.ts). */
   live?: boolean;
 }): JSX.Element {
   const { model, space, actions } = props;

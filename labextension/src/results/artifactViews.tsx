@@ -8,8 +8,8 @@ import * as React from 'react';
 
 import { errorText } from '../common/api';
 import { DSPModel } from '../common/model';
-import { OpenNotebookButton } from '../notebooks/notebookSteps';
 import { MimeView, VegaChart } from './charts';
+import { OpenNotebookButton } from './openNotebook';
 import {
   allArtifacts,
   artifactUrl,

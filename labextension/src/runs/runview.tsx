@@ -67,7 +67,7 @@ function RunDetail(props: {
   }, [model, runId, tick]);
 
   // Project runs are live while the tab is visible (the server watches the run: one long
-  // poll, see live/feed.ts), whatever their state (a retry makes a final run active again).
+  // poll, see common/liveFeed.ts), whatever their state (a retry makes a final run active again).
   // A local run is polled while active. Either way the clock ticks for the durations.
   const active = !run || isActive(run.state);
   const { visible } = props;

@@ -2,7 +2,7 @@
  * Notebooks as pipeline steps in JupyterLab: "Run as Pipeline Step…" on an .ipynb in the file
  * browser, its "Upload as Pipeline…" (the file browser command of index.ts, which calls
  * uploadNotebook for a notebook), and "Open in JupyterLab" on an executed notebook in a run
- * view.
+ * view (results/openNotebook.tsx; its opener is set here).
  *
  * The server compiles the notebook into a one-step pipeline (`POST dsp/notebooks/spec`); the
  * run goes through the panel's own run dialog (an inline spec, the notebook's parameters
@@ -13,13 +13,12 @@ import { showErrorMessage } from '@jupyterlab/apputils';
 import { PathExt } from '@jupyterlab/coreutils';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { LabIcon } from '@jupyterlab/ui-components';
-import * as React from 'react';
 
 import { errorText } from '../common/api';
 import { IRunDialogResult, runPipeline } from '../dialogs/runDialog';
 import { uploadPipeline } from '../dialogs/uploadDialog';
 import { DSPModel } from '../common/model';
-import { artifactUrl, IArtifact, ResultsSpace } from '../results/resultsModel';
+import { setNotebookOpener } from '../results/openNotebook';
 import { SpaceName } from '../common/types';
 
 export namespace NotebookCommandIDs {
@@ -120,49 +119,4 @@ export function addNotebookCommands(app: JupyterFrontEnd, options: INotebookComm
   });
 
   app.contextMenu.addItem({ command: NotebookCommandIDs.runStep, selector: NOTEBOOK_SELECTOR, rank: 11 });
-}
-
-type Opener = (runId: string, space: ResultsSpace, task: string, artifact: IArtifact) => Promise<void>;
-let opener: Opener | null = null;
-
-/**
- * Save an executed notebook artifact next to the file browser's folder
- * (`<task>-executed-<run>.ipynb`) through the contents API and open it.
- */
-function setNotebookOpener(app: JupyterFrontEnd, model: DSPModel, browserFactory: IFileBrowserFactory | null): void {
-  opener = async (runId, space, task, artifact) => {
-    const response = await model.client.fetch(artifactUrl(model.client.settings, runId, artifact.artifact_id, space));
-    const content = JSON.parse(await response.text());
-    const folder = browserFactory?.tracker.currentWidget?.model.path ?? '';
-    const name = `${(task || 'notebook').replace(/[^\w.-]+/g, '_')}-executed-${runId.slice(0, 8)}.ipynb`;
-    const path = PathExt.join(folder, name);
-    await app.serviceManager.contents.save(path, { type: 'notebook', format: 'json', content });
-    await app.commands.execute('docmanager:open', { path });
-  };
-}
-
-/** "Open in JupyterLab" on a notebook step's executed notebook. */
-export function OpenNotebookButton(props: {
-  runId: string;
-  space: ResultsSpace;
-  task: string;
-  artifact: IArtifact;
-}): JSX.Element | null {
-  const [error, setError] = React.useState<string | null>(null);
-  if (!opener || props.artifact.name !== 'executed_notebook' || !props.artifact.artifact_id) {
-    return null;
-  }
-  const open = opener;
-  return (
-    <>
-      <button
-        className="jp-DSP-link jp-DSP-openNotebook"
-        data-action="open-notebook"
-        onClick={() => void open(props.runId, props.space, props.task, props.artifact).catch(r => setError(errorText(r)))}
-      >
-        Open in JupyterLab
-      </button>
-      {error ? <span className="jp-DSP-field-error">Cannot open the notebook: {error}</span> : null}
-    </>
-  );
 }
