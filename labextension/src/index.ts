@@ -10,19 +10,19 @@ import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { errorText } from './common/api';
+import { RunSpace } from './common/lifecycle';
+import { DSPModel } from './common/model';
+import { IRun } from './common/types';
 import { deleteItem, forkPipeline } from './dialogs/actions';
 import { IRunDialogResult, runPipeline } from './dialogs/runDialog';
 import { fileBlob, PIPELINE_FILE, uploadPipeline } from './dialogs/uploadDialog';
-import { DSPModel } from './common/model';
-import { DSPPanel } from './panel';
 import { createDiffView } from './diff/diff';
-import { RunSpace } from './common/lifecycle';
+import { addNotebookCommands, uploadNotebook } from './notebooks/notebookSteps';
+import { DSPPanel } from './panel';
+import { setRenderMime } from './results/charts';
+import { createCompareView } from './runs/compare';
 import { runAgain } from './runs/runAgain';
 import { createRunView, RunDetailWidget } from './runs/runview';
-import { IRun } from './common/types';
-import { createCompareView } from './runs/compare';
-import { addNotebookCommands, uploadNotebook } from './notebooks/notebookSteps';
-import { setRenderMime } from './results/charts';
 
 const PLUGIN_ID = 'jupyter-dsp:plugin';
 const NOTEBOOK_FILE = /\.ipynb$/i; // uploads as a one-step pipeline (notebooks/notebookSteps.ts)

@@ -5,14 +5,14 @@
 import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
+import { RunSpace } from './common/lifecycle';
+import { DSPModel } from './common/model';
+import { SpaceName } from './common/types';
 import { Header } from './components/Header';
 import { Tab } from './components/Tab';
 import { VisibilityWidget } from './components/VisibilityWidget';
 import { IPipelineActions, PipelineBrowser } from './pipelines/PipelineBrowser';
-import { RunSpace } from './common/lifecycle';
-import { DSPModel } from './common/model';
 import { RunsArea } from './runs/runsArea';
-import { SpaceName } from './common/types';
 
 export interface IPanelCallbacks {
   actions: IPipelineActions;

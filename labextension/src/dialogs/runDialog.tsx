@@ -11,8 +11,8 @@ import * as React from 'react';
 
 import { DSPError } from '../common/api';
 import { pipelineLabel, readableRunName } from '../common/format';
-import { DSPModel } from '../common/model';
 import { IRecurringRun, lifecycleOf, RunSpace, triggerText } from '../common/lifecycle';
+import { DSPModel } from '../common/model';
 import { IInputField, parseInput, rootArtifactInputs, rootInputs } from '../common/spec';
 import { IPipeline, IPipelineVersion, IRun, SpaceName } from '../common/types';
 import { guardAccept } from './guard';

@@ -9,12 +9,12 @@ import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { errorText } from '../common/api';
-import { ErrorBox } from '../components/ErrorBox';
 import { formatShortTime, pipelineLabel, typeWord } from '../common/format';
 import { DSPModel } from '../common/model';
 import { IDagNode } from '../common/spec';
-import { fetchVersionDiff, IDagSide, IVersionDiff, layoutSide, NodeStatus, showValue } from './versionDiff';
 import { IPipeline, IPipelineVersion, SpaceName } from '../common/types';
+import { ErrorBox } from '../components/ErrorBox';
+import { fetchVersionDiff, IDagSide, IVersionDiff, layoutSide, NodeStatus, showValue } from './versionDiff';
 
 const NODE_W = 150;
 const NODE_H = 30;

@@ -3,8 +3,8 @@
  * jupyter_dsp.connection.spec_diff.diff_specs), and the root graph it describes as a layout.
  */
 import { DSPClient } from '../common/api';
-import { IDagNode, layoutDag } from '../common/spec';
 import { formatValue } from '../common/format';
+import { IDagNode, layoutDag } from '../common/spec';
 import { SpaceName } from '../common/types';
 
 export type NodeStatus = 'same' | 'changed' | 'added' | 'removed';

@@ -1,8 +1,8 @@
 /** React side of the live feed: reload a view when one of its lists changes (here or elsewhere). */
 import * as React from 'react';
 
-import { DSPModel } from '../common/model';
 import { ChangeKey } from '../common/liveFeed';
+import { DSPModel } from '../common/model';
 
 /**
  * While `active` (the view is visible), call `onChange` when any of `keys` changes on the

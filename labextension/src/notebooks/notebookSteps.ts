@@ -15,11 +15,11 @@ import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { errorText } from '../common/api';
+import { DSPModel } from '../common/model';
+import { SpaceName } from '../common/types';
 import { IRunDialogResult, runPipeline } from '../dialogs/runDialog';
 import { uploadPipeline } from '../dialogs/uploadDialog';
-import { DSPModel } from '../common/model';
 import { setNotebookOpener } from '../results/openNotebook';
-import { SpaceName } from '../common/types';
 
 export namespace NotebookCommandIDs {
   export const runStep = 'jupyter-dsp:run-notebook-step';

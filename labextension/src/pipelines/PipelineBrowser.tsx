@@ -15,13 +15,13 @@ import * as React from 'react';
 
 import { errorText } from '../common/api';
 import { formatShortTime, formatTime, pipelineLabel } from '../common/format';
+import { pipelineLink, UILink } from '../common/links';
 import { DSPModel } from '../common/model';
 import { IPipeline, IPipelineVersion, SpaceName } from '../common/types';
-import { pipelineLink, UILink } from '../common/links';
 import { ErrorBox } from '../components/ErrorBox';
-import { Expanded, versionLoader } from './pipelineVersions';
-import { useLive } from '../live/useLive';
 import { VirtualList } from '../components/VirtualList';
+import { useLive } from '../live/useLive';
+import { Expanded, versionLoader } from './pipelineVersions';
 
 export const ROW_HEIGHT = 28;
 const PAGE_SIZE = 100;

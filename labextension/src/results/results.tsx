@@ -4,9 +4,9 @@
  */
 import * as React from 'react';
 
+import { DSPModel } from '../common/model';
 import { ErrorBox } from '../components/ErrorBox';
 import { StateBadge } from '../components/StateBadge';
-import { DSPModel } from '../common/model';
 import { IOView } from './artifactViews';
 import { allArtifacts, hasOutputs, IResults, ITaskResult, ResultsSpace, runMetrics, taskLabel, valueText } from './resultsModel';
 import { useResults } from './useResults';

@@ -2,10 +2,10 @@
 import * as React from 'react';
 
 import { errorText } from '../common/api';
-import { ErrorBox } from '../components/ErrorBox';
 import { lifecycleOf, RunSpace } from '../common/lifecycle';
 import { DSPModel } from '../common/model';
 import { ITaskDetail } from '../common/types';
+import { ErrorBox } from '../components/ErrorBox';
 
 const LOG_POLL_MS = 1500;
 

@@ -12,11 +12,11 @@ import { lifecycleOf, RunSpace } from '../common/lifecycle';
 import { runLink, UILink } from '../common/links';
 import { DSPModel } from '../common/model';
 import { IRun, isActive } from '../common/types';
-import { useLive, useRunsTick } from '../live/useLive';
 import { ErrorBox } from '../components/ErrorBox';
 import { RunRow } from '../components/RunRow';
-import { IRunFilter, RunsToolbar, useExperiments } from './RunsToolbar';
 import { StateBadge } from '../components/StateBadge';
+import { useLive, useRunsTick } from '../live/useLive';
+import { IRunFilter, RunsToolbar, useExperiments } from './RunsToolbar';
 
 const POLL_MS = 3000;
 

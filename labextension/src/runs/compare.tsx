@@ -7,12 +7,12 @@ import { ReactWidget, tableRowsIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { errorText } from '../common/api';
+import { DSPModel } from '../common/model';
+import { IRun } from '../common/types';
 import { ErrorBox } from '../components/ErrorBox';
 import { StateBadge } from '../components/StateBadge';
-import { DSPModel } from '../common/model';
 import { VegaChart } from '../results/charts';
 import { compareMetricSpec, fetchResults, IResults, runMetrics, valueText } from '../results/resultsModel';
-import { IRun } from '../common/types';
 
 interface ICompared {
   run: IRun;

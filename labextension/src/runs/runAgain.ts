@@ -5,11 +5,11 @@
 import { showErrorMessage } from '@jupyterlab/apputils';
 
 import { errorText } from '../common/api';
-import { IRunDialogResult, runPipeline } from '../dialogs/runDialog';
 import { RunSpace } from '../common/lifecycle';
 import { DSPModel } from '../common/model';
 import { unwrapSpec } from '../common/spec';
 import { IPipeline, IPipelineVersion, IRun, SpaceName } from '../common/types';
+import { IRunDialogResult, runPipeline } from '../dialogs/runDialog';
 
 async function storedVersion(
   model: DSPModel,

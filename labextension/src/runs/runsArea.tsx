@@ -4,11 +4,11 @@
  */
 import * as React from 'react';
 
-import { Tab } from '../components/Tab';
-import { RunsList } from './RunsList';
 import { lifecycleOf, RunSpace } from '../common/lifecycle';
 import { DSPModel } from '../common/model';
+import { Tab } from '../components/Tab';
 import { SchedulesSection } from '../schedules/schedules';
+import { RunsList } from './RunsList';
 
 type RunsTab = 'runs' | 'schedules' | 'local';
 

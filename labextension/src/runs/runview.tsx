@@ -8,21 +8,21 @@ import { runningIcon, stopIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { errorText } from '../common/api';
-import { lifecycleOf, RunSpace } from '../common/lifecycle';
-import { ErrorBox } from '../components/ErrorBox';
-import { StateBadge } from '../components/StateBadge';
-import { VisibilityWidget } from '../components/VisibilityWidget';
 import { formatDuration, formatTime } from '../common/format';
+import { lifecycleOf, RunSpace } from '../common/lifecycle';
 import { runLink, UILink } from '../common/links';
 import { DSPModel } from '../common/model';
 import { layoutDag } from '../common/spec';
 import { IRun, isActive } from '../common/types';
+import { ErrorBox } from '../components/ErrorBox';
+import { StateBadge } from '../components/StateBadge';
+import { VisibilityWidget } from '../components/VisibilityWidget';
 import { useLive } from '../live/useLive';
+import { RunResultsArea } from '../results/results';
+import { usePrefetchResults } from '../results/useResults';
 import { DagView } from './DagView';
 import { LogView } from './LogView';
 import { RunParams } from './RunParams';
-import { RunResultsArea } from '../results/results';
-import { usePrefetchResults } from '../results/useResults';
 
 const RUN_POLL_MS = 2000;
 

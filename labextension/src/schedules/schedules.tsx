@@ -8,13 +8,13 @@ import { deleteIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { errorText } from '../common/api';
-import { ErrorBox } from '../components/ErrorBox';
-import { RunRow } from '../components/RunRow';
-import { StateBadge } from '../components/StateBadge';
 import { formatShortTime, formatTime } from '../common/format';
 import { IRecurringRun, lifecycleOf, triggerText } from '../common/lifecycle';
 import { DSPModel } from '../common/model';
 import { IRun } from '../common/types';
+import { ErrorBox } from '../components/ErrorBox';
+import { RunRow } from '../components/RunRow';
+import { StateBadge } from '../components/StateBadge';
 import { useLive, useRunsTick } from '../live/useLive';
 
 /** "16:08:12" today, else "2026-11-28 06:00": schedules can fire every few seconds. */
