@@ -9,23 +9,23 @@ import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
 
-import { DSPError } from './api';
+import { errorText } from './common/api';
+import { RunSpace } from './common/lifecycle';
+import { DSPModel } from './common/model';
+import { IRun } from './common/types';
 import { deleteItem, forkPipeline } from './dialogs/actions';
 import { IRunDialogResult, runPipeline } from './dialogs/runDialog';
 import { fileBlob, PIPELINE_FILE, uploadPipeline } from './dialogs/uploadDialog';
-import { DSPModel } from './model';
+import { createDiffView } from './diff/diff';
+import { addNotebookCommands, uploadNotebook } from './notebooks/notebookSteps';
 import { DSPPanel } from './panel';
-import { createDiffView } from './diff';
-import { RunSpace } from './lifecycle';
-import { runAgain } from './runAgain';
-import { createRunView, RunDetailWidget } from './runview';
-import { IRun } from './types';
-import { createCompareView } from './compare';
-import { addNotebookCommands, uploadNotebook } from './notebookSteps';
-import { setRenderMime } from './results';
+import { setRenderMime } from './results/charts';
+import { createCompareView } from './runs/compare';
+import { runAgain } from './runs/runAgain';
+import { createRunView, RunDetailWidget } from './runs/runview';
 
 const PLUGIN_ID = 'jupyter-dsp:plugin';
-const NOTEBOOK_FILE = /\.ipynb$/i; // uploads as a one-step pipeline (notebookSteps.tsx)
+const NOTEBOOK_FILE = /\.ipynb$/i; // uploads as a one-step pipeline (notebooks/notebookSteps.ts)
 
 export namespace CommandIDs {
   export const upload = 'jupyter-dsp:upload';
@@ -190,7 +190,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         } catch (reason) {
           await showErrorMessage(
             `Cannot read ${path}`,
-            reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason)
+            errorText(reason)
           );
           return;
         }

@@ -2,24 +2,23 @@
  * The left side panel: header, Project / Shared pipeline tabs and the
  * project's runs.
  */
-import { showErrorMessage } from '@jupyterlab/apputils';
-import { ReactWidget } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
-import { DSPError } from './api';
+import { RunSpace } from './common/lifecycle';
+import { DSPModel } from './common/model';
+import { SpaceName } from './common/types';
 import { Header } from './components/Header';
-import { IPipelineActions, PipelineBrowser } from './components/PipelineBrowser';
-import { RunSpace } from './lifecycle';
-import { DSPModel } from './model';
-import { RunsArea } from './runsArea';
-import { IRun, SpaceName } from './types';
+import { Tab } from './components/Tab';
+import { VisibilityWidget } from './components/VisibilityWidget';
+import { IPipelineActions, PipelineBrowser } from './pipelines/PipelineBrowser';
+import { RunsArea } from './runs/runsArea';
 
 export interface IPanelCallbacks {
   actions: IPipelineActions;
   upload: () => void;
   openRun: (runId: string, space?: RunSpace) => void;
-  /** Compare runs side by side (results.tsx / compare.tsx). */
+  /** Compare runs side by side (runs/compare.tsx). */
   compare?: (runIds: string[]) => void;
 }
 
@@ -53,14 +52,6 @@ function PanelView(props: { model: DSPModel; callbacks: IPanelCallbacks; visible
   const info = model.info;
   const sharedVisible = model.sharedVisible;
   const space: SpaceName = tab === 'shared' && sharedVisible ? 'shared' : 'project';
-  const terminate = async (run: IRun): Promise<void> => {
-    try {
-      await model.client.terminateRun(run.run_id);
-      model.notifyRuns();
-    } catch (reason) {
-      await showErrorMessage('Cannot terminate the run', reason instanceof DSPError ? reason.message : String(reason));
-    }
-  };
 
   return (
     <div className="jp-DSP-panelBody">
@@ -69,25 +60,13 @@ function PanelView(props: { model: DSPModel; callbacks: IPanelCallbacks; visible
         <>
           <section className="jp-DSP-section jp-DSP-pipelinesSection">
             <div className="jp-DSP-tabs" role="tablist">
-              <button
-                role="tab"
-                aria-selected={space === 'project'}
-                className={`jp-DSP-tab${space === 'project' ? ' jp-mod-active' : ''}`}
-                data-tab="project"
-                onClick={() => setTab('project')}
-              >
+              <Tab id="project" active={space === 'project'} onSelect={() => setTab('project')}>
                 Project
-              </button>
+              </Tab>
               {sharedVisible ? (
-                <button
-                  role="tab"
-                  aria-selected={space === 'shared'}
-                  className={`jp-DSP-tab${space === 'shared' ? ' jp-mod-active' : ''}`}
-                  data-tab="shared"
-                  onClick={() => setTab('shared')}
-                >
+                <Tab id="shared" active={space === 'shared'} onSelect={() => setTab('shared')}>
                   Shared{model.canWrite('shared') ? '' : ' (read-only)'}
-                </button>
+                </Tab>
               ) : null}
             </div>
             {info.spaces?.[space]?.healthy === false &&
@@ -112,7 +91,6 @@ function PanelView(props: { model: DSPModel; callbacks: IPanelCallbacks; visible
             refreshKey={refreshKey}
             openRun={callbacks.openRun}
             onCompare={callbacks.compare}
-            onTerminate={terminate}
           />
         </>
       ) : null}
@@ -124,7 +102,7 @@ function PanelView(props: { model: DSPModel; callbacks: IPanelCallbacks; visible
  * The side panel widget. It loads nothing until first shown, and its runs list
  * stops polling while the panel is hidden.
  */
-export class DSPPanel extends ReactWidget {
+export class DSPPanel extends VisibilityWidget {
   constructor(
     readonly model: DSPModel,
     private readonly callbacks: IPanelCallbacks
@@ -142,12 +120,6 @@ export class DSPPanel extends ReactWidget {
   protected onAfterShow(msg: Message): void {
     this.shown = true;
     super.onAfterShow(msg);
-    this.update();
-  }
-
-  protected onAfterHide(msg: Message): void {
-    super.onAfterHide(msg);
-    this.update();
   }
 
   render(): JSX.Element {

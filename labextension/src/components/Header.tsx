@@ -1,7 +1,7 @@
 import { fileUploadIcon, refreshIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { DSPModel } from '../model';
+import { DSPModel } from '../common/model';
 import { ErrorBox } from './ErrorBox';
 
 /** Connection state (namespace, mode, identity) or the error and its hint; refresh and upload. */

@@ -1,6 +1,6 @@
 import * as React from 'react';
 
-import { stateLabel } from '../format';
+import { stateLabel } from '../common/format';
 
 /** A coloured pill with a run's or task's state. */
 export function StateBadge(props: { state: string | undefined }): JSX.Element {

@@ -5,14 +5,10 @@
 import { Dialog, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import * as React from 'react';
 
-import { DSPError } from '../api';
-import { pipelineLabel } from '../format';
-import { DSPModel } from '../model';
-import { IPipeline, IPipelineVersion, SpaceName } from '../types';
-
-function message(reason: unknown): string {
-  return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
-}
+import { errorText } from '../common/api';
+import { pipelineLabel } from '../common/format';
+import { DSPModel } from '../common/model';
+import { IPipeline, IPipelineVersion, SpaceName } from '../common/types';
 
 /**
  * The file a fork uploads: the version's spec as JSON (valid YAML), followed by
@@ -44,7 +40,7 @@ export async function forkPipeline(
         ? await model.client.getVersion(space, pipeline.pipeline_id, version.pipeline_version_id)
         : await model.client.latestVersion(space, pipeline.pipeline_id);
   } catch (reason) {
-    await showErrorMessage('Cannot read the shared pipeline', message(reason));
+    await showErrorMessage('Cannot read the shared pipeline', errorText(reason));
     return false;
   }
   if (!full?.pipeline_spec) {
@@ -93,7 +89,7 @@ export async function forkPipeline(
           })}`
     });
   } catch (reason) {
-    await showErrorMessage('Fork failed', message(reason));
+    await showErrorMessage('Fork failed', errorText(reason));
     return false;
   }
   model.notifyPipelines('project');
@@ -129,7 +125,7 @@ export async function deleteItem(
       await model.client.deletePipeline(space, pipeline.pipeline_id);
     }
   } catch (reason) {
-    await showErrorMessage('Delete failed', message(reason));
+    await showErrorMessage('Delete failed', errorText(reason));
     return false;
   }
   model.notifyPipelines(space);

@@ -9,14 +9,14 @@ import { IDisposable } from '@lumino/disposable';
 import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
-import { DSPError } from '../api';
-import { pipelineLabel, readableRunName } from '../format';
-import { DSPModel } from '../model';
-import { IRecurringRun, lifecycleOf, RunSpace, triggerText } from '../lifecycle';
-import { IInputField, parseInput, rootArtifactInputs, rootInputs } from '../spec';
-import { IPipeline, IPipelineVersion, IRun, SpaceName } from '../types';
+import { DSPError } from '../common/api';
+import { pipelineLabel, readableRunName } from '../common/format';
+import { IRecurringRun, lifecycleOf, RunSpace, triggerText } from '../common/lifecycle';
+import { DSPModel } from '../common/model';
+import { IInputField, parseInput, rootArtifactInputs, rootInputs } from '../common/spec';
+import { IPipeline, IPipelineVersion, IRun, SpaceName } from '../common/types';
 import { guardAccept } from './guard';
-import { extrasErrors, IRunExtras, RunExtrasFields, triggerOf } from './runExtras';
+import { extrasErrors, initialExtras, IRunExtras, RunExtrasFields, triggerOf } from './runExtras';
 
 export interface IRunFormValue {
   displayName: string;
@@ -283,7 +283,7 @@ export async function runPipeline(
     : pipelineLabel({ ...full, pipeline_id: full.pipeline_version_id });
   const local = model.info?.mode !== undefined && model.info.mode !== 'embedded';
   const onlyLocal = options.runSpace === 'local' && local;
-  const extras = await lifecycle.initialExtras(onlyLocal ? 'local' : 'project', options.experimentId);
+  const extras = await initialExtras(lifecycle.api, onlyLocal ? 'local' : 'project', options.experimentId);
   const canSchedule = !onlyLocal;
   for (;;) {
     const form = new RunForm(

@@ -5,7 +5,8 @@
  */
 import * as React from 'react';
 
-import { ITrigger } from '../types';
+import { LifecycleClient, RunSpace } from '../common/lifecycle';
+import { ITrigger } from '../common/types';
 
 export type IntervalUnit = 'seconds' | 'minutes' | 'hours' | 'days';
 
@@ -36,6 +37,24 @@ export function defaultExtras(experiment = 'Default'): IRunExtras {
   };
 }
 
+/** The run dialog's extra fields, with the known experiments (and the given one's name). */
+export async function initialExtras(api: LifecycleClient, space: RunSpace, experimentId?: string): Promise<IRunExtras> {
+  const extras = defaultExtras();
+  try {
+    const page = await api.listExperiments(space);
+    const experiments = (page.experiments ?? []).filter(e => e.storage_state !== 'ARCHIVED');
+    extras.knownExperiments = experiments.map(e => e.display_name ?? e.experiment_id);
+    const match = experimentId ? (page.experiments ?? []).find(e => e.experiment_id === experimentId) : undefined;
+    if (match?.display_name) {
+      extras.experiment = match.display_name;
+    }
+  } catch {
+    // no list: the field still takes a name (created when missing)
+  }
+  return extras;
+}
+
+const SHORT_INPUT = 'jp-mod-styled jp-DSP-input jp-DSP-short';
 const UNIT_SECONDS: Record<IntervalUnit, number> = { seconds: 1, minutes: 60, hours: 3600, days: 86400 };
 const CRON_FIELD = /^[\d*/,?LW#A-Za-z-]+$/;
 
@@ -87,19 +106,39 @@ export function RunExtrasFields(props: {
   const { extras, show, onChange } = props;
   const err = (key: string): JSX.Element | null =>
     show(key) ? <span className="jp-DSP-field-error">{show(key)}</span> : null;
+  /** A text field of the extras; its name is also the key of its error. */
+  const textInput = (
+    name: string,
+    field: 'experiment' | 'every' | 'cron' | 'maxConcurrency',
+    attrs: React.InputHTMLAttributes<HTMLInputElement> = {}
+  ): JSX.Element => (
+    <input
+      className="jp-mod-styled jp-DSP-input"
+      {...attrs}
+      name={name}
+      value={extras[field]}
+      onChange={e => onChange({ [field]: e.target.value } as Partial<IRunExtras>, name)}
+    />
+  );
+  const whenChoice = (when: IRunExtras['when'], label: string): JSX.Element => (
+    <label>
+      <input
+        type="radio"
+        name="__when__"
+        value={when}
+        checked={extras.when === when}
+        onChange={() => onChange({ when }, '__when__')}
+      />{' '}
+      {label}
+    </label>
+  );
   return (
     <div className="jp-DSP-runExtras">
       <label className="jp-DSP-field">
         <span className="jp-DSP-field-label">
           Experiment <span className="jp-DSP-required">*</span>
         </span>
-        <input
-          className="jp-mod-styled jp-DSP-input"
-          name="__experiment__"
-          list="jp-DSP-experiments"
-          value={extras.experiment}
-          onChange={e => onChange({ experiment: e.target.value }, '__experiment__')}
-        />
+        {textInput('__experiment__', 'experiment', { list: 'jp-DSP-experiments' })}
         <datalist id="jp-DSP-experiments">
           {extras.knownExperiments.map(name => (
             <option key={name} value={name} />
@@ -110,26 +149,8 @@ export function RunExtrasFields(props: {
       {props.canSchedule ? (
         <fieldset className="jp-DSP-when">
           <legend className="jp-DSP-field-label">When</legend>
-          <label>
-            <input
-              type="radio"
-              name="__when__"
-              value="now"
-              checked={extras.when === 'now'}
-              onChange={() => onChange({ when: 'now' }, '__when__')}
-            />{' '}
-            Run once, now
-          </label>
-          <label>
-            <input
-              type="radio"
-              name="__when__"
-              value="schedule"
-              checked={extras.when === 'schedule'}
-              onChange={() => onChange({ when: 'schedule' }, '__when__')}
-            />{' '}
-            On a schedule (recurring run)
-          </label>
+          {whenChoice('now', 'Run once, now')}
+          {whenChoice('schedule', 'On a schedule (recurring run)')}
           {extras.when === 'schedule' ? (
             <div className="jp-DSP-schedule-fields">
               <label className="jp-DSP-inline">
@@ -144,13 +165,7 @@ export function RunExtrasFields(props: {
                 </select>
                 {extras.triggerKind === 'periodic' ? (
                   <>
-                    <input
-                      className="jp-mod-styled jp-DSP-input jp-DSP-short"
-                      name="__every__"
-                      inputMode="numeric"
-                      value={extras.every}
-                      onChange={e => onChange({ every: e.target.value }, '__every__')}
-                    />
+                    {textInput('__every__', 'every', { className: SHORT_INPUT, inputMode: 'numeric' })}
                     <select
                       className="jp-mod-styled"
                       name="__unit__"
@@ -165,26 +180,14 @@ export function RunExtrasFields(props: {
                     </select>
                   </>
                 ) : (
-                  <input
-                    className="jp-mod-styled jp-DSP-input"
-                    name="__cron__"
-                    placeholder="0 6 * * *"
-                    value={extras.cron}
-                    onChange={e => onChange({ cron: e.target.value }, '__cron__')}
-                  />
+                  textInput('__cron__', 'cron', { placeholder: '0 6 * * *' })
                 )}
               </label>
               {err('__every__')}
               {err('__cron__')}
               <label className="jp-DSP-inline">
                 <span className="jp-DSP-field-label">Max concurrent runs</span>
-                <input
-                  className="jp-mod-styled jp-DSP-input jp-DSP-short"
-                  name="__concurrency__"
-                  inputMode="numeric"
-                  value={extras.maxConcurrency}
-                  onChange={e => onChange({ maxConcurrency: e.target.value }, '__concurrency__')}
-                />
+                {textInput('__concurrency__', 'maxConcurrency', { className: SHORT_INPUT, inputMode: 'numeric' })}
               </label>
               {err('__concurrency__')}
               <label className="jp-DSP-inline">

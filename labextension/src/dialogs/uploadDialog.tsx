@@ -9,10 +9,10 @@ import { IDisposable } from '@lumino/disposable';
 import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
-import { DSPError } from '../api';
-import { pipelineLabel } from '../format';
-import { DSPModel } from '../model';
-import { IPipeline, SpaceName } from '../types';
+import { DSPError } from '../common/api';
+import { pipelineLabel } from '../common/format';
+import { DSPModel } from '../common/model';
+import { IPipeline, SpaceName } from '../common/types';
 import { guardAccept } from './guard';
 import { useUploadProposals } from './uploadProposals';
 
@@ -141,6 +141,12 @@ function UploadFormView(props: {
   const canShare = props.model.canWrite('shared');
   const space: SpaceName = state.share ? 'shared' : 'project';
   const proposals = useUploadProposals(props.model, space, current, update);
+  const modeChoice = (mode: IUploadState['mode'], label: string): JSX.Element => (
+    <label className="jp-DSP-radio">
+      <input type="radio" name="mode" value={mode} checked={state.mode === mode} onChange={() => proposals.setMode(mode)} />
+      {label}
+    </label>
+  );
   return (
     <form className="jp-DSP-form" onSubmit={e => e.preventDefault()}>
       {props.problems.length ? (
@@ -172,26 +178,8 @@ function UploadFormView(props: {
       </label>
       <div className="jp-DSP-field">
         <span className="jp-DSP-field-label">Upload as</span>
-        <label className="jp-DSP-radio">
-          <input
-            type="radio"
-            name="mode"
-            value="pipeline"
-            checked={state.mode === 'pipeline'}
-            onChange={() => proposals.setMode('pipeline')}
-          />
-          a new pipeline
-        </label>
-        <label className="jp-DSP-radio">
-          <input
-            type="radio"
-            name="mode"
-            value="version"
-            checked={state.mode === 'version'}
-            onChange={() => proposals.setMode('version')}
-          />
-          a new version of an existing pipeline
-        </label>
+        {modeChoice('pipeline', 'a new pipeline')}
+        {modeChoice('version', 'a new version of an existing pipeline')}
       </div>
       {canShare ? (
         <label className="jp-DSP-checkbox">

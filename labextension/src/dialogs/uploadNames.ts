@@ -3,9 +3,9 @@
  * the space uses, or, when a pipeline of the file's name exists, "a new version of" it with
  * a version name it does not have yet.
  */
-import { DSPClient, IListOptions } from '../api';
-import { pipelineLabel } from '../format';
-import { IPipeline, SpaceName } from '../types';
+import { DSPClient, IListOptions } from '../common/api';
+import { pipelineLabel } from '../common/format';
+import { IPipeline, SpaceName } from '../common/types';
 
 /** `base` if free, else `base-2`, `base-3`, ... */
 export function freeName(base: string, taken: ReadonlySet<string>): string {

@@ -5,8 +5,8 @@
  */
 import * as React from 'react';
 
-import { DSPModel } from '../model';
-import { IPipeline, SpaceName } from '../types';
+import { DSPModel } from '../common/model';
+import { IPipeline, SpaceName } from '../common/types';
 import { freeVersionName, IUploadProposal, proposeUpload } from './uploadNames';
 
 /** The fields of the dialog's state this file reads and proposes. */

@@ -1,8 +1,8 @@
-/** React side of the live feed: reload a view when one of its lists changes. */
+/** React side of the live feed: reload a view when one of its lists changes (here or elsewhere). */
 import * as React from 'react';
 
-import { DSPModel } from '../model';
-import { ChangeKey } from './feed';
+import { ChangeKey } from '../common/liveFeed';
+import { DSPModel } from '../common/model';
 
 /**
  * While `active` (the view is visible), call `onChange` when any of `keys` changes on the
@@ -19,4 +19,21 @@ export function useLive(model: DSPModel, keys: ChangeKey[], active: boolean, onC
     const stops = joined.split('\n').map(key => model.live.watch(key, () => callback.current(key)));
     return () => stops.forEach(stop => stop());
   }, [model, joined]);
+}
+
+/**
+ * A count that goes up when this panel changes runs (`model.notifyRuns`) and on `bump` (a
+ * retry, a poll, a change seen live): a list that depends on it reads again.
+ */
+export function useRunsTick(model: DSPModel): [number, () => void] {
+  const [tick, setTick] = React.useState(0);
+  React.useEffect(() => {
+    const onChange = (): void => setTick(t => t + 1);
+    model.runsChanged.connect(onChange);
+    return () => {
+      model.runsChanged.disconnect(onChange);
+    };
+  }, [model]);
+  const bump = React.useCallback(() => setTick(t => t + 1), []);
+  return [tick, bump];
 }

@@ -1,8 +1,8 @@
 /** A run's root task graph: one node per root task, coloured by the state of its task. */
 import * as React from 'react';
 
-import { IDagNode } from '../spec';
-import { ITaskDetail } from '../types';
+import { IDagNode } from '../common/spec';
+import { ITaskDetail } from '../common/types';
 
 const NODE_W = 170;
 const NODE_H = 34;

@@ -1,17 +1,13 @@
 /** A task's log, tailed by byte offset while the task runs. */
 import * as React from 'react';
 
-import { DSPError } from '../api';
+import { errorText } from '../common/api';
+import { lifecycleOf, RunSpace } from '../common/lifecycle';
+import { DSPModel } from '../common/model';
+import { ITaskDetail } from '../common/types';
 import { ErrorBox } from '../components/ErrorBox';
-import { lifecycleOf, RunSpace } from '../lifecycle';
-import { DSPModel } from '../model';
-import { ITaskDetail } from '../types';
 
 const LOG_POLL_MS = 1500;
-
-function errorText(reason: unknown): string {
-  return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
-}
 
 // a long log: the view starts LOG_TAIL_BYTES before its end, and polling never keeps more than
 // LOG_MAX_CHARS of text in React state (earlier parts load on demand)

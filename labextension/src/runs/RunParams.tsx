@@ -5,9 +5,9 @@
  */
 import * as React from 'react';
 
-import { formatValue, typeWord } from '../format';
-import { rootInputs, unwrapSpec } from '../spec';
-import { IRun } from '../types';
+import { formatValue, typeWord } from '../common/format';
+import { rootInputs, unwrapSpec } from '../common/spec';
+import { IRun } from '../common/types';
 
 export interface IRunParam {
   name: string;

@@ -2,7 +2,7 @@
  * Notebooks as pipeline steps in JupyterLab: "Run as Pipeline Step…" on an .ipynb in the file
  * browser, its "Upload as Pipeline…" (the file browser command of index.ts, which calls
  * uploadNotebook for a notebook), and "Open in JupyterLab" on an executed notebook in a run
- * view.
+ * view (results/openNotebook.tsx; its opener is set here).
  *
  * The server compiles the notebook into a one-step pipeline (`POST dsp/notebooks/spec`); the
  * run goes through the panel's own run dialog (an inline spec, the notebook's parameters
@@ -13,14 +13,13 @@ import { showErrorMessage } from '@jupyterlab/apputils';
 import { PathExt } from '@jupyterlab/coreutils';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { LabIcon } from '@jupyterlab/ui-components';
-import * as React from 'react';
 
-import { DSPError } from './api';
-import { IRunDialogResult, runPipeline } from './dialogs/runDialog';
-import { uploadPipeline } from './dialogs/uploadDialog';
-import { DSPModel } from './model';
-import { artifactUrl, IArtifact, ResultsSpace } from './resultsModel';
-import { SpaceName } from './types';
+import { errorText } from '../common/api';
+import { DSPModel } from '../common/model';
+import { SpaceName } from '../common/types';
+import { IRunDialogResult, runPipeline } from '../dialogs/runDialog';
+import { uploadPipeline } from '../dialogs/uploadDialog';
+import { setNotebookOpener } from '../results/openNotebook';
 
 export namespace NotebookCommandIDs {
   export const runStep = 'jupyter-dsp:run-notebook-step';
@@ -54,7 +53,7 @@ async function compiledOrSaid(model: DSPModel, path: string): Promise<INotebookS
   try {
     return await notebookSpec(model, path);
   } catch (reason) {
-    await showErrorMessage(`Cannot make a pipeline step of ${PathExt.basename(path)}`, message(reason));
+    await showErrorMessage(`Cannot make a pipeline step of ${PathExt.basename(path)}`, errorText(reason));
     return null;
   }
 }
@@ -70,10 +69,6 @@ export async function uploadNotebook(model: DSPModel, path: string): Promise<Spa
 }
 
 const NOTEBOOK_SELECTOR = '.jp-DirListing-item[data-file-type="notebook"]';
-
-function message(reason: unknown): string {
-  return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
-}
 
 export interface INotebookCommandOptions {
   model: DSPModel;
@@ -124,49 +119,4 @@ export function addNotebookCommands(app: JupyterFrontEnd, options: INotebookComm
   });
 
   app.contextMenu.addItem({ command: NotebookCommandIDs.runStep, selector: NOTEBOOK_SELECTOR, rank: 11 });
-}
-
-type Opener = (runId: string, space: ResultsSpace, task: string, artifact: IArtifact) => Promise<void>;
-let opener: Opener | null = null;
-
-/**
- * Save an executed notebook artifact next to the file browser's folder
- * (`<task>-executed-<run>.ipynb`) through the contents API and open it.
- */
-function setNotebookOpener(app: JupyterFrontEnd, model: DSPModel, browserFactory: IFileBrowserFactory | null): void {
-  opener = async (runId, space, task, artifact) => {
-    const response = await model.client.fetch(artifactUrl(model.client.settings, runId, artifact.artifact_id, space));
-    const content = JSON.parse(await response.text());
-    const folder = browserFactory?.tracker.currentWidget?.model.path ?? '';
-    const name = `${(task || 'notebook').replace(/[^\w.-]+/g, '_')}-executed-${runId.slice(0, 8)}.ipynb`;
-    const path = PathExt.join(folder, name);
-    await app.serviceManager.contents.save(path, { type: 'notebook', format: 'json', content });
-    await app.commands.execute('docmanager:open', { path });
-  };
-}
-
-/** "Open in JupyterLab" on a notebook step's executed notebook. */
-export function OpenNotebookButton(props: {
-  runId: string;
-  space: ResultsSpace;
-  task: string;
-  artifact: IArtifact;
-}): JSX.Element | null {
-  const [error, setError] = React.useState<string | null>(null);
-  if (!opener || props.artifact.name !== 'executed_notebook' || !props.artifact.artifact_id) {
-    return null;
-  }
-  const open = opener;
-  return (
-    <>
-      <button
-        className="jp-DSP-link jp-DSP-openNotebook"
-        data-action="open-notebook"
-        onClick={() => void open(props.runId, props.space, props.task, props.artifact).catch(r => setError(message(r)))}
-      >
-        Open in JupyterLab
-      </button>
-      {error ? <span className="jp-DSP-field-error">Cannot open the notebook: {error}</span> : null}
-    </>
-  );
 }

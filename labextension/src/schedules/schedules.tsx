@@ -7,14 +7,15 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { deleteIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { DSPError } from './api';
-import { ErrorBox } from './components/ErrorBox';
-import { StateBadge } from './components/StateBadge';
-import { formatShortTime, formatTime } from './format';
-import { IRecurringRun, lifecycleOf, triggerText } from './lifecycle';
-import { DSPModel } from './model';
-import { IRun } from './types';
-import { useLive } from './live/useLive';
+import { errorText } from '../common/api';
+import { formatShortTime, formatTime } from '../common/format';
+import { IRecurringRun, lifecycleOf, triggerText } from '../common/lifecycle';
+import { DSPModel } from '../common/model';
+import { IRun } from '../common/types';
+import { ErrorBox } from '../components/ErrorBox';
+import { RunRow } from '../components/RunRow';
+import { StateBadge } from '../components/StateBadge';
+import { useLive, useRunsTick } from '../live/useLive';
 
 /** "16:08:12" today, else "2026-11-28 06:00": schedules can fire every few seconds. */
 export function fireTime(value: string, now: Date = new Date()): string {
@@ -26,10 +27,6 @@ export function fireTime(value: string, now: Date = new Date()): string {
     return date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
   }
   return formatShortTime(value);
-}
-
-function message(reason: unknown): string {
-  return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
 }
 
 function ScheduleRuns(props: { model: DSPModel; schedule: IRecurringRun; tick: number; onOpen: (run: IRun) => void }) {
@@ -48,7 +45,7 @@ function ScheduleRuns(props: { model: DSPModel; schedule: IRecurringRun; tick: n
           setError(null);
         }
       })
-      .catch(reason => !cancelled && setError(message(reason)));
+      .catch(reason => !cancelled && setError(errorText(reason)));
     return () => {
       cancelled = true;
     };
@@ -65,14 +62,7 @@ function ScheduleRuns(props: { model: DSPModel; schedule: IRecurringRun; tick: n
   return (
     <ul className="jp-DSP-runList jp-DSP-scheduleRuns" aria-label="Runs made by this schedule">
       {runs.map(run => (
-        <li
-          key={run.run_id}
-          className="jp-DSP-row jp-DSP-run"
-          data-run-id={run.run_id}
-          data-state={run.state ?? ''}
-          title="Open the run"
-          onClick={() => props.onOpen(run)}
-        >
+        <RunRow key={run.run_id} run={run} onOpen={props.onOpen}>
           <StateBadge state={run.state} />
           <span className="jp-DSP-row-name" title={run.display_name || run.run_id}>
             {run.display_name || run.run_id}
@@ -80,7 +70,7 @@ function ScheduleRuns(props: { model: DSPModel; schedule: IRecurringRun; tick: n
           <span className="jp-DSP-row-meta" title={formatTime(run.created_at)}>
             {run.created_at ? fireTime(run.created_at) : ''}
           </span>
-        </li>
+        </RunRow>
       ))}
       {total > runs.length ? <li className="jp-DSP-empty">{total - runs.length} older runs not shown</li> : null}
     </ul>
@@ -101,15 +91,7 @@ export function SchedulesSection(props: {
   const [actionError, setActionError] = React.useState<string | null>(null);
   const [open, setOpen] = React.useState<string | null>(null);
   const [busy, setBusy] = React.useState<string | null>(null);
-  const [tick, setTick] = React.useState(0);
-
-  React.useEffect(() => {
-    const onChange = (): void => setTick(t => t + 1);
-    model.runsChanged.connect(onChange);
-    return () => {
-      model.runsChanged.disconnect(onChange);
-    };
-  }, [model]);
+  const [tick, bump] = useRunsTick(model);
 
   React.useEffect(() => {
     let cancelled = false;
@@ -121,7 +103,7 @@ export function SchedulesSection(props: {
           setError(null);
         }
       })
-      .catch(reason => !cancelled && setError(message(reason)))
+      .catch(reason => !cancelled && setError(errorText(reason)))
       .finally(() => !cancelled && setLoaded(true));
     return () => {
       cancelled = true;
@@ -129,7 +111,7 @@ export function SchedulesSection(props: {
   }, [model, tick, props.refreshKey]);
 
   // live while visible: a schedule changed anywhere, or one fired (a new run)
-  useLive(model, ['recurringruns', 'runs'], props.visible, () => setTick(t => t + 1));
+  useLive(model, ['recurringruns', 'runs'], props.visible, bump);
 
   const act = async (schedule: IRecurringRun, what: () => Promise<void>): Promise<void> => {
     setBusy(schedule.recurring_run_id);
@@ -137,10 +119,10 @@ export function SchedulesSection(props: {
     try {
       await what();
     } catch (reason) {
-      setActionError(`${schedule.display_name || schedule.recurring_run_id}: ${message(reason)}`);
+      setActionError(`${schedule.display_name || schedule.recurring_run_id}: ${errorText(reason)}`);
     } finally {
       setBusy(null);
-      setTick(t => t + 1);
+      bump();
     }
   };
 
@@ -158,7 +140,7 @@ export function SchedulesSection(props: {
 
   return (
     <div className="jp-DSP-schedules">
-      {error ? <ErrorBox error={`Cannot list schedules: ${error}`} onRetry={() => setTick(t => t + 1)} /> : null}
+      {error ? <ErrorBox error={`Cannot list schedules: ${error}`} onRetry={bump} /> : null}
       {actionError ? <ErrorBox error={actionError} /> : null}
       {loaded && !error && items.length === 0 ? (
         <div className="jp-DSP-empty">

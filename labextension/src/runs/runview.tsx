@@ -4,30 +4,27 @@
  * byte offset while the task runs.
  */
 import { MainAreaWidget } from '@jupyterlab/apputils';
-import { ReactWidget, runningIcon, stopIcon } from '@jupyterlab/ui-components';
-import { Message } from '@lumino/messaging';
+import { runningIcon, stopIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { DSPError } from './api';
-import { lifecycleOf, RunSpace } from './lifecycle';
-import { ErrorBox } from './components/ErrorBox';
-import { StateBadge } from './components/StateBadge';
-import { formatDuration, formatTime } from './format';
-import { runLink, UILink } from './links';
-import { DSPModel } from './model';
-import { layoutDag } from './spec';
-import { IRun, isActive } from './types';
-import { useLive } from './live/useLive';
-import { DagView } from './runs/DagView';
-import { LogView } from './runs/LogView';
-import { RunParams } from './runs/RunParams';
-import { RunResultsArea, usePrefetchResults } from './results';
+import { errorText } from '../common/api';
+import { formatDuration, formatTime } from '../common/format';
+import { lifecycleOf, RunSpace } from '../common/lifecycle';
+import { runLink, UILink } from '../common/links';
+import { DSPModel } from '../common/model';
+import { layoutDag } from '../common/spec';
+import { IRun, isActive } from '../common/types';
+import { ErrorBox } from '../components/ErrorBox';
+import { StateBadge } from '../components/StateBadge';
+import { VisibilityWidget } from '../components/VisibilityWidget';
+import { useLive } from '../live/useLive';
+import { RunResultsArea } from '../results/results';
+import { usePrefetchResults } from '../results/useResults';
+import { DagView } from './DagView';
+import { LogView } from './LogView';
+import { RunParams } from './RunParams';
 
 const RUN_POLL_MS = 2000;
-
-function errorText(reason: unknown): string {
-  return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
-}
 
 function RunDetail(props: {
   model: DSPModel;
@@ -70,7 +67,7 @@ function RunDetail(props: {
   }, [model, runId, tick]);
 
   // Project runs are live while the tab is visible (the server watches the run: one long
-  // poll, see live/feed.ts), whatever their state (a retry makes a final run active again).
+  // poll, see common/liveFeed.ts), whatever their state (a retry makes a final run active again).
   // A local run is polled while active. Either way the clock ticks for the durations.
   const active = !run || isActive(run.state);
   const { visible } = props;
@@ -247,7 +244,7 @@ function RunDetail(props: {
   );
 }
 
-export class RunDetailWidget extends ReactWidget {
+export class RunDetailWidget extends VisibilityWidget {
   constructor(
     private readonly model: DSPModel,
     readonly runId: string,
@@ -257,16 +254,6 @@ export class RunDetailWidget extends ReactWidget {
   ) {
     super();
     this.addClass('jp-DSP-runWidget');
-  }
-
-  protected onAfterShow(msg: Message): void {
-    super.onAfterShow(msg);
-    this.update();
-  }
-
-  protected onAfterHide(msg: Message): void {
-    super.onAfterHide(msg);
-    this.update();
   }
 
   render(): JSX.Element {

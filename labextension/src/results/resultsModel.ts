@@ -6,8 +6,8 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { DSPError, errorMessage } from './api';
-import { formatValue } from './format';
+import { DSPError, errorMessage } from '../common/api';
+import { formatValue } from '../common/format';
 
 export const VEGALITE_MIME = 'application/vnd.vegalite.v5+json';
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
@@ -179,7 +179,7 @@ export function runMetrics(doc: IResults): Record<string, number> {
 }
 
 export function valueText(value: unknown): string {
-  return formatValue(value); // numbers at a readable precision (format.ts)
+  return formatValue(value); // numbers at a readable precision (common/format.ts)
 }
 
 export function humanSize(size: number | null | undefined): string {

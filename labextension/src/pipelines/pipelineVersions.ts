@@ -1,9 +1,9 @@
 /** A pipeline browser's opened pipelines: their versions, page by page. */
 import * as React from 'react';
 
-import { DSPError } from '../api';
-import { DSPModel } from '../model';
-import { IPipeline, IPipelineVersion, SpaceName } from '../types';
+import { errorText } from '../common/api';
+import { DSPModel } from '../common/model';
+import { IPipeline, IPipelineVersion, SpaceName } from '../common/types';
 
 export interface IVersionsState {
   versions: IPipelineVersion[];
@@ -14,10 +14,6 @@ export interface IVersionsState {
 }
 
 export type Expanded = Record<string, IVersionsState>;
-
-export function errorText(reason: unknown): string {
-  return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
-}
 
 /** Load (a page of) a pipeline's versions into `expanded`; open or close a pipeline. */
 export function versionLoader(

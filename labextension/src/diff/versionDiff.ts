@@ -2,10 +2,10 @@
  * The server's version diff, `GET {base}dsp/diff?pipeline_id=&v1=&v2=&space=` (shape of
  * jupyter_dsp.connection.spec_diff.diff_specs), and the root graph it describes as a layout.
  */
-import { DSPClient } from './api';
-import { IDagNode, layoutDag } from './spec';
-import { formatValue } from './format';
-import { SpaceName } from './types';
+import { DSPClient } from '../common/api';
+import { formatValue } from '../common/format';
+import { IDagNode, layoutDag } from '../common/spec';
+import { SpaceName } from '../common/types';
 
 export type NodeStatus = 'same' | 'changed' | 'added' | 'removed';
 

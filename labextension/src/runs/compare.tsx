@@ -6,13 +6,13 @@ import { MainAreaWidget } from '@jupyterlab/apputils';
 import { ReactWidget, tableRowsIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { DSPError } from './api';
-import { ErrorBox } from './components/ErrorBox';
-import { StateBadge } from './components/StateBadge';
-import { DSPModel } from './model';
-import { VegaChart } from './charts';
-import { compareMetricSpec, fetchResults, IResults, runMetrics, valueText } from './resultsModel';
-import { IRun } from './types';
+import { errorText } from '../common/api';
+import { DSPModel } from '../common/model';
+import { IRun } from '../common/types';
+import { ErrorBox } from '../components/ErrorBox';
+import { StateBadge } from '../components/StateBadge';
+import { VegaChart } from '../results/charts';
+import { compareMetricSpec, fetchResults, IResults, runMetrics, valueText } from '../results/resultsModel';
 
 interface ICompared {
   run: IRun;
@@ -21,10 +21,6 @@ interface ICompared {
 }
 
 type Rows = [string, Record<string, unknown>][];
-
-function errorText(reason: unknown): string {
-  return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
-}
 
 /** name -> {run label: value}, names sorted. */
 function table(labels: string[], items: Record<string, unknown>[]): Rows {

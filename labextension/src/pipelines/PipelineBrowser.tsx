@@ -13,14 +13,15 @@ import {
 } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { formatShortTime, formatTime, pipelineLabel } from '../format';
-import { DSPModel } from '../model';
-import { IPipeline, IPipelineVersion, SpaceName } from '../types';
-import { pipelineLink, UILink } from '../links';
-import { ErrorBox } from './ErrorBox';
-import { errorText, Expanded, versionLoader } from './pipelineVersions';
+import { errorText } from '../common/api';
+import { formatShortTime, formatTime, pipelineLabel } from '../common/format';
+import { pipelineLink, UILink } from '../common/links';
+import { DSPModel } from '../common/model';
+import { IPipeline, IPipelineVersion, SpaceName } from '../common/types';
+import { ErrorBox } from '../components/ErrorBox';
+import { VirtualList } from '../components/VirtualList';
 import { useLive } from '../live/useLive';
-import { VirtualList } from './VirtualList';
+import { Expanded, versionLoader } from './pipelineVersions';
 
 export const ROW_HEIGHT = 28;
 const PAGE_SIZE = 100;
@@ -30,7 +31,7 @@ export interface IPipelineActions {
   /** `space`: where the pipeline is read from (shared, or managed beside a catalog). */
   fork: (pipeline: IPipeline, version?: IPipelineVersion, space?: SpaceName) => void;
   remove: (space: SpaceName, pipeline: IPipeline, version?: IPipelineVersion) => void;
-  /** Compare two versions of the pipeline (diff.tsx). */
+  /** Compare two versions of the pipeline (diff/diff.tsx). */
   diff?: (space: SpaceName, pipeline: IPipeline) => void;
 }
 
@@ -63,7 +64,7 @@ export function PipelineBrowser(props: {
   actions: IPipelineActions;
   /** Changes when the user asks for a refresh. */
   refreshKey: number;
-  /** Visible: follow changes made elsewhere (live/feed.ts). */
+  /** Visible: follow changes made elsewhere (common/liveFeed.ts). */
   live?: boolean;
 }): JSX.Element {
   const { model, space, actions } = props;

@@ -2,19 +2,21 @@
  * The project's recent runs with state badges, live while the panel is visible (a local
  * stack's runs are polled while any is active).
  */
+import { showErrorMessage } from '@jupyterlab/apputils';
 import { stopIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { DSPError } from '../api';
-import { formatDuration, formatTime } from '../format';
-import { lifecycleOf, RunSpace } from '../lifecycle';
-import { runLink, UILink } from '../links';
-import { DSPModel } from '../model';
-import { IRun, isActive } from '../types';
-import { useLive } from '../live/useLive';
-import { ErrorBox } from './ErrorBox';
+import { DSPError } from '../common/api';
+import { formatDuration, formatTime } from '../common/format';
+import { lifecycleOf, RunSpace } from '../common/lifecycle';
+import { runLink, UILink } from '../common/links';
+import { DSPModel } from '../common/model';
+import { IRun, isActive } from '../common/types';
+import { ErrorBox } from '../components/ErrorBox';
+import { RunRow } from '../components/RunRow';
+import { StateBadge } from '../components/StateBadge';
+import { useLive, useRunsTick } from '../live/useLive';
 import { IRunFilter, RunsToolbar, useExperiments } from './RunsToolbar';
-import { StateBadge } from './StateBadge';
 
 const POLL_MS = 3000;
 
@@ -24,7 +26,6 @@ export function RunsList(props: {
   visible: boolean;
   refreshKey: number;
   onOpen: (run: IRun) => void;
-  onTerminate: (run: IRun) => Promise<void>;
   /** Open the Compare view for the runs ticked in the list. */
   onCompare?: (runIds: string[]) => void;
   /** The project's runs (default) or the local stack's ("run locally"). */
@@ -39,18 +40,18 @@ export function RunsList(props: {
   const [pageSize, setPageSize] = React.useState(20);
   const [error, setError] = React.useState<string | null>(null);
   const [loaded, setLoaded] = React.useState(false);
-  const [tick, setTick] = React.useState(0);
+  const [tick, bump] = useRunsTick(model);
+  const terminate = async (run: IRun): Promise<void> => {
+    try {
+      await lifecycleOf(model).api.runAction(space, run.run_id, 'terminate');
+      model.notifyRuns();
+    } catch (reason) {
+      await showErrorMessage('Cannot terminate the run', reason instanceof DSPError ? reason.message : String(reason));
+    }
+  };
   const [checked, setChecked] = React.useState<string[]>([]);
   const toggle = (runId: string): void =>
     setChecked(ids => (ids.includes(runId) ? ids.filter(i => i !== runId) : [...ids, runId]));
-
-  React.useEffect(() => {
-    const onChange = (): void => setTick(t => t + 1);
-    model.runsChanged.connect(onChange);
-    return () => {
-      model.runsChanged.disconnect(onChange);
-    };
-  }, [model]);
 
   React.useEffect(() => {
     let cancelled = false;
@@ -79,16 +80,16 @@ export function RunsList(props: {
   const wasVisible = React.useRef(visible);
   React.useEffect(() => {
     if (visible && !wasVisible.current) {
-      setTick(t => t + 1);
+      bump();
     }
     wasVisible.current = visible;
   }, [visible]);
-  useLive(model, ['runs'], visible && space === 'project', () => setTick(t => t + 1));
+  useLive(model, ['runs'], visible && space === 'project', bump);
   React.useEffect(() => {
     if (space === 'project' || !anyActive || error || !visible) {
       return;
     }
-    const timer = window.setTimeout(() => setTick(t => t + 1), POLL_MS);
+    const timer = window.setTimeout(bump, POLL_MS);
     return () => window.clearTimeout(timer);
   }, [anyActive, error, runs, visible, space]);
 
@@ -112,7 +113,7 @@ export function RunsList(props: {
         }}
       />
       {bulkErrors.length ? <ErrorBox error={`Some runs were refused: ${bulkErrors.join('; ')}`} /> : null}
-      {error ? <ErrorBox error={`Cannot list runs: ${error}`} onRetry={() => setTick(t => t + 1)} /> : null}
+      {error ? <ErrorBox error={`Cannot list runs: ${error}`} onRetry={bump} /> : null}
       {loaded && !error && runs.length === 0 ? (
         <div className="jp-DSP-empty">
           {filter.experimentId
@@ -142,15 +143,7 @@ export function RunsList(props: {
       ) : null}
       <ul className="jp-DSP-runList">
         {runs.map(run => (
-          <li
-            key={run.run_id}
-            className="jp-DSP-row jp-DSP-run"
-            data-run-id={run.run_id}
-            data-state={run.state ?? ''}
-            title="Open the run"
-            data-archived={String(archived(run))}
-            onClick={() => props.onOpen(run)}
-          >
+          <RunRow key={run.run_id} run={run} onOpen={props.onOpen} archived={archived(run)}>
             {/* selection: compare (results) and bulk archive/delete */}
             <input
               type="checkbox"
@@ -185,14 +178,14 @@ export function RunsList(props: {
                   data-action="terminate"
                   onClick={event => {
                     event.stopPropagation();
-                    void props.onTerminate(run).then(() => setTick(t => t + 1));
+                    void terminate(run).then(bump);
                   }}
                 >
                   <stopIcon.react tag="span" elementSize="small" />
                 </button>
               ) : null}
             </span>
-          </li>
+          </RunRow>
         ))}
       </ul>
       {total > runs.length ? (

@@ -4,7 +4,7 @@
  * unchanged); the views whose list changed reload it, the others do nothing. When no view
  * is visible, or the browser tab is hidden, the request is aborted and none is made.
  */
-import { DSPClient } from '../api';
+import { DSPClient } from './api';
 
 /** A list a view shows (see jupyter_dsp/server/changes.py for the keys). */
 export type ChangeKey = string;

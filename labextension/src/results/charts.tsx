@@ -7,7 +7,7 @@ import { IRenderMimeRegistry, MimeModel } from '@jupyterlab/rendermime';
 import { Widget } from '@lumino/widgets';
 import * as React from 'react';
 
-import { DSPError } from './api';
+import { errorText } from '../common/api';
 import { valueText, VEGALITE_MIME } from './resultsModel';
 
 let registry: IRenderMimeRegistry | null = null;
@@ -15,10 +15,6 @@ let registry: IRenderMimeRegistry | null = null;
 /** The plugin hands JupyterLab's rendermime registry over at activation (null: text fallbacks). */
 export function setRenderMime(value: IRenderMimeRegistry | null): void {
   registry = value;
-}
-
-function errorText(reason: unknown): string {
-  return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
 }
 
 /**

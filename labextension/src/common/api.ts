@@ -40,6 +40,11 @@ export class DSPError extends Error {
   }
 }
 
+/** What to show for a failure: a DSPError's own words, else the error's message. */
+export function errorText(reason: unknown): string {
+  return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
+}
+
 /** Pull the message out of a KFP error body (`message` or `error_message`), else the raw text. */
 export function errorMessage(status: number, statusText: string, body: string): string {
   let message = '';
@@ -234,24 +239,25 @@ export class DSPClient {
     return this.json(this.apiUrl('project', `runs/${encodeURIComponent(runId)}`));
   }
 
-  async terminateRun(runId: string): Promise<void> {
-    await this.fetch(this.apiUrl('project', `runs/${encodeURIComponent(runId)}:terminate`), { method: 'POST' });
-  }
-
   /** A task's log from byte `offset` on. */
   async readLog(runId: string, taskId: string, offset: number): Promise<ILogChunk> {
     const url =
       this.url('logs', encodeURIComponent(runId), encodeURIComponent(taskId)) + `?offset=${Math.max(0, offset)}`;
-    const response = await this.fetch(url);
-    const buffer = await response.arrayBuffer();
-    const next = Number(response.headers.get('X-Log-Next-Offset'));
-    return {
-      bytes: new Uint8Array(buffer),
-      nextOffset: Number.isFinite(next) && response.headers.has('X-Log-Next-Offset') ? next : offset + buffer.byteLength,
-      complete: response.headers.get('X-Log-Complete') === 'true',
-      size: response.headers.has('X-Log-Size') ? Number(response.headers.get('X-Log-Size')) : undefined
-    };
+    return logChunk(await this.fetch(url), offset);
   }
+}
+
+/** A log answer read from byte `offset`: its bytes, where the next read starts, whether the log
+ * is complete (the task ended) and its whole size when known (`X-Log-*` headers). */
+export async function logChunk(response: Response, offset: number): Promise<ILogChunk> {
+  const buffer = await response.arrayBuffer();
+  const next = Number(response.headers.get('X-Log-Next-Offset'));
+  return {
+    bytes: new Uint8Array(buffer),
+    nextOffset: Number.isFinite(next) && response.headers.has('X-Log-Next-Offset') ? next : offset + buffer.byteLength,
+    complete: response.headers.get('X-Log-Complete') === 'true',
+    size: response.headers.has('X-Log-Size') ? Number(response.headers.get('X-Log-Size')) : undefined
+  };
 }
 
 /** KFP filter JSON for "name contains `text`", or undefined for no filter. */

@@ -8,23 +8,19 @@ import { MainAreaWidget } from '@jupyterlab/apputils';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { DSPError } from './api';
-import { ErrorBox } from './components/ErrorBox';
-import { formatShortTime, pipelineLabel, typeWord } from './format';
-import { DSPModel } from './model';
-import { IDagNode } from './spec';
+import { errorText } from '../common/api';
+import { formatShortTime, pipelineLabel, typeWord } from '../common/format';
+import { DSPModel } from '../common/model';
+import { IDagNode } from '../common/spec';
+import { IPipeline, IPipelineVersion, SpaceName } from '../common/types';
+import { ErrorBox } from '../components/ErrorBox';
 import { fetchVersionDiff, IDagSide, IVersionDiff, layoutSide, NodeStatus, showValue } from './versionDiff';
-import { IPipeline, IPipelineVersion, SpaceName } from './types';
 
 const NODE_W = 150;
 const NODE_H = 30;
 const GAP_X = 18;
 const GAP_Y = 32;
 const MARK: Record<NodeStatus, string> = { added: '+ ', removed: '− ', changed: '~ ', same: '' };
-
-function message(reason: unknown): string {
-  return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
-}
 
 function versionLabel(v: { display_name?: string; name?: string; pipeline_version_id: string; created_at?: string }): string {
   const when = formatShortTime(v.created_at);
@@ -193,18 +189,19 @@ function DiffBody(props: { diff: IVersionDiff }): JSX.Element {
       )}
       <h3>Graphs</h3>
       <div className="jp-DSP-diffGraphs">
-        <div className="jp-DSP-diffSide">
-          <div className="jp-DSP-section-title">{versionLabel(diff.old)}</div>
-          <div className="jp-DSP-dagScroll">
-            <DiffDag side={diff.dag.old} which="before" />
+        {(
+          [
+            [diff.old, diff.dag.old, 'before'],
+            [diff.new, diff.dag.new, 'after']
+          ] as const
+        ).map(([version, side, which]) => (
+          <div key={which} className="jp-DSP-diffSide">
+            <div className="jp-DSP-section-title">{versionLabel(version)}</div>
+            <div className="jp-DSP-dagScroll">
+              <DiffDag side={side} which={which} />
+            </div>
           </div>
-        </div>
-        <div className="jp-DSP-diffSide">
-          <div className="jp-DSP-section-title">{versionLabel(diff.new)}</div>
-          <div className="jp-DSP-dagScroll">
-            <DiffDag side={diff.dag.new} which="after" />
-          </div>
-        </div>
+        ))}
       </div>
       <div className="jp-DSP-diffLegend">
         <span className="jp-DSP-diff-added">+ added</span> <span className="jp-DSP-diff-removed">− removed</span>{' '}
@@ -235,7 +232,7 @@ function DiffView(props: { model: DSPModel; space: SpaceName; pipeline: IPipelin
         }
         setError(null);
       })
-      .catch(reason => setError(`Cannot list the versions: ${message(reason)}`));
+      .catch(reason => setError(`Cannot list the versions: ${errorText(reason)}`));
   }, [model, space, pipeline.pipeline_id, retry]);
 
   React.useEffect(() => {
@@ -251,7 +248,7 @@ function DiffView(props: { model: DSPModel; space: SpaceName; pipeline: IPipelin
           setError(null);
         }
       })
-      .catch(reason => !cancelled && setError(`Cannot compare the versions: ${message(reason)}`));
+      .catch(reason => !cancelled && setError(`Cannot compare the versions: ${errorText(reason)}`));
     return () => {
       cancelled = true;
     };

@@ -1,12 +1,15 @@
 /** Small text helpers shared by the panel and the run view. */
 
+/** An RFC 3339 time as a Date, or null when absent, unreadable or the zero time. */
+function dateOf(value: string | undefined): Date | null {
+  const date = value ? new Date(value) : null;
+  return date && !Number.isNaN(date.getTime()) && date.getTime() > 0 ? date : null;
+}
+
 /** Compact local time, "2026-11-21 15:30", for list rows. */
 export function formatShortTime(value: string | undefined): string {
-  if (!value) {
-    return '';
-  }
-  const date = new Date(value);
-  if (Number.isNaN(date.getTime()) || date.getTime() <= 0) {
+  const date = dateOf(value);
+  if (!date) {
     return '';
   }
   const pad = (n: number): string => String(n).padStart(2, '0');
@@ -16,14 +19,7 @@ export function formatShortTime(value: string | undefined): string {
 }
 
 export function formatTime(value: string | undefined): string {
-  if (!value) {
-    return '';
-  }
-  const date = new Date(value);
-  if (Number.isNaN(date.getTime()) || date.getTime() <= 0) {
-    return '';
-  }
-  return date.toLocaleString();
+  return dateOf(value)?.toLocaleString() ?? '';
 }
 
 /** Duration between two RFC 3339 times (end defaults to now), like "1m 05s"; '' when unknown. */

@@ -5,7 +5,7 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { DSPClient, DSPError } from './api';
-import { LiveFeed } from './live/feed';
+import { LiveFeed } from './liveFeed';
 import { IInfo, SpaceName } from './types';
 
 export class DSPModel {
@@ -13,7 +13,7 @@ export class DSPModel {
     this.live = new LiveFeed(client);
   }
 
-  /** What changed on the server, for the views that are visible (live/feed.ts). */
+  /** What changed on the server, for the views that are visible (liveFeed.ts). */
   readonly live: LiveFeed;
 
   get info(): IInfo | null {

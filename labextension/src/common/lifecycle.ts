@@ -3,8 +3,7 @@
  * or in the local space (run locally), experiments, archive and delete, and recurring runs
  * (KFP v2beta1 `recurringruns`). Shapes follow the KFP v2beta1 API (proto field names).
  */
-import { DSPClient } from './api';
-import { defaultExtras, IRunExtras } from './dialogs/runExtras';
+import { DSPClient, logChunk } from './api';
 import { DSPModel } from './model';
 import { IListRunsResponse, ILogChunk, IRun, IRpcStatus, ITrigger } from './types';
 
@@ -124,15 +123,7 @@ export class LifecycleClient {
     const url = this.client.apiUrl(space, `runs/${enc(runId)}/tasks/${enc(taskId)}/logs`, {
       offset: String(Math.max(0, offset))
     });
-    const response = await this.client.fetch(url);
-    const buffer = await response.arrayBuffer();
-    const next = Number(response.headers.get('X-Log-Next-Offset'));
-    return {
-      bytes: new Uint8Array(buffer),
-      nextOffset: Number.isFinite(next) && response.headers.has('X-Log-Next-Offset') ? next : offset + buffer.byteLength,
-      complete: response.headers.get('X-Log-Complete') === 'true',
-      size: response.headers.has('X-Log-Size') ? Number(response.headers.get('X-Log-Size')) : undefined
-    };
+    return logChunk(await this.client.fetch(url), offset);
   }
 
   // ---- experiments -----------------------------------------------------------------------
@@ -239,23 +230,6 @@ export class Lifecycle {
   get localAvailable(): boolean {
     const mode = this.model.info?.mode;
     return !!mode && mode !== 'embedded';
-  }
-
-  /** The run dialog's extra fields, with the known experiments (and the given one's name). */
-  async initialExtras(space: RunSpace, experimentId?: string): Promise<IRunExtras> {
-    const extras = defaultExtras();
-    try {
-      const page = await this.api.listExperiments(space);
-      const experiments = (page.experiments ?? []).filter(e => e.storage_state !== 'ARCHIVED');
-      extras.knownExperiments = experiments.map(e => e.display_name ?? e.experiment_id);
-      const match = experimentId ? (page.experiments ?? []).find(e => e.experiment_id === experimentId) : undefined;
-      if (match?.display_name) {
-        extras.experiment = match.display_name;
-      }
-    } catch {
-      // no list: the field still takes a name (created when missing)
-    }
-    return extras;
   }
 }
 

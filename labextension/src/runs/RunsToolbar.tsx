@@ -5,17 +5,13 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
-import { DSPError } from '../api';
-import { IExperiment, lifecycleOf, RunSpace } from '../lifecycle';
-import { DSPModel } from '../model';
+import { errorText } from '../common/api';
+import { IExperiment, lifecycleOf, RunSpace } from '../common/lifecycle';
+import { DSPModel } from '../common/model';
 
 export interface IRunFilter {
   experimentId: string; // '' = all experiments
   showArchived: boolean;
-}
-
-function message(reason: unknown): string {
-  return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
 }
 
 export function useExperiments(model: DSPModel, space: RunSpace, tick: number): IExperiment[] {
@@ -50,7 +46,7 @@ export async function bulkRunAction(
         await api.runAction(space, id, action);
       }
     } catch (reason) {
-      failures.push(`${id}: ${message(reason)}`);
+      failures.push(`${id}: ${errorText(reason)}`);
     }
   }
   return failures;
@@ -88,7 +84,7 @@ export function RunsToolbar(props: {
       await lifecycleOf(props.model).api.setExperimentArchived(props.space, experiment.experiment_id, !experimentArchived);
       props.onDone([]);
     } catch (reason) {
-      props.onDone([`${label}: ${message(reason)}`]);
+      props.onDone([`${label}: ${errorText(reason)}`]);
     }
   };
   const run = async (action: 'archive' | 'unarchive' | 'delete'): Promise<void> => {

@@ -4,16 +4,12 @@
  */
 import { showErrorMessage } from '@jupyterlab/apputils';
 
-import { DSPError } from './api';
-import { IRunDialogResult, runPipeline } from './dialogs/runDialog';
-import { RunSpace } from './lifecycle';
-import { DSPModel } from './model';
-import { unwrapSpec } from './spec';
-import { IPipeline, IPipelineVersion, IRun, SpaceName } from './types';
-
-function message(reason: unknown): string {
-  return reason instanceof DSPError ? reason.message : String((reason as Error)?.message ?? reason);
-}
+import { errorText } from '../common/api';
+import { RunSpace } from '../common/lifecycle';
+import { DSPModel } from '../common/model';
+import { unwrapSpec } from '../common/spec';
+import { IPipeline, IPipelineVersion, IRun, SpaceName } from '../common/types';
+import { IRunDialogResult, runPipeline } from '../dialogs/runDialog';
 
 async function storedVersion(
   model: DSPModel,
@@ -56,7 +52,7 @@ export async function runAgain(model: DSPModel, run: IRun, space: RunSpace): Pro
     } catch (reason) {
       await showErrorMessage(
         'Cannot run again',
-        `The run's pipeline version ${ref.pipeline_version_id} cannot be read: ${message(reason)}`
+        `The run's pipeline version ${ref.pipeline_version_id} cannot be read: ${errorText(reason)}`
       );
       return null;
     }

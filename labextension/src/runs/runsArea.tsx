@@ -2,15 +2,13 @@
  * The panel's lower half: the project's runs, its schedules, and (in a cluster workbench)
  * the runs made locally with "Run locally", each on its own tab.
  */
-import { showErrorMessage } from '@jupyterlab/apputils';
 import * as React from 'react';
 
-import { DSPError } from './api';
-import { RunsList } from './components/RunsList';
-import { lifecycleOf, RunSpace } from './lifecycle';
-import { DSPModel } from './model';
-import { SchedulesSection } from './schedules';
-import { IRun } from './types';
+import { lifecycleOf, RunSpace } from '../common/lifecycle';
+import { DSPModel } from '../common/model';
+import { Tab } from '../components/Tab';
+import { SchedulesSection } from '../schedules/schedules';
+import { RunsList } from './RunsList';
 
 type RunsTab = 'runs' | 'schedules' | 'local';
 
@@ -20,7 +18,6 @@ export function RunsArea(props: {
   refreshKey: number;
   openRun: (runId: string, space?: RunSpace) => void;
   onCompare?: (runIds: string[]) => void;
-  onTerminate: (run: IRun) => Promise<void>;
 }): JSX.Element {
   const { model } = props;
   const [tab, setTab] = React.useState<RunsTab>('runs');
@@ -28,25 +25,12 @@ export function RunsArea(props: {
   const local = lifecycle.localAvailable;
   const current: RunsTab = tab === 'local' && !local ? 'runs' : tab;
   const namespace = model.info?.namespace ?? '';
-  const terminateLocal = async (run: IRun): Promise<void> => {
-    try {
-      await lifecycle.api.runAction('local', run.run_id, 'terminate');
-      model.notifyRuns();
-    } catch (reason) {
-      await showErrorMessage('Cannot terminate the run', reason instanceof DSPError ? reason.message : String(reason));
-    }
-  };
+  /** Whose runs the list shows (the Runs and Local tabs). */
+  const space: RunSpace = current === 'local' ? 'local' : 'project';
   const tabButton = (id: RunsTab, label: string, title: string): JSX.Element => (
-    <button
-      role="tab"
-      aria-selected={current === id}
-      className={`jp-DSP-tab${current === id ? ' jp-mod-active' : ''}`}
-      data-tab={id}
-      title={title}
-      onClick={() => setTab(id)}
-    >
+    <Tab id={id} active={current === id} title={title} onSelect={() => setTab(id)}>
       {label}
-    </button>
+    </Tab>
   );
   return (
     <section className="jp-DSP-section jp-DSP-runsSection">
@@ -55,20 +39,6 @@ export function RunsArea(props: {
         {tabButton('schedules', 'Schedules', `Recurring runs in ${namespace}`)}
         {local ? tabButton('local', 'Local', 'Runs made on this workbench with "Run locally"') : null}
       </div>
-      {current === 'runs' ? (
-        <>
-          <div className="jp-DSP-section-title">Runs in {namespace}</div>
-          <RunsList
-            key="project"
-            model={model}
-            visible={props.visible}
-            refreshKey={props.refreshKey}
-            onOpen={run => props.openRun(run.run_id, 'project')}
-            onCompare={props.onCompare}
-            onTerminate={props.onTerminate}
-          />
-        </>
-      ) : null}
       {current === 'schedules' ? (
         <>
           <div className="jp-DSP-section-title">Schedules in {namespace}</div>
@@ -79,21 +49,22 @@ export function RunsArea(props: {
             onOpenRun={run => props.openRun(run.run_id, 'project')}
           />
         </>
-      ) : null}
-      {current === 'local' ? (
+      ) : (
         <>
-          <div className="jp-DSP-section-title">Local runs (this workbench; the cluster is not used)</div>
+          <div className="jp-DSP-section-title">
+            {space === 'local' ? 'Local runs (this workbench; the cluster is not used)' : `Runs in ${namespace}`}
+          </div>
           <RunsList
-            key="local"
-            space="local"
+            key={space}
+            space={space}
             model={model}
             visible={props.visible}
             refreshKey={props.refreshKey}
-            onOpen={run => props.openRun(run.run_id, 'local')}
-            onTerminate={terminateLocal}
+            onOpen={run => props.openRun(run.run_id, space)}
+            onCompare={space === 'project' ? props.onCompare : undefined}
           />
         </>
-      ) : null}
+      )}
     </section>
   );
 }
