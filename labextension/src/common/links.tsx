@@ -1,6 +1,6 @@
 /**
  * Links out to the cluster's own UI (the KFP UI on Kubeflow, the ODH dashboard's pages on
- * Open Data Hub). The links are made by the server by the kernel's rule (connection/links.py):
+ * Open Data Hub). The links are made by the server by the kernel's rule (common/links.py):
  * `dsp/info` sends `ui.templates` with placeholders; this file only fills in the ids.
  * No UI (embedded stack): no link.
  */

@@ -1,6 +1,6 @@
 /**
  * The server's version diff, `GET {base}dsp/diff?pipeline_id=&v1=&v2=&space=` (shape of
- * jupyter_dsp.connection.spec_diff.diff_specs), and the root graph it describes as a layout.
+ * jupyter_dsp.common.spec_diff.diff_specs), and the root graph it describes as a layout.
  */
 import { DSPClient } from '../common/api';
 import { formatValue } from '../common/format';
