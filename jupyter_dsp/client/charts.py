@@ -1,8 +1,8 @@
 """Vega-Lite v5 specs of run results, one spec per chart, and small SVG fallbacks of the same.
 
 The same spec is shown by the kernel (a MIME bundle) and by the panel (JupyterLab's Vega
-renderer); labextension/src/results/resultsModel.ts builds identical specs in TypeScript. Data is inline
-(``data.values``) so a spec stands alone in a saved notebook.
+renderer); labextension/src/results/resultsModel.ts builds identical specs in TypeScript.
+Data is inline (``data.values``) so a spec stands alone in a saved notebook.
 """
 
 from __future__ import annotations
