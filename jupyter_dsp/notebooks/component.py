@@ -12,11 +12,13 @@ declared packages is needed where it runs.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import hashlib
 import importlib.util
 import inspect
 import re
+import shutil
 import sys
 import tempfile
 import textwrap
@@ -35,7 +37,16 @@ from jupyter_dsp.notebooks.signature import (
 
 MAX_NOTEBOOK_BYTES = 2 * 1024 * 1024  # of the notebook without its outputs, before compression
 STEP_PACKAGES = ["nbclient>=0.7,<1", "nbformat>=5.7,<6", "ipykernel>=6,<8", "nbconvert>=7,<8"]
-_MODULES = Path(tempfile.mkdtemp(prefix="jupyter-dsp-notebook-components-"))
+_modules: list[Path] = []  # the folder of this process's generated modules, made on first use
+
+
+def _modules_dir() -> Path:
+    """A private folder for the generated modules, removed when the process exits."""
+    if not _modules:
+        folder = Path(tempfile.mkdtemp(prefix="jupyter-dsp-notebook-components-"))
+        atexit.register(shutil.rmtree, folder, True)
+        _modules.append(folder)
+    return _modules[0]
 
 
 class NotebookTooLarge(ValueError):
@@ -130,7 +141,7 @@ def _load_function(source: str, name: str) -> Any:
         "Metrics, Model, Output\n\n\n"
     )
     digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-    path = _MODULES / f"{name}_{digest}.py"
+    path = _modules_dir() / f"{name}_{digest}.py"
     path.write_text(header + source, encoding="utf-8")
     spec = importlib.util.spec_from_file_location(f"jupyter_dsp_notebook_{digest}", path)
     assert spec is not None and spec.loader is not None
