@@ -19,7 +19,6 @@ import importlib.util
 import inspect
 import re
 import shutil
-import sys
 import tempfile
 import textwrap
 import zlib
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_dsp.notebooks import step_runtime
+from jupyter_dsp.notebooks.runtime_images import step_image
 from jupyter_dsp.notebooks.signature import (
     FILE_ARTIFACTS,
     METRICS_ARTIFACTS,
@@ -51,11 +51,6 @@ def _modules_dir() -> Path:
 
 class NotebookTooLarge(ValueError):
     pass
-
-
-def default_image() -> str:
-    """The workbench's own Python on a standard image (``python:3.12``)."""
-    return f"python:{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def _stripped(nb: Any) -> Any:
@@ -156,11 +151,15 @@ def notebook_component(
     name: str | None = None,
     packages_to_install: list[str] | None = None,
     base_image: str | None = None,
+    runtime_image: str | None = None,
 ) -> Any:
     """A KFP component that runs ``notebook`` (a path, or an nbformat notebook) as one step.
 
     Its inputs are the notebook's ``parameters`` cell, its outputs those its ``outputs`` cell
     declares, plus ``executed_notebook`` (the notebook as it ran) and ``notebook_html``.
+    It runs on ``base_image`` (an image), ``runtime_image`` (one of the workbench's runtime
+    images, by name), the image the notebook's metadata names, or ``python:<major.minor>``
+    (:mod:`jupyter_dsp.notebooks.runtime_images`).
     """
     import nbformat
     from kfp import dsl
@@ -180,10 +179,11 @@ def notebook_component(
         where = "the notebook"
         func_name = name or "notebook"
     func_name = re.sub(r"\W", "_", func_name)
+    image = step_image(nb, base_image, runtime_image)
     source = function_source(nb, func_name, where)
     func = _load_function(source, func_name)
     return dsl.component(
         func,
-        base_image=base_image or default_image(),
+        base_image=image,
         packages_to_install=[*STEP_PACKAGES, *(packages_to_install or [])],
     )
