@@ -18,12 +18,14 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from jupyter_dsp.stack.runner import nofollow
+from jupyter_dsp.stack.runner.env_requirements import EnvironmentBuildError, server_site_dirs
 from jupyter_dsp.stack.runner.launch import StepLauncher, scrubbed_environment
 from jupyter_dsp.stack.runner.run_context import RunContext, current_run
 
@@ -216,3 +218,51 @@ def _chown_fd(fd: int, accept: Callable[[os.stat_result], bool], owner: int, str
     if strip:
         mode &= ~(stat.S_ISUID | stat.S_ISGID | 0o022)
     os.fchmod(fd, mode)
+
+
+def layer_over_server(env: Path) -> None:
+    """Make the server's site-packages visible after the step's own (``--system-site-packages``
+    alone reaches only the base interpreter's, not those of a server running in a venv).
+    ``site.addsitedir`` also runs their ``.pth`` files (editable installs)."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    site_packages = env / "lib" / version / "site-packages"
+    lines = [f"import site; site.addsitedir({d!r})" for d in server_site_dirs()]
+    # the directory may be the build user's: created without following a link
+    with nofollow.closing_fd(nofollow.open_dir(str(site_packages))) as dir_fd:
+        nofollow.clear_entry(dir_fd, "jupyter_dsp_server_env.pth")
+        fd = os.open("jupyter_dsp_server_env.pth", nofollow.NEW_FILE_FLAGS, 0o644, dir_fd=dir_fd)
+        with os.fdopen(fd, "w") as out:
+            out.write("\n".join(lines) + "\n")
+
+
+def run_uv(
+    runner: BuildRunner,
+    argv: list[str],
+    log: BinaryIO,
+    packages: list[str],
+    cache: Path,
+    env: Path,
+) -> None:
+    """Run uv as the build runner does (writing only ``env`` and the namespace's
+    ``cache``); raise with its last lines on failure."""
+    extra = {
+        "UV_CACHE_DIR": str(cache),
+        "UV_LINK_MODE": "copy",
+        "UV_NO_PROGRESS": "1",
+        "NO_COLOR": "1",
+        "VIRTUAL_ENV": "",
+        "UV_PYTHON_DOWNLOADS": "never",
+    }
+    tail = BuildTail(log)
+    try:
+        code = runner.run(argv, tail, extra, writable=[env, cache])
+    except OSError as exc:
+        raise EnvironmentBuildError(
+            f"could not install {', '.join(packages)}: cannot start uv ({exc})"
+        ) from exc
+    if code != 0:
+        lines = tail.lines()
+        if code in (124, 137):
+            lines.append(f"the install took longer than {INSTALL_TIMEOUT}s")
+        reason = " ".join(lines) or f"uv exited with status {code}"
+        raise EnvironmentBuildError(f"could not install {', '.join(packages)}: {reason}")

@@ -41,14 +41,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-from jupyter_dsp.stack.runner import nofollow
 from jupyter_dsp.stack.runner.cache import namespace_scope
 from jupyter_dsp.stack.runner.env_build import (
     INSTALL_TIMEOUT,
     BuildRunner,
-    BuildTail,
     builder_for,
     hand_over,
+    layer_over_server,
+    run_uv,
     take_back,
 )
 from jupyter_dsp.stack.runner.env_requirements import (
@@ -57,7 +57,6 @@ from jupyter_dsp.stack.runner.env_requirements import (
     requested_names,
     runtime_kfp_requirement,
     server_constraints,
-    server_site_dirs,
     step_environ,
     step_install_request,
     uv_binary,
@@ -77,21 +76,6 @@ __all__ = [
 GiB = 1024**3
 DEFAULT_MAX_BYTES = 5 * GiB
 READY = ".jupyter-dsp-ready"  # written last: the environment is complete
-
-
-def _layer_over_server(env: Path) -> None:
-    """Make the server's site-packages visible after the step's own (``--system-site-packages``
-    alone reaches only the base interpreter's, not those of a server running in a venv).
-    ``site.addsitedir`` also runs their ``.pth`` files (editable installs)."""
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    site_packages = env / "lib" / version / "site-packages"
-    lines = [f"import site; site.addsitedir({d!r})" for d in server_site_dirs()]
-    # the directory may be the build user's: created without following a link
-    with nofollow.closing_fd(nofollow.open_dir(str(site_packages))) as dir_fd:
-        nofollow.clear_entry(dir_fd, "jupyter_dsp_server_env.pth")
-        fd = os.open("jupyter_dsp_server_env.pth", nofollow.NEW_FILE_FLAGS, 0o644, dir_fd=dir_fd)
-        with os.fdopen(fd, "w") as out:
-            out.write("\n".join(lines) + "\n")
 
 
 def _tree_size(path: Path) -> int:
@@ -270,9 +254,9 @@ class StepEnvironments:
             hand_over(cache, uid)
         try:
             venv = [uv, "venv", "--quiet", "--system-site-packages", "--python", sys.executable]
-            self._uv(runner, [*venv, str(env)], log, packages, cache, env)
+            run_uv(runner, [*venv, str(env)], log, packages, cache, env)
             python = str(env / "bin" / "python")
-            _layer_over_server(env)
+            layer_over_server(env)
             # pip's behaviour across several indexes (uv's default takes the first that has it)
             install = [uv, "pip", "install", "--python", python]
             install += ["--index-strategy", "unsafe-best-match"]
@@ -285,14 +269,14 @@ class StepEnvironments:
                     install += ["--extra-index-url", url]
             try:
                 argv = install + ["--constraint", str(constraints), *packages]
-                self._uv(runner, argv, log, packages, cache, env)
+                run_uv(runner, argv, log, packages, cache, env)
             except EnvironmentBuildError:
                 self._write(
                     log,
                     "The packages need versions other than the server's; installing them "
                     "without the server's versions as constraints\n",
                 )
-                self._uv(runner, install + list(packages), log, packages, cache, env)
+                run_uv(runner, install + list(packages), log, packages, cache, env)
         finally:
             if uid is not None:  # root's again, read-only, before the stack writes in it
                 try:
@@ -311,39 +295,6 @@ class StepEnvironments:
         )
         (env / READY).touch()
         self._write(log, f"Environment ready in {time.monotonic() - started:.1f}s\n")
-
-    def _uv(
-        self,
-        runner: BuildRunner,
-        argv: list[str],
-        log: BinaryIO,
-        packages: list[str],
-        cache: Path,
-        env: Path,
-    ) -> None:
-        """Run uv as the build runner does (writing only ``env`` and the namespace's
-        ``cache``); raise with its last lines on failure."""
-        extra = {
-            "UV_CACHE_DIR": str(cache),
-            "UV_LINK_MODE": "copy",
-            "UV_NO_PROGRESS": "1",
-            "NO_COLOR": "1",
-            "VIRTUAL_ENV": "",
-            "UV_PYTHON_DOWNLOADS": "never",
-        }
-        tail = BuildTail(log)
-        try:
-            code = runner.run(argv, tail, extra, writable=[env, cache])
-        except OSError as exc:
-            raise EnvironmentBuildError(
-                f"could not install {', '.join(packages)}: cannot start uv ({exc})"
-            ) from exc
-        if code != 0:
-            lines = tail.lines()
-            if code in (124, 137):
-                lines.append(f"the install took longer than {INSTALL_TIMEOUT}s")
-            reason = " ".join(lines) or f"uv exited with status {code}"
-            raise EnvironmentBuildError(f"could not install {', '.join(packages)}: {reason}")
 
     # ----- locks and bookkeeping -----
 
