@@ -22,8 +22,14 @@ RUN_TIMEOUT_MS = 600_000
 
 
 def saved_notebook(server: Lab, name: str) -> dict[str, Any]:
+    """The notebook as saved; a read that meets the file mid-save (Jupyter answers 400,
+    'Notebook does not appear to be JSON') is tried again."""
     url = f"{server.url}api/contents/{name}"
-    response = requests.get(url, headers=server.headers, timeout=30)
+    for _ in range(20):
+        response = requests.get(url, headers=server.headers, timeout=30)
+        if response.status_code != 400:
+            break
+        time.sleep(0.25)
     response.raise_for_status()
     return response.json()["content"]
 
