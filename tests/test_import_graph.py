@@ -26,6 +26,11 @@ def import_cycles(package: str) -> list[list[str]]:
 
 
 def ts_import_cycles(src: Path) -> list[list[str]]:
+    return strongly_connected(ts_import_edges(src))
+
+
+def ts_import_edges(src: Path) -> dict[str, list[str]]:
+    """Each panel file and the panel files it imports (relative imports)."""
     files = {p.relative_to(src).as_posix() for p in src.rglob("*") if p.suffix in (".ts", ".tsx")}
     edges: dict[str, list[str]] = {}
     for name in files:
@@ -38,7 +43,31 @@ def ts_import_cycles(src: Path) -> list[list[str]]:
                     targets.add(candidate.replace(os.sep, "/"))
                     break
         edges[name] = sorted(targets)
-    return strongly_connected(edges)
+    return edges
+
+
+#: the panel's folders, bottom first: a folder imports only folders of lower layers (the
+#: files at the top of src/, index.ts and panel.tsx, may import any)
+PANEL_LAYERS = [
+    {"common"},
+    {"components", "live", "dialogs"},
+    {"results", "diff", "schedules", "pipelines"},
+    {"runs", "notebooks"},
+]
+
+
+def ts_upward_imports(src: Path, layers: list[set[str]]) -> list[str]:
+    layer_of = {folder: n for n, group in enumerate(layers) for folder in group}
+    wrong = []
+    for name, targets in sorted(ts_import_edges(src).items()):
+        here = name.split("/")[0]
+        if here not in layer_of:
+            continue
+        for target in targets:
+            there = target.split("/")[0]
+            if there != here and layer_of.get(there, len(layers)) >= layer_of[here]:
+                wrong.append(f"{name} -> {target}")
+    return wrong
 
 
 def strongly_connected(edges: dict[str, list[str]]) -> list[list[str]]:
@@ -104,3 +133,22 @@ def test_a_ring_of_imports_is_found(tmp_path):
     (tmp_path / "c.ts").write_text("export { a } from './a';\nexport const c = 3;\n")
     (tmp_path / "d.ts").write_text("import { a } from './a';\n")
     assert ts_import_cycles(tmp_path) == [["a.ts", "c.ts", "dialogs/b.tsx"]]
+
+
+def test_the_panels_folders_import_only_lower_layers():
+    folders = {p.name for p in PANEL_SRC.iterdir() if p.is_dir()}
+    assert folders == set().union(*PANEL_LAYERS), "a new folder: give it a layer in PANEL_LAYERS"
+    wrong = ts_upward_imports(PANEL_SRC, PANEL_LAYERS)
+    shown = "\n".join(wrong)
+    assert not wrong, f"panel imports of a folder at the same or a higher layer:\n{shown}"
+
+
+def test_an_upward_import_is_found(tmp_path):
+    for folder in ("common", "runs", "results"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "common" / "api.ts").write_text("import { v } from '../runs/view';\n")
+    (tmp_path / "runs" / "view.tsx").write_text("import { r } from '../results/r';\n")
+    (tmp_path / "results" / "r.ts").write_text("import { a } from '../common/api';\n")
+    (tmp_path / "index.ts").write_text("import { v } from './runs/view';\n")
+    layers = [{"common"}, {"results"}, {"runs"}]
+    assert ts_upward_imports(tmp_path, layers) == ["common/api.ts -> runs/view.tsx"]
