@@ -19,6 +19,12 @@ def _dsp_run_notebook(packed, values, inputs, outputs, metrics, classification, 
 
     began = time.perf_counter()
 
+    # nbformat checks notebooks with jsonschema, whose import compiles the grammar of
+    # rfc3987-syntax (about 1.2 s) wherever that package is installed (the Jupyter server's
+    # environment has it through jupyter-events, and the embedded stack's step environments
+    # layer over it). It serves only the "iri" format, which the notebook schema does not
+    # use, so this process does without it; the notebook's kernel is a process of its own.
+    sys.modules.setdefault("rfc3987_syntax", None)
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
