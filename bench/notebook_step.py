@@ -104,6 +104,21 @@ def step_phases(url: str, token: str, run_id: str, task: dict) -> tuple[float, .
     return tuple(float(x) for x in found.groups()) if found else None
 
 
+def failed_logs(url: str, token: str, run: dict) -> str:
+    """The logs of a run's failed tasks, to say why a bench run failed."""
+    out = []
+    for task in run.get("run_details", {}).get("task_details", []):
+        if task.get("state") == "FAILED" and task.get("child_tasks") is None:
+            out.append(
+                requests.get(
+                    f"{url}{API}/runs/{run['run_id']}/tasks/{task['task_id']}/logs",
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=60,
+                ).text[-4000:]
+            )
+    return "\n".join(out) or str(run.get("error"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
@@ -121,7 +136,11 @@ def main() -> None:
             }
             for kind, spec in specs.items():  # warm-up: package environments built once
                 run_id = start_run(handle.url, token, spec)
-                assert wait_run(handle.url, token, run_id, 600)["state"] == "SUCCEEDED", kind
+                run = wait_run(handle.url, token, run_id, 600)
+                if run["state"] != "SUCCEEDED":
+                    raise SystemExit(
+                        f"{kind} warm-up: {run['state']}\n{failed_logs(handle.url, token, run)}"
+                    )
             steps: dict[str, list[float]] = {"python": [], "notebook": []}
             whole: dict[str, list[float]] = {"python": [], "notebook": []}
             phases: list[tuple[float, ...]] = []

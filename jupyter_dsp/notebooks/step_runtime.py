@@ -19,6 +19,47 @@ def _dsp_run_notebook(packed, values, inputs, outputs, metrics, classification, 
 
     began = time.perf_counter()
 
+    # The kernel is started first, so that its process boots (about a second: IPython's
+    # import and the ZMQ handshake) while this one reads the notebook; nbconvert and its
+    # template, for the HTML page made at the end, load in a thread while the cells run.
+    # That thread starts once this one has imported all it needs: imports of nbconvert
+    # beside IPython's (which the default kernel-spec search makes) failed now and then.
+    import asyncio
+    import threading
+
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.paths import jupyter_path
+
+    exporting = {}
+
+    def load_exporter():
+        try:
+            from nbconvert import HTMLExporter
+
+            # the cells without JupyterLab's 270 KB of inline CSS: a small page, read whole
+            # by the panel's preview, made in a fraction of the time
+            exporter = HTMLExporter(template_name="basic")
+            # a first page compiles the templates and loads the Python lexer
+            exporter.from_notebook_node(
+                nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
+            )
+            exporting["exporter"] = exporter
+        except Exception as exc:  # no nbconvert in the step's image
+            exporting["error"] = exc
+
+    loop = asyncio.new_event_loop()
+    # The kernel's spec is looked for on the Jupyter path only: the default search also looks
+    # in IPython's directory, whose import here (0.35 s) would delay the kernel's launch.
+    km = AsyncKernelManager(
+        kernel_name="python3",
+        kernel_spec_manager=KernelSpecManager(kernel_dirs=jupyter_path("kernels")),
+    )
+    # the history database of a step's kernel would only be written and thrown away
+    loop.run_until_complete(
+        km.start_kernel(cwd=os.getcwd(), extra_arguments=["--HistoryManager.hist_file=:memory:"])
+    )
+
     # nbformat checks notebooks with jsonschema, whose import compiles the grammar of
     # rfc3987-syntax (about 1.2 s) wherever that package is installed (the Jupyter server's
     # environment has it through jupyter-events, and the embedded stack's step environments
@@ -29,7 +70,15 @@ def _dsp_run_notebook(packed, values, inputs, outputs, metrics, classification, 
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    nb = nbformat.reads(zlib.decompress(base64.b64decode(packed)).decode("utf-8"), as_version=4)
+    def stop_kernel():
+        loop.run_until_complete(km.shutdown_kernel(now=True))
+        loop.close()
+
+    try:
+        nb = nbformat.reads(zlib.decompress(base64.b64decode(packed)).decode("utf-8"), 4)
+    except BaseException:
+        stop_kernel()
+        raise
     p_index = next(
         (i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])), None
     )
@@ -68,12 +117,11 @@ def _dsp_run_notebook(packed, values, inputs, outputs, metrics, classification, 
 
     def save():
         nbformat.write(nb, files["executed"])
+        loader.join()
         try:
-            from nbconvert import HTMLExporter
-
-            # the cells without JupyterLab's 270 KB of inline CSS: a small page, read whole
-            # by the panel's preview, made in a fraction of the time
-            body, _ = HTMLExporter(template_name="basic").from_notebook_node(nb)
+            if "error" in exporting:
+                raise exporting["error"]
+            body, _ = exporting["exporter"].from_notebook_node(nb)
             style = (
                 "body{font-family:sans-serif;margin:1em;max-width:1000px}"
                 "pre{background:#f7f7f7;padding:.4em;overflow-x:auto;margin:.2em 0}"
@@ -87,15 +135,18 @@ def _dsp_run_notebook(packed, values, inputs, outputs, metrics, classification, 
                 "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
                 f"<style>{style}</style></head><body>{body}</body></html>\n"
             )
-        except Exception as exc:  # no nbconvert in the step's image
+        except Exception as exc:  # no nbconvert in the step's image, or it failed
             import html
 
             page = f"<pre>{html.escape(f'no HTML rendering: {exc}')}</pre>"
         with open(files["html"], "w", encoding="utf-8") as out:
             out.write(page)
 
+    loader = threading.Thread(target=load_exporter, daemon=True)
+    loader.start()
     client = NotebookClient(
         nb,
+        km=km,
         kernel_name="python3",
         timeout=None,
         startup_timeout=120,
@@ -103,7 +154,12 @@ def _dsp_run_notebook(packed, values, inputs, outputs, metrics, classification, 
     )
     started = time.perf_counter()
     try:
-        client.execute()
+        try:
+            loop.run_until_complete(client.async_execute())
+        finally:
+            if client.kc is not None:
+                client.kc.stop_channels()
+            stop_kernel()
     except CellExecutionError as exc:
         save()
         failed = next(
