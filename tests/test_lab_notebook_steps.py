@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from typing import Any
 
 import pytest
@@ -178,3 +179,75 @@ def test_a_notebook_that_cannot_be_a_step_says_why(lab: Lab, page: Any) -> None:
     shot(page, "notebook_step_refused")
     page.keyboard.press("Escape")
     page.locator(".jp-Dialog").wait_for(state="detached", timeout=10_000)
+
+
+TEAM_IMAGE = "quay.io/example/team-step@sha256:" + "a" * 64
+
+
+def runtime_images_in(lab: Lab) -> Any:
+    """Two runtime images on the lab's Jupyter data path, shaped as ODH's workbench has them."""
+    folder = lab.root_dir.parent / "data" / "metadata" / "runtime-images"
+    folder.mkdir(parents=True, exist_ok=True)
+    workbench = f"python:{sys.version_info.major}.{sys.version_info.minor}"
+    made = []
+    for name, shown, image in [
+        ("standard", "Standard Python", workbench),
+        ("team-ubi9", "Team image (UBI9)", TEAM_IMAGE),
+    ]:
+        path = folder / f"{name}.json"
+        path.write_text(
+            json.dumps(
+                {
+                    "display_name": shown,
+                    "metadata": {"display_name": shown, "image_name": image},
+                    "schema_name": "runtime-image",
+                }
+            )
+        )
+        made.append(path)
+    return made
+
+
+def test_a_notebook_step_runs_on_the_runtime_image_picked(lab: Lab, page: Any) -> None:
+    made = runtime_images_in(lab)
+    try:
+        file_name = notebook_in_lab(lab, unique("nbimage"))
+        open_panel(page, lab)
+        file_menu(page, file_name, "Run as Pipeline Step")
+        picker = page.locator(".jp-Dialog .jp-DSP-imageChoice select")
+        picker.wait_for(timeout=30_000)
+        # the workbench's runtime images, the notebook's current one (the default) chosen
+        offered = picker.locator("option").all_inner_texts()
+        assert offered == ["Standard Python", "Team image (UBI9)"], offered
+        assert picker.input_value() == "standard"
+        picker.select_option(label="Team image (UBI9)")
+        shown = page.locator(".jp-Dialog .jp-DSP-imageReference").inner_text()
+        assert shown == TEAM_IMAGE, shown
+        shot(page, "notebook_step_image_picker")
+        page.locator(".jp-Dialog button.jp-mod-accept").click()
+
+        dialog = page.locator(".jp-Dialog")
+        dialog.locator('label[data-param="count"]').wait_for(timeout=30_000)
+        dialog.locator("button.jp-mod-accept").click()
+        view = page.locator(".jp-DSP-runView[data-run-id]")
+        view.wait_for(timeout=30_000)
+        run_id = view.get_attribute("data-run-id")
+        page.locator('.jp-DSP-runView[data-state="SUCCEEDED"]').wait_for(timeout=RUN_TIMEOUT_MS)
+        run = lab.get(lab.api("project", f"runs/{run_id}")).json()
+        executors = run["pipeline_spec"]["deploymentSpec"]["executors"].values()
+        assert [e["container"]["image"] for e in executors] == [TEAM_IMAGE]
+
+        # Cancel in the picker: no run dialog, no run
+        runs_before = lab.get(lab.api("project", "runs?page_size=100")).json().get("total_size")
+        open_panel(page, lab)
+        file_menu(page, file_name, "Run as Pipeline Step")
+        picker.wait_for(timeout=30_000)
+        page.locator(".jp-Dialog button.jp-mod-reject").click()
+        page.locator(".jp-Dialog").wait_for(state="detached", timeout=10_000)
+        page.wait_for_timeout(1500)
+        assert page.locator(".jp-Dialog").count() == 0
+        runs_after = lab.get(lab.api("project", "runs?page_size=100")).json().get("total_size")
+        assert runs_after == runs_before
+    finally:
+        for path in made:
+            path.unlink()

@@ -134,3 +134,50 @@ async def test_the_file_browser_route_uses_the_notebooks_image(odh_images, jp_fe
     error = json.loads(info.value.response.body)
     assert "no runtime image 'Missing Image Name'" in error["message"]
     assert "Datascience with Python 3.12 (UBI9)" in error["message"]
+
+
+async def test_the_file_browser_route_offers_and_takes_a_runtime_image(
+    odh_images, jp_fetch, jp_root_dir
+):
+    notebook(jp_root_dir, "Datascience with Python 3.12 (UBI9)", "pick")
+
+    async def spec(**body: object) -> dict:
+        body = {"path": "pick.ipynb", **body}
+        answer = await jp_fetch("dsp", "notebooks", "spec", method="POST", body=json.dumps(body))
+        return json.loads(answer.body)
+
+    first = await spec()
+    assert first["image"] == DATASCIENCE  # the notebook's own choice
+    assert [(i["display_name"], i["image"]) for i in first["runtime_images"]] == [
+        ("Datascience with Python 3.12 (UBI9)", DATASCIENCE),
+        ("PyTorch with CUDA and Python 3.12 (UBI9)", PYTORCH),
+    ]
+    chosen = await spec(image="PyTorch with CUDA and Python 3.12 (UBI9)")
+    assert chosen["image"] == PYTORCH and images_of(chosen["pipeline_spec"]) == [PYTORCH]
+    assert f"image: {PYTORCH}" in chosen["yaml"]  # what "Upload as Pipeline…" uploads
+    by_file = await spec(image="pytorch-ubi9-python-3.12")
+    assert by_file["image"] == PYTORCH
+    by_ref = await spec(image="python:3.13")
+    assert images_of(by_ref["pipeline_spec"]) == ["python:3.13"]
+
+    for bad, says in [
+        ("TensorFlow 2", "no runtime image 'TensorFlow 2'"),
+        (["python:3.12"], "image must be a runtime image's name or an image reference"),
+        ("python:3.12\nx", "image must be a runtime image's name or an image reference"),
+        ("x" * 600, "image must be a runtime image's name or an image reference"),
+    ]:
+        with pytest.raises(HTTPClientError) as info:
+            await spec(image=bad)
+        assert info.value.code == 400, bad
+        assert says in json.loads(info.value.response.body)["message"], bad
+
+
+async def test_without_runtime_images_the_route_offers_none(jp_fetch, jp_root_dir, monkeypatch):
+    monkeypatch.setenv("JUPYTER_PATH", str(jp_root_dir / "nothing-here"))
+    notebook(jp_root_dir, name="plain")
+    answer = await jp_fetch(
+        "dsp", "notebooks", "spec", method="POST", body=json.dumps({"path": "plain.ipynb"})
+    )
+    got = json.loads(answer.body)
+    assert got["runtime_images"] == []
+    assert got["image"] == f"python:{sys.version_info.major}.{sys.version_info.minor}"

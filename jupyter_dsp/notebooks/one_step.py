@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 MAX_PATH = 1024
+MAX_IMAGE = 512
 
 
 class NotebookRefused(Exception):
@@ -33,6 +34,8 @@ class CompiledNotebook:
     spec: dict[str, Any]  # the pipeline spec (IR)
     yaml: str  # the same, as a pipeline file to upload
     parameters: list[dict[str, Any]]  # {name, type, default?, required}
+    image: str = ""  # the image the step runs on
+    runtime_images: list[dict[str, str]] = field(default_factory=list)  # the workbench's
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -41,6 +44,8 @@ class CompiledNotebook:
             "pipeline_spec": self.spec,
             "yaml": self.yaml,
             "parameters": self.parameters,
+            "image": self.image,
+            "runtime_images": self.runtime_images,
         }
 
 
@@ -66,19 +71,36 @@ def check_path(path: str) -> str:
     return str(pure)
 
 
-def compile_notebook(content: Any, path: str) -> CompiledNotebook:
+def check_image(image: Any) -> str | None:
+    """The ``image`` a request may name (a runtime image's name or an image reference)."""
+    if image is None or image == "":
+        return None
+    if not isinstance(image, str) or len(image) > MAX_IMAGE or re.search(r"[\x00-\x1f\x7f]", image):
+        raise NotebookRefused(
+            400, "image must be a runtime image's name or an image reference (one line)"
+        )
+    return image.strip() or None
+
+
+def compile_notebook(content: Any, path: str, image: str | None = None) -> CompiledNotebook:
     """Compile the notebook ``content`` (nbformat JSON) found at ``path`` into a one-step
-    pipeline with ``kfp.compiler``; 400 for a notebook whose declarations cannot make a step,
-    413 when too large. (The server's side of what ``%dsp compile x.ipynb`` does: no kernel
-    module is imported here.)"""
+    pipeline with ``kfp.compiler``, on ``image`` (a runtime image's name or an image
+    reference) when given; 400 for a notebook whose declarations cannot make a step or an
+    unknown image, 413 when too large. (The server's side of what ``%dsp compile x.ipynb``
+    does: no kernel module is imported here.)"""
     import nbformat
     import yaml
     from kfp import compiler
 
     from jupyter_dsp.notebooks import NotebookSignatureError, NotebookTooLarge
     from jupyter_dsp.notebooks.pipeline import notebook_pipeline
+    from jupyter_dsp.notebooks.runtime_images import image_for, runtime_images
 
     file_name = PurePosixPath(path).name
+    try:
+        base_image = image_for(image) if image else None
+    except NotebookSignatureError as exc:
+        raise NotebookRefused(400, str(exc)) from None
     try:
         nb = nbformat.from_dict(content)
         nbformat.validate(nb)
@@ -89,7 +111,7 @@ def compile_notebook(content: Any, path: str) -> CompiledNotebook:
         nbformat.write(nb, copy)
         package = Path(tmp) / "pipeline.yaml"
         try:
-            func = notebook_pipeline(str(copy))
+            func = notebook_pipeline(str(copy), base_image=base_image)
             compiler.Compiler().compile(pipeline_func=func, package_path=str(package))
         except NotebookTooLarge as exc:
             raise NotebookRefused(413, _without(str(exc), str(copy), tmp, file_name)) from None
@@ -102,7 +124,18 @@ def compile_notebook(content: Any, path: str) -> CompiledNotebook:
         text = package.read_text(encoding="utf-8")
     spec = yaml.safe_load(text)
     name = (spec.get("pipelineInfo") or {}).get("name") or PurePosixPath(file_name).stem
-    return CompiledNotebook(name, file_name, spec, text, root_parameters(spec))
+    offered = [
+        {"name": i.name, "display_name": i.display_name, "image": i.image} for i in runtime_images()
+    ]
+    return CompiledNotebook(
+        name, file_name, spec, text, root_parameters(spec), step_image_of(spec), offered
+    )
+
+
+def step_image_of(spec: dict[str, Any]) -> str:
+    """The image of the one step's executor in ``spec``."""
+    executors = ((spec.get("deploymentSpec") or {}).get("executors") or {}).values()
+    return next((str((e.get("container") or {}).get("image") or "") for e in executors), "")
 
 
 def _without(message: str, copy: str, tmp: str, file_name: str) -> str:

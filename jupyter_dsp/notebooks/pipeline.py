@@ -20,8 +20,11 @@ _TYPES: dict[str, type] = {
 }
 
 
-def notebook_pipeline(path: str | Path, name: str | None = None) -> Any:
-    """A ``@dsl.pipeline`` of one step that runs the notebook at ``path``."""
+def notebook_pipeline(
+    path: str | Path, name: str | None = None, base_image: str | None = None
+) -> Any:
+    """A ``@dsl.pipeline`` of one step that runs the notebook at ``path`` (on ``base_image``
+    when given, else on the image the notebook names or the workbench's Python)."""
     import nbformat
     from kfp import dsl
 
@@ -36,7 +39,9 @@ def notebook_pipeline(path: str | Path, name: str | None = None) -> Any:
             f"{source.name} reads input artifacts ({', '.join(wanted)}): run it as a step of a "
             "pipeline that produces them (jupyter_dsp.notebook_component)"
         )
-    step = notebook_component(nb, name=source.stem.replace("-", "_").replace(" ", "_"))
+    step = notebook_component(
+        nb, name=source.stem.replace("-", "_").replace(" ", "_"), base_image=base_image
+    )
     params = [d for d in sig.inputs if not d.is_artifact]
 
     names = [d.name for d in params]

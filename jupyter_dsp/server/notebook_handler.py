@@ -1,7 +1,9 @@
 """``POST {base}dsp/notebooks/spec`` with ``{"path": "dir/prep.ipynb"}``: a notebook of the file
 browser compiled into a one-step pipeline, for "Run as pipeline step…" and "Upload as
-pipeline…" in JupyterLab. The panel then runs (inline spec) or uploads (the YAML) through the
-proxy exactly as for any pipeline; this route talks to no stack.
+pipeline…" in JupyterLab. With ``"image"`` (a runtime image's name or an image reference) the
+step runs on that image instead of the notebook's own choice. The panel then runs (inline
+spec) or uploads (the YAML) through the proxy exactly as for any pipeline; this route talks
+to no stack.
 
 The path is relative to the server's root and read through Jupyter's contents manager (so
 nothing outside its root, and no hidden file unless the server allows them). Authenticated
@@ -9,11 +11,13 @@ and authorized like every ``dsp/`` handler (resource ``dsp``); a browser's POST 
 Jupyter's XSRF token. Answer (200)::
 
     {"name": str, "file_name": str, "pipeline_spec": {...}, "yaml": str,
-     "parameters": [{"name", "type" (KFP's: NUMBER_INTEGER, ...), "required", "default"?}]}
+     "parameters": [{"name", "type" (KFP's: NUMBER_INTEGER, ...), "required", "default"?}],
+     "image": str (the step's), "runtime_images": [{"name", "display_name", "image"}]}
 
-Errors are KFP-shaped ``{"code", "message", "details"}``: 400 no path, not a notebook or a
-notebook whose declarations make no step; 403 a path outside the root; 404 no such file;
-413 a notebook beyond the size a step carries.
+Errors are KFP-shaped ``{"code", "message", "details"}``: 400 no path, not a notebook, a
+notebook whose declarations make no step, or an image that is neither a runtime image's name
+nor an image reference; 403 a path outside the root; 404 no such file; 413 a notebook beyond
+the size a step carries.
 """
 
 from __future__ import annotations
@@ -25,7 +29,12 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 from tornado.ioloop import IOLoop
 
-from jupyter_dsp.notebooks.one_step import NotebookRefused, check_path, compile_notebook
+from jupyter_dsp.notebooks.one_step import (
+    NotebookRefused,
+    check_image,
+    check_path,
+    compile_notebook,
+)
 from jupyter_dsp.server.handlers import DSPHandler
 
 MAX_BODY = 16 * 1024
@@ -40,7 +49,7 @@ class NotebookSpecHandler(DSPHandler):
         except NotebookRefused as exc:
             self.send_kfp_error(exc.status, exc.message)
 
-    def _path(self) -> str:
+    def _request(self) -> tuple[str, str | None]:
         if len(self.request.body or b"") > MAX_BODY:
             raise NotebookRefused(413, 'the request is too large: send {"path": ...}')
         try:
@@ -49,10 +58,10 @@ class NotebookSpecHandler(DSPHandler):
             raise NotebookRefused(400, 'the body must be JSON: {"path": "dir/x.ipynb"}') from None
         if not isinstance(body, dict):
             raise NotebookRefused(400, 'the body must be a JSON object: {"path": ...}')
-        return check_path(body.get("path", ""))
+        return check_path(body.get("path", "")), check_image(body.get("image"))
 
     async def _compile(self) -> None:
-        path = self._path()
+        path, image = self._request()
         cm = self.contents_manager
         try:
             model = await ensure_async(cm.get(path, content=True, type="notebook"))
@@ -62,7 +71,7 @@ class NotebookSpecHandler(DSPHandler):
                 raise NotebookRefused(400, f"{path} is not a notebook") from None
             raise NotebookRefused(status, f"no notebook at {path}") from None
         compiled = await IOLoop.current().run_in_executor(
-            None, compile_notebook, model["content"], path
+            None, compile_notebook, model["content"], path, image
         )
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(compiled.to_json()))  # (scrubbed on the way out)

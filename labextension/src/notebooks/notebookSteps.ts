@@ -20,6 +20,7 @@ import { SpaceName } from '../common/types';
 import { IRunDialogResult, runPipeline } from '../dialogs/runDialog';
 import { uploadPipeline } from '../dialogs/uploadDialog';
 import { setNotebookOpener } from '../results/openNotebook';
+import { askImage, IRuntimeImage } from './imagePicker';
 
 export namespace NotebookCommandIDs {
   export const runStep = 'jupyter-dsp:run-notebook-step';
@@ -32,17 +33,23 @@ export interface INotebookSpec {
   pipeline_spec: Record<string, any>;
   yaml: string;
   parameters: { name: string; type: string; required: boolean; default?: unknown }[];
+  /** The image the step runs on, and the workbench's runtime images to choose from. */
+  image?: string;
+  runtime_images?: IRuntimeImage[];
 }
 
-export async function notebookSpec(model: DSPModel, path: string): Promise<INotebookSpec> {
+export async function notebookSpec(model: DSPModel, path: string, image?: string): Promise<INotebookSpec> {
   return model.client.json<INotebookSpec>(model.client.url('notebooks', 'spec'), {
     method: 'POST',
-    body: JSON.stringify({ path })
+    body: JSON.stringify(image ? { path, image } : { path })
   });
 }
 
-/** The notebook's one-step pipeline, or null after telling the user why not. */
-async function compiledOrSaid(model: DSPModel, path: string): Promise<INotebookSpec | null> {
+/**
+ * The notebook's one-step pipeline on the image the user picks (asked only where the
+ * workbench offers runtime images), or null after telling the user why not or on Cancel.
+ */
+async function compiledOrSaid(model: DSPModel, path: string, action: string): Promise<INotebookSpec | null> {
   if (!model.info) {
     await model.refreshInfo();
   }
@@ -51,7 +58,13 @@ async function compiledOrSaid(model: DSPModel, path: string): Promise<INotebookS
     return null;
   }
   try {
-    return await notebookSpec(model, path);
+    const spec = await notebookSpec(model, path);
+    const chosen = await askImage(spec.file_name, spec.image ?? '', spec.runtime_images ?? [], action);
+    if (chosen === undefined) {
+      return null;
+    }
+    const picked = spec.runtime_images?.find(i => i.name === chosen);
+    return !picked || picked.image === spec.image ? spec : await notebookSpec(model, path, chosen);
   } catch (reason) {
     await showErrorMessage(`Cannot make a pipeline step of ${PathExt.basename(path)}`, errorText(reason));
     return null;
@@ -60,7 +73,7 @@ async function compiledOrSaid(model: DSPModel, path: string): Promise<INotebookS
 
 /** "Upload as Pipeline…" of a notebook: its one-step pipeline in the upload dialog. */
 export async function uploadNotebook(model: DSPModel, path: string): Promise<SpaceName | null> {
-  const spec = await compiledOrSaid(model, path);
+  const spec = await compiledOrSaid(model, path, 'Upload');
   if (!spec) {
     return null;
   }
@@ -94,7 +107,7 @@ export function addNotebookCommands(app: JupyterFrontEnd, options: INotebookComm
 
   const compiled = async (args: Record<string, unknown>): Promise<INotebookSpec | null> => {
     const path = (args.path as string | undefined) ?? selectedNotebook();
-    return path ? compiledOrSaid(model, path) : null;
+    return path ? compiledOrSaid(model, path, 'Run') : null;
   };
 
   app.commands.addCommand(NotebookCommandIDs.runStep, {
