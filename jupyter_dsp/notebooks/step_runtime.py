@@ -130,6 +130,7 @@ def _dsp_run_notebook(packed, values, inputs, outputs, metrics, classification, 
                 "[data-mime-type='application/vnd.jupyter.stderr'] pre{background:#fdecea}"
                 "img{max-width:100%}table{border-collapse:collapse}"
                 "td,th{border:1px solid #ddd;padding:2px 6px}"
+                ".anchor-link{display:none}"
             )
             page = (
                 "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
