@@ -19,8 +19,7 @@ import pytest
 import requests
 from fake_kube_api import FakeKubeServer, make_dspa
 from fixtures_cluster import ServiceAccountDir
-from stack_http import call, upload
-from test_lab_panel import (
+from lab_harness import (
     CHROMIUM,
     CHROMIUM_ARGS,
     Lab,
@@ -30,6 +29,7 @@ from test_lab_panel import (
     start_lab,
     stop_lab,
 )
+from stack_http import call, upload
 
 from jupyter_dsp.stack import start_stack
 
@@ -162,9 +162,7 @@ def test_shared_tab_shows_catalog_and_managed_marked_and_both_fork(cluster, page
     assert catalog.locator('[data-action="delete"]').count() == 1
     # a managed pipeline lives in the project's stack: it links to the dashboard; the catalog not
     link = managed.locator('a[data-action="open-ui"]')
-    assert link.get_attribute("href") == (
-        f"{DASHBOARD}/develop-train/pipelines/definitions/{NS}"
-    )
+    assert link.get_attribute("href") == (f"{DASHBOARD}/develop-train/pipelines/definitions/{NS}")
     assert link.get_attribute("target") == "_blank"
     assert link.get_attribute("rel") == "noopener noreferrer"
     assert catalog.locator('a[data-action="open-ui"]').count() == 0

@@ -11,21 +11,21 @@ from pathlib import Path
 
 import pytest
 import requests
-from test_lab_panel import CHROMIUM, CHROMIUM_ARGS, shot
+from lab_harness import CHROMIUM, CHROMIUM_ARGS, shot
 
 pytestmark = pytest.mark.browser
 
 
 def start_fresh_lab(base: Path):
     """start_lab without ever calling dsp/*: wait on Jupyter's own /api/status."""
-    import test_lab_panel
+    import lab_harness
 
     labconfig = base / "config" / "labconfig"
     labconfig.mkdir(parents=True, exist_ok=True)
     (labconfig / "page_config.json").write_text(
         json.dumps({"disabledExtensions": {"jupyter-dsp": True}})
     )
-    real_get = test_lab_panel.Lab.get
+    real_get = lab_harness.Lab.get
 
     def status_only(self, url, **params):  # start_lab polls dsp/info: ask /api/status instead
         if url.endswith("dsp/info"):
@@ -34,16 +34,16 @@ def start_fresh_lab(base: Path):
             return response
         return real_get(self, url, **params)
 
-    test_lab_panel.Lab.get = status_only
+    lab_harness.Lab.get = status_only
     try:
-        return test_lab_panel.start_lab(base)
+        return lab_harness.start_lab(base)
     finally:
-        test_lab_panel.Lab.get = real_get
+        lab_harness.Lab.get = real_get
 
 
 def test_dsp_info_in_a_notebook_on_a_fresh_server(tmp_path):
+    from lab_harness import stop_lab
     from playwright.sync_api import sync_playwright
-    from test_lab_panel import stop_lab
 
     lab = start_fresh_lab(tmp_path)
     try:

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import hostile_pipelines as hp
+import lab_harness as harness
 import pytest
 import requests
-import test_lab_panel as harness
 from kfp import compiler
-from test_lab_panel import Lab, open_panel, shot, unique
+from lab_harness import Lab, open_panel, shot, unique
 from test_lab_results import wait_succeeded
 
 browser = harness.browser
@@ -146,13 +146,22 @@ def write_notebook(path: Path, cells: list[str]) -> None:
         json.dumps(
             {
                 "cells": [
-                    {"cell_type": "code", "execution_count": None, "id": f"c{i}",
-                     "metadata": {}, "outputs": [], "source": source}
+                    {
+                        "cell_type": "code",
+                        "execution_count": None,
+                        "id": f"c{i}",
+                        "metadata": {},
+                        "outputs": [],
+                        "source": source,
+                    }
                     for i, source in enumerate(cells)
                 ],  # fmt: skip
                 "metadata": {
-                    "kernelspec": {"display_name": "Python 3", "language": "python",
-                                   "name": "python3"},
+                    "kernelspec": {
+                        "display_name": "Python 3",
+                        "language": "python",
+                        "name": "python3",
+                    },
                 },  # fmt: skip
                 "nbformat": 4,
                 "nbformat_minor": 5,
@@ -165,9 +174,9 @@ def run_notebook(lab: Lab, page: Any, filename: str) -> None:
     """Open ``filename`` in a fresh workspace and Run All; wait until no cell is busy."""
     page.goto(f"{lab.url}lab/workspaces/{unique('ws')}/tree/{filename}?reset&token={lab.token}")
     page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=90_000)
-    page.locator(
-        ".jp-StatusBar-Widget", has_text=re.compile(r"Python 3.*\| Idle")
-    ).first.wait_for(timeout=120_000)
+    page.locator(".jp-StatusBar-Widget", has_text=re.compile(r"Python 3.*\| Idle")).first.wait_for(
+        timeout=120_000
+    )
     page.locator(".jp-NotebookPanel:visible .jp-Notebook").first.click()
     page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).first.click()
     page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).first.click()
@@ -234,9 +243,7 @@ def test_panel_run_view_runs_nothing(lab: Lab, watched: Any, hostile_run: str) -
     outputs = ".jp-DSP-outputs"
     page.locator(outputs).wait_for(timeout=30_000)
     task = f'{outputs} details[data-task="{hp.TASK}"]'
-    page.locator(f"{task} .jp-DSP-markdown h1", has_text="Hostile report").wait_for(
-        timeout=30_000
-    )
+    page.locator(f"{task} .jp-DSP-markdown h1", has_text="Hostile report").wait_for(timeout=30_000)
     assert_report_shows(page, task)
     frame = page.frame_locator(f"{task} iframe.jp-DSP-htmlFrame").first
     assert frame.locator("h1").first.inner_text() == "Hostile HTML"
@@ -245,7 +252,8 @@ def test_panel_run_view_runs_nothing(lab: Lab, watched: Any, hostile_run: str) -
     page.locator(".jp-DSP-taskIO").wait_for(timeout=20_000)
     time.sleep(0.5)
     watched.assert_inert(lab, ".jp-DSP-runView, .jp-DSP-runs", "panel_run_view")
-    assert hp.RUN_NAME in page.locator(view).inner_text() or hp.RUN_NAME in page.locator(
-        ".jp-DSP-runs"
-    ).inner_text()  # the run's name, as text
+    assert (
+        hp.RUN_NAME in page.locator(view).inner_text()
+        or hp.RUN_NAME in page.locator(".jp-DSP-runs").inner_text()
+    )  # the run's name, as text
     assert not watched.errors, watched.errors

@@ -2,7 +2,7 @@
 from the run dialog fires runs and stops when disabled; the runs list filters by experiment,
 hides archived runs behind a switch and archives/deletes in bulk (confirmed); "Run again"
 opens the dialog filled from a run; the diff view of two versions. Uses the lab launcher and
-fixtures of test_lab_panel.py against the embedded stack."""
+fixtures of lab_harness.py against the embedded stack."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import lab_harness as harness
 import pytest
 import requests
-import test_lab_panel as harness
-from test_lab_panel import PIPELINES, Lab, open_panel, pipeline_row, search, shot, unique
+from lab_harness import PIPELINES, Lab, open_panel, pipeline_row, search, shot, unique
 
 browser = harness.browser
 lab = harness.lab

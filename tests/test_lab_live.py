@@ -3,7 +3,7 @@ stack's API through the Jupyter server, as a kernel's ``%dsp`` does) shows in th
 within 3 s without a click; a hidden panel or page makes no request at all (counted in the
 browser and in the Jupyter server's own request log); the upload dialog proposes what works;
 Terminate is gone from a finished run; catch-up defaults on. Uses the lab launcher and the
-browser fixtures of test_lab_panel.py, with the server logging every request (DEBUG)."""
+browser fixtures of lab_harness.py, with the server logging every request (DEBUG)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import lab_harness as harness
 import pytest
 import requests
-import test_lab_panel as harness
-from test_lab_panel import (
+from lab_harness import (
     PIPELINES,
     Lab,
     open_panel,

@@ -2,7 +2,7 @@
 Pipeline Step…" on a notebook opens the panel's run dialog with the notebook's parameters
 typed (int, float, bool, str, list, dict), the run reaches SUCCEEDED in the embedded stack,
 its run view shows the executed notebook, which opens in JupyterLab with one click; "Upload
-as Pipeline…" uploads the notebook as a one-step pipeline. Uses test_lab_panel.py's launcher
+as Pipeline…" uploads the notebook as a one-step pipeline. Uses lab_harness.py's launcher
 and fixtures (a module-scoped lab and browser, a page per test)."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import re
 import sys
 from typing import Any
 
+import lab_harness as harness
 import pytest
 import requests
-import test_lab_panel as harness
+from lab_harness import Lab, open_panel, pipeline_row, search, shot, unique
 from notebook_steps_helpers import make_notebook
-from test_lab_panel import Lab, open_panel, pipeline_row, search, shot, unique
 
 browser = harness.browser
 lab = harness.lab

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import requests
-from test_lab_panel import Lab, browser, lab, shot  # noqa: F401 (fixtures)
+from lab_harness import Lab, browser, lab, shot  # noqa: F401 (fixtures)
 from test_notebooks import ALL, NOTEBOOKS
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]

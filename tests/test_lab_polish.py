@@ -2,7 +2,7 @@
 floats at a readable precision (0.1, not 0.09999999999999998); a metrics artifact with one
 metric still draws its chart; table headers break between words only; parameter types in
 plain words in the version diff (float, not NUMBER_DOUBLE). Uses the lab launcher and
-fixtures of test_lab_panel.py against the embedded stack."""
+fixtures of lab_harness.py against the embedded stack."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import lab_harness as harness
 import pytest
 import requests
-import test_lab_panel as harness
+from lab_harness import Lab, open_panel, pipeline_row, search, shot, unique
 from test_lab_lifecycle import compile_to
-from test_lab_panel import Lab, open_panel, pipeline_row, search, shot, unique
 
 browser = harness.browser
 lab = harness.lab

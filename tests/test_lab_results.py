@@ -8,12 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import lab_harness as harness
 import pytest
 import requests
 import results_pipelines as rp
-import test_lab_panel as harness
 from kfp import compiler
-from test_lab_panel import ARTIFACTS, Lab, open_panel, unique
+from lab_harness import ARTIFACTS, Lab, open_panel, unique
 
 browser = harness.browser
 lab = harness.lab

@@ -1,15 +1,15 @@
 """Browser test of runs from the JupyterLab panel: the run dialog's form, a run that
 reaches Succeeded in the embedded stack, its run view (graph, tasks) and a task's log.
-Uses the lab launcher and fixtures of test_lab_panel.py."""
+Uses the lab launcher and fixtures of lab_harness.py."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+import lab_harness as harness
 import pytest
-import test_lab_panel as harness
-from test_lab_panel import PIPELINES, Lab, open_panel, pipeline_row, search, shot, unique
+from lab_harness import PIPELINES, Lab, open_panel, pipeline_row, search, shot, unique
 
 # the same fixtures (a module-scoped lab and browser, a page per test)
 browser = harness.browser
