@@ -12,20 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import urllib.parse
-import uuid
-from typing import Any
 
-import pytest
-import reference
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+import reliability_input_helpers
 from reliability_helpers import Tally, Target, all_pipelines, assert_clean_error, record
-from stack_http import VALID
-from test_stack_fuzz import OPERATIONS, SCHEMA
-
-from jupyter_dsp.server.routes import UNSAFE_SEGMENT
+from reliability_input_helpers import HELLO, NEW_RUN_OPERATIONS, fuzz, runs_supported, targets
+from test_stack_fuzz import OPERATIONS
 
 pytest_plugins = (
     "pytest_jupyter.jupyter_server",
@@ -33,61 +24,7 @@ pytest_plugins = (
     "fixtures_server",
 )
 
-reference.require_module()  # reads KFP's reference data below
-HELLO = (VALID / "hello_world.yaml").read_bytes()
-EXAMPLES = int(os.environ.get("DSP_FUZZ_EXAMPLES", "25"))
-RUN_OPERATIONS = [
-    ("/apis/v2beta1/runs", "GET"),
-    ("/apis/v2beta1/runs", "POST"),
-    ("/apis/v2beta1/runs/{run_id}", "GET"),
-    ("/apis/v2beta1/runs/{run_id}", "DELETE"),
-    ("/apis/v2beta1/runs/{run_id}:archive", "POST"),
-    ("/apis/v2beta1/runs/{run_id}:unarchive", "POST"),
-    ("/apis/v2beta1/runs/{run_id}:terminate", "POST"),
-    ("/apis/v2beta1/runs/{run_id}:retry", "POST"),
-]
-NEW_RUN_OPERATIONS = [op for op in RUN_OPERATIONS if op not in OPERATIONS]
-
-
-@pytest.fixture
-def jp_server_config(dsp_server_config):
-    return dsp_server_config
-
-
-def targets(handle: Any, server_url: str, jupyter_token: str) -> list[Target]:
-    return [Target.stack(handle), Target.proxy(server_url, jupyter_token)]
-
-
-def runs_supported(target: Target) -> bool:
-    return target.request("GET", "/runs", params={"page_size": "1"}).status_code != 501
-
-
-def fuzz_operation(target: Target, path: str, method: str, tally: Tally) -> None:
-    """Swagger-generated requests for one operation: never a 5xx, never a traceback."""
-
-    @settings(
-        max_examples=EXAMPLES,
-        derandomize=True,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(case=SCHEMA[path][method].as_strategy())
-    def run(case: Any) -> None:
-        response = case.call(base_url=target.base, headers=target.headers, timeout=60)
-        tally.add(f"{target.name}_inputs")
-        assert response.status_code < 500, (method, case.path, case.query, response.text)
-        assert "Traceback" not in response.text, response.text
-        body = response.json()
-        if response.status_code >= 400:
-            assert set(body) == {"code", "message", "details"}, body
-
-    run()
-
-
-def fuzz(target: Target, operations: list[tuple[str, str]], tally: Tally) -> None:
-    for path, method in operations:
-        fuzz_operation(target, path, method, tally)
+jp_server_config = reliability_input_helpers.jp_server_config  # a fixture
 
 
 async def test_swagger_fuzz_through_the_proxy_and_the_run_endpoints(
@@ -283,140 +220,3 @@ async def test_oversized_bodies_get_413_and_the_stack_keeps_serving(
 
 
 # ---- hostile names -----------------------------------------------------------------------
-
-HOSTILE = [
-    "a/b",
-    "../../etc/passwd",
-    "..\\..\\windows\\system32",
-    "%2e%2e%2f%00",
-    "?x=1&namespace=other#frag",
-    "名前 パイプライン",
-    "конвейер",
-    "خط أنابيب",
-    "🚀 pipeline 🔥",
-    "e\u0301 (combining accent)",
-    "\u202eright-to-left override",
-    "zero\u200bwidth",
-    "\ufeffbyte order mark",
-    "<script>alert(1)</script>",
-    "'; DROP TABLE pipelines;--",
-    '{"json": "inside"}',
-    "tab\tand\nnewline",
-    "x" * 128,
-    "é" * 128,
-    "🚀" * 128,
-]
-# any text a query string can carry (no lone surrogates: they cannot be encoded in UTF-8)
-GENERATED = st.text(alphabet=st.characters(exclude_categories=("Cs",)), min_size=1, max_size=128)
-
-
-def round_trip(target: Target, name: str, namespace: str | None) -> list[str]:
-    """Upload ``name`` (and a version and an experiment named after it), then read them back
-    every way."""
-    where = {"namespace": namespace} if namespace else {}
-    problems = []
-    response = target.upload(name, HELLO, **where)
-    if response.status_code != 200:
-        return [f"{name!r}: upload answered {response.status_code} {response.text[:200]}"]
-    pid = response.json()["pipeline_id"]
-    got = target.request("GET", f"/pipelines/{pid}").json()
-    if got.get("display_name") != name:
-        problems.append(f"{name!r}: stored as {got.get('display_name')!r}")
-    predicate = {"key": "display_name", "operation": "EQUALS", "string_value": name}
-    listed = target.request(
-        "GET", "/pipelines", params={"filter": json.dumps({"predicates": [predicate]}), **where}
-    ).json()
-    if [p["pipeline_id"] for p in listed.get("pipelines", [])] != [pid]:
-        problems.append(f"{name!r}: filter by name lists {listed}")
-    if name not in (".", ".."):  # clients normalise dot segments away before sending
-        by_name = target.request(
-            "GET", "/pipelines/names/" + urllib.parse.quote(name, safe=""), params=where
-        )
-        if target.name == "proxy" and UNSAFE_SEGMENT.search(name):
-            # the proxy refuses path segments with / \\ % or control characters (traversal)
-            assert_clean_error(by_name)
-        elif by_name.status_code != 200 or by_name.json().get("pipeline_id") != pid:
-            problems.append(f"{name!r}: get by name answered {by_name.status_code}")
-    experiment_name = f"{uuid.uuid4().hex[:6]} {name}"[:128]  # unique in namespace default
-    created = target.request(
-        "POST", "/experiments", json={"display_name": experiment_name, "namespace": "default"}
-    )
-    if created.status_code != 200:
-        problems.append(f"{experiment_name!r}: experiment answered {created.status_code}")
-    else:
-        eid = created.json()["experiment_id"]
-        got_exp = target.request("GET", f"/experiments/{eid}").json().get("display_name")
-        if got_exp != experiment_name:
-            problems.append(f"{experiment_name!r}: experiment stored as {got_exp!r}")
-    version_name = ("v " + name)[:128]  # the first version already has the pipeline's name
-    version = target.request(
-        "POST",
-        "/pipelines/upload_version",
-        params={"name": version_name, "pipelineid": pid},
-        files={"uploadfile": ("p.yaml", HELLO)},
-    )
-    if version.status_code != 200:
-        problems.append(f"{name!r}: version upload answered {version.status_code}")
-    else:
-        versions = target.request("GET", f"/pipelines/{pid}/versions").json()
-        names = {v["display_name"] for v in versions.get("pipeline_versions", [])}
-        if version_name not in names:
-            problems.append(f"{version_name!r}: version listed as {names}")
-    return problems
-
-
-def hostile_names(target: Target, namespace: str | None, tally: Tally) -> list[str]:
-    problems: list[str] = []
-    seen: set[str] = set()
-    for name in HOSTILE:
-        problems += round_trip(target, name, namespace)
-        seen.add(name)
-        tally.add("inputs")
-
-    @settings(
-        max_examples=EXAMPLES * 2,
-        derandomize=True,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(name=GENERATED)
-    def generated(name: str) -> None:
-        if name in seen:
-            return
-        seen.add(name)
-        tally.add("inputs")
-        problems.extend(round_trip(target, name, namespace))
-
-    generated()
-    return problems
-
-
-async def test_hostile_names_are_stored_and_listed_back_intact(
-    proxied_stack, server_url, jupyter_token
-):
-    tally = Tally()
-    direct, proxy = targets(proxied_stack, server_url, jupyter_token)
-    problems = await asyncio.to_thread(hostile_names, direct, None, tally)  # shared
-    problems += await asyncio.to_thread(hostile_names, proxy, None, tally)  # pinned: private
-    record(
-        "input_hostile_names",
-        inputs_tried=tally["inputs"],
-        requests_per_input=8,
-        not_intact=len(problems),
-    )
-    assert not problems, "\n".join(problems[:20])
-
-
-def test_names_with_surrounding_spaces_or_control_characters_are_kept_or_refused(proxied_stack):
-    direct = Target.stack(proxied_stack)
-    problems: list[str] = []
-    for name in (" leading space", "trailing space ", "   ", "nul\x00inside", "bell\x07inside"):
-        response = direct.upload(name, HELLO, namespace="default")
-        if response.status_code == 200:
-            stored = response.json()["display_name"]
-            if stored != name:
-                problems.append(f"{name!r} stored as {stored!r}")
-        else:
-            assert_clean_error(response)  # refusing it clearly is fine too
-    assert not problems, problems
