@@ -17,7 +17,7 @@ import json
 import tarfile
 import zipfile
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from google.protobuf import json_format
@@ -67,27 +67,35 @@ def read_package(filename: str, data: bytes) -> str:
         raise invalid_argument("The pipeline file is not UTF-8 text") from None
 
 
+_Member = TypeVar("_Member", zipfile.ZipInfo, tarfile.TarInfo)
+
+
 def _is_yaml_name(name: str) -> bool:
     return name.lower().endswith((".yaml", ".yml", ".json"))
+
+
+def _chosen(files: list[tuple[str, int, _Member]], kind: str) -> _Member:
+    """The archive member holding the pipeline (``pipeline.yaml``, else the first file), with
+    KFP's refusals for an empty archive, a member that is no YAML and one too large. ``files``:
+    (name, size, member) of each file; ``kind``: "zip" or "tarball", as KFP words it."""
+    if not files:
+        raise invalid_argument(f"Error extracting pipeline from the {kind} file. Empty {kind} file")
+    name, size, member = next((f for f in files if f[0] == "pipeline.yaml"), files[0])
+    if not _is_yaml_name(name):
+        raise invalid_argument(
+            f"Error extracting pipeline from the {kind} file. Expecting a pipeline.yaml file"
+            f" inside the {kind}. Got: {name}"
+        )
+    if size > MAX_PACKAGE_BYTES:
+        raise too_large(f"The pipeline file inside the {kind} is larger than 32 MB")
+    return member
 
 
 def _from_zip(data: bytes) -> bytes:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members = [m for m in archive.infolist() if not m.is_dir()]
-            if not members:
-                raise invalid_argument(
-                    "Error extracting pipeline from the zip file. Empty zip file"
-                )
-            chosen = next((m for m in members if m.filename == "pipeline.yaml"), members[0])
-            if not _is_yaml_name(chosen.filename):
-                raise invalid_argument(
-                    "Error extracting pipeline from the zip file. Expecting a pipeline.yaml file"
-                    f" inside the zip. Got: {chosen.filename}"
-                )
-            if chosen.file_size > MAX_PACKAGE_BYTES:
-                raise too_large("The pipeline file inside the zip is larger than 32 MB")
-            return archive.read(chosen)
+            files = [(m.filename, m.file_size, m) for m in archive.infolist() if not m.is_dir()]
+            return archive.read(_chosen(files, "zip"))
     except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, ValueError) as exc:
         raise invalid_argument(
             f"Error extracting pipeline from the zip file. Not a valid zip file: {exc}"
@@ -97,20 +105,8 @@ def _from_zip(data: bytes) -> bytes:
 def _from_tarball(data: bytes) -> bytes:
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-            members = [m for m in archive.getmembers() if m.isfile()]
-            if not members:
-                raise invalid_argument(
-                    "Error extracting pipeline from the tarball file. Empty tarball file"
-                )
-            chosen = next((m for m in members if m.name == "pipeline.yaml"), members[0])
-            if not _is_yaml_name(chosen.name):
-                raise invalid_argument(
-                    "Error extracting pipeline from the tarball file. Expecting a pipeline.yaml"
-                    f" file inside the tarball. Got: {chosen.name}"
-                )
-            if chosen.size > MAX_PACKAGE_BYTES:
-                raise too_large("The pipeline file inside the tarball is larger than 32 MB")
-            handle = archive.extractfile(chosen)
+            files = [(m.name, m.size, m) for m in archive.getmembers() if m.isfile()]
+            handle = archive.extractfile(_chosen(files, "tarball"))
             if handle is None:
                 raise invalid_argument("Error reading pipeline YAML from the tarball file")
             return handle.read()

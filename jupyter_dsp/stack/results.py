@@ -236,6 +236,18 @@ def iteration_indexes(snap: RunSnapshot) -> dict[str, int]:
     return result
 
 
+def _entry(entry_id: str, key: str, item: dict[str, Any], created_us: int) -> Entry:
+    """The catalog entry of one artifact the engine recorded under ``key``."""
+    return Entry(
+        entry_id,
+        str(item.get("name") or key),
+        str(item.get("schema_title") or "system.Artifact"),
+        str(item.get("uri") or ""),
+        dict(item.get("metadata") or {}),
+        created_us,
+    )
+
+
 def _ordered(snap: RunSnapshot) -> list[TaskRecord]:
     """Executors first (they produce), then the rest, each by creation."""
     return sorted(
@@ -260,12 +272,10 @@ def catalog(run_id: str, namespace: str, snap: RunSnapshot, run_dir: Path) -> Ca
                 uri = str(item.get("uri") or "")
                 known = by_uri.get(uri) if uri else None
                 if known is None:
-                    entry = Entry(
+                    entry = _entry(
                         artifact_id(run_id, task.task_id, key, index),
-                        str(item.get("name") or key),
-                        str(item.get("schema_title") or "system.Artifact"),
-                        uri,
-                        dict(item.get("metadata") or {}),
+                        key,
+                        item,
                         task.end_time or task.create_time,
                     )
                     add(entry)
@@ -295,12 +305,10 @@ def catalog(run_id: str, namespace: str, snap: RunSnapshot, run_dir: Path) -> Ca
                     io_type, producer_name = "TASK_OUTPUT_INPUT", producer.name
                     producer_iteration = iterations.get(producer.task_id)
                 else:
-                    entry = Entry(
+                    entry = _entry(
                         artifact_id(run_id, task.task_id, "input:" + key, index),
-                        str(item.get("name") or key),
-                        str(item.get("schema_title") or "system.Artifact"),
-                        uri,
-                        dict(item.get("metadata") or {}),
+                        key,
+                        item,
                         task.start_time or task.create_time,
                     )
                     add(entry)

@@ -102,17 +102,21 @@ def open_file(path: str | Path, uid: int | None = None, base: str | Path | None 
     return _walk(path, uid, base, final_dir=False)
 
 
+def _start(path: str | Path, base: str | Path | None) -> tuple[int, list[str]]:
+    """A descriptor of where the walk to ``path`` starts (``base``, trusted and followed, or
+    ``/``) and the names left to walk from there; ``path`` outside ``base`` is refused."""
+    parts = split_absolute(path)
+    if base is None:
+        return os.open("/", DIR_FLAGS), parts
+    base_parts = split_absolute(base)
+    if parts[: len(base_parts)] != base_parts:
+        raise UnsafePath(f"'{path}' is outside '{base}'")
+    return os.open(str(base), DIR_FLAGS & ~os.O_NOFOLLOW), parts[len(base_parts) :]
+
+
 def _walk(path: str | Path, uid: int | None, base: str | Path | None, final_dir: bool) -> int:
     shown = str(path)
-    parts = split_absolute(path)
-    if base is not None:
-        base_parts = split_absolute(base)
-        if parts[: len(base_parts)] != base_parts:
-            raise UnsafePath(f"'{shown}' is outside '{base}'")
-        fd = os.open(str(base), DIR_FLAGS & ~os.O_NOFOLLOW)
-        parts = parts[len(base_parts) :]
-    else:
-        fd = os.open("/", DIR_FLAGS)
+    fd, parts = _start(path, base)
     try:
         for index, name in enumerate(parts):
             last = index == len(parts) - 1
@@ -135,8 +139,9 @@ def _walk(path: str | Path, uid: int | None, base: str | Path | None, final_dir:
         raise
 
 
-def open_any(path: str | Path, uid: int | None = None, base: str | Path | None = None
-             ) -> tuple[int, bool]:
+def open_any(
+    path: str | Path, uid: int | None = None, base: str | Path | None = None
+) -> tuple[int, bool]:
     """``(fd, is_dir)`` for a directory or a regular file at ``path``."""
     try:
         return open_dir(path, uid, base), True
@@ -172,15 +177,7 @@ def closing_fd(fd: int) -> Iterator[int]:
 
 def make_dirs(path: str | Path, base: str | Path | None = None, mode: int = 0o755) -> int:
     """Create ``path`` (and missing parents) without following links; its fd."""
-    parts = split_absolute(path)
-    if base is not None:
-        base_parts = split_absolute(base)
-        if parts[: len(base_parts)] != base_parts:
-            raise UnsafePath(f"'{path}' is outside '{base}'")
-        fd = os.open(str(base), DIR_FLAGS & ~os.O_NOFOLLOW)
-        parts = parts[len(base_parts) :]
-    else:
-        fd = os.open("/", DIR_FLAGS)
+    fd, parts = _start(path, base)
     try:
         for index, name in enumerate(parts):
             try:
