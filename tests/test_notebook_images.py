@@ -181,3 +181,33 @@ async def test_without_runtime_images_the_route_offers_none(jp_fetch, jp_root_di
     got = json.loads(answer.body)
     assert got["runtime_images"] == []
     assert got["image"] == f"python:{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def test_dsp_image_option_chooses_for_one_command(odh_images, shell, tmp_path):
+    """``%dsp compile|upload|run prep.ipynb --image NAME``: the step runs on that image for this
+    command; a wrong name or an image for a non-notebook is a UsageError naming the fix."""
+    import uuid
+
+    from IPython.core.error import UsageError
+
+    stem = f"imaged-{uuid.uuid4().hex[:8]}"
+    path = notebook(tmp_path, "Datascience with Python 3.12 (UBI9)", stem)
+    name = "PyTorch with CUDA and Python 3.12 (UBI9)"
+    compiled = shell.run_line_magic("dsp", f'compile {path} --image "{name}"')
+    assert images_of(compiled.spec) == [PYTORCH]
+    assert images_of(shell.run_line_magic("dsp", f"compile {path}").spec) == [DATASCIENCE]
+
+    # run on an image reference (the embedded stack runs the lightweight step here)
+    run = shell.run_line_magic("dsp", f"run {path} --image python:3.11 --wait --timeout 600")
+    assert run.state == "SUCCEEDED", run.error
+    assert images_of(shell.run_line_magic("dsp", f"show {run.id}").spec) == ["python:3.11"]
+    # upload on a runtime image given by its file name; the stored version has it
+    shell.run_line_magic("dsp", f"upload {path} --image pytorch-ubi9-python-3.12")
+    assert images_of(shell.run_line_magic("dsp", f"compile {stem}").spec) == [PYTORCH]
+
+    with pytest.raises(UsageError, match="no runtime image 'TensorFlow 2'"):
+        shell.run_line_magic("dsp", f'run {path} --image "TensorFlow 2"')
+    yaml_file = tmp_path / "p.yaml"
+    yaml_file.write_text(compiled.to_yaml())
+    with pytest.raises(UsageError, match=r"for a notebook \(.ipynb\) only"):
+        shell.run_line_magic("dsp", f"compile {yaml_file} --image python:3.12")

@@ -216,8 +216,17 @@ def compile_function(func: Any, output: str | os.PathLike[str] | None = None) ->
     return result
 
 
-def compile_source(source: Any, output: str | os.PathLike[str] | None = None) -> CompiledPipeline:
-    """Compile a pipeline function, a ``.py`` file (``file.py[:NAME]``) or load a YAML/JSON file."""
+def compile_source(
+    source: Any, output: str | os.PathLike[str] | None = None, image: str | None = None
+) -> CompiledPipeline:
+    """Compile a pipeline function, a ``.py`` file (``file.py[:NAME]``) or a notebook, or load
+    a YAML/JSON file. ``image`` (a notebook only): the runtime image's name or the image
+    reference its step runs on, instead of the notebook's own choice."""
+    if image is not None and not _is_notebook(source):
+        raise ArgumentError(
+            "An image is chosen here for a notebook (.ipynb) only: a component names its own, "
+            "@dsl.component(base_image=...)."
+        )
     if is_pipeline_function(source):
         return compile_function(source, output)
     if isinstance(source, CompiledPipeline):
@@ -232,9 +241,11 @@ def compile_source(source: Any, output: str | os.PathLike[str] | None = None) ->
         if lower.endswith(NOTEBOOK_SUFFIXES):
             from jupyter_dsp.notebooks import NotebookSignatureError, NotebookTooLarge
             from jupyter_dsp.notebooks.pipeline import notebook_pipeline
+            from jupyter_dsp.notebooks.runtime_images import image_for
 
             try:
-                func = notebook_pipeline(text)
+                base_image = image_for(image) if image else None
+                func = notebook_pipeline(text, base_image=base_image)
             except (NotebookSignatureError, NotebookTooLarge, FileNotFoundError) as exc:
                 raise ArgumentError(str(exc)) from None
             return compile_function(func, output)
@@ -250,3 +261,10 @@ def compile_source(source: Any, output: str | os.PathLike[str] | None = None) ->
         f"Cannot compile a {type(source).__name__}: "
         "give a pipeline function, a .py or a .yaml file."
     )
+
+
+def _is_notebook(source: Any) -> bool:
+    if not isinstance(source, str | os.PathLike):
+        return False
+    path, _ = split_file_function(os.fspath(source))
+    return path.lower().endswith(NOTEBOOK_SUFFIXES)

@@ -137,7 +137,8 @@ class DSPClient(LifecycleOperations):
     # ---- compile ------------------------------------------------------------------------
 
     def compile(
-        self, source: Any, output: str | os.PathLike[str] | None = None
+        self, source: Any, output: str | os.PathLike[str] | None = None, image: str | None = None
     ) -> CompiledPipeline:
-        """Compile a pipeline function or ``.py`` file, or load a YAML; write to ``output``."""
-        return compile_source(source, output)
+        """Compile a pipeline function, a ``.py`` file or a notebook (on ``image``, a runtime
+        image's name or an image reference, when given), or load a YAML; write to ``output``."""
+        return compile_source(source, output, image)

@@ -132,6 +132,11 @@ class DSPMagic(ResultsCommands, LifecycleCommands, Magics):
             )
         return text
 
+    @staticmethod
+    def _on_image(target: Any, image: str | None) -> Any:
+        """A notebook compiled on ``image`` (``--image``); any other target as it is."""
+        return target if image is None else compile_source(target, image=image)
+
     def _run_id(self, text: str) -> str:
         obj = self._lookup(text)
         if isinstance(obj, Run):
@@ -162,8 +167,12 @@ class DSPMagic(ResultsCommands, LifecycleCommands, Magics):
 
     def _cmd_compile(self, args: argparse.Namespace) -> Any:
         target = self._pipeline(args.pipeline)
-        if is_pipeline_function(target) or (isinstance(target, str) and _is_file(target)):
-            return compile_source(target, args.output)  # offline: no stack needed
+        if (
+            args.image is not None
+            or is_pipeline_function(target)
+            or (isinstance(target, str) and _is_file(target))
+        ):
+            return compile_source(target, args.output, args.image)  # offline: no stack needed
         # a pipeline on the stack (name, id, or a Pipeline/PipelineVersion): save its spec
         compiled = self.client.fetch_spec(target)
         if args.output:
@@ -171,7 +180,7 @@ class DSPMagic(ResultsCommands, LifecycleCommands, Magics):
         return compiled
 
     def _cmd_upload(self, args: argparse.Namespace) -> Any:
-        target = self._pipeline(args.pipeline, allow_stack=False)
+        target = self._on_image(self._pipeline(args.pipeline, allow_stack=False), args.image)
         return self.client.upload(
             target,
             shared=args.shared,
@@ -192,7 +201,7 @@ class DSPMagic(ResultsCommands, LifecycleCommands, Magics):
     def _cmd_run(self, args: argparse.Namespace) -> Any:
         if args.timeout and not args.wait:
             raise UsageError("--timeout goes with --wait.")
-        target = self._pipeline(args.pipeline)
+        target = self._on_image(self._pipeline(args.pipeline), args.image)
         arguments = parse_assignments(args.params)
         options = {
             "experiment": args.experiment or self.default_experiment,

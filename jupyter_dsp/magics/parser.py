@@ -140,6 +140,11 @@ def build_parser() -> MagicArgumentParser:
     p = add("compile", "Compile a pipeline function or .py file (or check a .yaml) to IR YAML.")
     p.add_argument("pipeline", metavar="PIPELINE", help=_PIPELINE_HELP)
     p.add_argument("-o", "--output", metavar="FILE", help="write the YAML here")
+    p.add_argument(
+        "--image",
+        metavar="IMAGE",
+        help="a notebook's step image: a runtime image's name or an image reference",
+    )
 
     p = add("upload", "Upload privately to the project (or --shared); a known name gets a version.")
     p.add_argument(
@@ -149,6 +154,11 @@ def build_parser() -> MagicArgumentParser:
     p.add_argument("--name", help="pipeline name (default: the pipeline's own name)")
     p.add_argument("--version", help="version name (default: name and a UTC timestamp)")
     p.add_argument("--description", help="description")
+    p.add_argument(
+        "--image",
+        metavar="IMAGE",
+        help="a notebook's step image: a runtime image's name or an image reference",
+    )
 
     p = add("list", "List pipelines with their versions (both spaces unless told).")
     _space_options(p, all_option=True)
@@ -168,6 +178,11 @@ def build_parser() -> MagicArgumentParser:
     p.add_argument("--experiment", help="experiment name (created if missing)")
     p.add_argument("--name", help="run name")
     p.add_argument("--version", help="pipeline version name or id (default: the newest)")
+    p.add_argument(
+        "--image",
+        metavar="IMAGE",
+        help="a notebook's step image: a runtime image's name or an image reference",
+    )
     _space_options(p)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--wait", action="store_true", help="block until the run ends")
