@@ -91,7 +91,10 @@ def main() -> int:
     parser.add_argument("--venv", type=Path, default=Path("/tmp/jdsp-odh-fit"))
     parser.add_argument("--python", default="3.12")
     parser.add_argument(
-        "--also", action="append", default=[], metavar="REQ",
+        "--also",
+        action="append",
+        default=[],
+        metavar="REQ",
         help="extra requirement for the dry run (e.g. 'kfp>=2.17' shows what a pin would move)",
     )
     args = parser.parse_args()
@@ -104,8 +107,16 @@ def main() -> int:
         report_path = Path(out) / "report.json"
         run(
             [
-                str(venv_python), "-m", "pip", "install", "--dry-run", "--quiet",
-                "--disable-pip-version-check", "--report", str(report_path), str(wheel),
+                str(venv_python),
+                "-m",
+                "pip",
+                "install",
+                "--dry-run",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--report",
+                str(report_path),
+                str(wheel),
                 *args.also,
             ]
         )
@@ -121,10 +132,12 @@ def main() -> int:
             added.append(f"{name}=={version}")
     kfp = before.get("kfp", "?")
     version = run([str(venv_python), "-c", "import sys; print(sys.version.split()[0])"]).stdout
-    print(f"ODH Data Science workbench set on Python {version.strip()}: {len(before)} packages "
-          f"(kfp {kfp}, "
-          f"jupyterlab {before.get('jupyterlab', '?')}, jupyter-server "
-          f"{before.get('jupyter-server', '?')}, odh-elyra {before.get('odh-elyra', '?')})")
+    print(
+        f"ODH Data Science workbench set on Python {version.strip()}: {len(before)} packages "
+        f"(kfp {kfp}, "
+        f"jupyterlab {before.get('jupyterlab', '?')}, jupyter-server "
+        f"{before.get('jupyter-server', '?')}, odh-elyra {before.get('odh-elyra', '?')})"
+    )
     print(f"pip install jupyter-dsp would add {len(added)}: {', '.join(sorted(added))}")
     if changed:
         print(f"and CHANGE {len(changed)} installed package(s):")

@@ -111,11 +111,14 @@ def main() -> None:
 
         done = subprocess.run(
             [sys.executable, "-c", DIRECT, str(one), str(work / "kfp-local")],
-            capture_output=True, text=True, timeout=1800,
+            capture_output=True,
+            text=True,
+            timeout=1800,
         )
         runs = {
             int(line.split()[1]): float(line.split()[2])
-            for line in done.stdout.splitlines() if line.startswith("RUN ")
+            for line in done.stdout.splitlines()
+            if line.startswith("RUN ")
         }
         if done.returncode != 0 or len(runs) != 2:
             print(done.stdout[-2000:], done.stderr[-2000:])
@@ -129,8 +132,9 @@ def main() -> None:
     print(f"| second run | {s2:.2f} s (reuses the env) | {k2:.2f} s (new venv, pip again) |")
     print()
     print(f"stack second/first: {s2 / s1:.2f}x; kfp.local second/first: {k2 / k1:.2f}x")
-    print(f"stack vs kfp.local, first run: {k1 / s1:.1f}x faster; second run: {k2 / s2:.1f}x "
-          "faster")
+    print(
+        f"stack vs kfp.local, first run: {k1 / s1:.1f}x faster; second run: {k2 / s2:.1f}x faster"
+    )
     print()
     print("| 3-step pipeline on the stack | time | task states |")
     print("|---|---|---|")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import psutil
 
-SOURCE = '''
+SOURCE = """
 from kfp import dsl
 
 @dsl.component
@@ -40,7 +40,7 @@ def chatty(mb: int):
 @dsl.pipeline(name="bench-chatty")
 def pipe(mb: int = 1):
     chatty(mb=mb)
-'''
+"""
 
 
 def rss_mb() -> float:

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-SOURCE = '''
+SOURCE = """
 from kfp import dsl
 
 @dsl.component
@@ -35,7 +35,7 @@ def chatty(mb: int):
 @dsl.pipeline(name="bench-panel-chatty")
 def pipe(mb: int = 1):
     chatty(mb=mb)
-'''
+"""
 
 FRAMES_JS = """() => { window.__gaps = []; let last = performance.now();
   const f = t => { window.__gaps.push(t - last); last = t; requestAnimationFrame(f); };
@@ -110,8 +110,10 @@ def main() -> None:
         }
         print(json.dumps(result))
         worst = max(result["max_frame_ms_following"], result["max_frame_ms_after"])
-        print(f"longest frame {worst:.0f} ms (target: none over 100 ms: "
-              f"{'met' if worst <= 100 else 'MISSED'}); view holds {len(shown):,} chars")
+        print(
+            f"longest frame {worst:.0f} ms (target: none over 100 ms: "
+            f"{'met' if worst <= 100 else 'MISSED'}); view holds {len(shown):,} chars"
+        )
     finally:
         stop_lab(lab)
 

@@ -188,10 +188,7 @@ def main() -> None:
                 ratio = p50[(name, "ours")] / p50[(name, "ml-metadata")]
                 line += f" | ml-metadata's stubs {theirs_ms:7.1f} ms | ours/theirs {ratio:.2f}x"
             print(line)
-        print(
-            "gRPC-Web / gRPC (ours): "
-            f"{p50[('grpc-web', 'ours')] / p50[('grpc', 'ours')]:.2f}x"
-        )
+        print(f"gRPC-Web / gRPC (ours): {p50[('grpc-web', 'ours')] / p50[('grpc', 'ours')]:.2f}x")
         front.stop()
         server.stop(0)
 

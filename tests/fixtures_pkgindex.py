@@ -62,9 +62,7 @@ class PackageIndex:
         project = self.root / "simple" / normalized
         project.mkdir(parents=True, exist_ok=True)
         wheel = build_wheel(project, name, version, body)
-        links = "".join(
-            f'<a href="{w.name}">{w.name}</a>\n' for w in sorted(project.glob("*.whl"))
-        )
+        links = "".join(f'<a href="{w.name}">{w.name}</a>\n' for w in sorted(project.glob("*.whl")))
         (project / "index.html").write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>")
         return wheel
 

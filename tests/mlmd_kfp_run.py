@@ -288,7 +288,7 @@ def record_results_demo(r: KfpRunRecorder) -> dict[str, Any]:
                             }
                         }
                     )
-                }
+                },
             )
         },
     )

@@ -102,9 +102,16 @@ def start(python: str, root: Path) -> StoreProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent), str(here)])}
     authkey = secrets.token_hex(16).encode()
     proc = subprocess.Popen(
-        [python, str(here / "mlmd_store_process.py"), str(root / "mlmd.sqlite"),
-         str(root / "server.key"), str(root / "server.crt")],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+        [
+            python,
+            str(here / "mlmd_store_process.py"),
+            str(root / "mlmd.sqlite"),
+            str(root / "server.key"),
+            str(root / "server.crt"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
     )
     assert proc.stdin and proc.stdout
     proc.stdin.write(authkey + b"\n")

@@ -75,13 +75,15 @@ def task(run_json: dict, name: str) -> dict:
 
 def task_log(h: Any, who: str, run_json: dict, name: str) -> str:
     t = task(run_json, name)
-    return call(h, "GET", f"/runs/{run_json['run_id']}/tasks/{t['task_id']}/logs",
-                h.tokens[who]).text
+    return call(
+        h, "GET", f"/runs/{run_json['run_id']}/tasks/{t['task_id']}/logs", h.tokens[who]
+    ).text
 
 
 def artifacts(h: Any, who: str, namespace: str, run_id: str) -> list[dict]:
-    listed = call(h, "GET", "/artifacts", h.tokens[who],
-                  params={"namespace": namespace, "run_id": run_id})
+    listed = call(
+        h, "GET", "/artifacts", h.tokens[who], params={"namespace": namespace, "run_id": run_id}
+    )
     assert listed.status_code == 200, listed.text
     return listed.json().get("artifacts") or []
 

@@ -104,9 +104,7 @@ def test_image_change_and_sdk_preamble(specs):
     for container in (e["container"] for e in other["deploymentSpec"]["executors"].values()):
         container["command"] = [c.replace("kfp==", "kfp==9.9.9;") for c in container["command"]]
     result = diff_specs(v1, other)
-    assert result["summary"] == [
-        "component 'report' image changed: python:3.12 -> python:3.13"
-    ]
+    assert result["summary"] == ["component 'report' image changed: python:3.12 -> python:3.13"]
     assert {n["id"]: n["status"] for n in result["dag"]["new"]["nodes"]}["report"] == "changed"
     same = diff_specs(v1, copy.deepcopy(v1))
     assert not same["changed"] and same["summary"] == []
@@ -126,9 +124,7 @@ def test_types_in_plain_words_tidy_floats_and_task_display_names(specs):
     result = diff_specs(v1, other)
     assert "parameter 'b' type changed: int -> float" in result["summary"]
     assert "parameter 'b' default changed: 10 -> 0.1" in result["summary"]
-    assert "component 'final report' image changed: python:3.12 -> python:3.13" in result[
-        "summary"
-    ]
+    assert "component 'final report' image changed: python:3.12 -> python:3.13" in result["summary"]
     (change,) = result["parameters"]["changed"]
     assert (change["old_type"], change["new_type"]) == ("NUMBER_INTEGER", "NUMBER_DOUBLE")
     assert (change["old_type_label"], change["new_type_label"]) == ("int", "float")
@@ -175,9 +171,7 @@ async def test_diff_endpoint(
     assert {c["label"] for c in got["components"]["changed"]} == {"add"}
     assert "component 'square' added" in got["summary"]
     assert "component 'add' code changed" in got["summary"]
-    explicit = await jp_fetch(
-        "dsp", "diff", params={"pipeline_id": pid, "v1": second, "v2": first}
-    )
+    explicit = await jp_fetch("dsp", "diff", params={"pipeline_id": pid, "v1": second, "v2": first})
     reverse = json.loads(explicit.body)
     assert "component 'square' removed" in reverse["summary"]
     assert proxied_stack.token not in explicit.body.decode()
@@ -185,9 +179,11 @@ async def test_diff_endpoint(
     broad = proxied_stack.create_token("nb", {"default": "edit", "other": "edit"}, "edit")
     theirs = kfp.Client(host=proxied_stack.url, existing_token=broad)
     other = await asyncio.to_thread(
-        lambda: theirs.upload_pipeline(
-            str(tmp_path / "a.yaml"), pipeline_name=unique_name("x"), namespace="other"
-        ).pipeline_id
+        lambda: (
+            theirs.upload_pipeline(
+                str(tmp_path / "a.yaml"), pipeline_name=unique_name("x"), namespace="other"
+            ).pipeline_id
+        )
     )
     proxied_stack.token_file.write_text(broad)
     for params, status in [

@@ -151,7 +151,7 @@ def test_rerun_reproduces_the_parameters_with_the_changes(shell, unique_name):
         shell.run_line_magic("dsp", f"rerun {first.id} -p nope=1")
 
 
-CHANGED = '''
+CHANGED = """
 from kfp import dsl
 
 @dsl.component(base_image="python:3.11")
@@ -174,7 +174,7 @@ def pipeline(a: int, b: float = 0.75, label: str = "sum", flags: list = []):
     total = add(a=a, b=b)
     report(total=total.output, label=label, flags=flags)
     double(x=total.output)
-'''
+"""
 
 
 def test_diff_names_changed_default_added_component_and_changed_code(shell, unique_name):

@@ -338,8 +338,11 @@ async def dsp_outputs_in_a_kernel(mlmd_cluster, jp_fetch, server_url, jupyter_to
     frame = results["make-data"]["dataset"].to_dataframe()
     assert list(frame.columns) == ["x", "y"] and len(frame) == DATASET.count(b"\n") - 1
     assert results["train"]["model"].read_bytes() == MODEL
-    titles = [o.data["application/vnd.vegalite.v5+json"]["title"] for o in outputs
-              if "application/vnd.vegalite.v5+json" in o.data]
+    titles = [
+        o.data["application/vnd.vegalite.v5+json"]["title"]
+        for o in outputs
+        if "application/vnd.vegalite.v5+json" in o.data
+    ]
     assert any("confusion matrix" in t for t in titles), titles
     whole = await jp_fetch("dsp", "artifacts", run_id, str(ids["dir"]))
     assert path.read_bytes() == whole.body

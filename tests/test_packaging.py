@@ -40,8 +40,11 @@ def _kfp_uses(path: Path) -> list[tuple[int, str]]:
     found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found += [(node.lineno, a.name) for a in node.names if a.name.split(".")[0] in
-                      ("kfp", "kfp_server_api")]
+            found += [
+                (node.lineno, a.name)
+                for a in node.names
+                if a.name.split(".")[0] in ("kfp", "kfp_server_api")
+            ]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             if node.module.split(".")[0] in ("kfp", "kfp_server_api"):
                 for alias in node.names:

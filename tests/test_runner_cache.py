@@ -91,10 +91,17 @@ def test_store_and_lookup_give_outputs_and_file_copies(tmp_path: Path) -> None:
     (folder / "sub").mkdir(parents=True)
     (folder / "sub" / "w.bin").write_bytes(b"\x00\x01")
     artifacts = {
-        "out": [{"name": "out", "uri": str(produced), "schema_title": "system.Dataset",
-                 "metadata": {"rows": 3}}],
-        "model": [{"name": "model", "uri": str(folder), "schema_title": "system.Model",
-                   "metadata": {}}],
+        "out": [
+            {
+                "name": "out",
+                "uri": str(produced),
+                "schema_title": "system.Dataset",
+                "metadata": {"rows": 3},
+            }
+        ],
+        "model": [
+            {"name": "model", "uri": str(folder), "schema_title": "system.Model", "metadata": {}}
+        ],
     }
     assert cache.lookup("f" * 64) is None
     cache.store("f" * 64, {"Output": 4}, artifacts)
@@ -119,8 +126,11 @@ def test_missing_files_are_a_miss_and_clear_forgets(tmp_path: Path) -> None:
     cache = StepCache(cache_root(tmp_path))
     produced = tmp_path / "out"
     produced.write_text("x")
-    art = {"out": [{"name": "out", "uri": str(produced), "schema_title": "system.Artifact",
-                    "metadata": {}}]}
+    art = {
+        "out": [
+            {"name": "out", "uri": str(produced), "schema_title": "system.Artifact", "metadata": {}}
+        ]
+    }
     cache.store("a" * 64, {}, art)
     cache.store("b" * 64, {"p": "v"}, {})
     copy = Path(cache.lookup("a" * 64).artifacts["out"][0]["uri"])
@@ -131,8 +141,9 @@ def test_missing_files_are_a_miss_and_clear_forgets(tmp_path: Path) -> None:
     assert clear_step_cache(tmp_path) == 1
     assert cache.entries() == []
     # a step whose output file does not exist is not cached at all
-    missing = {"out": [{"name": "out", "uri": str(tmp_path / "gone"), "schema_title": "",
-                        "metadata": {}}]}
+    missing = {
+        "out": [{"name": "out", "uri": str(tmp_path / "gone"), "schema_title": "", "metadata": {}}]
+    }
     cache.store("c" * 64, {}, missing)
     assert cache.lookup("c" * 64) is None
 
@@ -141,9 +152,19 @@ def test_cli_cache_clear(tmp_path: Path) -> None:
     cache = StepCache(cache_root(tmp_path))
     cache.store("d" * 64, {"p": 1}, {})
     done = subprocess.run(
-        [sys.executable, "-m", "jupyter_dsp.cli", "stack", "cache", "clear", "--data-dir",
-         str(tmp_path)],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "jupyter_dsp.cli",
+            "stack",
+            "cache",
+            "clear",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert "cleared 1 cached step" in done.stdout
@@ -222,8 +243,11 @@ def _client_run(stack, arguments: dict, enable_caching: bool) -> dict:
 
 
 def _tasks(run: dict) -> dict[str, dict]:
-    return {t["display_name"]: t for t in run["run_details"]["task_details"]
-            if t["display_name"] in ("produce", "consume")}
+    return {
+        t["display_name"]: t
+        for t in run["run_details"]["task_details"]
+        if t["display_name"] in ("produce", "consume")
+    }
 
 
 def _dataset(task: dict) -> str:
@@ -254,8 +278,9 @@ def test_repeated_run_with_caching_is_cached_with_the_same_outputs(cache_stack) 
         assert second[name]["output_parameters"] == first[name]["output_parameters"]
     assert _dataset(second["produce"]) == _dataset(first["produce"])
     # the run owns its copy of the artifact (not the first run's file, not the cache's)
-    assert second["produce"]["output_artifacts"]["out"][0]["uri"] != (
-        first["produce"]["output_artifacts"]["out"][0]["uri"]
+    assert (
+        second["produce"]["output_artifacts"]["out"][0]["uri"]
+        != (first["produce"]["output_artifacts"]["out"][0]["uri"])
     )
     # other inputs: executed again
     other = _tasks(_client_run(cache_stack, {"n": 8}, enable_caching=True))

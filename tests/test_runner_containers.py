@@ -130,8 +130,16 @@ def test_a_step_runs_as_a_one_step_component_under_kfp_local(tmp_path: Path, spe
         "exec-shout",
         spec["deploymentSpec"]["executors"]["exec-shout"],
         {"text": "!"},
-        {"data": [{"name": "data", "uri": str(source), "schema_title": "system.Dataset",
-                   "metadata": {}}]},
+        {
+            "data": [
+                {
+                    "name": "data",
+                    "uri": str(source),
+                    "schema_title": "system.Dataset",
+                    "metadata": {},
+                }
+            ]
+        },
         tmp_path / "root",
         runner=local.SubprocessRunner(use_venv=False),
     )

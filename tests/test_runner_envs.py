@@ -161,7 +161,10 @@ def test_install_request_read_from_a_compiled_step(tmp_path: Path, package_index
     env = step_environ(python, {"PATH": "/usr/bin:/bin"})
     done = subprocess.run(
         ["sh", "-c", "python3 -c 'import dsp_tiny_g; print(dsp_tiny_g.VALUE)'"],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.stdout.strip() == "g", done.stderr
     assert step_environ(sys.executable, {"PATH": "/bin"}) == {"PATH": "/bin"}

@@ -106,9 +106,11 @@ async def test_jupyter_credentials_are_not_forwarded(recorded, jp_fetch, jupyter
 def echo_answer(path: str, bearer: str) -> tuple[int, dict[str, str], bytes]:
     sig = bearer.rsplit(".", 1)[-1]
     if path == "apis/v2beta1/healthz":
-        return 401, {"Content-Type": "application/json"}, json.dumps(
-            {"message": f"token {bearer} is expired (signature {sig})"}
-        ).encode()
+        return (
+            401,
+            {"Content-Type": "application/json"},
+            json.dumps({"message": f"token {bearer} is expired (signature {sig})"}).encode(),
+        )
     if path == "apis/v2beta1/pipelines":
         headers = {
             "Content-Type": "text/plain",
@@ -120,9 +122,13 @@ def echo_answer(path: str, bearer: str) -> tuple[int, dict[str, str], bytes]:
     if path.endswith("/logs"):
         headers = {"Content-Type": "text/plain", "X-Log-Next-Offset": sig, "X-Log-Complete": "1"}
         return 200, headers, f"step log: Authorization: Bearer {bearer}\n{sig}\n".encode()
-    return 500, {"Content-Type": "application/json"}, json.dumps(
-        {"message": f"gateway: token {bearer} rejected; parts {bearer.split('.')}"}
-    ).encode()
+    return (
+        500,
+        {"Content-Type": "application/json"},
+        json.dumps(
+            {"message": f"gateway: token {bearer} rejected; parts {bearer.split('.')}"}
+        ).encode(),
+    )
 
 
 @pytest.fixture

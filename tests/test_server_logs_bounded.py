@@ -14,7 +14,7 @@ from jupyter_dsp.widgets import RunMonitor
 from jupyter_dsp.widgets.run_monitor import MONITOR_LOG_BYTES
 
 LINES = 40_000  # 40,000 lines of 50 bytes: 2 MB
-SOURCE = '''
+SOURCE = """
 from kfp import dsl
 
 @dsl.component
@@ -26,7 +26,7 @@ def chatty(lines: int):
 @dsl.pipeline(name="{name}")
 def pipe(lines: int = 10):
     chatty(lines=lines)
-'''
+"""
 
 
 @pytest.fixture(scope="module")

@@ -41,8 +41,11 @@ def forge(token_path: str, out: dsl.Output[dsl.Artifact]) -> str:
     os.symlink(token_path, os.path.join(root, ".outputs", "Output"))
     with open(out.path, "w") as f:
         f.write("innocent")
-    forged = {"artifacts": {"out": {"artifacts": [
-        {"name": "out", "uri": out.path, "custom_path": token_path}]}}}
+    forged = {
+        "artifacts": {
+            "out": {"artifacts": [{"name": "out", "uri": out.path, "custom_path": token_path}]}
+        }
+    }
     with open(os.path.join(root, "executor_output.json"), "w") as f:
         json.dump(forged, f)
     os._exit(0)

@@ -63,18 +63,21 @@ def test_copies_follow_no_link_and_stay_bounded(tmp_path) -> None:
     (source / "d").mkdir(parents=True)
     (source / "d" / "f").write_text("data")
     os.symlink("f", source / "d" / "inside")
-    nofollow.copy_path(str(source), str(tmp_path / "copy"), nofollow.Budget(100), "out",
-                       nofollow.LINKS_INSIDE)
+    nofollow.copy_path(
+        str(source), str(tmp_path / "copy"), nofollow.Budget(100), "out", nofollow.LINKS_INSIDE
+    )
     assert (tmp_path / "copy" / "d" / "f").read_text() == "data"
     assert os.readlink(tmp_path / "copy" / "d" / "inside") == "f"
     os.symlink("../../..", source / "d" / "up")
     with pytest.raises(nofollow.UnsafePath, match="symbolic link"):
-        nofollow.copy_path(str(source), str(tmp_path / "c2"), nofollow.Budget(100), "out",
-                           nofollow.LINKS_INSIDE)
+        nofollow.copy_path(
+            str(source), str(tmp_path / "c2"), nofollow.Budget(100), "out", nofollow.LINKS_INSIDE
+        )
     os.unlink(source / "d" / "up")
     with pytest.raises(nofollow.UnsafePath, match="larger than 3 bytes"):
-        nofollow.copy_path(str(source), str(tmp_path / "c3"), nofollow.Budget(3), "out",
-                           nofollow.LINKS_INSIDE)
+        nofollow.copy_path(
+            str(source), str(tmp_path / "c3"), nofollow.Budget(3), "out", nofollow.LINKS_INSIDE
+        )
     # a link planted where the copy goes is replaced, never written through
     victim = tmp_path / "victim"
     victim.write_text("keep")

@@ -7,7 +7,7 @@ from kernel_helpers import client_for
 
 from jupyter_dsp.widgets import RunMonitor
 
-SOURCE = '''
+SOURCE = """
 from kfp import dsl
 
 @dsl.component
@@ -23,7 +23,7 @@ def show(x: int):
 def pipe(n: int = 1):
     first = make(n=n).set_display_name("First step")
     show(x=first.output).set_display_name("Show it")
-'''
+"""
 
 
 def test_renamed_tasks_show_their_own_state(stack, tmp_path, unique_name):

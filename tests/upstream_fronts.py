@@ -99,9 +99,7 @@ class GoQueryFront(_Threaded):
     """``rewrite(path, body) -> body`` may change 200 answers (e.g. add what a real cluster's
     API server says and the embedded stack does not, such as task pod names)."""
 
-    def __init__(
-        self, upstream: str, rewrite: Callable[[str, bytes], bytes] | None = None
-    ) -> None:
+    def __init__(self, upstream: str, rewrite: Callable[[str, bytes], bytes] | None = None) -> None:
         self.upstream = upstream.rstrip("/")
         self.rewrite = rewrite
         self.missing: tuple[str, ...] = ("/no-such-route",)  # path endings answered 404

@@ -94,6 +94,7 @@ def guard_api_client(api_client: Any) -> None:
     rest.request = request
     rest._jupyter_dsp_guarded = True
 
+
 _HINTS: dict[int, str] = {
     400: "Check the values you passed.",
     401: "The stack refused the credentials: `%dsp connect` again or check the token file.",

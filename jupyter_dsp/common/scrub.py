@@ -193,9 +193,7 @@ def scrub_value(value: object, secrets: list[bytes]) -> object:
     if isinstance(value, bytes):
         return scrub_bytes(value, secrets)
     if isinstance(value, dict):
-        return {
-            scrub_value(k, secrets): scrub_value(v, secrets) for k, v in value.items()
-        }
+        return {scrub_value(k, secrets): scrub_value(v, secrets) for k, v in value.items()}
     if isinstance(value, list):
         return [scrub_value(v, secrets) for v in value]
     if isinstance(value, tuple):
@@ -233,8 +231,10 @@ def _tail_fragment(data: bytes, secrets: list[bytes]) -> int:
         at = secret.find(probe)
         while at >= 0:
             k = MIN_PART
-            while k < n and at - (k - MIN_PART) - 1 >= 0 and (
-                data[n - k - 1] == secret[at - (k - MIN_PART) - 1]
+            while (
+                k < n
+                and at - (k - MIN_PART) - 1 >= 0
+                and (data[n - k - 1] == secret[at - (k - MIN_PART) - 1])
             ):
                 k += 1
             best = max(best, k)

@@ -55,6 +55,7 @@ def sar_grant(upstream: str, who: str) -> str | None:
         f"{role} --role={role} {subject}"
     )
 
+
 VERB_BY_METHOD = {
     "GET": "get",
     "HEAD": "get",

@@ -124,9 +124,7 @@ class DSPSettings(Configurable):
         "https://kubeflow.example.com/pipeline, or the ODH dashboard's origin). Empty: found "
         "from the mode (Kubeflow: /pipeline) or the runtime file's public_api_endpoint.",
     ).tag(config=True)
-    ui_kind = Unicode("", help="kfp or odh: which UI ui_url is (empty: by mode).").tag(
-        config=True
-    )
+    ui_kind = Unicode("", help="kfp or odh: which UI ui_url is (empty: by mode).").tag(config=True)
     embedded_wait = Float(
         20.0,
         help="Seconds a kernel waits for the embedded stack while a Jupyter server starts it.",

@@ -53,7 +53,7 @@ def max_read_bytes() -> int:
 
 
 _ETAG = re.compile(r'^(W/)?"[\x21\x23-\x7e]{0,200}"$')
-_FALLBACK_UNSAFE = re.compile(r'[^A-Za-z0-9._ ()+,=@-]')
+_FALLBACK_UNSAFE = re.compile(r"[^A-Za-z0-9._ ()+,=@-]")
 MAX_NAME = 200
 
 

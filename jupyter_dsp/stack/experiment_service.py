@@ -59,9 +59,7 @@ class ExperimentService:
             )
         return row
 
-    def _given_or_default(
-        self, who: Principal, experiment_id: str, namespace: str | None
-    ) -> Any:
+    def _given_or_default(self, who: Principal, experiment_id: str, namespace: str | None) -> Any:
         if experiment_id:
             row = self._row(who, experiment_id)
             if namespace and self.access.multi_user and namespace.strip() != row["namespace"]:

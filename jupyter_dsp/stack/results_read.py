@@ -141,8 +141,9 @@ def tar_plan(directory: Path) -> TarPlan:
         return entry
 
     def walk(fd: int, path: Path, prefix: str) -> None:
-        members.append(TarMember(info(os.fstat(fd), prefix, True).tobuf(tarfile.PAX_FORMAT),
-                                 None, 0))
+        members.append(
+            TarMember(info(os.fstat(fd), prefix, True).tobuf(tarfile.PAX_FORMAT), None, 0)
+        )
         with os.scandir(fd) as entries:
             names = sorted(e.name for e in entries)
         subdirs = []

@@ -1,4 +1,4 @@
-""""Run again": a RunForm filled with a run's pipeline version, parameters and experiment."""
+""" "Run again": a RunForm filled with a run's pipeline version, parameters and experiment."""
 
 from __future__ import annotations
 

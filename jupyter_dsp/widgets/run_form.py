@@ -178,7 +178,6 @@ class RunForm(widgets.VBox):
             self.on_run(run)
         return run
 
-
     def _say(self, text: str, *, error: bool = False, code: str = "") -> None:
         self.message = text
         shown = escape(text)

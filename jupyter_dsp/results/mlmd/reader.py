@@ -87,9 +87,7 @@ class MLMDReader:
         """The run's context; refuses a run of another namespace when the store is shared."""
         resp = self._rpc(
             "GetContextByTypeAndName",
-            pb.request(
-                "GetContextByTypeAndName", type_name=RUN_CONTEXT_TYPE, context_name=run_id
-            ),
+            pb.request("GetContextByTypeAndName", type_name=RUN_CONTEXT_TYPE, context_name=run_id),
         )
         if not resp.HasField("context"):
             raise MLMDError(

@@ -43,5 +43,6 @@ class ArchivedLogHandler(ApiHandler):
             offset = next_offset
         self.finish()
 
+
 def archived_log_routes() -> list[tuple[str, type[ApiHandler]]]:
     return [(rf"/apis/v1alpha1/runs/{ID}/nodes/{ID}/log", ArchivedLogHandler)]

@@ -100,8 +100,11 @@ def _digest_dir(dir_fd: int, prefix: str, digest: Any) -> None:
             digest.update(f"{relative}\0->{os.readlink(name, dir_fd=dir_fd)}\0".encode())
         elif stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode):
             try:
-                fd = os.open(name, nofollow.DIR_FLAGS if stat.S_ISDIR(st.st_mode)
-                             else nofollow.FILE_FLAGS, dir_fd=dir_fd)
+                fd = os.open(
+                    name,
+                    nofollow.DIR_FLAGS if stat.S_ISDIR(st.st_mode) else nofollow.FILE_FLAGS,
+                    dir_fd=dir_fd,
+                )
             except OSError:
                 digest.update(f"{relative}\0?\0".encode())
                 continue
@@ -298,9 +301,7 @@ class StepCache:
                     uri = str(artifact.get("uri") or "")
                     source = local_path(uri)
                     if source is not None:
-                        relative = Path(FILES) / _safe(name) / str(index) / (
-                            _safe(source.name)
-                        )
+                        relative = Path(FILES) / _safe(name) / str(index) / (_safe(source.name))
                         try:
                             nofollow.copy_path(
                                 os.path.abspath(source),

@@ -72,8 +72,12 @@ class CallerBuild(BuildRunner):
                 try:
                     code = subprocess.run(
                         ["timeout", "--kill-after=10", str(INSTALL_TIMEOUT), *argv],
-                        stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                        env=env, cwd=tmp, check=False,
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        env=env,
+                        cwd=tmp,
+                        check=False,
                     ).returncode
                 finally:
                     _copy_log(path, log)

@@ -35,9 +35,7 @@ def uv_binary() -> str:
     return uv.find_uv_bin()
 
 
-def environment_key(
-    packages: Iterable[str], index_urls: Iterable[str], namespace: str = ""
-) -> str:
+def environment_key(packages: Iterable[str], index_urls: Iterable[str], namespace: str = "") -> str:
     """A stable name for a package set on this server's Python, built for ``namespace`` (one
     namespace's environment is never another's)."""
     identity: dict[str, object] = {

@@ -199,7 +199,9 @@ class StepEnvironments:
                 subprocess.run(
                     [uv_binary(), "cache", "prune", "--quiet"],
                     env={**os.environ, "UV_CACHE_DIR": str(cache)},
-                    stdin=subprocess.DEVNULL, capture_output=True, timeout=120,
+                    stdin=subprocess.DEVNULL,
+                    capture_output=True,
+                    timeout=120,
                 )
             except (OSError, subprocess.SubprocessError, EnvironmentBuildError):
                 pass  # best effort: the bound is on the environments

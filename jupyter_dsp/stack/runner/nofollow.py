@@ -80,8 +80,10 @@ def _refusal(name: str, shown: str, exc: OSError) -> UnsafePath:
     import errno
 
     if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
-        return UnsafePath(f"'{shown}' passes through a symbolic link or a non-directory at"
-                          f" '{name}' (links are not followed)")
+        return UnsafePath(
+            f"'{shown}' passes through a symbolic link or a non-directory at"
+            f" '{name}' (links are not followed)"
+        )
     if exc.errno == errno.ENOENT:
         return UnsafePath(f"'{shown}': no such file or directory")
     if exc.errno == errno.EACCES:
@@ -262,8 +264,9 @@ def copy_tree(
                     budget.take(0, what)
                     os.symlink(target, entry.name, dir_fd=out)
                     continue
-                raise UnsafePath(f"{what}: '{shown}' is a symbolic link to '{target}'"
-                                 " (links are not followed)")
+                raise UnsafePath(
+                    f"{what}: '{shown}' is a symbolic link to '{target}' (links are not followed)"
+                )
             if stat.S_ISDIR(st.st_mode):
                 flags = DIR_FLAGS
             elif stat.S_ISREG(st.st_mode):

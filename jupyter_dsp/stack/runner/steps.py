@@ -282,9 +282,7 @@ class StepRuntime:
             raise StepError(str(exc)) from None
         return Outputs(parameters, artifacts)
 
-    def _written(
-        self, call: StepCall, ei: dict[str, Any]
-    ) -> dict[str, list[dict[str, Any]]]:
+    def _written(self, call: StepCall, ei: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         """The output artifacts a failed step wrote before it failed (files that exist)."""
         try:
             found = executor_input.read_output_artifacts(

@@ -97,9 +97,7 @@ class NewRun:
 class RunStore(TableStore):
     table, key, kind = "runs", "run_id", "Run"
 
-    def create(
-        self, new: NewRun, also: Callable[[sqlite3.Connection], None] | None = None
-    ) -> None:
+    def create(self, new: NewRun, also: Callable[[sqlite3.Connection], None] | None = None) -> None:
         """Insert the run; ``also(conn)`` runs in the same transaction (its error rolls back)."""
         now_us = time.time_ns() // 1000
         conn = self._conn()

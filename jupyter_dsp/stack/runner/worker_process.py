@@ -35,6 +35,8 @@ class Worker:
     snap: RunSnapshot  # the attempt this process runs (a retry gets a new snapshot)
     cancel_requested: bool = False
     finished: dict[str, Any] | None = None
+
+
 _PRIVATE_ENV_PREFIXES = ("JUPYTER_DSP_", "JPY_", "JUPYTERHUB_")
 _PRIVATE_ENV = {"JUPYTER_TOKEN", "JUPYTER_PASSWORD"}
 
@@ -92,9 +94,7 @@ def spawn_worker(python: str, run_dir: Path) -> tuple[subprocess.Popen[bytes], I
     # the folder jupyter_dsp is imported from (worker.py is jupyter_dsp/stack/runner/...)
     package_root = str(Path(worker_module.__file__).resolve().parents[3])
     env = {k: v for k, v in os.environ.items() if not private_env(k)}
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (package_root, env.get("PYTHONPATH", "")) if p
-    )
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
     env["TMPDIR"] = str(run_dir / "tmp")
     env["PYTHONUNBUFFERED"] = "1"
     env[RUN_DIR_VARIABLE] = str(run_dir)  # run_context.current_run() in the worker
