@@ -36,7 +36,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from test_lab_panel import (  # noqa: E402  (the test module owns the lab launcher)
+from lab_harness import (  # noqa: E402  (the tests' lab launcher)
     CHROMIUM,
     CHROMIUM_ARGS,
     PIPELINES,

@@ -49,8 +49,8 @@ def main() -> None:
 
     import requests
     from kfp import compiler
+    from lab_harness import CHROMIUM, CHROMIUM_ARGS, open_panel, start_lab, stop_lab
     from playwright.sync_api import sync_playwright
-    from test_lab_panel import CHROMIUM, CHROMIUM_ARGS, open_panel, start_lab, stop_lab
 
     base = Path(tempfile.mkdtemp(prefix="bench-panel-"))
     lab = start_lab(base)

@@ -37,8 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from lab_render_1000 import seed  # noqa: E402
-from test_lab_panel import (  # noqa: E402  (the test module owns the lab launcher)
+from lab_harness import (  # noqa: E402  (the tests' lab launcher)
     CHROMIUM,
     CHROMIUM_ARGS,
     PIPELINES,
@@ -46,6 +45,7 @@ from test_lab_panel import (  # noqa: E402  (the test module owns the lab launch
     start_lab,
     stop_lab,
 )
+from lab_render_1000 import seed  # noqa: E402
 
 DSP_REQUEST = re.compile(r"\] \d{3} (GET|POST|PATCH|DELETE) /dsp/")
 ADD = PIPELINES / "critical" / "add_numbers.yaml"

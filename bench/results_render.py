@@ -41,7 +41,7 @@ from kfp.dsl import Metrics, Output
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from test_lab_panel import CHROMIUM, CHROMIUM_ARGS, Lab, start_lab, stop_lab  # noqa: E402
+from lab_harness import CHROMIUM, CHROMIUM_ARGS, Lab, start_lab, stop_lab  # noqa: E402
 
 TARGET_MS = 1000.0
 
